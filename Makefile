@@ -1,0 +1,30 @@
+# trialsynth: `make run` runs the bundled review, `make test` runs the tests.
+# Both create their own virtual environment (.venv) on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test lint fixtures clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+run: $(BIN)/.installed
+	$(BIN)/trialsynth run
+
+test: $(BIN)/.installed
+	$(BIN)/ruff check src tests
+	$(BIN)/python -m pytest
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check src tests
+
+# Regenerate the pinned metafor fixtures (needs Rscript with metafor and metadat).
+fixtures:
+	Rscript validation/metafor_fixtures.R tests/fixtures/metafor
+
+clean:
+	rm -rf $(VENV) out

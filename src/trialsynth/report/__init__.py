@@ -1,0 +1,1 @@
+"""Formatting for people: text tables, HTML reports. The only place (with ``plots``) that rounds."""

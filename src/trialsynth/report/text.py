@@ -1,0 +1,88 @@
+"""Plain-text rendering of results for the terminal."""
+
+from __future__ import annotations
+
+import math
+
+from trialsynth.results import MetaResult
+
+METHOD_NAMES = {
+    "FE": "fixed effect (inverse variance)",
+    "MH": "fixed effect (Mantel–Haenszel)",
+    "PETO": "fixed effect (Peto)",
+    "DL": "random effects (DerSimonian–Laird)",
+    "REML": "random effects (REML)",
+    "PM": "random effects (Paule–Mandel)",
+    "ML": "random effects (maximum likelihood)",
+    "HE": "random effects (Hedges)",
+    "SJ": "random effects (Sidik–Jonkman)",
+    "EB": "random effects (empirical Bayes)",
+    "HS": "random effects (Hunter–Schmidt)",
+}
+
+
+def fmt(x: float, digits: int = 2) -> str:
+    """A number for people: fixed decimals, an en dash for missing values."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    return f"{x:.{digits}f}"
+
+
+def fmt_p(p: float) -> str:
+    """A p-value with its relation, as journals print it: 'p = 0.012', 'p < 0.001'."""
+    if p is None or math.isnan(p):
+        return "p = –"
+    if p < 0.001:
+        return "p < 0.001"
+    return f"p = {p:.3f}"
+
+
+def natural(result: MetaResult, x: float) -> float:
+    """Back-transform a value from the analysis scale (exp for ratio measures)."""
+    if x is None or math.isnan(x):
+        return math.nan
+    return math.exp(x) if result.ratio else x
+
+
+def result_table(result: MetaResult) -> str:
+    """The per-study and pooled table a person reads, ratios back-transformed."""
+    level = f"{result.level:g}%"
+    name_width = max([len("Study"), len("Pooled"), *(len(s.study) for s in result.studies)])
+    header = f"{'Study':<{name_width}}  {result.measure:>8}  {level + ' CI':>17}  {'Weight':>7}"
+    lines = [header, "-" * len(header)]
+    for s in result.studies:
+        if not s.included:
+            lines.append(f"{s.study:<{name_width}}  {'not estimable':>8}")
+            continue
+        ci = f"{fmt(natural(result, s.ci_lower))} to {fmt(natural(result, s.ci_upper))}"
+        lines.append(
+            f"{s.study:<{name_width}}  {fmt(natural(result, s.yi)):>8}  {ci:>17}  {fmt(s.weight, 1) + '%':>7}"
+        )
+    lines.append("-" * len(header))
+    label = "Pooled" if result.pooled else "Single study"
+    ci = f"{fmt(natural(result, result.ci_lower))} to {fmt(natural(result, result.ci_upper))}"
+    lines.append(f"{label:<{name_width}}  {fmt(natural(result, result.estimate)):>8}  {ci:>17}  {'100%':>7}")
+    lines.append("")
+    model = METHOD_NAMES[result.method] + (" with Hartung–Knapp" if result.hk else "")
+    lines.append(f"Model: {model}; k = {result.k}; conventions: {result.profile}")
+    stat = "t" if result.test == "t" else "z"
+    df = f" (df = {result.df:g})" if result.test == "t" else ""
+    lines.append(f"Test for overall effect: {stat} = {fmt(result.statistic)}{df}, {fmt_p(result.p_value)}")
+    if result.q_df >= 1:
+        lines.append(
+            f"Heterogeneity: Q = {fmt(result.q)}, df = {result.q_df}, {fmt_p(result.q_p_value)}; "
+            f"I² = {fmt(result.i2, 1)}%; H² = {fmt(result.h2)}"
+        )
+    if not math.isnan(result.tau2):
+        lines.append(
+            f"τ² = {fmt(result.tau2, 4)} ({level} CI {fmt(result.tau2_ci_lower, 4)} to "
+            f"{fmt(result.tau2_ci_upper, 4)})"
+        )
+    if not math.isnan(result.pi_lower):
+        lines.append(
+            f"Prediction interval ({result.pi_type}): {fmt(natural(result, result.pi_lower))} to "
+            f"{fmt(natural(result, result.pi_upper))}"
+        )
+    for text in (*result.corrections, *result.notes):
+        lines.append(f"Note: {text}")
+    return "\n".join(lines)
