@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 
@@ -161,10 +162,14 @@ def meta_analysis(
     profile: str = "metafor",
     corrections: Sequence[str] = (),
     study_notes: Sequence[str] | None = None,
+    tau2: float | None = None,
+    model_notes: Sequence[str] = (),
 ) -> MetaResult:
     """Inverse-variance fixed- or random-effects meta-analysis of effects ``yi`` with variances ``vi``.
 
-    Studies with a missing (NaN) effect or variance are shown but not pooled.
+    Studies with a missing (NaN) effect or variance are shown but not pooled. ``tau2``, when
+    given, is used instead of estimating τ² with ``method``. Under ``profile="revman"`` I² and H²
+    come from Q for random-effects models too (RevMan 5 reports I² = (Q − df)/Q).
     """
     measure, method = measure.upper(), method.upper()
     level = _level_fraction(level)
@@ -179,7 +184,7 @@ def meta_analysis(
     k = int(included.sum())
     if k == 0:
         raise InputError("no study has a usable effect estimate")
-    result_notes: list[str] = []
+    result_notes: list[str] = list(model_notes)
     if k == 1:
         result_notes.append("only one study: its own estimate is shown and nothing was pooled")
         _warn("only one study has data: its own estimate is shown, nothing was pooled")
@@ -195,8 +200,13 @@ def meta_analysis(
         level=level,
         pi_type=pi_type,
         tau2_ci=True,
+        tau2=tau2,
     )
     f = {key: val.item() if np.ndim(val) == 0 else val for key, val in fit.items()}
+    if profile == "revman" and method != "FE" and f["q_df"] >= 1:
+        q_, df_ = f["q"], f["q_df"]
+        f["i2"] = 100.0 * max(0.0, (q_ - df_) / q_) if q_ > 0 else 0.0
+        f["h2"] = q_ / df_
     if not f["converged"]:
         _warn(f"the {method} estimate of τ² did not converge")
     weights = np.full(len(yi), np.nan)
@@ -283,7 +293,13 @@ def _count_method_result(data, yi, vi, included, notes, corrections, *, measure,
     weights = np.full(len(a), np.nan)
     weights[use] = w_used
     level_crit = float(crit_value(level))
-    het = heterogeneity_from_estimate(yi, vi, est)
+    if method == "PETO":
+        # Peto's O − E and V need no continuity correction: Q is computed from the uncorrected
+        # per-study Peto odds ratios (as metafor's rma.peto), the table shows the corrected ones.
+        raw = fx.binary_effects(a, n1, c, n2, "PETO", to="none", drop00=True)
+        het = heterogeneity_from_estimate(raw.yi, raw.vi, est)
+    else:
+        het = heterogeneity_from_estimate(yi, vi, est)
     from trialsynth._dist import norm_two_sided_p
 
     k = int(included.sum())
@@ -322,6 +338,30 @@ def _count_method_result(data, yi, vi, included, notes, corrections, *, measure,
     )
 
 
+def _revman_mh_tau2(data, yi, vi, measure: str) -> tuple[float, dict]:
+    """RevMan 5's τ² for Mantel–Haenszel random effects (Deeks & Higgins 2010, section 3.3.4):
+    Q_MH = Σwᵢ(yᵢ − θ_MH)² with inverse-variance weights wᵢ = 1/vᵢ, and
+    τ² = max(0, (Q_MH − (k − 1))/(Σw − Σw²/Σw))."""
+    fe = _count_method_result(
+        data,
+        yi,
+        vi,
+        np.isfinite(yi) & np.isfinite(vi),
+        [""] * len(yi),
+        [],
+        measure=measure,
+        method="MH",
+        level=0.95,
+        profile="revman",
+    )
+    ok = np.isfinite(yi) & np.isfinite(vi)
+    w = 1.0 / vi[ok]
+    c = w.sum() - (w**2).sum() / w.sum()
+    het = heterogeneity_from_estimate(yi, vi, fe.estimate)
+    tau2 = max(0.0, (het["q"] - het["q_df"]) / c) if het["q_df"] >= 1 else 0.0
+    return tau2, het
+
+
 def pool_input(
     data,
     *,
@@ -358,6 +398,18 @@ def pool_input(
     )
     notes = [""] * len(yi)
     corrections = []
+    bound = np.asarray(data.p_bound, dtype=bool) & (np.asarray(data.kinds) == "hr_pvalue")
+    if bound.any():
+        names = [lab for lab, bflag in zip(data.labels, bound, strict=True) if bflag]
+        corrections.append(
+            f"p-value given as a bound, used at the bound (conservative: HR closer to 1): {', '.join(names)}"
+        )
+        for i in np.nonzero(bound)[0]:
+            notes[i] = "p-value given as a bound: used at the bound, so the HR is conservative"
+        _warn(
+            f"{data.source}: p-value given as a bound for {', '.join(names)}; it is used at the bound, "
+            "so the hazard ratio is conservative"
+        )
     if corrected.any():
         names = [lab for lab, cflag in zip(data.labels, corrected, strict=True) if cflag]
         corrections.append(f"{add:g} added to every cell of tables with a zero cell: {', '.join(names)}")
@@ -386,10 +438,24 @@ def pool_input(
             level=level,
             profile=profile,
         )
-    return meta_analysis(
+    tau2 = None
+    model_notes: list[str] = []
+    if (
+        profile == "revman"
+        and method == "DL"
+        and measure in COUNT_METHODS["MH"]
+        and all(kd == "binary" for kd in data.kinds)
+    ):
+        tau2, het = _revman_mh_tau2(data, yi, vi, measure)
+        model_notes.append(
+            "RevMan M-H random effects: DerSimonian–Laird τ² from Q around the Mantel–Haenszel estimate"
+        )
+    result = meta_analysis(
         yi,
         vi,
         labels=data.labels,
+        tau2=tau2,
+        model_notes=model_notes,
         measure=measure,
         method=method,
         hk=hk,
@@ -400,6 +466,9 @@ def pool_input(
         corrections=corrections,
         study_notes=notes,
     )
+    if tau2 is not None:
+        result = replace(result, **het)
+    return result
 
 
 def pool_file(path, *, measure: str, method: str = "REML", **options) -> MetaResult:

@@ -44,6 +44,7 @@ def fit_arrays(
     level: float = 0.95,
     pi_type: str = "default",
     tau2_ci: bool = False,
+    tau2=None,
 ) -> dict[str, np.ndarray]:
     """Inverse-variance fixed- or random-effects fits for a stack of meta-analyses.
 
@@ -51,7 +52,8 @@ def fit_arrays(
     i2, h2, q, q_df, q_p_value, pi_lower, pi_upper, converged, iterations, weights`` (weights
     in percent, shape ``(..., k)``), and ``tau2_ci_lower, tau2_ci_upper`` when ``tau2_ci``.
     τ², its CI and the prediction interval are NaN for the fixed-effect model; everything
-    that needs two studies is NaN with one.
+    that needs two studies is NaN with one. ``tau2`` (array of the batch shape), when given,
+    is used instead of estimating τ² (e.g. RevMan's Mantel–Haenszel-centred DerSimonian–Laird).
     """
     method = method.upper()
     if method not in IV_METHODS:
@@ -79,6 +81,10 @@ def fit_arrays(
 
     if method == FIXED:
         tau2_fit = np.zeros(shape)
+        converged = np.ones(shape, dtype=bool)
+        iterations = np.zeros(shape, dtype=int)
+    elif tau2 is not None:
+        tau2_fit = np.where(k >= 2, np.broadcast_to(np.asarray(tau2, dtype=float), shape), 0.0)
         converged = np.ones(shape, dtype=bool)
         iterations = np.zeros(shape, dtype=int)
     else:
