@@ -128,3 +128,22 @@ def test_one_study_is_not_pooled(tmp_path):
     assert data["tau2"] is None
     assert math.isclose(data["estimate"], math.log(0.48), rel_tol=1e-14)
     assert "nothing was pooled" in out.stderr
+
+
+def test_hazard_ratio_from_p_value_bound_warns_conservative(tmp_path):
+    path = tmp_path / "hr.csv"
+    path.write_text(
+        "study,p_value,events,direction,n_treatment,n_control\n"
+        "T1,0.006,67,treatment,110,77\n"
+        "T2,<0.001,120,treatment,200,200\n"
+    )
+    out = run("pool", str(path), "--measure", "HR", "--method", "FE", "--json")
+    assert out.returncode == 0, out.stderr
+    assert "conservative" in out.stderr and "T2" in out.stderr
+    data = json.loads(out.stdout)
+    # T2 by hand at the bound: V = 120·1/(1+1)² = 30, z = Φ⁻¹(1 − 0.0005), ln HR = −z/√30.
+    from statistics import NormalDist
+
+    z = NormalDist().inv_cdf(1 - 0.0005)
+    assert math.isclose(data["studies"][1]["effect"], -z / math.sqrt(30), rel_tol=1e-12)
+    assert math.isclose(data["studies"][1]["variance"], 1 / 30, rel_tol=1e-12)
