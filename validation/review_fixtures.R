@@ -1,0 +1,159 @@
+#!/usr/bin/env Rscript
+# metafor's results for the bundled reviews, computed from the reviews' own CSV files.
+#
+#   Rscript validation/review_fixtures.R OUTFILE      (the pinned copy: tests/fixtures/reviews.json)
+#
+# For every outcome and analysis set of examples/imaging-guided-crt and examples/bcg with
+# data, this reads outcomes.csv and studies.csv with base R, picks the rows the review uses
+# (use = yes, analysis_set blank or equal to the set, data filled in) and fits the review's
+# primary model and its sensitivity analyses with metafor. The CRT review uses the RevMan
+# profile: for 2x2 counts under DerSimonian-Laird, RevMan takes tau^2 from Q around the
+# Mantel-Haenszel estimate (Deeks & Higgins 2010); that tau^2 is computed here from
+# metafor's rma.mh estimate and passed to rma() as a fixed tau2. Everything is on the
+# analysis scale (log for ratios). This script only calls metafor; no metafor code is copied.
+
+args <- commandArgs(trailingOnly = TRUE)
+if (length(args) != 1) stop("usage: Rscript validation/review_fixtures.R OUTFILE")
+here <- dirname(normalizePath(sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE)[1])))
+root <- dirname(here)
+suppressPackageStartupMessages(library(metafor))
+source(file.path(here, "json.R"))
+
+ctrl <- list(threshold = 1e-12, maxiter = 10000, tol = 1e-12)
+
+read_review <- function(name) {
+  dir <- file.path(root, "examples", name)
+  list(
+    outcomes = read.csv(file.path(dir, "outcomes.csv"), check.names = FALSE, stringsAsFactors = FALSE,
+                        colClasses = "character", encoding = "UTF-8"),
+    studies = read.csv(file.path(dir, "studies.csv"), check.names = FALSE, stringsAsFactors = FALSE,
+                       colClasses = "character", encoding = "UTF-8")
+  )
+}
+
+rows_for <- function(rv, outcome, set) {
+  d <- rv$outcomes
+  sets <- if ("analysis_set" %in% names(d)) d$analysis_set else rep("", nrow(d))
+  keep <- d$outcome == outcome & d$use == "yes" & (sets == "" | sets == set)
+  d[keep, , drop = FALSE]
+}
+
+num <- function(x) as.numeric(sub("^\\+", "", x))
+
+# Per-study yi/vi for the rows, by the form each row uses (first complete form wins).
+effects <- function(d, measure) {
+  has <- function(cols) all(cols %in% names(d)) && all(nzchar(unlist(d[, cols])))
+  if (measure %in% c("OR", "RR", "RD") && has(c("events_treatment", "n_treatment", "events_control", "n_control"))) {
+    return(list(kind = "binary", es = escalc(measure, ai = num(d$events_treatment), n1i = num(d$n_treatment),
+                ci = num(d$events_control), n2i = num(d$n_control), add = 1/2, to = "only0",
+                drop00 = measure != "RD"), d = d))
+  }
+  if (measure %in% c("MD", "SMD") && has(c("mean_treatment", "sd_treatment", "n_treatment"))) {
+    return(list(kind = "continuous", es = escalc(measure, m1i = num(d$mean_treatment), sd1i = num(d$sd_treatment),
+                n1i = num(d$n_treatment), m2i = num(d$mean_control), sd2i = num(d$sd_control),
+                n2i = num(d$n_control)), d = d))
+  }
+  if (has(c("estimate", "ci_lower", "ci_upper"))) {
+    ratio <- measure %in% c("OR", "RR", "HR")
+    tr <- if (ratio) log else identity
+    yi <- tr(num(d$estimate))
+    sei <- (tr(num(d$ci_upper)) - tr(num(d$ci_lower))) / (2 * qnorm(0.975))
+    return(list(kind = "generic", es = data.frame(yi = yi, vi = sei^2), d = d))
+  }
+  stop("no usable form")
+}
+
+fit <- function(ef, measure, method, hk, profile) {
+  yi <- ef$es$yi; vi <- ef$es$vi
+  test <- if (hk) "knha" else "z"
+  d <- ef$d
+  if (length(yi) == 1) {
+    # One study: its own estimate (nothing is pooled; tau^2 is not estimable).
+    res <- rma(yi, vi, method = "FE")
+  } else if (profile == "revman" && method == "DL" && ef$kind == "binary") {
+    mh <- rma.mh(ai = num(d$events_treatment), n1i = num(d$n_treatment), ci = num(d$events_control),
+                 n2i = num(d$n_control), measure = measure, add = 1/2, to = "only0", drop00 = measure != "RD")
+    w <- 1 / vi
+    q <- sum(w * (yi - as.double(mh$beta))^2)
+    tau2 <- max(0, (q - (length(yi) - 1)) / (sum(w) - sum(w^2) / sum(w)))
+    res <- rma(yi, vi, tau2 = tau2, method = "DL", test = test)
+  } else {
+    res <- rma(yi, vi, method = method, test = test, control = ctrl)
+  }
+  res
+}
+
+entry <- function(res, set, outcome, method, hk, labels) {
+  random <- method != "FE"
+  list(analysis_set = set, outcome = outcome, method = method, hk = hk,
+       k = as.integer(res$k), estimate = as.double(res$beta), se = res$se, ci_lower = res$ci.lb,
+       ci_upper = res$ci.ub, p_value = res$pval, tau2 = if (random && res$k > 1) res$tau2 else NULL,
+       weights = as.list(unname(as.double(weights(res)))), studies = as.list(labels))
+}
+
+cases <- list()
+add <- function(x) cases[[length(cases) + 1]] <<- x
+
+# The imaging-guided CRT review: DL primary (RevMan profile), FE and REML + Hartung-Knapp.
+crt <- read_review("imaging-guided-crt")
+crt_outcomes <- list(death_hfh = "HR", response = "OR", nyha = "OR", walk6 = "MD", mlhfq = "MD", lvef = "MD")
+models <- list(list("DL", FALSE), list("FE", FALSE), list("REML", TRUE))
+for (set in c("paper", "living")) {
+  for (o in names(crt_outcomes)) {
+    d <- rows_for(crt, o, set)
+    data_cols <- setdiff(names(d), c("outcome", "study", "analysis_set", "use", "denominator", "kind",
+                                     "definition", "source", "note", "year", "p_value"))
+    d <- d[apply(d[, data_cols, drop = FALSE], 1, function(r) any(nzchar(r))), , drop = FALSE]
+    if (nrow(d) == 0) next
+    ef <- effects(d, crt_outcomes[[o]])
+    for (m in models) {
+      if (nrow(d) < 2 && m[[2]]) next
+      res <- suppressWarnings(fit(ef, crt_outcomes[[o]], m[[1]], m[[2]], "revman"))
+      add(c(list(review = "imaging-guided-crt"), entry(res, set, o, m[[1]], m[[2]], d$study)))
+    }
+    # Cumulative meta-analysis by year (the row's own year when it has one, else the study's).
+    if (nrow(d) >= 2) {
+      yr <- ifelse(nzchar(d$year), d$year, crt$studies$year[match(d$study, crt$studies$id)])
+      res <- suppressWarnings(fit(ef, crt_outcomes[[o]], "DL", FALSE, "revman"))
+      cu <- cumul(res, order = as.numeric(yr))
+      add(list(review = "imaging-guided-crt", analysis_set = set, outcome = o, method = "DL", hk = FALSE,
+               cumulative = TRUE, order = as.list(d$study[order(as.numeric(yr))]),
+               estimate = as.list(as.double(cu$estimate)), ci_lower = as.list(as.double(cu$ci.lb)),
+               ci_upper = as.list(as.double(cu$ci.ub))))
+    }
+  }
+}
+
+# The BCG review: REML primary (metafor profile), DL and FE; subgroups by allocation;
+# cumulative by year.
+bcg <- read_review("bcg")
+d <- rows_for(bcg, "tb", "main")
+ef <- effects(d, "RR")
+for (m in list(list("REML", FALSE), list("DL", FALSE), list("FE", FALSE))) {
+  res <- rma(ef$es$yi, ef$es$vi, method = m[[1]], control = ctrl)
+  add(c(list(review = "bcg"), entry(res, "main", "tb", m[[1]], m[[2]], d$study)))
+}
+alloc <- bcg$studies$allocation[match(d$study, bcg$studies$id)]
+sub <- lapply(unique(alloc), function(a) {
+  s <- alloc == a
+  r <- rma(ef$es$yi[s], ef$es$vi[s], method = "REML", control = ctrl)
+  list(level = a, k = as.integer(r$k), estimate = as.double(r$beta), se = r$se, tau2 = r$tau2)
+})
+est <- vapply(sub, function(x) x$estimate, 0); se <- vapply(sub, function(x) x$se, 0)
+# Test for subgroup differences (separate tau^2): Q of a fixed-effect fit to the subgroup estimates.
+qb <- rma(est, sei = se, method = "FE")
+add(list(review = "bcg", analysis_set = "main", outcome = "tb", method = "REML", hk = FALSE,
+         subgroups = "allocation", groups = sub, q_between = qb$QE, q_between_df = as.integer(qb$k - 1),
+         q_between_p_value = qb$QEp))
+yr <- as.numeric(bcg$studies$year[match(d$study, bcg$studies$id)])
+res <- rma(ef$es$yi, ef$es$vi, method = "REML", control = ctrl)
+cu <- cumul(res, order = yr)
+add(list(review = "bcg", analysis_set = "main", outcome = "tb", method = "REML", hk = FALSE, cumulative = TRUE,
+         order = as.list(d$study[order(yr)]), estimate = as.list(as.double(cu$estimate)),
+         ci_lower = as.list(as.double(cu$ci.lb)), ci_upper = as.list(as.double(cu$ci.ub))))
+
+out <- list(metafor_version = as.character(packageVersion("metafor")),
+            generated_by = "validation/review_fixtures.R", cases = cases)
+con <- file(args[1], open = "wb", encoding = "UTF-8")
+writeLines(enc2utf8(to_json(out)), con, sep = "\n", useBytes = TRUE)
+close(con)
