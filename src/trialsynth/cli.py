@@ -145,5 +145,26 @@ def pool(file, measure, method, hk, hk_variant, level, pi_type, add, add_to, pro
         click.echo(result_table(result))
 
 
+@main.command()
+@click.argument("review_dir", required=False, type=click.Path(file_okay=False))
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    help="Output folder (default: out/<review folder name>).",
+)
+def run(review_dir, out_dir) -> None:
+    """Run a review folder into results.json, figures and report.html.
+
+    Without REVIEW_DIR the bundled imaging-guided CRT review (examples/imaging-guided-crt)
+    is run into out/imaging-guided-crt. Warnings from the analyses are listed in the report.
+    """
+    from trialsynth.runner import run_review
+
+    report = run_review(review_dir, out_dir)
+    click.echo(f"Report written to {report}")
+    click.echo(f"Results: {report.parent / 'results.json'}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

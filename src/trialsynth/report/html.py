@@ -1,0 +1,334 @@
+"""The self-contained HTML report of a review: figures inlined as SVG, no network, every piece
+of user text escaped (Jinja2 autoescaping)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from trialsynth.report.explain import num, p_abstract, reported_sentence, summary_sentence
+from trialsynth.report.text import METHOD_NAMES, natural
+
+MEASURE_NAMES = {
+    "OR": "odds ratio",
+    "RR": "risk ratio",
+    "RD": "risk difference",
+    "MD": "mean difference",
+    "SMD": "standardised mean difference (Hedges' g)",
+    "HR": "hazard ratio",
+}
+
+
+def _slug(*parts: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", "-".join(parts).lower()).strip("-")
+
+
+def _model_name(method: str, hk: bool) -> str:
+    return METHOD_NAMES.get(method, method) + (" with Hartung–Knapp" if hk else "")
+
+
+def _ci_text(result, est, lo, hi) -> str:
+    return f"{num(natural(result, est))} ({num(natural(result, lo))} to {num(natural(result, hi))})"
+
+
+def _row_estimate(result) -> str:
+    return _ci_text(result, result.estimate, result.ci_lower, result.ci_upper)
+
+
+def _heterogeneity_line(result) -> str:
+    if result.q_df < 1:
+        return ""
+    parts = []
+    if result.tau2 == result.tau2:  # not NaN
+        parts.append(f"τ² = {num(result.tau2, 4)}")
+    parts.append(f"Q = {num(result.q)}, df = {result.q_df}, {p_abstract(result.q_p_value)}")
+    i2_def = "from Q" if (result.method in ("FE", "MH", "PETO") or result.profile == "revman") else "from τ²"
+    parts.append(f"I² = {num(result.i2, 0)}% ({i2_def})")
+    return "Heterogeneity: " + "; ".join(parts)
+
+
+def _svg_inline(path: Path) -> str:
+    text = path.read_text(encoding="utf-8")
+    start = text.find("<svg")
+    return text[start:] if start >= 0 else text
+
+
+def _arm_data(data, i: int) -> dict[str, str] | None:
+    kind = data.kinds[i]
+    v = data.values
+    if kind == "binary":
+        return {
+            "treatment": f"{v['events_treatment'][i]:.0f}/{v['n_treatment'][i]:.0f}",
+            "control": f"{v['events_control'][i]:.0f}/{v['n_control'][i]:.0f}",
+        }
+    if kind == "continuous":
+        return {
+            "treatment": f"{v['mean_treatment'][i]:g} ({v['sd_treatment'][i]:g}) {v['n_treatment'][i]:.0f}",
+            "control": f"{v['mean_control'][i]:g} ({v['sd_control'][i]:g}) {v['n_control'][i]:.0f}",
+        }
+    return None
+
+
+def _data_text(data, i: int) -> str:
+    kind = data.kinds[i]
+    arms = _arm_data(data, i)
+    if arms:
+        return f"{arms['treatment']} vs {arms['control']}"
+    v = data.values
+    if kind == "generic_ci":
+        return f"{v['estimate'][i]:g} ({v['ci_lower'][i]:g} to {v['ci_upper'][i]:g})"
+    if kind == "generic_log_se":
+        return f"log {v['log_estimate'][i]:g}, SE {v['se'][i]:g}"
+    if kind == "generic_se":
+        return f"{v['estimate'][i]:g}, SE {v['se'][i]:g}"
+    if kind == "hr_ome":
+        return f"O−E {v['o_minus_e'][i]:g}, V {v['v'][i]:g}"
+    return f"p {v['p_value'][i]:g}, {v['events'][i]:.0f} events"
+
+
+def _figures(oa, labels: dict[str, str], out: Path, stem: str, review) -> dict[str, Any]:
+    """Draw the forest (and cumulative) plots of an outcome, save SVG/PNG/PDF, return inline SVG."""
+    from trialsynth.plots import cumulative_plot, forest_plot, save_figure
+
+    figs: dict[str, Any] = {}
+    if oa.primary is None:
+        return figs
+    display = _relabel(oa.primary, labels)
+    arm = [_arm_data(oa.data, i) for i in range(len(oa.data.labels))]
+    arm_data = arm if all(a is not None for a in arm) else None
+    o = oa.outcome
+    # Left of the null line is "lower": it favours the intervention when lower is better.
+    sides = (
+        (o.label_treatment, o.label_control) if o.better == "lower" else (o.label_control, o.label_treatment)
+    )
+    fig = forest_plot(display, arm_data=arm_data, labels=sides, title=o.name)
+    paths = save_figure(fig, out / "figures" / f"forest-{stem}")
+    svg = next(p for p in paths if str(p).endswith(".svg"))
+    figs["forest"] = _svg_inline(svg)
+    figs["forest_files"] = [str(p.relative_to(out)) for p in paths]
+    if len(oa.cumulative) >= 2:
+        steps = [(labels.get(s, s), _relabel(r, labels)) for s, r in oa.cumulative]
+        fig = cumulative_plot(steps, labels=sides, title=f"{o.name}: cumulative")
+        paths = save_figure(fig, out / "figures" / f"cumulative-{stem}")
+        svg = next(p for p in paths if str(p).endswith(".svg"))
+        figs["cumulative_plot"] = _svg_inline(svg)
+        figs["cumulative_files"] = [str(p.relative_to(out)) for p in paths]
+    return figs
+
+
+def _relabel(result, labels: dict[str, str]):
+    from dataclasses import replace
+
+    return replace(
+        result, studies=tuple(replace(s, study=labels.get(s.study, s.study)) for s in result.studies)
+    )
+
+
+def build_context(analysis, doc: dict[str, Any], out: Path) -> dict[str, Any]:
+    review = analysis.review
+    labels = {s.id: s.label for s in review.studies}
+    set_names = {s.id: s.name for s in review.analysis_sets}
+    sections = []
+    summary: dict[str, dict[str, Any]] = {}
+    for oa in analysis.outcomes:
+        o = oa.outcome
+        anchor = _slug(oa.analysis_set, o.id)
+        res = oa.primary
+        sec: dict[str, Any] = {
+            "anchor": anchor,
+            "name": o.name,
+            "set_name": set_names[oa.analysis_set],
+            "measure_name": MEASURE_NAMES.get(o.measure, o.measure),
+            "unit": o.unit,
+            "better": "lower values favour the intervention"
+            if o.better == "lower"
+            else "higher values favour the intervention",
+            "model": _model_name(o.model.method, o.model.hk),
+            "assumption": o.model.assumption,
+            "reported": reported_sentence(oa.reported, o.measure),
+            "explanation": next(
+                e["explanation"]
+                for e in doc["outcomes"]
+                if e["outcome"] == o.id and e["analysis_set"] == oa.analysis_set
+            ),
+            "messages": list(oa.messages),
+            "sentence": "",
+            "sentence_label": "",
+            "rows": [],
+            "heterogeneity": "",
+            "sensitivity": [],
+            "loo": [],
+            "subgroups": [],
+            "cumulative": [],
+            "cumulative_by": "",
+            "forest": "",
+            "forest_files": [],
+            "cumulative_plot": "",
+            "cumulative_files": [],
+        }
+        if res is not None:
+            sec["sentence"] = summary_sentence(res, o.measure)
+            sec["sentence_label"] = "Pooled" if res.pooled else "Single trial (not pooled)"
+            sec["heterogeneity"] = _heterogeneity_line(res)
+            sec["sensitivity"] = [
+                {
+                    "model": _model_name(spec.method, spec.hk),
+                    "k": r.k,
+                    "estimate": _row_estimate(r),
+                    "p": p_abstract(r.p_value),
+                    "tau2": num(r.tau2, 4),
+                    "i2": num(r.i2, 0),
+                }
+                for spec, r in ((o.model, res), *oa.sensitivity)
+            ]
+            sec["loo"] = [
+                {
+                    "label": labels.get(s, s),
+                    "estimate": _row_estimate(r),
+                    "p": p_abstract(r.p_value),
+                    "tau2": num(r.tau2, 4),
+                    "i2": num(r.i2, 0),
+                }
+                for s, r in oa.leave_one_out
+            ]
+            sec["subgroups"] = [
+                {
+                    "name": sub.name,
+                    "rows": [
+                        {"label": lvl, "k": r.k, "estimate": _row_estimate(r), "tau2": num(r.tau2, 4)}
+                        for lvl, r in sres.groups
+                    ],
+                    "test": f"Q = {num(sres.q_between)}, df = {sres.q_between_df}, "
+                    f"{p_abstract(sres.q_between_p_value)}",
+                }
+                for sub, sres in oa.subgroups
+            ]
+            sec["cumulative"] = [
+                {
+                    "label": labels.get(s, s),
+                    "k": r.k,
+                    "estimate": _row_estimate(r),
+                    "p": p_abstract(r.p_value),
+                }
+                for s, r in oa.cumulative
+            ]
+            sec["cumulative_by"] = review.cumulative.order_by if review.cumulative else ""
+            by_study = {r.study: r for r in oa.used_rows}
+            for i, sid in enumerate(oa.data.labels):
+                r = by_study[sid]
+                sec["rows"].append(
+                    {
+                        "label": labels.get(sid, sid),
+                        "data": _data_text(oa.data, i),
+                        "kind": r.kind,
+                        "source": r.source,
+                        "definition": r.definition,
+                        "denominator": r.denominator,
+                        "note": r.note,
+                    }
+                )
+            sec.update(_figures(oa, labels, out, anchor, review))
+        sections.append(sec)
+        block = summary.setdefault(oa.analysis_set, {"set_name": set_names[oa.analysis_set], "rows": []})
+        block["rows"].append(
+            {
+                "anchor": anchor,
+                "name": o.name,
+                "k_text": f"{0 if res is None else res.k} of {len(oa.studies_in_set)}",
+                "sentence": sec["sentence"] or "no data",
+                "reported": sec["reported"],
+                "model": sec["model"],
+            }
+        )
+    baseline = []
+    for b in doc["baseline"]:
+        per = [
+            f"{labels.get(p['study'], p['study'])} ({p['arm']}): {p['statistic']} {p['value']}"
+            + (" [derived]" if p["kind"] == "derived" else "")
+            for p in b["per_study"]
+        ]
+        pooled = b["pooled"]
+        if pooled is None:
+            ptext = "not pooled (no trial reports it as mean and SD or percent with group sizes)"
+        elif pooled["statistic"] == "percent":
+            names = ", ".join(labels.get(s, s) for s in pooled["studies"])
+            ptext = f"{num(pooled['percent'], 1)}% of {pooled['n']:.0f} ({names})"
+        else:
+            ptext = (
+                f"mean {num(pooled['mean'], 1)} (SD {num(pooled['sd'], 1)}), n = {pooled['n']:.0f} "
+                f"({', '.join(labels.get(s, s) for s in pooled['studies'])})"
+            )
+        if b.get("not_pooled"):
+            ptext += "; not pooled: " + ", ".join(labels.get(s, s) for s in b["not_pooled"])
+        baseline.append({"characteristic": b["characteristic"], "per_study": per, "pooled": ptext})
+    lead = [
+        {
+            "label": lp["label"],
+            "arm": lp["arm"],
+            "position": lp["position"],
+            "percent": num(lp["percent"], 0),
+            "source": lp["source"],
+        }
+        for lp in doc["lead_position"]
+    ]
+    outcome_names = {o.id: o.name for o in review.outcomes}
+    gaps = [
+        {
+            "outcome": outcome_names.get(g["outcome"], g["outcome"]),
+            "label": g["label"],
+            "sets": ", ".join(set_names.get(s, s) for s in g["analysis_sets"]),
+            "note": g["note"],
+        }
+        for g in doc["data_gaps"]
+    ]
+    studies = [
+        {
+            "label": s.label,
+            "citation": s.citation,
+            "year": s.year,
+            "n_t": "–" if s.n_randomised_treatment is None else s.n_randomised_treatment,
+            "n_c": "–" if s.n_randomised_control is None else s.n_randomised_control,
+            "follow_up": s.follow_up,
+            "status": s.status,
+            "note": s.note,
+        }
+        for s in review.studies
+    ]
+    return {
+        "title": review.title,
+        "reproduces": review.reproduces,
+        "generator": doc["generator"],
+        "folder": review.path.name,
+        "profile": doc["profile"],
+        "question": review.question,
+        "eligibility": review.eligibility,
+        "search": review.search,
+        "studies": studies,
+        "summary": list(summary.values()),
+        "sections": sections,
+        "baseline": baseline,
+        "lead": lead,
+        "gaps": gaps,
+    }
+
+
+def render_report(context: dict[str, Any]) -> str:
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("trialsynth", "templates"),
+        autoescape=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    return env.get_template("report.html.j2").render(**context)
+
+
+def write_report(analysis, doc: dict[str, Any], out: Path) -> Path:
+    """Write the figures and ``report.html`` into ``out``; return the report's path."""
+    (out / "figures").mkdir(parents=True, exist_ok=True)
+    html = render_report(build_context(analysis, doc, out))
+    path = out / "report.html"
+    path.write_text(html, encoding="utf-8")
+    return path
