@@ -25,6 +25,8 @@ lint: $(BIN)/.installed
 # Regenerate the pinned metafor fixtures (needs Rscript with metafor and metadat).
 fixtures:
 	Rscript validation/metafor_fixtures.R tests/fixtures/metafor
+	Rscript validation/review_fixtures.R tests/fixtures/reviews_metafor.json
+	Rscript validation/bayes_tsa_fixtures.R tests/fixtures/bayes_tsa/rpact.json
 
 clean:
 	rm -rf $(VENV) out

@@ -132,3 +132,282 @@ def pooled_proportion(n: Sequence[float], percent: Sequence[float]) -> tuple[flo
     n_, p_ = (np.asarray(x, dtype=float) for x in (n, percent))
     total = n_.sum()
     return float(total), float((n_ * p_).sum() / total)
+
+
+# ---------------------------------------------------------------------------------------
+# Subgroup analysis with metafor's conventions (separate or common τ²).
+
+
+@dataclass(frozen=True)
+class SubgroupEstimate:
+    """The pooled estimate within one subgroup (analysis scale).
+
+    ``tau2`` is the subgroup's own τ² (separate τ²) or the common τ²; NaN for fixed-effect,
+    Mantel–Haenszel and Peto fits. ``result`` is the subgroup's own fit (separate τ² only).
+    """
+
+    name: str
+    k: int
+    estimate: float
+    se: float
+    ci_lower: float
+    ci_upper: float
+    p_value: float
+    tau2: float
+    result: MetaResult | None = None
+
+
+@dataclass(frozen=True)
+class SubgroupAnalysis:
+    """Subgroup estimates and the test for subgroup differences (metafor's definitions).
+
+    ``tau2_model="separate"``: each subgroup is pooled on its own (its own τ², as
+    ``rma(yi, vi, subset = g == level)``) and the test is Cochran's Q across the subgroup
+    estimates with weights 1/SE², i.e. the omnibus test of the fixed-effects model
+    ``rma(estimate, sei = se, mods = ~ factor(group), method = "FE")``: χ² with G − 1 df
+    (Borenstein et al., *Introduction to Meta-Analysis*, 2009, ch. 19).
+
+    ``tau2_model="common"``: one mixed-effects model with the subgroup as a factor,
+    ``rma(yi, vi, mods = ~ factor(group))``; the subgroup estimates are the coefficients of
+    ``mods = ~ factor(group) - 1`` and the test is the omnibus QM (χ² with G − 1 df, or F
+    with G − 1 and k − G df under Hartung–Knapp, ``q_between_df2``).
+    """
+
+    column: str
+    tau2_model: str
+    groups: tuple[SubgroupEstimate, ...]
+    overall: MetaResult
+    q_between: float
+    q_between_df: int
+    q_between_p_value: float
+    q_between_test: str = "chi2"
+    q_between_df2: float = math.nan
+    tau2: float = math.nan
+    dropped: tuple[str, ...] = ()
+
+    def to_json_dict(self) -> dict:
+        """The keys ``trialsynth pool --subgroup --json`` adds (NaN as null)."""
+        from trialsynth.results import _clean
+
+        return _clean(
+            {
+                "subgroup_column": self.column,
+                "subgroup_tau2": self.tau2_model,
+                "subgroups": [
+                    {
+                        "name": g.name,
+                        "k": g.k,
+                        "estimate": g.estimate,
+                        "se": g.se,
+                        "ci_lower": g.ci_lower,
+                        "ci_upper": g.ci_upper,
+                        "p_value": g.p_value,
+                        "tau2": g.tau2,
+                    }
+                    for g in self.groups
+                ],
+                "q_between": self.q_between,
+                "q_between_df": self.q_between_df,
+                "q_between_df2": self.q_between_df2,
+                "q_between_test": self.q_between_test,
+                "q_between_p_value": self.q_between_p_value,
+            }
+        )
+
+
+def _find_column(data, column: str, what: str) -> str:
+    lookup = {name.strip().lower(): name for name in data.extra_columns}
+    key = column.strip().lower()
+    if key not in lookup:
+        raise InputError(f"no such column for the {what}", file=data.source, column=column.strip())
+    return lookup[key]
+
+
+def subgroup_analysis(data, column: str, *, tau2: str = "separate", **options) -> SubgroupAnalysis:
+    """Subgroup analysis on ``column`` with separate (default) or common τ² (see SubgroupAnalysis).
+
+    Subgroups are listed in R's factor-level order (sorted, as metafor). Studies with a blank
+    (or ``NA``) subgroup value are left out of the subgroup analysis with a warning; a
+    missing column, or one with a single value, is an :class:`InputError`. ``options`` are
+    those of :func:`trialsynth.api.pool_input`.
+    """
+    from trialsynth.regression import MISSING, fit_mods, r_sorted_levels
+
+    if tau2 not in ("separate", "common"):
+        raise InputError("the subgroup τ² must be 'separate' or 'common'")
+    name = _find_column(data, column, "subgroups")
+    values = [str(v).strip() for v in data.extra_columns[name]]
+    overall = pool_input(data, **options)
+    present = [i for i, v in enumerate(values) if v not in MISSING]
+    dropped = tuple(data.labels[i] for i, v in enumerate(values) if v in MISSING)
+    if dropped:
+        warnings.warn(
+            f"{data.source}: left out of the subgroup analysis (no value in column '{name}'): "
+            + ", ".join(dropped),
+            TrialsynthWarning,
+            stacklevel=2,
+        )
+    levels = r_sorted_levels([values[i] for i in present])
+    if len(levels) < 2:
+        raise InputError(
+            "the column has the same value for every study; subgroups need two or more",
+            file=data.source,
+            column=name,
+        )
+    method = str(options.get("method", "REML")).upper()
+    hk = bool(options.get("hk", False))
+    level_opt = options.get("level", 95.0)
+    level = level_opt / 100.0 if level_opt > 1 else level_opt
+    random = method not in ("FE", "MH", "PETO")
+
+    if tau2 == "separate":
+        groups = []
+        for lv in levels:
+            idx = [i for i in present if values[i] == lv]
+            try:
+                res = _quiet_pool(subset_input(data, idx), options)
+            except InputError:
+                warnings.warn(
+                    f"{data.source}: subgroup '{lv}' has no study with a usable estimate and is left out",
+                    TrialsynthWarning,
+                    stacklevel=2,
+                )
+                continue
+            t2 = (res.tau2 if res.k > 1 else 0.0) if random else math.nan
+            groups.append(
+                SubgroupEstimate(
+                    lv, res.k, res.estimate, res.se, res.ci_lower, res.ci_upper, res.p_value, t2, res
+                )
+            )
+        if len(groups) < 2:
+            raise InputError("fewer than two subgroups have usable studies", file=data.source, column=name)
+        est = np.array([g.estimate for g in groups])
+        w = 1.0 / np.array([g.se for g in groups]) ** 2
+        mean = (w * est).sum() / w.sum()
+        q = float((w * (est - mean) ** 2).sum())
+        df = len(groups) - 1
+        return SubgroupAnalysis(
+            name, tau2, tuple(groups), overall, q, df, float(chi2_sf(q, df)), dropped=dropped
+        )
+
+    # Common τ²: one mixed-effects model with the subgroup factor.
+    if method in ("MH", "PETO"):
+        raise InputError(f"a common τ² across subgroups needs an inverse-variance model, not {method}")
+    yi = np.array([s.yi for s in overall.studies])
+    vi = np.array([s.vi for s in overall.studies])
+    use = [i for i in present if overall.studies[i].included]
+    g_of = [values[i] for i in use]
+    levels = [lv for lv in levels if lv in set(g_of)]
+    if len(levels) < 2:
+        raise InputError("fewer than two subgroups have usable studies", file=data.source, column=name)
+    D = np.array([[1.0 if g == lv else 0.0 for lv in levels] for g in g_of])
+    hk_variant = options.get("hk_variant", "knha")
+    fit_opts = {"method": method, "hk": hk, "hk_variant": hk_variant, "level": level}
+    cell = fit_mods(yi[use], vi[use], D, intercept=False, **fit_opts)
+    X = np.column_stack([np.ones(len(use)), D[:, 1:]])
+    omni = fit_mods(yi[use], vi[use], X, **fit_opts)
+    groups = tuple(
+        SubgroupEstimate(
+            lv,
+            int(D[:, j].sum()),
+            float(cell["beta"][j]),
+            float(cell["se"][j]),
+            float(cell["ci_lower"][j]),
+            float(cell["ci_upper"][j]),
+            float(cell["p_value"][j]),
+            float(cell["tau2"]),
+        )
+        for j, lv in enumerate(levels)
+    )
+    return SubgroupAnalysis(
+        name,
+        tau2,
+        groups,
+        overall,
+        float(omni["qm"]),
+        int(omni["qm_df"]),
+        float(omni["qm_p_value"]),
+        q_between_test="F" if hk else "chi2",
+        q_between_df2=float(omni["qm_df2"]),
+        tau2=float(omni["tau2"]),
+        dropped=dropped,
+    )
+
+
+def cumulative_by(data, column: str | None = None, *, descending: bool = False, **options):
+    """Cumulative meta-analysis with studies added in the order of ``column`` (as metafor's
+    ``cumul(res, order = column)``): numerically when every value is a number, otherwise in R's
+    string order; ties keep the file order (also when ``descending``); blank values go last.
+    Without ``column``, file order.
+    """
+    from trialsynth.regression import MISSING, is_number, r_sort_key
+
+    n = len(data.labels)
+    if column is None:
+        return cumulative(data, list(range(n)), **options)
+    name = _find_column(data, column, "cumulative order")
+    values = [str(v).strip() for v in data.extra_columns[name]]
+    present = [i for i in range(n) if values[i] not in MISSING]
+    if all(is_number(values[i]) for i in present):
+        keyed = sorted(present, key=lambda i: float(values[i]), reverse=descending)
+    else:
+        keyed = sorted(present, key=lambda i: r_sort_key(values[i]), reverse=descending)
+    order = keyed + [i for i in range(n) if values[i] in MISSING]
+    return cumulative(data, order, **options)
+
+
+def pool_extras(
+    path,
+    *,
+    measure: str,
+    subgroup: str | None = None,
+    subgroup_tau2: str = "separate",
+    moderators: str | Sequence[str] | None = None,
+    permutations: int | None = None,
+    seed: int | None = None,
+    **options,
+) -> tuple[dict, str]:
+    """Subgroup analysis or meta-regression of a CSV for ``trialsynth pool``.
+
+    Returns the keys to add to (or replace in) the ``pool --json`` object and a short text
+    block. With moderators, ``tau2``, ``tau``, ``i2`` and ``h2`` become the residual ones and
+    the intercept-only τ² interval and prediction interval are dropped (null).
+    """
+    from trialsynth.io import read_pool_csv
+
+    if subgroup and moderators:
+        raise InputError("use either --subgroup or --moderators, not both", file=str(path))
+    data = read_pool_csv(path, measure=measure.upper())
+    if subgroup:
+        res = subgroup_analysis(data, subgroup, tau2=subgroup_tau2, **options)
+        return res.to_json_dict(), format_subgroups(res)
+    from trialsynth.regression import meta_regression
+
+    mods = [m.strip() for m in moderators.split(",")] if isinstance(moderators, str) else list(moderators)
+    reg, _ = meta_regression(data, mods, permutations=permutations, seed=seed, **options)
+    out = reg.to_json_dict()
+    tau2 = out.get("tau2")
+    out["tau"] = math.sqrt(tau2) if tau2 is not None else None
+    out["k"] = reg.k
+    for key in ("tau2_ci_lower", "tau2_ci_upper", "pi_lower", "pi_upper"):
+        out[key] = None
+    return out, reg.format_text()
+
+
+def format_subgroups(res: SubgroupAnalysis) -> str:
+    """A plain-text table of a subgroup analysis (analysis scale)."""
+    lines = [f"Subgroups by '{res.column}' ({res.tau2_model} τ²):"]
+    lines.append(
+        f"  {'subgroup':<24} {'k':>4} {'estimate':>10} {'SE':>9} {'CI lower':>10} {'CI upper':>10} {'τ²':>9}"
+    )
+    for g in res.groups:
+        t2 = "" if math.isnan(g.tau2) else f"{g.tau2:9.4f}"
+        lines.append(
+            f"  {g.name[:24]:<24} {g.k:>4} {g.estimate:10.4f} {g.se:9.4f} {g.ci_lower:10.4f} "
+            f"{g.ci_upper:10.4f} {t2:>9}"
+        )
+    df = f"{res.q_between_df}" + ("" if res.q_between_test == "chi2" else f", {res.q_between_df2:g}")
+    stat = "Q_between" if res.q_between_test == "chi2" else "F_between"
+    lines.append(f"Test for subgroup differences: {stat} = {res.q_between:.4f} (df = {df}), "
+                 f"p = {res.q_between_p_value:.4g}")
+    return "\n".join(lines)

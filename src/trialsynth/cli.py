@@ -109,7 +109,71 @@ def _json_dumps(data) -> str:
 @click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON object (analysis scale: log for ratios)."
 )
-def pool(file, measure, method, hk, hk_variant, level, pi_type, add, add_to, profile, as_json) -> None:
+@click.option(
+    "--bayes",
+    is_flag=True,
+    help="Bayesian random-effects meta-analysis (exact numerical integration; --method, --hk and --pi "
+    "do not apply).",
+)
+@click.option(
+    "--mu-prior",
+    default=None,
+    help="With --bayes: prior for the effect μ, 'uniform' (improper, the default) or 'normal:M,S'.",
+)
+@click.option(
+    "--tau-prior",
+    default=None,
+    help="With --bayes: prior for τ, halfnormal:S, halfcauchy:S, uniform[:A] or lognormal:M,S "
+    "(log τ² ~ N(M, S²), as Turner et al. 2015 tabulate). Default halfnormal:0.5 for OR, RR, HR, SMD.",
+)
+@click.option(
+    "--interval",
+    default="central",
+    show_default=True,
+    type=click.Choice(["central", "shortest"]),
+    help="With --bayes: equal-tailed or shortest credible intervals.",
+)
+@click.option(
+    "--subgroup", default=None, help="Subgroup analysis by this column (adds 'subgroups', 'q_between')."
+)
+@click.option(
+    "--subgroup-tau2",
+    default="separate",
+    show_default=True,
+    type=click.Choice(["separate", "common"]),
+    help="With --subgroup: a τ² per subgroup, or one common τ² (a model with the subgroup as a factor).",
+)
+@click.option(
+    "--moderators",
+    default=None,
+    help="Meta-regression on these columns (COL[,COL…]); a column that is not all numbers is categorical.",
+)
+@click.option(
+    "--permutations", default=None, type=int, help="With --moderators: permutation test (N iterations)."
+)
+@click.option("--seed", default=None, type=int, help="With --permutations: seed of the random permutations.")
+def pool(
+    file,
+    measure,
+    method,
+    hk,
+    hk_variant,
+    level,
+    pi_type,
+    add,
+    add_to,
+    profile,
+    as_json,
+    bayes,
+    mu_prior,
+    tau_prior,
+    interval,
+    subgroup=None,
+    subgroup_tau2="separate",
+    moderators=None,
+    permutations=None,
+    seed=None,
+) -> None:
     """Pool the trials in FILE (CSV) and print the result.
 
     \b
@@ -123,6 +187,22 @@ def pool(file, measure, method, hk, hk_variant, level, pi_type, add, add_to, pro
     Rows may use different forms. A row with blank cells is left out with a warning.
     Without --json a table is printed with ratios back-transformed.
     """
+    if bayes:
+        from trialsynth.bayes import bayes_file
+
+        bres = bayes_file(
+            file,
+            measure=measure,
+            tau_prior=tau_prior,
+            mu_prior=mu_prior,
+            level=level,
+            interval=interval,
+            add=add,
+            to=add_to,
+            profile=profile,
+        )
+        click.echo(_json_dumps(bres.to_json_dict()) if as_json else bres.format_text())
+        return
     from trialsynth.api import pool_file
 
     result = pool_file(
@@ -137,12 +217,33 @@ def pool(file, measure, method, hk, hk_variant, level, pi_type, add, add_to, pro
         to=add_to,
         profile=profile,
     )
+    extra, extra_text = {}, ""
+    if subgroup or moderators:
+        from trialsynth.analyses import pool_extras
+
+        extra, extra_text = pool_extras(
+            file,
+            measure=measure,
+            subgroup=subgroup,
+            subgroup_tau2=subgroup_tau2,
+            moderators=moderators,
+            permutations=permutations,
+            seed=seed,
+            method=method.upper(),
+            hk=hk,
+            hk_variant=hk_variant,
+            level=level,
+            pi_type=pi_type,
+            add=add,
+            to=add_to,
+            profile=profile,
+        )
     if as_json:
-        click.echo(_json_dumps(result.to_json_dict()))
+        click.echo(_json_dumps({**result.to_json_dict(), **extra}))
     else:
         from trialsynth.report.text import result_table
 
-        click.echo(result_table(result))
+        click.echo(result_table(result) + ("\n\n" + extra_text if extra_text else ""))
 
 
 @main.command()
@@ -164,6 +265,254 @@ def run(review_dir, out_dir) -> None:
     report = run_review(review_dir, out_dir)
     click.echo(f"Report written to {report}")
     click.echo(f"Results: {report.parent / 'results.json'}")
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option(
+    "--measure", required=True, type=click.Choice(MEASURES, case_sensitive=False), help="Effect measure."
+)
+@click.option(
+    "--method",
+    default="DL",
+    show_default=True,
+    type=click.Choice(METHODS, case_sensitive=False),
+    help="Pooling method of the cumulative meta-analysis (TSA's default: DerSimonian–Laird).",
+)
+@click.option(
+    "--alpha", default=0.05, show_default=True, type=float, help="Two-sided α (0.05, or 5 for 5 %)."
+)
+@click.option("--power", default=0.80, show_default=True, type=float, help="Power 1 − β (0.80, or 80).")
+@click.option("--control-risk", type=float, help="Binary: anticipated control event proportion (0.30).")
+@click.option("--rrr", type=float, help="Binary: anticipated relative risk reduction (0.20 for 20 %).")
+@click.option("--mean-difference", type=float, help="Continuous: minimal relevant mean difference.")
+@click.option("--sd", type=float, help="Continuous: the outcome's standard deviation.")
+@click.option("--hazard-ratio", type=float, help="Time to event: anticipated hazard ratio (RIS in events).")
+@click.option(
+    "--diversity",
+    "diversity_value",
+    default="auto",
+    show_default=True,
+    help="Heterogeneity adjustment D²: 'auto' (from the data under --method) or a fraction in [0, 1).",
+)
+@click.option(
+    "--better",
+    default="lower",
+    show_default=True,
+    type=click.Choice(["lower", "higher"]),
+    help="Which direction favours the treatment on the analysis scale (lower: fewer bad events).",
+)
+@click.option(
+    "--plot", "plot_path", type=click.Path(dir_okay=False), help="Also write the TSA plot (PNG, SVG, PDF)."
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON object (analysis scale: log for ratios)."
+)
+def tsa(
+    file,
+    measure,
+    method,
+    alpha,
+    power,
+    control_risk,
+    rrr,
+    mean_difference,
+    sd,
+    hazard_ratio,
+    diversity_value,
+    better,
+    plot_path,
+    as_json,
+) -> None:
+    """Trial sequential analysis of the trials in FILE, in the file's row order (sort it by date).
+
+    Information is counted in participants (n_treatment + n_control), or in events for HR.
+    Prints the required information size, the cumulative Z-curve, the monitoring and futility
+    boundaries at each look, the TSA-adjusted CI and a conclusion.
+    """
+    from trialsynth.tsa import tsa_file, tsa_plot
+
+    result = tsa_file(
+        file,
+        measure=measure,
+        method=method,
+        alpha=alpha,
+        power=power,
+        control_risk=control_risk,
+        rrr=rrr,
+        mean_difference=mean_difference,
+        sd=sd,
+        hazard_ratio=hazard_ratio,
+        diversity_value=diversity_value,
+        better=better,
+    )
+    if plot_path:
+        tsa_plot(result).savefig(plot_path, dpi=150)
+    click.echo(_json_dumps(result.to_json_dict()) if as_json else result.format_text())
+
+
+def _model_options(func):
+    """The model options shared by ``influence`` and ``bias`` (as ``pool``)."""
+    options = [
+        click.argument("file", type=click.Path(dir_okay=False)),
+        click.option(
+            "--measure",
+            required=True,
+            type=click.Choice(MEASURES, case_sensitive=False),
+            help="Effect measure.",
+        ),
+        click.option(
+            "--method",
+            default="REML",
+            show_default=True,
+            type=click.Choice(METHODS, case_sensitive=False),
+            help="FE, MH, PETO or a τ² estimator (DL, REML, PM, ML, HE, SJ, EB, HS), as for pool.",
+        ),
+        click.option("--hk", is_flag=True, help="Hartung–Knapp: scaled SEs and t tests (as metafor's knha)."),
+        click.option(
+            "--hk-variant",
+            default="knha",
+            show_default=True,
+            type=click.Choice(["knha", "adhoc"]),
+            help="As pool.",
+        ),
+        click.option(
+            "--level", default=95.0, show_default=True, type=float, help="Confidence level in percent."
+        ),
+        click.option("--add", default=0.5, show_default=True, type=float, help="Continuity correction."),
+        click.option(
+            "--to",
+            "add_to",
+            default="only0",
+            show_default=True,
+            type=click.Choice(["only0", "all", "if0all", "none"]),
+            help="Which tables get the correction.",
+        ),
+        click.option(
+            "--profile", default="metafor", show_default=True, type=click.Choice(["metafor", "revman"])
+        ),
+        click.option("--json", "as_json", is_flag=True, help="Print one JSON object (analysis scale)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _pool_options(method, hk, hk_variant, level, add, add_to, profile) -> dict:
+    return {
+        "method": method.upper(),
+        "hk": hk,
+        "hk_variant": hk_variant,
+        "level": level,
+        "add": add,
+        "to": add_to,
+        "profile": profile,
+    }
+
+
+@main.command()
+@_model_options
+@click.option("--moderators", default=None, help="Diagnostics of the meta-regression on these columns.")
+@click.option(
+    "--cumulative", "cumulative_flag", is_flag=True, help="Also a cumulative meta-analysis (file order)."
+)
+@click.option("--cumulative-by", default=None, help="Also a cumulative meta-analysis ordered by this column.")
+def influence(
+    file,
+    measure,
+    method,
+    hk,
+    hk_variant,
+    level,
+    add,
+    add_to,
+    profile,
+    as_json,
+    moderators,
+    cumulative_flag,
+    cumulative_by,
+) -> None:
+    """Leave-one-out and influence diagnostics of the trials in FILE (metafor's leave1out, influence).
+
+    Prints each study's leave-one-out fit and its externally standardised residual, DFFITS,
+    Cook's distance, covariance ratio, τ² and Q without it, hat value and weight, flagged as
+    influential by metafor's rule. Estimates are on the analysis scale (log for ratios).
+    """
+    from trialsynth.influence import sensitivity_file
+
+    out, text = sensitivity_file(
+        file,
+        measure=measure.upper(),
+        moderators=moderators,
+        cumulative=cumulative_flag,
+        cumulative_by=cumulative_by,
+        **_pool_options(method, hk, hk_variant, level, add, add_to, profile),
+    )
+    click.echo(_json_dumps(out) if as_json else text)
+
+
+@main.command()
+@_model_options
+@click.option(
+    "--trimfill-estimator",
+    default="L0",
+    show_default=True,
+    type=click.Choice(["L0", "R0", "Q0"]),
+    help="Trim-and-fill estimator of the number of missing studies.",
+)
+@click.option(
+    "--side",
+    default=None,
+    type=click.Choice(["left", "right"]),
+    help="Trim-and-fill side (default: chosen from the sign of Egger's regression slope, as metafor).",
+)
+@click.option(
+    "--orwin-target", default=None, type=float, help="Orwin's fail-safe N target (default: mean/2)."
+)
+@click.option("--fsn-alpha", default=0.05, show_default=True, type=float, help="Rosenthal's / Rosenberg's α.")
+@click.option(
+    "--steps",
+    default="0.025",
+    show_default=True,
+    help="Selection model cut-points for one-sided p-values (COMMA separated; 1 is added).",
+)
+def bias(
+    file,
+    measure,
+    method,
+    hk,
+    hk_variant,
+    level,
+    add,
+    add_to,
+    profile,
+    as_json,
+    trimfill_estimator,
+    side,
+    orwin_target,
+    fsn_alpha,
+    steps,
+) -> None:
+    """Small-study effects and publication bias for the trials in FILE (metafor's conventions).
+
+    Egger's regression test (mixed-effects model with the SE as moderator, as regtest; the
+    classic weighted-regression version as egger_lm), Begg's rank correlation, trim and fill,
+    Rosenthal's, Orwin's and Rosenberg's fail-safe N, and where the data allow Peters' and
+    Harbord's tests and a step-function selection model. Analysis scale (log for ratios).
+    """
+    from trialsynth.bias import bias_file
+
+    out, text = bias_file(
+        file,
+        measure=measure.upper(),
+        trimfill_estimator=trimfill_estimator,
+        side=side,
+        orwin_target=orwin_target,
+        fsn_alpha=fsn_alpha,
+        steps=steps,
+        **_pool_options(method, hk, hk_variant, level, add, add_to, profile),
+    )
+    click.echo(_json_dumps(out) if as_json else text)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -157,26 +157,29 @@ def _score(restricted: bool):
     return f
 
 
-def solve_decreasing(func, yi, vi, mask, *, tol: float = TOL, maxiter: int = MAXITER):
+def solve_decreasing(func, yi, vi, mask, *, tol: float = TOL, maxiter: int = MAXITER, aux=()):
     """Root in τ² ≥ 0 of an estimating equation that is positive at 0 and negative far out.
 
-    ``func(yi, vi, mask, tau2) -> (value, derivative)``. Where the value at τ² = 0 is not
+    ``func(yi, vi, mask, tau2, *aux) -> (value, derivative)``. Where the value at τ² = 0 is not
     positive the answer is 0 (the boundary). Otherwise a bracket [lo, hi] is grown until
     the value at ``hi`` is negative, then safeguarded Newton steps (bisection when a step
     leaves the bracket) run until the step is below ``tol`` relative to τ².
+    ``aux`` are further arrays whose leading dimensions are the batch shape (e.g. the model
+    matrices of a meta-regression, ``(..., k, p)``); they are passed on to ``func``.
     Returns ``(tau2, converged, iterations)`` arrays of the batch shape.
     """
     shape = yi.shape[:-1]
     kdim = yi.shape[-1]
     yi, vi, mask = (x.reshape(-1, kdim) for x in (yi, vi, mask))
-    tau2, converged, iterations = _solve_flat(func, yi, vi, mask, tol=tol, maxiter=maxiter)
+    aux = tuple(np.asarray(a).reshape(-1, *np.shape(a)[len(shape) :]) for a in aux)
+    tau2, converged, iterations = _solve_flat(func, yi, vi, mask, tol=tol, maxiter=maxiter, aux=aux)
     return tau2.reshape(shape), converged.reshape(shape), iterations.reshape(shape)
 
 
-def _solve_flat(func, yi, vi, mask, *, tol, maxiter):
+def _solve_flat(func, yi, vi, mask, *, tol, maxiter, aux=()):
     shape = yi.shape[:-1]
     zero = np.zeros(shape)
-    f0, _ = func(yi, vi, mask, zero)
+    f0, _ = func(yi, vi, mask, zero, *aux)
     active = f0 > 0
     tau2 = zero.copy()
     iterations = np.zeros(shape, dtype=int)
@@ -185,22 +188,23 @@ def _solve_flat(func, yi, vi, mask, *, tol, maxiter):
         return tau2, converged, iterations
     idx = np.nonzero(active)
     y, v, m = yi[idx], vi[idx], mask[idx]
+    a = tuple(x[idx] for x in aux)
     n = y.shape[0]
     lo = np.zeros(n)
     # Upper end of the bracket: start from a moment-type scale and double until negative.
     spread = np.where(m, y - (np.where(m, y, 0).sum(-1) / m.sum(-1))[:, None], 0.0)
     hi = np.maximum((spread**2).sum(-1), np.where(m, v, 0).max(-1)) + 1e-8
-    fhi, _ = func(y, v, m, hi)
+    fhi, _ = func(y, v, m, hi, *a)
     grow = 0
     while np.any(fhi >= 0) and grow < 2000:
         sel = fhi >= 0
         lo = np.where(sel, hi, lo)
         hi = np.where(sel, hi * 2.0, hi)
-        fhi = np.where(sel, func(y, v, m, hi)[0], fhi)
+        fhi = np.where(sel, func(y, v, m, hi, *a)[0], fhi)
         grow += 1
     # Newton from the better-informed end: start at lo (value > 0) with its derivative.
     t = lo.copy()
-    ft, dt = func(y, v, m, t)
+    ft, dt = func(y, v, m, t, *a)
     done = np.zeros(n, dtype=bool)
     it = np.zeros(n, dtype=int)
     for _ in range(maxiter):
@@ -211,7 +215,7 @@ def _solve_flat(func, yi, vi, mask, *, tol, maxiter):
         step = np.abs(new - t)
         t = np.where(done, t, new)
         it = it + ~done
-        ft_new, dt_new = func(y, v, m, t)
+        ft_new, dt_new = func(y, v, m, t, *a)
         ft = np.where(done, ft, ft_new)
         dt = np.where(done, dt, dt_new)
         lo = np.where(~done & (ft > 0), t, lo)

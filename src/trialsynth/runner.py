@@ -49,6 +49,9 @@ class OutcomeAnalysis:
     studies_in_set: tuple[str, ...]
     studies_with_data: tuple[str, ...]
     messages: tuple[str, ...]
+    tsa: Any = None
+    bayes: Any = None
+    few_trials_notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -130,7 +133,11 @@ def _analyse_outcome(review, outcome, set_id: str) -> OutcomeAnalysis:
             range(len(data.labels)), key=lambda i: (review.order_value(by_study[data.labels[i]]), i)
         )
         cum, _ = _collect(cumulative, data, order, **main_opts)
+    tsa_result, bayes_result, few = _few_trials(outcome, data, primary, model, options)
     return OutcomeAnalysis(
+        tsa=tsa_result,
+        bayes=bayes_result,
+        few_trials_notes=tuple(few),
         outcome=outcome,
         analysis_set=set_id,
         data=data,
@@ -145,6 +152,55 @@ def _analyse_outcome(review, outcome, set_id: str) -> OutcomeAnalysis:
         studies_with_data=tuple(data.labels),
         messages=tuple(dict.fromkeys(messages)),
     )
+
+
+def _few_trials(outcome, data, primary, model, options):
+    """Trial sequential analysis and Bayesian random effects, where the review asks for them.
+
+    Returns ``(tsa result or None, bayes result or None, notes)``; an analysis that the data
+    cannot support (no participant or event counts for TSA, say) gives a note saying why,
+    never invented inputs.
+    """
+    notes: list[str] = []
+    tsa_result = bayes_result = None
+    if outcome.tsa is not None:
+        from trialsynth.tsa import tsa
+
+        s = outcome.tsa
+        try:
+            tsa_result, msgs = _collect(
+                tsa,
+                data,
+                method=model.method,
+                alpha=s.alpha,
+                power=s.power,
+                control_risk=s.control_risk,
+                rrr=s.rrr,
+                mean_difference=s.mean_difference,
+                sd=s.sd,
+                hazard_ratio=s.hazard_ratio,
+                diversity_value=s.diversity,
+                better=outcome.better,
+                profile=options["profile"],
+            )
+            notes += [f"TSA: {m}" for m in msgs]
+        except InputError as exc:
+            notes.append(f"Trial sequential analysis not possible with the available data: {exc.reason}")
+    if outcome.bayes is not None:
+        from trialsynth.bayes import bayes_meta
+
+        inc = [s for s in primary.studies if s.included]
+        bayes_result, msgs = _collect(
+            bayes_meta,
+            [s.yi for s in inc],
+            [s.vi for s in inc],
+            labels=[s.study for s in inc],
+            measure=outcome.measure,
+            tau_prior=outcome.bayes.tau_prior,
+            mu_prior=outcome.bayes.mu_prior,
+        )
+        notes += [f"Bayes: {m}" for m in msgs]
+    return tsa_result, bayes_result, notes
 
 
 def _baseline_summary(review) -> tuple[dict[str, Any], ...]:
@@ -308,6 +364,28 @@ def _result_entry(result: MetaResult, labels: dict[str, str]) -> dict[str, Any]:
     }
 
 
+def _bayes_entry(b) -> dict[str, Any]:
+    """Posterior summaries on the natural scale (ratios exponentiated; τ on the analysis scale)."""
+    tr = math.exp if b.ratio else (lambda x: x)
+
+    def summ(s):
+        return {"median": tr(s.median), "ci_lower": tr(s.ci_lower), "ci_upper": tr(s.ci_upper)}
+
+    return {
+        "mu_prior": b.mu_prior,
+        "tau_prior": b.tau_prior,
+        "interval": b.interval,
+        "level": b.level * 100,
+        "mu": summ(b.mu),
+        "tau": {"median": b.tau.median, "ci_lower": b.tau.ci_lower, "ci_upper": b.tau.ci_upper},
+        "predictive": summ(b.predictive),
+        "p_below_null": _num(b.p_below_null),
+        "bf01_tau0": _num(b.bf01_tau0),
+        "bf01_mu0": _num(b.bf01_mu0),
+        "notes": list(b.notes),
+    }
+
+
 def _reported_entry(rep) -> dict[str, Any] | None:
     if rep is None:
         return None
@@ -383,6 +461,11 @@ def results_document(analysis: ReviewAnalysis) -> dict[str, Any]:
                 }
                 for sub, res_ in oa.subgroups
             ]
+            if oa.tsa is not None:
+                entry["tsa"] = {"scale": "analysis (log for ratios)", **oa.tsa.to_json_dict()}
+            if oa.bayes is not None:
+                entry["bayes"] = _bayes_entry(oa.bayes)
+            entry["few_trials_notes"] = list(oa.few_trials_notes)
             entry["rows"] = [
                 {
                     "study": r.study,

@@ -114,7 +114,66 @@ def _figures(oa, labels: dict[str, str], out: Path, stem: str, review) -> dict[s
         svg = next(p for p in paths if str(p).endswith(".svg"))
         figs["cumulative_plot"] = _svg_inline(svg)
         figs["cumulative_files"] = [str(p.relative_to(out)) for p in paths]
+    if oa.tsa is not None:
+        from trialsynth.tsa import tsa_plot
+
+        fig = tsa_plot(_relabel_tsa(oa.tsa, labels), title=f"{o.name}: trial sequential analysis")
+        paths = save_figure(fig, out / "figures" / f"tsa-{stem}")
+        svg = next(p for p in paths if str(p).endswith(".svg"))
+        figs["tsa_plot"] = _svg_inline(svg)
+        figs["tsa_files"] = [str(p.relative_to(out)) for p in paths]
     return figs
+
+
+def _relabel_tsa(result, labels: dict[str, str]):
+    from dataclasses import replace
+
+    return replace(result, labels=tuple(labels.get(s, s) for s in result.labels))
+
+
+def _tsa_text(oa) -> dict[str, Any]:
+    t = oa.tsa
+    unit = t.information_unit
+    lo, hi = natural_pair(t, t.adjusted_ci_lower, t.adjusted_ci_upper)
+    return {
+        "settings": (
+            f"Two-sided α = {t.alpha:g}, power = {t.power * 100:g}%; required information size "
+            f"{t.ris:.0f} {unit} (unadjusted {t.ris_unadjusted:.0f}; "
+            f"diversity D² = {t.diversity * 100:.0f}%, {t.diversity_source}); "
+            f"accrued {t.information[-1]:.0f} {unit} "
+            f"({t.fraction[-1] * 100:.0f}% of the required size)."
+        ),
+        "result": (
+            f"Cumulative Z = {t.z[-1]:.2f} against a monitoring boundary of {t.boundary[-1]:.2f}; "
+            f"TSA-adjusted {t.measure} CI {num(lo)} to {num(hi)}."
+        ),
+        "conclusion": t.conclusion_text,
+        "assumption": oa.outcome.tsa.note,
+    }
+
+
+def natural_pair(res, lo: float, hi: float) -> tuple[float, float]:
+    import math
+
+    return (math.exp(lo), math.exp(hi)) if res.ratio else (lo, hi)
+
+
+def _bayes_text(oa) -> dict[str, Any]:
+    b = oa.bayes
+    mu_lo, mu_hi = natural_pair(b, b.mu.ci_lower, b.mu.ci_upper)
+    pr_lo, pr_hi = natural_pair(b, b.predictive.ci_lower, b.predictive.ci_upper)
+    med = natural_pair(b, b.mu.median, b.mu.median)[0]
+    below = "P(ratio < 1)" if b.ratio else "P(μ < 0)"
+    bf_mu = f"{b.bf01_mu0:.3g}" if b.bf01_mu0 == b.bf01_mu0 else "not defined (improper prior on μ)"
+    return {
+        "priors": f"Priors: μ {b.mu_prior}; τ {b.tau_prior}. {oa.outcome.bayes.note}",
+        "mu": f"{oa.outcome.measure} posterior median {num(med)} ({b.level * 100:g}% {b.interval} credible "
+        f"interval {num(mu_lo)} to {num(mu_hi)}); {below} = {b.p_below_null:.3f}.",
+        "tau": f"τ posterior median {num(b.tau.median, 3)} "
+        f"({num(b.tau.ci_lower, 3)} to {num(b.tau.ci_upper, 3)}); "
+        f"predictive interval for a new trial {num(pr_lo)} to {num(pr_hi)}.",
+        "bf": f"Bayes factor BF01 for τ = 0: {b.bf01_tau0:.3g}; for μ = 0: {bf_mu}.",
+    }
 
 
 def _relabel(result, labels: dict[str, str]):
@@ -166,6 +225,11 @@ def build_context(analysis, doc: dict[str, Any], out: Path) -> dict[str, Any]:
             "forest_files": [],
             "cumulative_plot": "",
             "cumulative_files": [],
+            "tsa": None,
+            "tsa_plot": "",
+            "tsa_files": [],
+            "bayes": None,
+            "few_trials_notes": [],
         }
         if res is not None:
             sec["sentence"] = summary_sentence(res, o.measure)
@@ -229,6 +293,11 @@ def build_context(analysis, doc: dict[str, Any], out: Path) -> dict[str, Any]:
                     }
                 )
             sec.update(_figures(oa, labels, out, anchor, review))
+            sec["few_trials_notes"] = list(oa.few_trials_notes)
+            if oa.tsa is not None:
+                sec["tsa"] = _tsa_text(oa)
+            if oa.bayes is not None:
+                sec["bayes"] = _bayes_text(oa)
         sections.append(sec)
         block = summary.setdefault(oa.analysis_set, {"set_name": set_names[oa.analysis_set], "rows": []})
         block["rows"].append(

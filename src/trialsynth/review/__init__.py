@@ -42,7 +42,12 @@ Files
     continuous: MD, SMD; time_to_event: HR; generic: any), ``better`` (lower | higher: the
     direction of the effect that is better for the intervention) — all required; ``unit``,
     ``label_treatment``, ``label_control``, ``model``, ``sensitivity``, ``definition``,
-    ``primary`` (true/false), ``note``.
+    ``primary`` (true/false), ``note``, ``tsa`` (trial sequential analysis settings, an inline
+    table: ``alpha``, ``power`` (fractions; default 0.05, 0.80), the anticipated effect —
+    ``control_risk`` with ``rrr``, ``mean_difference`` with ``sd``, or ``hazard_ratio`` — and
+    ``diversity`` ("auto" or a fraction), ``note``) and ``bayes`` (Bayesian random effects,
+    an inline table: ``tau_prior`` (required, e.g. "halfnormal:0.5"), ``mu_prior`` ("uniform"
+    or "normal:M,S"), ``note``).
 
     ``[[subgroups]]``: ``column`` (a column of studies.csv; a blank cell = not classified),
     ``name``, ``description``. ``[cumulative]``: ``order_by`` (a numeric column of

@@ -20,6 +20,7 @@ from trialsynth.review.model import (
     AnalysisDefaults,
     AnalysisSet,
     BaselineValue,
+    BayesSettings,
     Cumulative,
     Eligibility,
     LeadPosition,
@@ -33,6 +34,7 @@ from trialsynth.review.model import (
     Search,
     Study,
     Subgroup,
+    TSASettings,
 )
 
 __all__ = ["DATA_COLUMNS", "DEFAULT_MODEL", "load_review"]
@@ -135,7 +137,11 @@ _OUTCOME = (
     "definition",
     "primary",
     "note",
+    "tsa",
+    "bayes",
 )
+_TSA = ("alpha", "power", "control_risk", "rrr", "mean_difference", "sd", "hazard_ratio", "diversity", "note")
+_BAYES = ("tau_prior", "mu_prior", "note")
 _SUBGROUP = ("column", "name", "description")
 _CUMULATIVE = ("order_by", "name")
 _MODERATOR = ("column", "name", "unit")
@@ -327,6 +333,45 @@ def _model(toml: _Toml, value: object, path: KeyPath, origin: str, measure: str 
     )
 
 
+def _tsa_settings(toml: _Toml, table: dict, path: KeyPath) -> TSASettings | None:
+    """An outcome's ``tsa = { alpha = 0.05, power = 0.8, control_risk = 0.55, rrr = 0.2 }``."""
+    if "tsa" not in table:
+        return None
+    t_path = (*path, "tsa")
+    t = toml.table(table["tsa"], t_path, _TSA, ())
+    values = {
+        key: toml.number(t, t_path, key, float("nan")) for key in _TSA if key not in ("diversity", "note")
+    }
+    values = {key: (None if value != value else value) for key, value in values.items()}
+    diversity = t.get("diversity", "auto")
+    if not (diversity == "auto" or (isinstance(diversity, int | float) and not isinstance(diversity, bool))):
+        raise toml.error("'diversity' must be \"auto\" or a number in [0, 1)", (*t_path, "diversity"))
+    return TSASettings(
+        alpha=values["alpha"] if values["alpha"] is not None else 0.05,
+        power=values["power"] if values["power"] is not None else 0.80,
+        control_risk=values["control_risk"],
+        rrr=values["rrr"],
+        mean_difference=values["mean_difference"],
+        sd=values["sd"],
+        hazard_ratio=values["hazard_ratio"],
+        diversity=diversity,
+        note=toml.text_value(t, t_path, "note"),
+    )
+
+
+def _bayes_settings(toml: _Toml, table: dict, path: KeyPath) -> BayesSettings | None:
+    """An outcome's ``bayes = { tau_prior = "halfnormal:0.5", mu_prior = "uniform" }``."""
+    if "bayes" not in table:
+        return None
+    b_path = (*path, "bayes")
+    b = toml.table(table["bayes"], b_path, _BAYES, ("tau_prior",))
+    return BayesSettings(
+        tau_prior=toml.required_text(b, b_path, "tau_prior"),
+        mu_prior=toml.text_value(b, b_path, "mu_prior", "uniform"),
+        note=toml.text_value(b, b_path, "note"),
+    )
+
+
 def _sensitivity(toml: _Toml, value: object, path: KeyPath, origin: str, measure: str | None):
     if not isinstance(value, list):
         raise toml.error(
@@ -462,6 +507,8 @@ def _read_toml(path: Path) -> tuple[_Toml, dict[str, Any]]:
                 definition=toml.text_value(table, path_i, "definition"),
                 primary=toml.boolean(table, path_i, "primary"),
                 note=toml.text_value(table, path_i, "note"),
+                tsa=_tsa_settings(toml, table, path_i),
+                bayes=_bayes_settings(toml, table, path_i),
             )
         )
     out["outcomes"] = tuple(outcomes)

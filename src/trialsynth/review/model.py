@@ -15,6 +15,7 @@ __all__ = [
     "AnalysisDefaults",
     "AnalysisSet",
     "BaselineValue",
+    "BayesSettings",
     "Cumulative",
     "DataGap",
     "Eligibility",
@@ -30,6 +31,7 @@ __all__ = [
     "Search",
     "Study",
     "Subgroup",
+    "TSASettings",
 ]
 
 
@@ -94,6 +96,35 @@ class AnalysisSet:
 
 
 @dataclass(frozen=True)
+class TSASettings:
+    """Trial sequential analysis settings of an outcome (see :func:`trialsynth.tsa.tsa`):
+    two-sided ``alpha`` and ``power`` as fractions, the anticipated effect (``control_risk``
+    with ``rrr`` for binary outcomes, ``mean_difference`` with ``sd``, or ``hazard_ratio``),
+    and the heterogeneity adjustment ``diversity`` ("auto" or a fraction)."""
+
+    alpha: float = 0.05
+    power: float = 0.80
+    control_risk: float | None = None
+    rrr: float | None = None
+    mean_difference: float | None = None
+    sd: float | None = None
+    hazard_ratio: float | None = None
+    diversity: float | str = "auto"
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class BayesSettings:
+    """Priors for the Bayesian random-effects analysis of an outcome (see
+    :func:`trialsynth.bayes.bayes_meta`): ``tau_prior`` such as "halfnormal:0.5" and
+    ``mu_prior`` ("uniform" or "normal:M,S")."""
+
+    tau_prior: str
+    mu_prior: str = "uniform"
+    note: str = ""
+
+
+@dataclass(frozen=True)
 class Outcome:
     id: str
     name: str
@@ -108,6 +139,8 @@ class Outcome:
     definition: str = ""
     primary: bool = False
     note: str = ""
+    tsa: TSASettings | None = None
+    bayes: BayesSettings | None = None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,324 @@
+"""Trial sequential analysis against independent sources.
+
+* rpact 3.3 (R; Debian r-cran-rpact) as the oracle for Lan–DeMets α-spending boundaries,
+  β-spending futility boundaries with their drift, Schoenfeld event counts and the sample
+  size for a mean difference: pinned in tests/fixtures/bayes_tsa/rpact.json by
+  validation/bayes_tsa_fixtures.R, re-run live when R with rpact is available
+  (TRIALSYNTH_REQUIRE_R=1 makes a missing R a failure).
+* The published two-sided O'Brien–Fleming-type Lan–DeMets boundaries for five equally spaced
+  looks at α = 0.05 (4.877, 3.357, 2.680, 2.290, 2.031; DeMets & Lan, Stat Med
+  1994;13:1341–1352, the table comparing spending-function boundaries).
+* An exact two-look crossing probability by one-dimensional quadrature (hand algebra:
+  P(|Z₁| < b₁, Z₂ ≥ b₂) = ∫ φ(z) Φ̄((b₂ − ρz)/√(1 − ρ²)) dz over |z| < b₁, ρ = √(t₁/t₂)), where
+  rpact is inaccurate (tiny fractions, looks close together).
+* metafor's pinned FE and DL fits (tests/fixtures/metafor) for the diversity D².
+* Hand algebra for the binary required information size (Wetterslev et al. 2008).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from scipy import integrate, optimize, special, stats
+
+from trialsynth.cli import main
+from trialsynth.errors import InputError, TrialsynthWarning
+from trialsynth.io import parse_pool_table, read_pool_csv
+from trialsynth.tsa import (
+    alpha_spending_obf,
+    diversity,
+    efficacy_boundaries,
+    futility_boundaries,
+    required_information_size,
+    tsa,
+    tsa_plot,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO / "tests" / "fixtures" / "bayes_tsa"
+R_SCRIPT = REPO / "validation" / "bayes_tsa_fixtures.R"
+RPACT = json.loads((FIXTURES / "rpact.json").read_text(encoding="utf-8"))
+
+# Tolerances.
+# BOUNDARY_TOL: rpact's own boundaries agree with exact integrals to ~4e-6 at worst (its
+# root-finding tolerance); ours to ~1e-9. Futility values and drifts likewise.
+BOUNDARY_TOL = 1e-5
+# EXACT_TOL: against the exact two-look integral (scipy quad at rel 1e-13, brentq at 1e-13).
+EXACT_TOL = 1e-7
+# PUBLISHED_TOL: published boundaries are printed to 3 decimals.
+PUBLISHED_TOL = 5e-4 + 1e-9
+# SIZE_REL_TOL: closed-form sample sizes, relative.
+SIZE_REL_TOL = 1e-9
+# D2_TOL: D² from metafor's SEs (pinned at full precision; REL_TOL 1e-6 on the SEs).
+D2_TOL = 1e-6
+
+
+# --------------------------------------------------------------------------- boundaries
+
+
+@pytest.mark.parametrize("case", RPACT["efficacy"], ids=[c["id"] for c in RPACT["efficacy"]])
+def test_efficacy_boundaries_match_rpact(case):
+    got = efficacy_boundaries(case["t"], case["alpha"])
+    assert np.allclose(got, case["boundary"], rtol=0, atol=BOUNDARY_TOL), (got, case["boundary"])
+
+
+@pytest.mark.parametrize("case", RPACT["futility"], ids=[c["id"] for c in RPACT["futility"]])
+def test_futility_boundaries_and_drift_match_rpact(case):
+    a, drift = futility_boundaries(case["t"], case["alpha"], case["beta"])
+    assert np.allclose(a, case["futility"], rtol=0, atol=BOUNDARY_TOL), (a, case["futility"])
+    assert math.isclose(drift, case["drift"], rel_tol=0, abs_tol=BOUNDARY_TOL)
+
+
+def test_published_lan_demets_five_equal_looks():
+    """Two-sided α = 0.05, O'Brien–Fleming-type spending, five equally spaced analyses."""
+    published = [4.877, 3.357, 2.680, 2.290, 2.031]
+    got = efficacy_boundaries([0.2, 0.4, 0.6, 0.8, 1.0], 0.05)
+    assert np.allclose(got, published, rtol=0, atol=PUBLISHED_TOL), got
+
+
+def _exact_second_boundary(t1: float, t2: float, alpha: float) -> tuple[float, float]:
+    """b₁, b₂ for two looks by direct quadrature (independent of the grid recursion)."""
+    side = alpha_spending_obf([t1, t2], alpha) / 2.0
+    b1 = float(-special.ndtri(side[0]))
+    rho = math.sqrt(t1 / t2)
+
+    def upper(b2):
+        f = lambda z: stats.norm.pdf(z) * special.ndtr(-(b2 - rho * z) / math.sqrt(1 - rho**2))  # noqa: E731
+        return integrate.quad(f, -b1, b1, epsabs=0, epsrel=1e-13, limit=400)[0]
+
+    b2 = optimize.brentq(lambda b: upper(b) - (side[1] - side[0]), 0.5, 12.0, xtol=1e-13)
+    return b1, b2
+
+
+@pytest.mark.parametrize(
+    ("t1", "t2", "alpha"),
+    [(0.12, 0.19, 0.05), (0.3, 0.31, 0.05), (0.5, 0.505, 0.01), (0.1, 0.5, 0.05), (0.6, 1.0, 0.01)],
+)
+def test_boundaries_match_exact_two_look_integral(t1, t2, alpha):
+    b1, b2 = _exact_second_boundary(t1, t2, alpha)
+    got = efficacy_boundaries([t1, t2], alpha)
+    assert abs(got[0] - b1) < EXACT_TOL and abs(got[1] - b2) < EXACT_TOL, (got, b1, b2)
+
+
+def test_single_look_at_full_information_is_the_fixed_sample_boundary():
+    assert abs(efficacy_boundaries([1.0], 0.05)[0] - 1.959963984540054) < EXACT_TOL
+
+
+def test_negligible_looks_get_their_first_look_value_and_do_not_disturb_later_ones():
+    # t = 0.01 spends ~1e-100: the boundary is the first-look value and later looks are as
+    # if it had not happened (it absorbs nothing).
+    b = efficacy_boundaries([0.01, 0.4, 1.0], 0.05)
+    b_first = (
+        float(-special.ndtri(alpha_spending_obf(0.01, 0.05) / 2.0))
+        if alpha_spending_obf(0.01, 0.05) > 0
+        else None
+    )
+    assert b[0] > 20 and (b_first is None or abs(b[0] - b_first) < 1e-6)
+    assert np.allclose(b[1:], efficacy_boundaries([0.4, 1.0], 0.05), atol=1e-12)
+
+
+# --------------------------------------------------------------------------- information size
+
+
+def test_binary_ris_by_hand():
+    # p_C = 0.30, RRR = 0.20: p_E = 0.24, p̄ = 0.27, δ = 0.06; z_0.975 + z_0.80 = 2.801585...
+    zsum = 1.959963984540054 + 0.8416212335729143
+    want = 4 * zsum**2 * 0.27 * 0.73 / 0.06**2
+    got = required_information_size(alpha=0.05, power=0.8, control_risk=0.30, rrr=0.20)
+    assert math.isclose(got, want, rel_tol=SIZE_REL_TOL)
+    assert 1718 < got < 1719  # 1718.9 participants
+
+
+@pytest.mark.parametrize("case", RPACT["schoenfeld_events"], ids=lambda c: f"HR{c['hazard_ratio']}")
+def test_hazard_ratio_ris_matches_rpact_schoenfeld(case):
+    got = required_information_size(
+        alpha=case["alpha"], power=case["power"], hazard_ratio=case["hazard_ratio"]
+    )
+    assert math.isclose(got, case["events"], rel_tol=SIZE_REL_TOL)
+
+
+@pytest.mark.parametrize(
+    "case", RPACT["mean_difference_participants"], ids=lambda c: f"MD{c['mean_difference']}"
+)
+def test_mean_difference_ris_matches_rpact(case):
+    got = required_information_size(
+        alpha=case["alpha"], power=case["power"], mean_difference=case["mean_difference"], sd=case["sd"]
+    )
+    assert math.isclose(got, case["participants"], rel_tol=SIZE_REL_TOL)
+
+
+def test_diversity_from_metafor_standard_errors():
+    """D² = 1 − SE_FE²/SE_DL² with metafor's SEs, on each dataset pinned with both fits."""
+    cases = json.loads((REPO / "tests" / "fixtures" / "metafor" / "cases.json").read_text())["cases"]
+    by_input: dict[tuple, dict] = {}
+    for c in cases:
+        if not c["hk"] and c["method"] in ("FE", "DL"):
+            by_input.setdefault((c["input"], c["measure"], c["level"]), {})[c["method"]] = c
+    checked = 0
+    for (inp, measure, _level), fits in by_input.items():
+        if set(fits) != {"FE", "DL"}:
+            continue
+        want = 1 - fits["FE"]["expected"]["se"] ** 2 / fits["DL"]["expected"]["se"] ** 2
+        studies = fits["DL"]["expected"]["studies"]
+        got = diversity([s["effect"] for s in studies], [s["variance"] for s in studies], "DL")
+        assert abs(got - max(0.0, want)) < D2_TOL, (inp, measure, got, want)
+        checked += 1
+    assert checked >= 5
+
+
+# --------------------------------------------------------------------------- the analysis
+
+
+def _table(rows, header=("study", "events_treatment", "n_treatment", "events_control", "n_control")):
+    return parse_pool_table(list(header), [[str(x) for x in r] for r in rows], measure="RR", source="t.csv")
+
+
+def test_crins_tsa_is_consistent_with_its_parts():
+    data = read_pool_csv(FIXTURES / "crins2014.csv", measure="RR")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TrialsynthWarning)
+        res = tsa(data, method="DL", alpha=0.05, power=0.8, control_risk=0.5, rrr=0.3)
+    n = [81, 56, 30, 108, 72, 84]
+    assert res.information == tuple(float(x) for x in np.cumsum(n))
+    assert math.isclose(res.ris, res.ris_unadjusted / (1 - res.diversity))
+    t = np.asarray(res.information) / res.ris
+    design = np.append(t, 1.0)
+    assert np.allclose(res.boundary, efficacy_boundaries(design, 0.05)[:-1], atol=1e-12)
+    assert math.isclose(res.adjusted_ci_lower, res.estimate - res.boundary[-1] * res.se)
+    assert math.isclose(res.adjusted_ci_upper, res.estimate + res.boundary[-1] * res.se)
+    assert res.conclusion == "not yet conclusive"
+
+
+def test_conclusions_benefit_harm_futility():
+    big = [[f"T{i}", 60, 1000, 100, 1000] for i in range(3)]
+    data = _table(big)
+    kw = dict(method="FE", alpha=0.05, power=0.8, control_risk=0.10, rrr=0.2)
+    assert tsa(data, **kw).conclusion == "benefit"
+    assert tsa(data, better="higher", **kw).conclusion == "harm"
+    null = _table([[f"T{i}", 100, 2000, 101, 2000] for i in range(4)])
+    res = tsa(null, **kw)
+    assert res.fraction[-1] > 1 and res.conclusion == "futility"
+    # Beyond the RIS the boundary is the one at t = 1 and the wedge has closed.
+    assert res.boundary[-1] == res.futility[-1]
+
+
+@pytest.mark.filterwarnings("ignore::trialsynth.errors.TrialsynthWarning")
+def test_hazard_ratio_information_in_events():
+    header = ["study", "log_estimate", "se", "events"]
+    rows = [["A", "-0.2", "0.2", "100"], ["B", "-0.3", "0.15", "180"]]
+    data = parse_pool_table(header, rows, measure="HR", source="hr.csv")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TrialsynthWarning)
+        res = tsa(data, method="FE", hazard_ratio=0.8, alpha=0.05, power=0.9)
+    assert res.information_unit == "events" and res.information == (100.0, 280.0)
+    assert math.isclose(res.ris, required_information_size(alpha=0.05, power=0.9, hazard_ratio=0.8))
+
+
+@pytest.mark.filterwarnings("ignore::trialsynth.errors.TrialsynthWarning")
+def test_bad_options_are_input_errors():
+    data = _table([["A", 5, 50, 8, 50]])
+    with pytest.raises(InputError):
+        tsa(data, control_risk=0.3)
+    with pytest.raises(InputError):
+        tsa(data, control_risk=0.3, rrr=0.2, mean_difference=1.0, sd=2.0)
+    with pytest.raises(InputError):
+        tsa(data, control_risk=0.3, rrr=0.2, diversity_value=1.2)
+    with pytest.raises(InputError):
+        tsa(data, control_risk=0.3, rrr=0.2, alpha=0.7)
+    no_n = parse_pool_table(
+        ["study", "estimate", "ci_lower", "ci_upper"],
+        [["A", "0.8", "0.6", "1.1"]],
+        measure="RR",
+        source="x.csv",
+    )
+    with pytest.raises(InputError, match="n_treatment"):
+        tsa(no_n, control_risk=0.3, rrr=0.2)
+
+
+def test_plot_is_a_figure(tmp_path):
+    data = read_pool_csv(FIXTURES / "crins2014.csv", measure="RR")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TrialsynthWarning)
+        res = tsa(data, control_risk=0.5, rrr=0.3)
+    fig = tsa_plot(res)
+    from matplotlib.figure import Figure
+
+    assert isinstance(fig, Figure)
+    fig.savefig(tmp_path / "tsa.png")
+    assert (tmp_path / "tsa.png").stat().st_size > 1000
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def test_cli_tsa_json():
+    runner = CliRunner()
+    args = ["tsa", str(FIXTURES / "crins2014.csv"), "--measure", "OR", "--method", "DL", "--alpha", "0.05"]
+    args += ["--power", "0.9", "--control-risk", "0.5", "--rrr", "0.3", "--diversity", "0.25", "--json"]
+    out = runner.invoke(main, args)
+    assert out.exit_code == 0, out.output
+    doc = json.loads(out.stdout)
+    for key in ("ris", "diversity", "information", "z", "boundary", "futility", "adjusted_ci_lower"):
+        assert key in doc
+    assert doc["diversity"] == 0.25 and len(doc["z"]) == len(doc["information"]) == 6
+    assert doc["conclusion"] in ("benefit", "harm", "futility", "not yet conclusive")
+
+
+def test_cli_tsa_bad_input_exits_2_with_one_line():
+    runner = CliRunner()
+    out = runner.invoke(
+        main, ["tsa", str(FIXTURES / "crins2014.csv"), "--measure", "RR", "--control-risk", "0.5"]
+    )
+    assert out.exit_code == 2
+    assert out.stderr.count("error:") == 1 and len(out.stderr.strip().splitlines()) >= 1
+
+
+# --------------------------------------------------------------------------- live R
+
+
+def _rpact_unavailable() -> str | None:
+    rscript = shutil.which("Rscript")
+    if rscript is None:
+        return "Rscript is not on PATH"
+    proc = subprocess.run([rscript, "-e", "library(rpact)"], capture_output=True, text=True, timeout=120)
+    return None if proc.returncode == 0 else f"rpact cannot be loaded: {proc.stderr.strip()[-200:]}"
+
+
+@pytest.mark.against_R
+def test_live_rpact_matches_pinned(tmp_path):
+    reason = _rpact_unavailable()
+    if reason is not None:
+        if os.environ.get("TRIALSYNTH_REQUIRE_R") == "1":
+            pytest.fail(f"TRIALSYNTH_REQUIRE_R=1 but R/rpact is not usable: {reason} (Debian: r-cran-rpact)")
+        pytest.skip(f"R/rpact not available ({reason})")
+    out = tmp_path / "rpact.json"
+    proc = subprocess.run(
+        [shutil.which("Rscript"), str(R_SCRIPT), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=REPO,
+    )
+    assert proc.returncode == 0, proc.stderr
+    fresh = json.loads(out.read_text(encoding="utf-8"))
+    for section in ("efficacy", "futility", "schoenfeld_events", "mean_difference_participants"):
+        assert len(fresh[section]) == len(RPACT[section])
+        for new, old in zip(fresh[section], RPACT[section], strict=True):
+            for key, val in old.items():
+                if isinstance(val, list):
+                    assert np.allclose(new[key], val, rtol=1e-9, atol=1e-12), (section, key)
+                elif isinstance(val, float):
+                    assert math.isclose(new[key], val, rel_tol=1e-9), (section, key)
+                else:
+                    assert new[key] == val
+    for case in fresh["efficacy"]:
+        assert np.allclose(efficacy_boundaries(case["t"], case["alpha"]), case["boundary"], atol=BOUNDARY_TOL)
