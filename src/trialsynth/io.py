@@ -123,7 +123,7 @@ _FORMS: tuple[_Form, ...] = (
 )
 
 #: Every recognised numeric column, in the order used for :attr:`PoolInput.values`.
-_NUMERIC_COLUMNS: tuple[str, ...] = (
+NUMERIC_COLUMNS: tuple[str, ...] = (
     "events_treatment",
     "n_treatment",
     "events_control",
@@ -383,7 +383,7 @@ def _parse(
 
     # ci_level is always reported for generic_ci (95 where not given), even without the column.
     has_ci = any(f.kind == "generic_ci" for f in complete)
-    numeric = [c for c in _NUMERIC_COLUMNS if c in used or (c == "ci_level" and has_ci)]
+    numeric = [c for c in NUMERIC_COLUMNS if c in used or (c == "ci_level" and has_ci)]
     extra = [i for i, n in enumerate(names) if n and n.casefold() != "study" and n.casefold() not in used]
     study_i = index["study"]
     # Column order used for per-cell checks: the header's order, so the first bad cell is reported.

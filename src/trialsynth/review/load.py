@@ -13,7 +13,7 @@ from typing import Any
 from trialsynth.api import COUNT_METHODS, METHODS
 from trialsynth.effects import PROFILES
 from trialsynth.errors import InputError
-from trialsynth.io import MEASURES
+from trialsynth.io import MEASURES, NUMERIC_COLUMNS
 from trialsynth.review._csv import Table, read_table
 from trialsynth.review._toml import key_lines, line_of
 from trialsynth.review.model import (
@@ -69,28 +69,9 @@ ARMS = ("treatment", "control", "all", "unstated")
 STATISTICS = ("mean", "sd", "median", "iqr", "range", "n", "percent", "count", "unstated")
 _RANGE_STATISTICS = ("iqr", "range")
 
-#: The data columns of outcomes.csv: every column set that :mod:`trialsynth.io` reads.
-DATA_COLUMNS = (
-    "events_treatment",
-    "n_treatment",
-    "events_control",
-    "n_control",
-    "mean_treatment",
-    "sd_treatment",
-    "mean_control",
-    "sd_control",
-    "estimate",
-    "ci_lower",
-    "ci_upper",
-    "ci_level",
-    "log_estimate",
-    "se",
-    "p_value",
-    "events",
-    "direction",
-    "o_minus_e",
-    "v",
-)
+#: The data columns of outcomes.csv: every column set that :mod:`trialsynth.io` reads
+#: (its numeric columns and the text column ``direction``).
+DATA_COLUMNS = (*NUMERIC_COLUMNS, "direction")
 OUTCOME_REQUIRED = ("outcome", "study", "source", "kind", "note", "use")
 OUTCOME_OPTIONAL = ("denominator", "definition", "analysis_set", *DATA_COLUMNS)
 STUDY_REQUIRED = ("id", "label", "citation", "year", "source")
