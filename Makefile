@@ -27,6 +27,7 @@ fixtures:
 	Rscript validation/metafor_fixtures.R tests/fixtures/metafor
 	Rscript validation/review_fixtures.R tests/fixtures/reviews_metafor.json
 	Rscript validation/bayes_tsa_fixtures.R tests/fixtures/bayes_tsa/rpact.json
+	Rscript validation/metafor_fixtures_analyses.R tests/fixtures/metafor_analyses
 
 clean:
 	rm -rf $(VENV) out
