@@ -70,8 +70,6 @@ KNOWN_DIFFERENCES = {
     "regression_bcg_OR_ML_ablat+alloc+year": "ML meta-regression coefficients differ",
     "regression_bcg_OR_ML_hk_ablat+alloc+year": "ML meta-regression coefficients differ",
     "regression_bangertdrowns2004_SMD_REML_length+minutes+wic": "coefficients differ (missing moderators?)",
-    "regression_bcg_OR_DL_alloc_perm": "permutation p-values not in the JSON output",
-    "regression_bcg_OR_DL_hk_alloc_perm": "permutation p-values not in the JSON output",
     "influence_bcg_OR_REML_cumul_alloc": "cumulative step with one study: τ² null here, 0 in metafor",
     "influence_bcg_OR_DL_hk_cumul_year": "cumulative step with one study: τ² null here, 0 in metafor",
     "influence_bcg_OR_ML_ablat+alloc": "influence diagnostics of a meta-regression (DFBETAS) differ",

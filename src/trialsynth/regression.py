@@ -687,6 +687,8 @@ class MetaRegression:
                 "seed": self.permutation.seed,
                 "qm_p_value": self.permutation.qm_p_value,
             }
+            # One permutation p-value per coefficient, in coefficient order (as metafor's permutest).
+            out["permutation_p_values"] = [c.permutation_p_value for c in self.coefficients]
         return _clean(out)
 
 
