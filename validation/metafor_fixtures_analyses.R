@@ -372,7 +372,7 @@ bias_case <- function(input, measure, method, hk = FALSE, orwin_target = NULL, e
   harbord <- inp$type == "binary" && measure == "OR"
   if (harbord) code <- paste0(code,
     "\nhb <- with(dat, { n <- n_treatment + n_control; m1 <- events_treatment + events_control; ",
-    "V <- n_treatment * n_control * m1 * (n - m1) / (n^2 * (n - 1)); ",
+    "V <- as.numeric(n_treatment) * n_control * m1 * (n - m1) / (n^2 * (n - 1)); ",
     "Z <- events_treatment - m1 * n_treatment / n; ok <- V > 0; ",
     "y <- Z[ok] / sqrt(V[ok]); x <- sqrt(V[ok]); summary(lm(y ~ x)) })")
   if (selmodel) code <- paste0(code, sprintf(
