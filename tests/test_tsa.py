@@ -345,9 +345,47 @@ def test_cli_tsa_json():
     out = runner.invoke(main, args)
     assert out.exit_code == 0, out.output
     doc = json.loads(out.stdout)
-    for key in ("ris", "diversity", "information", "z", "boundary", "futility", "adjusted_ci_lower"):
-        assert key in doc
+    assert all(key in doc for key in CLI_TSA_KEYS)
     assert doc["diversity"] == 0.25 and len(doc["z"]) == len(doc["information"]) == 6
+    assert doc["conclusion"] in ("benefit", "harm", "futility", "not yet conclusive")
+
+
+CLI_TSA_KEYS = (
+    "ris",
+    "diversity",
+    "information",
+    "z",
+    "boundary",
+    "futility",
+    "adjusted_ci_lower",
+    "adjusted_ci_upper",
+    "conclusion",
+)
+
+
+def test_cli_tsa_json_continuous_contract():
+    # The contract: tsa FILE --measure M --method X --alpha A --power P
+    # --mean-difference D --sd S --diversity auto --json.
+    data = REPO / "tests" / "fixtures" / "metafor" / "data" / "normand1999.csv"
+    args = ["tsa", str(data), "--measure", "MD", "--method", "REML", "--alpha", "0.05", "--power", "0.9"]
+    args += ["--mean-difference", "-5", "--sd", "20", "--diversity", "auto", "--json"]
+    out = CliRunner().invoke(main, args)
+    assert out.exit_code == 0, out.output
+    doc = json.loads(out.stdout)
+    assert all(key in doc for key in CLI_TSA_KEYS)
+    k = len(doc["information"])
+    assert k == 9 and all(len(doc[key]) == k for key in ("z", "boundary", "futility"))
+    # Hand algebra: RIS = 4 (z_0.975 + z_0.90)² σ²/δ² participants, divided by 1 − D².
+    zsum = 1.959963984540054 + 1.2815515655446004
+    assert math.isclose(doc["ris_unadjusted"], 4 * zsum**2 * 20**2 / 5**2, rel_tol=SIZE_REL_TOL)
+    assert doc["diversity_source"] == "auto" and 0 < doc["diversity"] < 1
+    assert math.isclose(doc["ris"], doc["ris_unadjusted"] / (1 - doc["diversity"]), rel_tol=SIZE_REL_TOL)
+    # The information is the cumulative number of participants (Normand 1999: 155 + 156 first).
+    assert doc["information"][0] == 311
+    # The TSA-adjusted CI is estimate ± b_K · SE with the last look's boundary.
+    half = doc["boundary"][-1] * doc["se"]
+    assert math.isclose(doc["adjusted_ci_lower"], doc["estimate"] - half, rel_tol=1e-12)
+    assert math.isclose(doc["adjusted_ci_upper"], doc["estimate"] + half, rel_tol=1e-12)
     assert doc["conclusion"] in ("benefit", "harm", "futility", "not yet conclusive")
 
 
