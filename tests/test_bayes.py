@@ -469,14 +469,16 @@ def _bcg_with_bayes(tmp_path, tau_prior: str) -> Path:
 
 
 def test_review_toml_turner_prior(tmp_path):
-    from trialsynth.runner import analyse_review
+    from trialsynth.runner import run_review
 
-    analysis = analyse_review(_bcg_with_bayes(tmp_path, "turner:infection:pharma-placebo"))
-    (tb,) = analysis.outcomes
-    assert tb.bayes.tau_prior == "turner:infection:pharma-placebo"
-    assert any("Table IV" in n for n in tb.bayes.notes)
+    report = run_review(_bcg_with_bayes(tmp_path, "turner:infection:pharma-placebo"), tmp_path / "out")
+    (tb,) = json.loads((report.parent / "results.json").read_text(encoding="utf-8"))["outcomes"]
+    assert tb["bayes"]["tau_prior"] == "turner:infection:pharma-placebo"
+    assert any("Table IV" in n for n in tb["bayes"]["notes"])
+    html = report.read_text(encoding="utf-8")
+    assert "log τ² ~ N(-2.49, 1.52²), Turner et al., Stat Med 2015;34:984–998, Table IV" in html
     # The BCG data are risk ratios: the prior was derived for log odds ratios, and that is said.
-    assert any("log odds ratios" in m for m in tb.few_trials_notes)
+    assert "derived for log odds ratios" in html
 
 
 def test_review_toml_bad_tau_prior_names_file_and_line(tmp_path):
