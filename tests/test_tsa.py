@@ -285,7 +285,7 @@ def _drawn_points(ax, dpi: float) -> np.ndarray:
     return np.concatenate(pts)
 
 
-@pytest.mark.parametrize("case", ["crt", "crins", "bcg"])
+@pytest.mark.parametrize("case", ["crt", "crins", "bcg", "early"])
 def test_plot_draws_the_analysis_and_labels_touch_nothing(case):
     from trialsynth.plots.tsa import label_boxes
 
@@ -295,6 +295,8 @@ def test_plot_draws_the_analysis_and_labels_touch_nothing(case):
             res = _crt_response()
         elif case == "bcg":
             res = _bcg()
+        elif case == "early":  # 1 % of the RIS: every observed boundary lies above the plot
+            res = tsa(read_pool_csv(FIXTURES / "crins2014.csv", measure="RR"), control_risk=0.1, rrr=0.15)
         else:
             res = tsa(read_pool_csv(FIXTURES / "crins2014.csv", measure="RR"), control_risk=0.5, rrr=0.3)
         fig = tsa_plot(res)
@@ -307,6 +309,10 @@ def test_plot_draws_the_analysis_and_labels_touch_nothing(case):
     assert labels == list(res.labels)
     names = [t.get_text() for t in fig.legends[0].get_texts()]
     assert f"RIS {res.ris:,.0f} participants" in names and "cumulative Z-curve" in names
+    # The legend names only what was drawn: observed boundaries beyond ±8 are not drawn.
+    drawn = any(b <= 8 for b in res.boundary)
+    assert ("monitoring boundary (α-spending)" in names) == drawn
+    assert drawn == (case != "early")
     # Layout: the legend lies below the axes; no label touches a drawn line or another label.
     boxes = label_boxes(fig)
     legend_box = fig.legends[0].get_window_extent()

@@ -174,16 +174,17 @@ def tsa_plot(result, *, title: str | None = None):
     ax = fig.add_subplot()
     x_max = max(ris, info[-1]) * 1.05
     shown = b_obs <= Y_CAP
-    ax.plot(
-        info[shown],
-        b_obs[shown],
-        color=_RED,
-        lw=1.8,
-        marker="_",
-        ms=8,
-        label="monitoring boundary (α-spending)",
-    )
-    ax.plot(info[shown], -b_obs[shown], color=_RED, lw=1.8, marker="_", ms=8)
+    if shown.any():  # (none when every observed look is too early for a boundary below ±Y_CAP)
+        ax.plot(
+            info[shown],
+            b_obs[shown],
+            color=_RED,
+            lw=1.8,
+            marker="_",
+            ms=8,
+            label="monitoring boundary (α-spending)",
+        )
+        ax.plot(info[shown], -b_obs[shown], color=_RED, lw=1.8, marker="_", ms=8)
     wedge = np.isfinite(a_obs) & (a_obs > 0)
     if wedge.any():
         ax.plot(
