@@ -3,8 +3,9 @@
 The cumulative Z-curve over cumulative information with the α-spending monitoring boundaries,
 the β-spending futility wedge, the conventional ±z_{1−α/2} lines and the required information
 size. The legend sits below the axes, and each study label is placed, among a set of positions
-around its point, where it touches no drawn line and no other label (the first such position;
-if none is free, the one that overlaps least).
+around its point (nearest first), where it touches no drawn line and no other label and lies
+nearer to its own point than to any other study's; if no position is free, the one that
+collides least. A label placed away from its point gets a thin leader line.
 """
 
 from __future__ import annotations
@@ -78,6 +79,14 @@ def _hits(bbox, pts: np.ndarray, pad: float) -> int:
     )
 
 
+def _ambiguous(box, anchors: np.ndarray, own: int) -> bool:
+    """Whether another study's point lies nearer to the label's box than the label's own point."""
+    nx = np.clip(anchors[:, 0], box.x0, box.x1)
+    ny = np.clip(anchors[:, 1], box.y0, box.y1)
+    dist = np.hypot(anchors[:, 0] - nx, anchors[:, 1] - ny)
+    return bool(np.any(np.delete(dist, own) < dist[own]))
+
+
 def _text_box(ann, renderer):
     """The box of an annotation's text alone (its leader line left out)."""
     from matplotlib.text import Text
@@ -95,9 +104,10 @@ def _place_labels(fig, ax, xs, ys, labels) -> list:
     renderer = canvas.get_renderer()
     pts = _line_samples(ax)
     axes_box = ax.get_window_extent()
+    anchors = ax.transData.transform(np.column_stack([xs, ys])) if len(xs) else np.empty((0, 2))
     placed: list = []
     annotations = []
-    for x, y, text in zip(xs, ys, labels, strict=True):
+    for i, (x, y, text) in enumerate(zip(xs, ys, labels, strict=True)):
         ann = ax.annotate(
             text, (x, y), textcoords="offset points", xytext=(4, 6), fontsize=LABEL_SIZE, color="0.25"
         )
@@ -111,10 +121,10 @@ def _place_labels(fig, ax, xs, ys, labels) -> list:
                 box.x0 < axes_box.x0 or box.x1 > axes_box.x1 or box.y0 < axes_box.y0 or box.y1 > axes_box.y1
             )
             overlaps = sum(box.overlaps(other) for other in placed)
-            score = (outside, overlaps, _hits(box, pts, LABEL_PAD))
+            score = (outside, overlaps, _hits(box, pts, LABEL_PAD), _ambiguous(box, anchors, i))
             if best_score is None or score < best_score:
                 best, best_score = (dx, dy, ha, va), score
-            if score == (False, 0, 0):
+            if score == (False, 0, 0, False):
                 break
         dx, dy, ha, va = best
         ann.remove()
