@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import warnings
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from scipy import integrate, special, stats
 from trialsynth.bayes import BayesPosterior, TauPrior, bayes_file, bayes_meta, parse_tau_prior
 from trialsynth.cli import main
 from trialsynth.errors import InputError, TrialsynthWarning
+from trialsynth.tau_priors import tau_lognormal, turner_keys, turner_setting
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "bayes_tsa"
 CRINS = FIXTURES / "crins2014.csv"
@@ -148,6 +150,79 @@ def test_turner_setting_quantiles_match_jss_page_31():
     cdf = lambda x: integrate.quad(lambda t: math.exp(prior.logpdf(np.array([t]))[0]), 0, x, epsrel=1e-12)[0]  # noqa: E731
     for q, p in [(0.06233896, 0.025), (0.34300852, 0.5), (1.88734045, 0.975)]:
         assert abs(cdf(q) - p) < 1e-6
+
+
+# Turner et al. (Stat Med 2015;34:984–998), Table IV, as printed: log τ² ~ N(μ, σ²) for log odds
+# ratios. A sample of cells across all five comparison columns, and the general setting (p. 993).
+TURNER_TABLE_IV = [
+    ("all-cause-mortality", "pharma-placebo", -3.95, 1.34),
+    ("all-cause-mortality", "pharma-pharma", -4.18, 1.41),
+    ("all-cause-mortality", "nonpharma-placebo", -4.17, 1.55),
+    ("all-cause-mortality", "nonpharma-pharma", -2.92, 1.02),
+    ("all-cause-mortality", "nonpharma-nonpharma", -3.50, 1.26),
+    ("surgical-device", "pharma-placebo", -2.14, 1.74),
+    ("internal-structure", "nonpharma-placebo", -2.93, 1.92),
+    ("adverse-events", "pharma-placebo", -1.87, 1.52),
+    ("pain", "nonpharma-pharma", -0.80, 1.25),
+    ("quality-of-life", "pharma-pharma", -2.78, 1.60),
+    ("subjective", "nonpharma-nonpharma", -2.26, 1.45),
+    ("any", "any", -2.56, 1.74),
+]
+
+
+@pytest.mark.parametrize(("outcome", "comparison", "mu", "sigma"), TURNER_TABLE_IV)
+def test_turner_table_iv_values(outcome, comparison, mu, sigma):
+    setting = turner_setting(outcome, comparison)
+    assert (setting.mu, setting.sigma) == (mu, sigma)
+    spec = "turner" if outcome == "any" else f"turner:{outcome}:{comparison}"
+    prior = parse_tau_prior(spec)
+    assert prior.kind == "lognormal" and prior.params == (mu, sigma) and prior.spec() == spec
+
+
+def test_turner_table_has_every_setting():
+    outcomes, comparisons = turner_keys()
+    assert len(outcomes) == 16 and len(comparisons) == 5  # 80 settings (Turner et al., p. 990)
+    for o in outcomes:
+        for c in comparisons:
+            s = turner_setting(o, c)
+            assert -5 < s.mu < 0 and 1 < s.sigma < 2
+
+
+def test_lognormal_tau2_prior_transformed_to_tau_by_hand():
+    # If log τ² ~ N(M, S²) then, with x = τ², p_τ(τ) = p_{τ²}(τ²) · |dx/dτ| = p_{τ²}(τ²) · 2τ, and
+    # log τ = ½ log τ² ~ N(M/2, (S/2)²). Here p_{τ²} is scipy's log-normal (s = S, scale = e^M).
+    m_, s_ = -3.95, 1.34  # all-cause mortality, pharmacological vs placebo (Table IV)
+    assert tau_lognormal(m_, s_) == (m_ / 2, s_ / 2)
+    prior = parse_tau_prior("turner:all-cause-mortality:pharma-placebo")
+    tau2_dist = stats.lognorm(s=s_, scale=math.exp(m_))
+    for tau in (0.01, 0.05, 0.139, 0.4, 1.3):
+        want = tau2_dist.pdf(tau**2) * 2 * tau
+        got = math.exp(prior.logpdf(np.array([tau]))[0])
+        assert math.isclose(got, want, rel_tol=1e-12), (tau, got, want)
+    # P(τ ≤ x) = P(τ² ≤ x²) = Φ((ln x² − M)/S), by integrating our τ density.
+    for x in (0.05, 0.2, 0.8):
+        cdf = integrate.quad(lambda t: math.exp(prior.logpdf(np.array([t]))[0]), 0, x, epsrel=1e-12)[0]
+        assert abs(cdf - special.ndtr((math.log(x * x) - m_) / s_)) < 1e-9
+
+
+def test_turner_key_reproduces_jss_page_31_quantiles():
+    # Röver 2020 p. 31: TurnerEtAlPrior("surgical", "pharma", "placebo / control") has τ quantiles
+    # 0.06233896, 0.34300852, 1.88734045 (2.5 %, 50 %, 97.5 %), printed to 8 significant digits.
+    prior = parse_tau_prior("turner:surgical-device:pharma-placebo")
+    cdf = lambda x: integrate.quad(lambda t: math.exp(prior.logpdf(np.array([t]))[0]), 0, x, epsrel=1e-12)[0]  # noqa: E731
+    for q, p in [(0.06233896, 0.025), (0.34300852, 0.5), (1.88734045, 0.975)]:
+        assert abs(cdf(q) - p) < 1e-6
+
+
+def test_turner_prior_errors_and_notes():
+    for bad in ("turner:pain", "turner:pain:vaccine", "turner:headache:pharma-placebo"):
+        with pytest.raises(InputError):
+            parse_tau_prior(bad)
+    res = crins(tau_prior="turner:surgical-device:pharma-placebo")
+    assert res.tau_prior == "turner:surgical-device:pharma-placebo"
+    assert any("Table IV" in n and "surgical" in n for n in res.notes)
+    with pytest.warns(TrialsynthWarning, match="log odds ratios"):
+        bayes_meta([0.1, -0.3, 0.2], [0.04, 0.05, 0.06], measure="RR", tau_prior="turner")
 
 
 def test_vignette_eight_schools_half_cauchy():
@@ -340,11 +415,34 @@ def test_cli_pool_bayes_json():
     post = json.loads(out.stdout)["posterior"]
     assert post["bf01_mu0"] is not None and post["bf01_mu0"] > 0
     assert abs(post["tau"]["median"] - 0.3445023) < TAU_TOL
+    assert set(post["predictive"]) >= {"ci_lower", "ci_upper"}
+    for key in ("p_below_null", "bf01_tau0"):
+        assert isinstance(post[key], float) and post[key] > 0
+
+
+def test_cli_pool_bayes_turner_prior():
+    runner = CliRunner()
+    args = ["pool", str(CRINS), "--measure", "OR", "--bayes", "--mu-prior", "normal:0,4"]
+    args += ["--tau-prior", "turner:surgical-device:pharma-placebo", "--json"]
+    out = runner.invoke(main, args)
+    assert out.exit_code == 0, out.output
+    doc = json.loads(out.stdout)
+    assert doc["tau_prior"] == "turner:surgical-device:pharma-placebo"
+    assert any("Table IV" in n for n in doc["notes"])
+    # The same prior given by its parameters gives the same posterior.
+    args[-2] = "lognormal:-2.14,1.74"
+    same = json.loads(runner.invoke(main, args).stdout)
+    assert same["posterior"] == doc["posterior"]
 
 
 @pytest.mark.parametrize(
     "extra",
-    [["--tau-prior", "wide"], ["--mu-prior", "normal:0"], ["--measure", "MD"]],
+    [
+        ["--tau-prior", "wide"],
+        ["--mu-prior", "normal:0"],
+        ["--measure", "MD"],
+        ["--tau-prior", "turner:pain:x"],
+    ],
 )
 def test_cli_pool_bayes_bad_options_exit_2(extra):
     runner = CliRunner()
@@ -354,3 +452,37 @@ def test_cli_pool_bayes_bad_options_exit_2(extra):
     out = runner.invoke(main, args)
     assert out.exit_code == 2, out.output
     assert len([line for line in out.stderr.splitlines() if line.startswith("error:")]) == 1
+
+
+# --------------------------------------------------------------------------- review.toml
+
+
+def _bcg_with_bayes(tmp_path, tau_prior: str) -> Path:
+    folder = tmp_path / "bcg"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "examples" / "bcg", folder)
+    toml = folder / "review.toml"
+    text = toml.read_text(encoding="utf-8")
+    anchor = 'measure = "RR"\n'
+    assert anchor in text
+    toml.write_text(text.replace(anchor, anchor + f'bayes = {{ tau_prior = "{tau_prior}" }}\n', 1), "utf-8")
+    return folder
+
+
+def test_review_toml_turner_prior(tmp_path):
+    from trialsynth.runner import run_review
+
+    report = run_review(_bcg_with_bayes(tmp_path, "turner:infection:pharma-placebo"), tmp_path / "out")
+    (tb,) = json.loads((report.parent / "results.json").read_text(encoding="utf-8"))["outcomes"]
+    assert tb["bayes"]["tau_prior"] == "turner:infection:pharma-placebo"
+    assert any("Table IV" in n for n in tb["bayes"]["notes"])
+    html = report.read_text(encoding="utf-8")
+    assert "log τ² ~ N(-2.49, 1.52²), Turner et al., Stat Med 2015;34:984–998, Table IV" in html
+    # The BCG data are risk ratios: the prior was derived for log odds ratios, and that is said.
+    assert "derived for log odds ratios" in html
+
+
+def test_review_toml_bad_tau_prior_names_file_and_line(tmp_path):
+    from trialsynth.review import load_review
+
+    with pytest.raises(InputError, match=r"review\.toml, line \d+: 'tau_prior': unknown Turner"):
+        load_review(_bcg_with_bayes(tmp_path, "turner:vaccines:pharma-placebo"))

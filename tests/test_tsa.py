@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -244,17 +245,100 @@ def test_bad_options_are_input_errors():
         tsa(no_n, control_risk=0.3, rrr=0.2)
 
 
-def test_plot_is_a_figure(tmp_path):
-    data = read_pool_csv(FIXTURES / "crins2014.csv", measure="RR")
+def _crt_response():
+    """The bundled review's CRT response outcome (TARGET, ImagingCRT), whose labels once collided."""
+    header = ["study", "events_treatment", "n_treatment", "events_control", "n_control"]
+    rows = [
+        ["TARGET (Khan 2012)", "72", "103", "57", "104"],
+        ["ImagingCRT (Sommer 2016)", "66", "89", "54", "93"],
+    ]
+    data = parse_pool_table(header, rows, measure="OR", source="crt.csv")
+    return tsa(data, control_risk=0.56, rrr=-0.20, better="higher")
+
+
+def _bcg():
+    """Thirteen BCG trials (examples/bcg) in publication order: a crowded plot."""
+    import csv
+
+    with open(REPO / "examples" / "bcg" / "outcomes.csv", encoding="utf-8") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["use"] == "yes"]
+    header = ["study", "events_treatment", "n_treatment", "events_control", "n_control"]
+    body = [[r["study"], *(r[h] for h in header[1:])] for r in rows]
+    data = parse_pool_table(header, body, measure="RR", source="bcg.csv")
+    return tsa(data, control_risk=0.01, rrr=0.3)
+
+
+def _drawn_points(ax, dpi: float) -> np.ndarray:
+    """Every line of the axes, sampled every half pixel, with each marker's square (display px)."""
+    pts = []
+    for line in ax.get_lines():
+        d = line.get_transform().transform(np.asarray(line.get_xydata(), dtype=float))
+        d = d[np.all(np.isfinite(d), axis=1)]
+        for a, b in itertools.pairwise(d):
+            n = int(2 * np.hypot(*(b - a))) + 2
+            pts.append(a + (b - a) * np.linspace(0, 1, n)[:, None])
+        if line.get_marker() not in ("None", "", None):
+            r = line.get_markersize() * dpi / 72 / 2
+            for dx in (-r, 0, r):
+                for dy in (-r, 0, r):
+                    pts.append(d + np.array([dx, dy]))
+    return np.concatenate(pts)
+
+
+@pytest.mark.parametrize("case", ["crt", "crins", "bcg", "early"])
+def test_plot_draws_the_analysis_and_labels_touch_nothing(case):
+    from trialsynth.plots.tsa import label_boxes
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", TrialsynthWarning)
-        res = tsa(data, control_risk=0.5, rrr=0.3)
-    fig = tsa_plot(res)
-    from matplotlib.figure import Figure
+        if case == "crt":
+            res = _crt_response()
+        elif case == "bcg":
+            res = _bcg()
+        elif case == "early":  # 1 % of the RIS: every observed boundary lies above the plot
+            res = tsa(read_pool_csv(FIXTURES / "crins2014.csv", measure="RR"), control_risk=0.1, rrr=0.15)
+        else:
+            res = tsa(read_pool_csv(FIXTURES / "crins2014.csv", measure="RR"), control_risk=0.5, rrr=0.3)
+        fig = tsa_plot(res)
+    (ax,) = fig.axes
+    lines = {line.get_gid(): line for line in ax.get_lines()}
+    # What was drawn: the Z-curve from the origin through every look, and the RIS line.
+    zx, zy = lines["z-curve"].get_xydata().T
+    assert np.allclose(zx, [0, *res.information]) and np.allclose(zy, [0, *res.z])
+    labels = [t.get_text() for t in ax.texts]
+    assert labels == list(res.labels)
+    names = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert f"RIS {res.ris:,.0f} participants" in names and "cumulative Z-curve" in names
+    # The legend names only what was drawn: observed boundaries beyond ±8 are not drawn.
+    drawn = any(b <= 8 for b in res.boundary)
+    assert ("monitoring boundary (α-spending)" in names) == drawn
+    assert drawn == (case != "early")
+    # Layout: the legend lies below the axes; no label touches a drawn line or another label.
+    boxes = label_boxes(fig)
+    legend_box = fig.legends[0].get_window_extent()
+    assert legend_box.y1 <= ax.get_window_extent().y0
+    pts = _drawn_points(ax, fig.dpi)
+    for box, text in zip(boxes, labels, strict=True):
+        inside = (pts[:, 0] >= box.x0) & (pts[:, 0] <= box.x1) & (pts[:, 1] >= box.y0) & (pts[:, 1] <= box.y1)
+        assert not inside.any(), f"label {text!r} touches a line"
+        assert ax.get_window_extent().contains(box.x0, box.y0) and ax.get_window_extent().contains(
+            box.x1, box.y1
+        )
+    for i in range(len(boxes)):
+        for j in range(i):
+            assert not boxes[i].overlaps(boxes[j]), (labels[i], labels[j])
 
-    assert isinstance(fig, Figure)
-    fig.savefig(tmp_path / "tsa.png")
-    assert (tmp_path / "tsa.png").stat().st_size > 1000
+
+def test_plot_saves(tmp_path):
+    from trialsynth.plots.save import save_figure
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TrialsynthWarning)
+        fig = tsa_plot(_crt_response(), title="CRT response")
+    paths = save_figure(fig, tmp_path / "tsa")
+    assert sorted(p.suffix for p in paths) == [".pdf", ".png", ".svg"]
+    svg = (tmp_path / "tsa.svg").read_text(encoding="utf-8")
+    assert "TARGET (Khan 2012)" in svg and "RIS 592 participants" in svg
 
 
 # --------------------------------------------------------------------------- command line
@@ -267,9 +351,47 @@ def test_cli_tsa_json():
     out = runner.invoke(main, args)
     assert out.exit_code == 0, out.output
     doc = json.loads(out.stdout)
-    for key in ("ris", "diversity", "information", "z", "boundary", "futility", "adjusted_ci_lower"):
-        assert key in doc
+    assert all(key in doc for key in CLI_TSA_KEYS)
     assert doc["diversity"] == 0.25 and len(doc["z"]) == len(doc["information"]) == 6
+    assert doc["conclusion"] in ("benefit", "harm", "futility", "not yet conclusive")
+
+
+CLI_TSA_KEYS = (
+    "ris",
+    "diversity",
+    "information",
+    "z",
+    "boundary",
+    "futility",
+    "adjusted_ci_lower",
+    "adjusted_ci_upper",
+    "conclusion",
+)
+
+
+def test_cli_tsa_json_continuous_contract():
+    # The issue's contract: tsa FILE --measure M --method X --alpha A --power P
+    # --mean-difference D --sd S --diversity auto --json.
+    data = REPO / "tests" / "fixtures" / "metafor" / "data" / "normand1999.csv"
+    args = ["tsa", str(data), "--measure", "MD", "--method", "REML", "--alpha", "0.05", "--power", "0.9"]
+    args += ["--mean-difference", "-5", "--sd", "20", "--diversity", "auto", "--json"]
+    out = CliRunner().invoke(main, args)
+    assert out.exit_code == 0, out.output
+    doc = json.loads(out.stdout)
+    assert all(key in doc for key in CLI_TSA_KEYS)
+    k = len(doc["information"])
+    assert k == 9 and all(len(doc[key]) == k for key in ("z", "boundary", "futility"))
+    # Hand algebra: RIS = 4 (z_0.975 + z_0.90)² σ²/δ² participants, divided by 1 − D².
+    zsum = 1.959963984540054 + 1.2815515655446004
+    assert math.isclose(doc["ris_unadjusted"], 4 * zsum**2 * 20**2 / 5**2, rel_tol=SIZE_REL_TOL)
+    assert doc["diversity_source"] == "auto" and 0 < doc["diversity"] < 1
+    assert math.isclose(doc["ris"], doc["ris_unadjusted"] / (1 - doc["diversity"]), rel_tol=SIZE_REL_TOL)
+    # The information is the cumulative number of participants (Normand 1999: 155 + 156 first).
+    assert doc["information"][0] == 311
+    # The TSA-adjusted CI is estimate ± b_K · SE with the last look's boundary.
+    half = doc["boundary"][-1] * doc["se"]
+    assert math.isclose(doc["adjusted_ci_lower"], doc["estimate"] - half, rel_tol=1e-12)
+    assert math.isclose(doc["adjusted_ci_upper"], doc["estimate"] + half, rel_tol=1e-12)
     assert doc["conclusion"] in ("benefit", "harm", "futility", "not yet conclusive")
 
 

@@ -34,9 +34,10 @@ Priors for τ (``tau_prior`` strings): ``halfnormal:S`` (scale S), ``halfcauchy:
 ``uniform:A`` (uniform on [0, A]), ``uniform`` (improper uniform on [0, ∞): needs k ≥ 3 and
 gives no Bayes factor for τ = 0), ``lognormal:M,S`` — log τ² ~ N(M, S²), the parameterisation in
 which Turner et al. (Stat Med 2015;34:984–998) tabulate their empirical priors for log odds
-ratios by outcome and comparison type. Their table is not bundled: its values could not be
-checked against the paper here, so give the setting's M and S from Turner et al.'s table
-(the μ and σ of log τ² for your outcome and comparison type). Priors for μ: ``uniform``
+ratios — and ``turner:<outcome>:<comparison>`` (or ``turner`` for their general setting), the
+log-normal prior of Turner et al.'s Table IV for that outcome and comparison type, bundled in
+:mod:`trialsynth.tau_priors`. A log-normal prior on τ² is a log-normal prior on τ with halved
+parameters (log τ = ½ log τ²), which is the density used here. Priors for μ: ``uniform``
 (improper, the default) or ``normal:M,S``.
 """
 
@@ -53,6 +54,7 @@ from scipy import optimize, special
 
 from trialsynth.errors import InputError, TrialsynthWarning
 from trialsynth.results import RATIO_MEASURES, _clean
+from trialsynth.tau_priors import tau_lognormal, turner_setting
 
 __all__ = [
     "BayesPosterior",
@@ -83,6 +85,8 @@ class TauPrior:
 
     kind: str  # halfnormal, halfcauchy, uniform, lognormal
     params: tuple[float, ...] = ()
+    #: Where a log-normal prior's parameters came from: "" (given), or a Turner et al. key.
+    source: str = ""
 
     @property
     def proper(self) -> bool:
@@ -104,7 +108,7 @@ class TauPrior:
                 return np.where(tau <= upper, -math.log(upper), -np.inf)
             if self.kind == "lognormal":
                 # log τ² ~ N(M, S²)  ⇔  log τ ~ N(M/2, (S/2)²); density of τ.
-                m, s = self.params[0] / 2.0, self.params[1] / 2.0
+                m, s = tau_lognormal(*self.params)
                 lt = np.log(tau)
                 return -lt - math.log(s) - 0.5 * _LOG_2PI - 0.5 * ((lt - m) / s) ** 2
         raise ValueError(self.kind)
@@ -113,12 +117,19 @@ class TauPrior:
         if self.kind == "uniform" and not self.params:
             return "uniform (improper) on [0, ∞)"
         if self.kind == "lognormal":
-            return f"log-normal: log τ² ~ N({self.params[0]:g}, {self.params[1]:g}²)"
+            text = f"log-normal: log τ² ~ N({self.params[0]:g}, {self.params[1]:g}²)"
+            if self.source:
+                _, _, rest = self.source.partition(":")
+                outcome, _, comparison = rest.partition(":")
+                text += f", {turner_setting(outcome or 'any', comparison or 'any').describe()}"
+            return text
         if self.kind == "uniform":
             return f"uniform on [0, {self.params[0]:g}]"
         return f"{self.kind.replace('half', 'half-')}(scale {self.params[0]:g})"
 
     def spec(self) -> str:
+        if self.source:
+            return self.source
         return self.kind + (":" + ",".join(f"{p:g}" for p in self.params) if self.params else "")
 
 
@@ -152,13 +163,23 @@ def _numbers(text: str, count: int, what: str) -> tuple[float, ...]:
 
 
 def parse_tau_prior(spec: str | TauPrior) -> TauPrior:
-    """``halfnormal:S``, ``halfcauchy:S``, ``uniform[:A]`` or ``lognormal:M,S`` (log τ² ~ N(M, S²))."""
+    """``halfnormal:S``, ``halfcauchy:S``, ``uniform[:A]``, ``lognormal:M,S`` (log τ² ~ N(M, S²))
+    or ``turner[:OUTCOME:COMPARISON]`` (Turner et al. 2015, Table IV; :mod:`trialsynth.tau_priors`)."""
     if isinstance(spec, TauPrior):
         return spec
     text = str(spec).strip()
     name, _, rest = text.partition(":")
     name = name.strip().lower().replace("-", "").replace("_", "")
-    choices = "halfnormal:S, halfcauchy:S, uniform, uniform:A or lognormal:M,S"
+    choices = "halfnormal:S, halfcauchy:S, uniform, uniform:A, lognormal:M,S or turner:OUTCOME:COMPARISON"
+    if name == "turner":
+        outcome, _, comparison = rest.partition(":")
+        if outcome.strip() and outcome.strip().lower() != "any" and not comparison.strip():
+            raise InputError(
+                f"τ prior '{text}': give the comparison type too, turner:OUTCOME:COMPARISON "
+                "(e.g. turner:all-cause-mortality:pharma-placebo)"
+            )
+        setting = turner_setting(outcome or "any", comparison or "any")
+        return TauPrior("lognormal", (setting.mu, setting.sigma), source=setting.key)
     if name in ("halfnormal", "halfcauchy"):
         (s,) = _numbers(rest, 1, f"τ prior {name}")
         if s <= 0:
@@ -634,6 +655,15 @@ def bayes_meta(
     post = BayesPosterior(y, v, tau_prior=tau_prior, mu_prior=mu_prior)
     if post.k < 3 and not post.mu_prior.proper:
         notes.append(f"{post.k} studies: τ is informed almost only by its prior")
+    if post.tau_prior.source:
+        notes.append(f"τ prior {post.tau_prior.source}: {post.tau_prior.describe()}")
+    if post.tau_prior.source.startswith("turner") and measure.upper() != "OR":
+        warnings.warn(
+            f"Turner et al.'s τ priors were derived for log odds ratios; with {measure.upper()} the "
+            f"prior {post.tau_prior.source} is an extrapolation",
+            TrialsynthWarning,
+            stacklevel=2,
+        )
     if post.tau_prior.kind == "uniform" and not post.tau_prior.params:
         warnings.warn(
             "the improper uniform τ prior can dominate the result with few studies; a weakly informative "

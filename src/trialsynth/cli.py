@@ -123,8 +123,10 @@ def _json_dumps(data) -> str:
 @click.option(
     "--tau-prior",
     default=None,
-    help="With --bayes: prior for τ, halfnormal:S, halfcauchy:S, uniform[:A] or lognormal:M,S "
-    "(log τ² ~ N(M, S²), as Turner et al. 2015 tabulate). Default halfnormal:0.5 for OR, RR, HR, SMD.",
+    help="With --bayes: prior for τ, halfnormal:S, halfcauchy:S, uniform[:A], lognormal:M,S "
+    "(log τ² ~ N(M, S²)) or turner[:OUTCOME:COMPARISON] (Turner et al. 2015, Table IV, log odds ratios; "
+    "e.g. turner:all-cause-mortality:pharma-placebo; comparisons pharma-placebo, pharma-pharma, "
+    "nonpharma-placebo, nonpharma-pharma, nonpharma-nonpharma). Default halfnormal:0.5 for OR, RR, HR, SMD.",
 )
 @click.option(
     "--interval",

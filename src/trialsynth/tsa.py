@@ -779,75 +779,8 @@ def tsa_file(path, *, measure: str, **options) -> TSAResult:
 def tsa_plot(result: TSAResult, *, title: str | None = None):
     """The TSA plot: cumulative Z-curve, monitoring and futility boundaries over information.
 
-    Returns a :class:`matplotlib.figure.Figure` (no pyplot state is touched). The boundaries at
-    the observed looks are the analysis' own (solid); beyond the last look they are projected
-    (dashed) for a design with further looks at every tenth of the remaining information up
-    to the RIS. The Z-curve is drawn as points joined in study order, the RIS as a vertical line.
+    Returns a :class:`matplotlib.figure.Figure`; drawn by :func:`trialsynth.plots.tsa.tsa_plot`.
     """
-    from matplotlib.figure import Figure
+    from trialsynth.plots.tsa import tsa_plot as draw
 
-    info = np.asarray(result.information)
-    ris = result.ris
-    frac = np.asarray(result.fraction)
-    b_obs = np.asarray(result.boundary)
-    a_obs = np.asarray(result.futility)
-    fig = Figure(figsize=(8.0, 5.0), layout="constrained")
-    ax = fig.add_subplot()
-    x_max = max(ris, info[-1]) * 1.05
-    red, blue = "#b2182b", "#2166ac"
-    y_cap = 8.0
-    shown = b_obs <= y_cap
-    ax.plot(
-        info[shown], b_obs[shown], color=red, lw=1.8, marker="_", label="monitoring boundary (α-spending)"
-    )
-    ax.plot(info[shown], -b_obs[shown], color=red, lw=1.8, marker="_")
-    wedge = np.isfinite(a_obs) & (a_obs > 0)
-    if wedge.any():
-        ax.plot(info[wedge], a_obs[wedge], color=blue, lw=1.4, label="futility (β-spending)")
-        ax.plot(info[wedge], -a_obs[wedge], color=blue, lw=1.4)
-    last = float(min(frac[-1], 1.0))
-    if last < 1.0:
-        observed = np.unique(np.minimum(frac, 1.0))
-        future = np.linspace(last, 1.0, 11)[1:]
-        t_all = np.unique(np.concatenate([observed, future]))
-        b_all = efficacy_boundaries(t_all, result.alpha)
-        a_all, _ = futility_boundaries(t_all, result.alpha, 1.0 - result.power, b_all)
-        ahead = t_all >= last
-        xs = np.append(t_all[ahead] * ris, x_max)
-        ys = np.append(b_all[ahead], b_all[-1])
-        keep = ys <= y_cap
-        ax.plot(xs[keep], ys[keep], color=red, lw=1.2, ls="--", label="projected (looks every 10 %)")
-        ax.plot(xs[keep], -ys[keep], color=red, lw=1.2, ls="--")
-        fut = ahead & np.isfinite(a_all) & (a_all > 0)
-        if fut.any():
-            ax.plot(t_all[fut] * ris, a_all[fut], color=blue, lw=1.0, ls="--", label="futility (projected)")
-            ax.plot(t_all[fut] * ris, -a_all[fut], color=blue, lw=1.0, ls="--")
-    else:
-        ax.plot([info[-1], x_max], [b_obs[-1], b_obs[-1]], color=red, lw=1.8)
-        ax.plot([info[-1], x_max], [-b_obs[-1], -b_obs[-1]], color=red, lw=1.8)
-    crit = _zq(result.alpha / 2.0)
-    ax.axhline(crit, color="0.6", lw=0.8, ls=":", label=f"conventional ±{crit:.2f}")
-    ax.axhline(-crit, color="0.6", lw=0.8, ls=":")
-    ax.axhline(0.0, color="0.3", lw=0.6)
-    ax.axvline(ris, color="0.3", lw=1.0, ls="-.", label=f"RIS {ris:,.0f} {result.information_unit}")
-    z = np.asarray(result.z)
-    ok = np.isfinite(z)
-    ax.plot(
-        np.append(0.0, info[ok]),
-        np.append(0.0, z[ok]),
-        color="black",
-        lw=1.6,
-        marker="o",
-        ms=4,
-        label="cumulative Z-curve",
-    )
-    for x, zz, lab in zip(info[ok], z[ok], np.asarray(result.labels)[ok], strict=True):
-        ax.annotate(lab, (x, zz), textcoords="offset points", xytext=(3, 4), fontsize=7, color="0.25")
-    ax.set_xlim(0.0, x_max)
-    top = max(y_cap, float(np.nanmax(np.abs(z))) + 0.5) if ok.any() else y_cap
-    ax.set_ylim(-top, top)
-    ax.set_xlabel(f"Cumulative information ({result.information_unit})")
-    ax.set_ylabel("Cumulative Z")
-    ax.set_title(title or f"Trial sequential analysis: {result.conclusion}")
-    ax.legend(loc="upper right", fontsize=7, frameon=False)
-    return fig
+    return draw(result, title=title)

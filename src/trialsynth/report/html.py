@@ -158,6 +158,15 @@ def natural_pair(res, lo: float, hi: float) -> tuple[float, float]:
     return (math.exp(lo), math.exp(hi)) if res.ratio else (lo, hi)
 
 
+def _tau_prior_text(spec: str) -> str:
+    """A Turner et al. key spelled out with its parameters and source; other priors as given."""
+    if not spec.startswith("turner"):
+        return spec
+    from trialsynth.bayes import parse_tau_prior
+
+    return f"{spec} ({parse_tau_prior(spec).describe()})"
+
+
 def _bayes_text(oa) -> dict[str, Any]:
     b = oa.bayes
     mu_lo, mu_hi = natural_pair(b, b.mu.ci_lower, b.mu.ci_upper)
@@ -166,7 +175,7 @@ def _bayes_text(oa) -> dict[str, Any]:
     below = "P(ratio < 1)" if b.ratio else "P(μ < 0)"
     bf_mu = f"{b.bf01_mu0:.3g}" if b.bf01_mu0 == b.bf01_mu0 else "not defined (improper prior on μ)"
     return {
-        "priors": f"Priors: μ {b.mu_prior}; τ {b.tau_prior}. {oa.outcome.bayes.note}",
+        "priors": f"Priors: μ {b.mu_prior}; τ {_tau_prior_text(b.tau_prior)}. {oa.outcome.bayes.note}",
         "mu": f"{oa.outcome.measure} posterior median {num(med)} ({b.level * 100:g}% {b.interval} credible "
         f"interval {num(mu_lo)} to {num(mu_hi)}); {below} = {b.p_below_null:.3f}.",
         "tau": f"τ posterior median {num(b.tau.median, 3)} "

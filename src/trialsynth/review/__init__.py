@@ -46,7 +46,8 @@ Files
     table: ``alpha``, ``power`` (fractions; default 0.05, 0.80), the anticipated effect —
     ``control_risk`` with ``rrr``, ``mean_difference`` with ``sd``, or ``hazard_ratio`` — and
     ``diversity`` ("auto" or a fraction), ``note``) and ``bayes`` (Bayesian random effects,
-    an inline table: ``tau_prior`` (required, e.g. "halfnormal:0.5"), ``mu_prior`` ("uniform"
+    an inline table: ``tau_prior`` (required, e.g. "halfnormal:0.5", or a Turner et al. 2015
+    setting "turner:OUTCOME:COMPARISON", see :mod:`trialsynth.tau_priors`), ``mu_prior`` ("uniform"
     or "normal:M,S"), ``note``).
 
     ``[[subgroups]]``: ``column`` (a column of studies.csv; a blank cell = not classified),

@@ -346,8 +346,15 @@ def _bayes_settings(toml: _Toml, table: dict, path: KeyPath) -> BayesSettings | 
         return None
     b_path = (*path, "bayes")
     b = toml.table(table["bayes"], b_path, _BAYES, ("tau_prior",))
+    tau_prior = toml.required_text(b, b_path, "tau_prior")
+    from trialsynth.bayes import parse_tau_prior
+
+    try:
+        parse_tau_prior(tau_prior)
+    except InputError as exc:
+        raise toml.error(f"'tau_prior': {exc.reason}", (*b_path, "tau_prior")) from None
     return BayesSettings(
-        tau_prior=toml.required_text(b, b_path, "tau_prior"),
+        tau_prior=tau_prior,
         mu_prior=toml.text_value(b, b_path, "mu_prior", "uniform"),
         note=toml.text_value(b, b_path, "note"),
     )
