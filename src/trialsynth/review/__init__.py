@@ -54,6 +54,11 @@ Files
     studies.csv, filled for every study), ``name``. ``[[moderators]]``: ``column`` (a numeric
     column of studies.csv; blank = not known), ``name``, ``unit``.
 
+    ``[prisma]`` (optional): the PRISMA 2020 flow counts (see
+    :func:`trialsynth.prisma.prisma_from_mapping` for the keys), when the screening was done
+    elsewhere. A bad key or number is an error naming its line; counts that do not add up are
+    kept as entered, with a :class:`~trialsynth.errors.TrialsynthWarning` listing the problems.
+
 ``studies.csv`` (required)
     One row per included study. Required: ``id`` (unique; ``pooled`` is reserved),
     ``label`` (unique), ``citation``, ``year`` (whole number), ``source``. Optional:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import re
 import tomllib
+import warnings
 from collections.abc import Callable, Collection
 from pathlib import Path
 from types import MappingProxyType
@@ -12,8 +13,9 @@ from typing import Any
 
 from trialsynth.api import COUNT_METHODS, METHODS
 from trialsynth.effects import PROFILES
-from trialsynth.errors import InputError
+from trialsynth.errors import InputError, TrialsynthWarning
 from trialsynth.io import MEASURES, NUMERIC_COLUMNS
+from trialsynth.prisma import PrismaCounts, check_prisma, prisma_from_mapping
 from trialsynth.review._csv import Table, read_table
 from trialsynth.review._toml import key_lines, line_of
 from trialsynth.review.model import (
@@ -96,7 +98,17 @@ _RANGE = re.compile(rf"\s*({_NUMBER.pattern})\s*(?:–|—|-|to)\s*({_NUMBER.pat
 _P_BOUND = re.compile(r"\s*(<=|≤|<|>=|≥|>)\s*(.*)", re.DOTALL)
 
 # review.toml: the keys of each table (required ones first in messages).
-_TOP = ("review", "outcomes", "search", "analysis", "analysis_sets", "subgroups", "cumulative", "moderators")
+_TOP = (
+    "review",
+    "outcomes",
+    "search",
+    "analysis",
+    "analysis_sets",
+    "subgroups",
+    "cumulative",
+    "moderators",
+    "prisma",
+)
 _REVIEW = ("title", "question", "reproduces", "summary", "eligibility")
 _QUESTION = ("population", "intervention", "comparator", "outcomes")
 _ELIGIBILITY = ("inclusion", "exclusion", "note")
@@ -362,10 +374,37 @@ def _sensitivity(toml: _Toml, value: object, path: KeyPath, origin: str, measure
     return tuple(_model(toml, item, (*path, i), origin, measure) for i, item in enumerate(value))
 
 
+def _prisma(toml: _Toml, top: dict) -> PrismaCounts | None:
+    """The ``[prisma]`` table: flow counts entered by hand (screening done elsewhere).
+
+    A malformed table is an error naming review.toml, the key and its line; counts that do
+    not add up are kept as entered and reported in a :class:`TrialsynthWarning` (the report
+    lists the same problems beside the diagram).
+    """
+    if "prisma" not in top:
+        return None
+    path: KeyPath = ("prisma",)
+    if not isinstance(top["prisma"], dict):
+        raise toml.error(f"'prisma' must be a table, not {_describe(top['prisma'])}", path)
+    try:
+        counts = prisma_from_mapping(top["prisma"], file=toml.source)
+    except InputError as exc:
+        key: KeyPath = path if exc.column is None else (*path, *exc.column.split(".", 1))
+        raise toml.error(exc.reason, key) from None
+    problems = check_prisma(counts)
+    if problems:
+        warnings.warn(
+            f"{toml.source} [prisma]: the flow counts do not add up: " + "; ".join(problems),
+            TrialsynthWarning,
+            stacklevel=3,
+        )
+    return counts
+
+
 def _read_toml(path: Path) -> tuple[_Toml, dict[str, Any]]:
     toml = _Toml(path)
     top = toml.table(toml.data, (), _TOP, ("review", "outcomes"))
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {"prisma": _prisma(toml, top)}
 
     review = toml.table(top["review"], ("review",), _REVIEW, ("title", "question"))
     p = ("review",)
@@ -1073,4 +1112,5 @@ def load_review(path: str | Path) -> Review:
         baseline=optional["baseline"],
         lead_positions=optional["lead_positions"],
         files=MappingProxyType(files),
+        prisma=parsed["prisma"],
     )

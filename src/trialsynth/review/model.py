@@ -10,6 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from trialsynth.prisma import PrismaCounts
 
 __all__ = [
     "AnalysisDefaults",
@@ -349,6 +353,9 @@ class Review:
     baseline: tuple[BaselineValue, ...]
     lead_positions: tuple[LeadPosition, ...]
     files: Mapping[str, str] = field(default_factory=dict)
+    #: PRISMA 2020 flow counts (:class:`trialsynth.prisma.PrismaCounts`) from the ``[prisma]``
+    #: table of review.toml; None when the review gives none (the report then says so).
+    prisma: PrismaCounts | None = None
 
     # ------------------------------------------------------------------ look-ups
     @property
