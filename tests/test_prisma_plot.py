@@ -8,19 +8,18 @@ box and the geometry of each arrow, not the plot's own bookkeeping.
 
 from __future__ import annotations
 
-import shutil
 import warnings
 from pathlib import Path
 
 import pytest
 
+from tests.flow_review import FLOW, copy_flow, edit
 from trialsynth.errors import InputError, TrialsynthWarning
 from trialsynth.plots import save_figure
 from trialsynth.plots.prisma import prisma_flow
 from trialsynth.prisma import prisma_from_mapping
 from trialsynth.review import load_review
 
-FLOW = Path(__file__).resolve().parent / "fixtures" / "reviews" / "flow"
 NBSP = "\u00a0"
 
 # Each box and the counts its text must show, worked out by hand from the fixture's review.toml:
@@ -195,19 +194,6 @@ def test_saved_svg_keeps_the_text(fig, tmp_path):
 
 
 # --------------------------------------------------------------------------- review.toml [prisma]
-
-
-def copy_flow(tmp_path: Path) -> Path:
-    folder = tmp_path / "flow"
-    shutil.copytree(FLOW, folder)
-    return folder
-
-
-def edit(folder: Path, old: str, new: str) -> None:
-    path = folder / "review.toml"
-    text = path.read_text(encoding="utf-8")
-    assert text.count(old) == 1
-    path.write_text(text.replace(old, new), encoding="utf-8")
 
 
 def line_of(folder: Path, marker: str) -> int:

@@ -47,7 +47,13 @@ Files
     ``control_risk`` with ``rrr``, ``mean_difference`` with ``sd``, or ``hazard_ratio`` — and
     ``diversity`` ("auto" or a fraction), ``note``) and ``bayes`` (Bayesian random effects,
     an inline table: ``tau_prior`` (required, e.g. "halfnormal:0.5"), ``mu_prior`` ("uniform"
-    or "normal:M,S"), ``note``).
+    or "normal:M,S"), ``note``) and ``grade`` (GRADE judgements and summary-of-findings
+    inputs, a table: the five domains ``risk_of_bias``, ``inconsistency``, ``indirectness``,
+    ``imprecision``, ``publication_bias`` — all or none — each ``{ rating = 0 | -1 | -2,
+    reason = "..." }`` (reason required when not 0); ``assumed_control_risk`` (a fraction; OR,
+    RR, RD, HR only) with ``control_risk_source`` (required with it); ``control_risk_from``
+    ("pooled", the default, or "median"); ``ois`` (``alpha``, ``power``, and ``rrr`` |
+    ``mean_difference`` with ``sd`` | ``hazard_ratio``); ``note``).
 
     ``[[subgroups]]``: ``column`` (a column of studies.csv; a blank cell = not classified),
     ``name``, ``description``. ``[cumulative]``: ``order_by`` (a numeric column of
