@@ -187,7 +187,13 @@ def test_sof_csv_and_report(tmp_path, rows):
     assert f"{round(200 * death.estimate)} per 1000" in html and "200 per 1000" in html
     assert "⊕⊕◯◯" in html and "⊕◯◯◯" in html
     assert "Risk of bias (−1): Alpha 2001 was not blinded (made up)." in html
-    assert "OIS not met" in html and "the review&#39;s imprecision rating: −1" in html
+    pain = rows["pain"]  # MD below 0 with its whole CI: lower (better) with the intervention
+    assert pain.ci_upper < 0
+    assert (
+        f"mean {-pain.estimate:.2f} points lower with the intervention "
+        f"({-pain.ci_lower:.2f} points lower to {-pain.ci_upper:.2f} points lower)"
+    ) in html
+    assert "OIS not met" in html and "The review&#39;s imprecision rating: −1" in html
 
 
 def test_crt_review_has_no_invented_certainty(tmp_path):

@@ -179,7 +179,14 @@ def _sof_display(r, labels: dict[str, str]) -> dict[str, Any]:
             f"({_difference(r.risk_lower - r.acr)} to {_difference(r.risk_upper - r.acr)})"
         )
     elif r.measure in ("MD", "SMD") and r.estimate is not None:
-        intervention = f"{effect.split(' (')[0]} than control"
+        unit = (r.unit + " ") if r.unit and r.measure == "MD" else ("SD " if r.measure == "SMD" else "")
+
+        def side(x: float) -> str:
+            return f"{abs(x):.2f} {unit}{'higher' if x > 0 else 'lower'}"
+
+        intervention = (
+            f"mean {side(r.estimate)} with the intervention ({side(r.ci_lower)} to {side(r.ci_upper)})"
+        )
         control = "—"
     elif r.measure in ("OR", "RR", "RD", "HR"):
         control = "not available"
@@ -190,9 +197,9 @@ def _sof_display(r, labels: dict[str, str]) -> dict[str, Any]:
     else:
         ois_flag, ois_class = ("OIS met", "") if r.ois_met else ("OIS not met", "derived")
     if r.imprecision_rating is None:
-        judgement = "imprecision not judged by the review"
+        judgement = "Imprecision not rated by the review"
     else:
-        judgement = f"the review's imprecision rating: {_signed(r.imprecision_rating, 0)}"
+        judgement = f"The review's imprecision rating: {_signed(r.imprecision_rating, 0)}"
     return {
         "name": r.name,
         "participants": participants,
@@ -209,11 +216,7 @@ def _sof_display(r, labels: dict[str, str]) -> dict[str, Any]:
         + (
             ""
             if r.ci_includes_null is None
-            else (
-                "; the confidence interval includes no effect"
-                if r.ci_includes_null
-                else "; the confidence interval excludes no effect"
-            )
+            else f"; the CI {'includes' if r.ci_includes_null else 'excludes'} the null"
         ),
         "judgement": judgement,
         "notes": list(r.notes),
