@@ -962,6 +962,10 @@ def test_format_documents_every_key_and_column() -> None:
         loader.DENOMINATORS,
         loader.STATUSES,
         loader.DATA_TYPES,
+        loader._GRADE,
+        loader._GRADE_DOMAIN,
+        loader._OIS,
+        loader.CONTROL_RISK_FROM,
     ):
         names.update(group)
     doc = review_package.__doc__ or ""

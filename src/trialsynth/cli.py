@@ -256,17 +256,24 @@ def pool(
     type=click.Path(file_okay=False),
     help="Output folder (default: out/<review folder name>).",
 )
-def run(review_dir, out_dir) -> None:
-    """Run a review folder into results.json, figures and report.html.
+@click.option(
+    "--pdf/--no-pdf",
+    default=None,
+    help="Also print the report to report.pdf (needs the optional WeasyPrint). Default: when available.",
+)
+def run(review_dir, out_dir, pdf) -> None:
+    """Run a review folder into results.json, figures, report.html and report.pdf.
 
     Without REVIEW_DIR the bundled imaging-guided CRT review (examples/imaging-guided-crt)
     is run into out/imaging-guided-crt. Warnings from the analyses are listed in the report.
     """
+    from trialsynth.report.pdf import report_pdf
     from trialsynth.runner import run_review
 
     report = run_review(review_dir, out_dir)
     click.echo(f"Report written to {report}")
     click.echo(f"Results: {report.parent / 'results.json'}")
+    report_pdf(report, pdf)
 
 
 @main.command()

@@ -217,19 +217,23 @@ def prisma_from_mapping(table: Mapping[str, object], *, file: str | None = None)
 
     Integers must be whole and non-negative; the per-source and per-reason counts are
     tables of label = count. Keys in ``_DEFAULT_ZERO`` may be left out (0); the others
-    are required. Unknown keys are refused by name, so a typo never drops a count.
+    are required. Unknown keys are refused by name, so a typo never drops a count. An
+    error about one key carries it (``databases.PubMed`` for a source) in ``column``, so
+    that a caller can point at its line.
     """
     allowed = {*_INT_KEYS, *_OPTIONAL_INT_KEYS, *_MAP_KEYS, "notes"}
     for key in table:
         if key not in allowed:
             known = ", ".join(sorted(allowed))
-            raise InputError(f"[prisma] has an unknown key '{key}'; known keys: {known}", file=file)
+            raise InputError(
+                f"[prisma] has an unknown key '{key}'; known keys: {known}", file=file, column=key
+            )
 
     def integer(key: str, value: object) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise InputError(f"[prisma] {key} must be a whole number, not {value!r}", file=file)
+            raise InputError(f"[prisma] {key} must be a whole number, not {value!r}", file=file, column=key)
         if value < 0:
-            raise InputError(f"[prisma] {key} must not be negative ({value})", file=file)
+            raise InputError(f"[prisma] {key} must not be negative ({value})", file=file, column=key)
         return value
 
     ints: dict[str, int] = {}
@@ -245,7 +249,7 @@ def prisma_from_mapping(table: Mapping[str, object], *, file: str | None = None)
     for key in _MAP_KEYS:
         value = table.get(key, {})
         if not isinstance(value, Mapping):
-            raise InputError(f"[prisma] {key} must be a table of label = count", file=file)
+            raise InputError(f"[prisma] {key} must be a table of label = count", file=file, column=key)
         maps[key] = _frozen({str(k): integer(f"{key}.{k}", v) for k, v in value.items()})
     if not maps["databases"] and not maps["registers"]:
         raise InputError(
@@ -255,5 +259,5 @@ def prisma_from_mapping(table: Mapping[str, object], *, file: str | None = None)
     if isinstance(notes, str):
         notes = (notes,)
     if not isinstance(notes, list | tuple) or not all(isinstance(n, str) for n in notes):
-        raise InputError("[prisma] notes must be a text or a list of texts", file=file)
+        raise InputError("[prisma] notes must be a text or a list of texts", file=file, column="notes")
     return PrismaCounts(**ints, **optional, **maps, origin="review.toml", notes=tuple(notes))

@@ -515,7 +515,17 @@ def results_document(analysis: ReviewAnalysis) -> dict[str, Any]:
             for lp in review.lead_positions
         ],
         "data_gaps": gaps,
+        "prisma": _prisma_entry(review.prisma),
     }
+
+
+def _prisma_entry(counts) -> dict[str, Any] | None:
+    """The PRISMA 2020 flow counts as entered, with the places where they do not add up."""
+    if counts is None:
+        return None
+    from trialsynth.prisma import check_prisma
+
+    return {**counts.to_json_dict(), "problems": check_prisma(counts)}
 
 
 def run_review(path: str | Path | None = None, out_dir: str | Path | None = None) -> Path:

@@ -373,7 +373,11 @@ def build_context(analysis, doc: dict[str, Any], out: Path) -> dict[str, Any]:
         }
         for s in review.studies
     ]
+    from trialsynth.report.sections import prisma_section, sof_section
+
     return {
+        "prisma": prisma_section(review, out),
+        "sof": sof_section(analysis, out),
         "title": review.title,
         "reproduces": review.reproduces,
         "generator": doc["generator"],

@@ -48,12 +48,23 @@ Files
     ``diversity`` ("auto" or a fraction), ``note``) and ``bayes`` (Bayesian random effects,
     an inline table: ``tau_prior`` (required, e.g. "halfnormal:0.5", or a Turner et al. 2015
     setting "turner:OUTCOME:COMPARISON", see :mod:`trialsynth.tau_priors`), ``mu_prior`` ("uniform"
-    or "normal:M,S"), ``note``).
+    or "normal:M,S"), ``note``) and ``grade`` (GRADE judgements and summary-of-findings
+    inputs, a table: the five domains ``risk_of_bias``, ``inconsistency``, ``indirectness``,
+    ``imprecision``, ``publication_bias`` — all or none — each ``{ rating = 0 | -1 | -2,
+    reason = "..." }`` (reason required when not 0); ``assumed_control_risk`` (a fraction; OR,
+    RR, RD, HR only) with ``control_risk_source`` (required with it); ``control_risk_from``
+    ("pooled", the default, or "median"); ``ois`` (``alpha``, ``power``, and ``rrr`` |
+    ``mean_difference`` with ``sd`` | ``hazard_ratio``); ``note``).
 
     ``[[subgroups]]``: ``column`` (a column of studies.csv; a blank cell = not classified),
     ``name``, ``description``. ``[cumulative]``: ``order_by`` (a numeric column of
     studies.csv, filled for every study), ``name``. ``[[moderators]]``: ``column`` (a numeric
     column of studies.csv; blank = not known), ``name``, ``unit``.
+
+    ``[prisma]`` (optional): the PRISMA 2020 flow counts (see
+    :func:`trialsynth.prisma.prisma_from_mapping` for the keys), when the screening was done
+    elsewhere. A bad key or number is an error naming its line; counts that do not add up are
+    kept as entered, with a :class:`~trialsynth.errors.TrialsynthWarning` listing the problems.
 
 ``studies.csv`` (required)
     One row per included study. Required: ``id`` (unique; ``pooled`` is reserved),

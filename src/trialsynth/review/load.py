@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import re
 import tomllib
+import warnings
 from collections.abc import Callable, Collection
 from pathlib import Path
 from types import MappingProxyType
@@ -12,20 +13,25 @@ from typing import Any
 
 from trialsynth.api import COUNT_METHODS, METHODS
 from trialsynth.effects import PROFILES
-from trialsynth.errors import InputError
+from trialsynth.errors import InputError, TrialsynthWarning
 from trialsynth.io import MEASURES, NUMERIC_COLUMNS
+from trialsynth.prisma import PrismaCounts, check_prisma, prisma_from_mapping
 from trialsynth.review._csv import Table, read_table
 from trialsynth.review._toml import key_lines, line_of
 from trialsynth.review.model import (
+    GRADE_DOMAINS,
     AnalysisDefaults,
     AnalysisSet,
     BaselineValue,
     BayesSettings,
     Cumulative,
     Eligibility,
+    Grade,
+    GradeDomain,
     LeadPosition,
     ModelSpec,
     Moderator,
+    OISSettings,
     Outcome,
     OutcomeRow,
     Question,
@@ -96,7 +102,17 @@ _RANGE = re.compile(rf"\s*({_NUMBER.pattern})\s*(?:–|—|-|to)\s*({_NUMBER.pat
 _P_BOUND = re.compile(r"\s*(<=|≤|<|>=|≥|>)\s*(.*)", re.DOTALL)
 
 # review.toml: the keys of each table (required ones first in messages).
-_TOP = ("review", "outcomes", "search", "analysis", "analysis_sets", "subgroups", "cumulative", "moderators")
+_TOP = (
+    "review",
+    "outcomes",
+    "search",
+    "analysis",
+    "analysis_sets",
+    "subgroups",
+    "cumulative",
+    "moderators",
+    "prisma",
+)
 _REVIEW = ("title", "question", "reproduces", "summary", "eligibility")
 _QUESTION = ("population", "intervention", "comparator", "outcomes")
 _ELIGIBILITY = ("inclusion", "exclusion", "note")
@@ -120,7 +136,19 @@ _OUTCOME = (
     "note",
     "tsa",
     "bayes",
+    "grade",
 )
+_GRADE = (
+    *GRADE_DOMAINS,
+    "assumed_control_risk",
+    "control_risk_source",
+    "control_risk_from",
+    "ois",
+    "note",
+)
+_GRADE_DOMAIN = ("rating", "reason")
+_OIS = ("alpha", "power", "rrr", "mean_difference", "sd", "hazard_ratio")
+CONTROL_RISK_FROM = ("pooled", "median")
 _TSA = ("alpha", "power", "control_risk", "rrr", "mean_difference", "sd", "hazard_ratio", "diversity", "note")
 _BAYES = ("tau_prior", "mu_prior", "note")
 _SUBGROUP = ("column", "name", "description")
@@ -360,6 +388,108 @@ def _bayes_settings(toml: _Toml, table: dict, path: KeyPath) -> BayesSettings | 
     )
 
 
+def _fraction(toml: _Toml, table: dict, path: KeyPath, key: str, rule: str, ok) -> float | None:
+    if key not in table:
+        return None
+    value = toml.number(table, path, key, float("nan"))
+    if not ok(value):
+        raise toml.error(f"'{key}' {rule}, not {value:g}", (*path, key))
+    return value
+
+
+def _grade(toml: _Toml, table: dict, path: KeyPath, data_type: str, measure: str) -> Grade | None:
+    """An outcome's ``grade`` table: GRADE judgements and summary-of-findings inputs."""
+    if "grade" not in table:
+        return None
+    g_path = (*path, "grade")
+    g = toml.table(table["grade"], g_path, _GRADE, ())
+    given = [d for d in GRADE_DOMAINS if d in g]
+    if given and len(given) < len(GRADE_DOMAINS):
+        missing = ", ".join(d for d in GRADE_DOMAINS if d not in g)
+        raise toml.error(
+            f"the grade table rates {', '.join(given)} but not {missing}: rate all five domains "
+            "(rating = 0 when there is no serious concern) or none (certainty not assessed)",
+            g_path,
+        )
+    domains = []
+    for name in given:
+        d_path = (*g_path, name)
+        d = toml.table(g[name], d_path, _GRADE_DOMAIN, ("rating",))
+        rating = d["rating"]
+        if isinstance(rating, bool) or rating not in (0, -1, -2):
+            raise toml.error(
+                f"'rating' is 0 (not serious), -1 (serious) or -2 (very serious), not {_describe(rating)}",
+                (*d_path, "rating"),
+            )
+        reason = toml.text_value(d, d_path, "reason")
+        if rating != 0 and not reason.strip():
+            raise toml.error(f"{name} is rated down ({rating}): give the 'reason'", d_path)
+        domains.append(GradeDomain(domain=name, rating=int(rating), reason=reason))
+    acr = _fraction(
+        toml,
+        g,
+        g_path,
+        "assumed_control_risk",
+        "is a risk between 0 and 1 (0.25 for 25%)",
+        lambda v: 0 < v < 1,
+    )
+    if acr is not None and measure not in ("OR", "RR", "RD", "HR"):
+        raise toml.error(
+            f"'assumed_control_risk' applies to risks (OR, RR, RD, HR), not to measure {measure}",
+            (*g_path, "assumed_control_risk"),
+        )
+    source = toml.text_value(g, g_path, "control_risk_source")
+    if acr is not None and not source.strip():
+        raise toml.error(
+            "an assumed_control_risk needs its 'control_risk_source'", (*g_path, "assumed_control_risk")
+        )
+    if acr is None and source.strip():
+        raise toml.error(
+            "'control_risk_source' is given without an assumed_control_risk", (*g_path, "control_risk_source")
+        )
+    ois = None
+    if "ois" in g:
+        o_path = (*g_path, "ois")
+        o = toml.table(g["ois"], o_path, _OIS, ())
+        positive = ("must be above 0", lambda v: v > 0)
+        ois = OISSettings(
+            alpha=_fraction(toml, o, o_path, "alpha", "is a fraction between 0 and 1", lambda v: 0 < v < 1)
+            or 0.05,
+            power=_fraction(toml, o, o_path, "power", "is a fraction between 0 and 1", lambda v: 0 < v < 1)
+            or 0.80,
+            rrr=_fraction(
+                toml, o, o_path, "rrr", "is a non-zero fraction below 1", lambda v: v < 1 and v != 0
+            ),
+            mean_difference=_fraction(toml, o, o_path, "mean_difference", "must not be 0", lambda v: v != 0),
+            sd=_fraction(toml, o, o_path, "sd", *positive),
+            hazard_ratio=_fraction(
+                toml, o, o_path, "hazard_ratio", "must be above 0 and not 1", lambda v: v > 0 and v != 1
+            ),
+        )
+        kinds = {
+            "rrr": ois.rrr is not None,
+            "md": ois.mean_difference is not None or ois.sd is not None,
+            "hr": ois.hazard_ratio is not None,
+        }
+        wanted = {"binary": "rrr", "continuous": "md", "time_to_event": "hr"}.get(data_type)
+        if sum(kinds.values()) != 1 or (wanted is not None and not kinds[wanted]):
+            what = {"rrr": "rrr", "md": "mean_difference and sd", "hr": "hazard_ratio"}
+            expected = what[wanted] if wanted else "rrr, mean_difference and sd, or hazard_ratio"
+            raise toml.error(
+                f"the ois table of a {data_type} outcome gives the anticipated effect as {expected}", o_path
+            )
+        if kinds["md"] and (ois.mean_difference is None or ois.sd is None):
+            raise toml.error("the ois table needs both mean_difference and sd", o_path)
+    return Grade(
+        domains=tuple(domains),
+        assumed_control_risk=acr,
+        control_risk_source=source,
+        control_risk_from=toml.choice(g, g_path, "control_risk_from", CONTROL_RISK_FROM, "pooled"),
+        ois=ois,
+        note=toml.text_value(g, g_path, "note"),
+    )
+
+
 def _sensitivity(toml: _Toml, value: object, path: KeyPath, origin: str, measure: str | None):
     if not isinstance(value, list):
         raise toml.error(
@@ -369,10 +499,37 @@ def _sensitivity(toml: _Toml, value: object, path: KeyPath, origin: str, measure
     return tuple(_model(toml, item, (*path, i), origin, measure) for i, item in enumerate(value))
 
 
+def _prisma(toml: _Toml, top: dict) -> PrismaCounts | None:
+    """The ``[prisma]`` table: flow counts entered by hand (screening done elsewhere).
+
+    A malformed table is an error naming review.toml, the key and its line; counts that do
+    not add up are kept as entered and reported in a :class:`TrialsynthWarning` (the report
+    lists the same problems beside the diagram).
+    """
+    if "prisma" not in top:
+        return None
+    path: KeyPath = ("prisma",)
+    if not isinstance(top["prisma"], dict):
+        raise toml.error(f"'prisma' must be a table, not {_describe(top['prisma'])}", path)
+    try:
+        counts = prisma_from_mapping(top["prisma"], file=toml.source)
+    except InputError as exc:
+        key: KeyPath = path if exc.column is None else (*path, *exc.column.split(".", 1))
+        raise toml.error(exc.reason, key) from None
+    problems = check_prisma(counts)
+    if problems:
+        warnings.warn(
+            f"{toml.source} [prisma]: the flow counts do not add up: " + "; ".join(problems),
+            TrialsynthWarning,
+            stacklevel=3,
+        )
+    return counts
+
+
 def _read_toml(path: Path) -> tuple[_Toml, dict[str, Any]]:
     toml = _Toml(path)
     top = toml.table(toml.data, (), _TOP, ("review", "outcomes"))
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {"prisma": _prisma(toml, top)}
 
     review = toml.table(top["review"], ("review",), _REVIEW, ("title", "question"))
     p = ("review",)
@@ -497,6 +654,7 @@ def _read_toml(path: Path) -> tuple[_Toml, dict[str, Any]]:
                 note=toml.text_value(table, path_i, "note"),
                 tsa=_tsa_settings(toml, table, path_i),
                 bayes=_bayes_settings(toml, table, path_i),
+                grade=_grade(toml, table, path_i, data_type, measure),
             )
         )
     out["outcomes"] = tuple(outcomes)
@@ -1080,4 +1238,5 @@ def load_review(path: str | Path) -> Review:
         baseline=optional["baseline"],
         lead_positions=optional["lead_positions"],
         files=MappingProxyType(files),
+        prisma=parsed["prisma"],
     )

@@ -10,6 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from trialsynth.prisma import PrismaCounts
 
 __all__ = [
     "AnalysisDefaults",
@@ -19,9 +23,12 @@ __all__ = [
     "Cumulative",
     "DataGap",
     "Eligibility",
+    "Grade",
+    "GradeDomain",
     "LeadPosition",
     "ModelSpec",
     "Moderator",
+    "OISSettings",
     "Outcome",
     "OutcomeRow",
     "OutcomeTable",
@@ -124,6 +131,65 @@ class BayesSettings:
     note: str = ""
 
 
+#: The five GRADE domains that can lower the certainty of evidence from randomized trials
+#: (Guyatt et al., J Clin Epidemiol 2011;64:383-94 and the GRADE series that follows it).
+GRADE_DOMAINS = ("risk_of_bias", "inconsistency", "indirectness", "imprecision", "publication_bias")
+#: Certainty of evidence, from the lowest: randomized trials start at "high" and lose one
+#: level per level of downgrade.
+CERTAINTY = ("very low", "low", "moderate", "high")
+
+
+@dataclass(frozen=True)
+class GradeDomain:
+    """A reviewer's judgement on one GRADE domain: ``rating`` 0 (not serious), -1 (serious)
+    or -2 (very serious), with the ``reason`` (required when the rating is not 0)."""
+
+    domain: str
+    rating: int
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class OISSettings:
+    """The anticipated effect for the optimal information size (GRADE imprecision): ``rrr``
+    (binary, with the assumed control risk), ``mean_difference`` with ``sd`` (continuous) or
+    ``hazard_ratio``; two-sided ``alpha`` and ``power`` as fractions. Fields not given are None."""
+
+    alpha: float = 0.05
+    power: float = 0.80
+    rrr: float | None = None
+    mean_difference: float | None = None
+    sd: float | None = None
+    hazard_ratio: float | None = None
+
+
+@dataclass(frozen=True)
+class Grade:
+    """An outcome's ``grade`` table: the reviewer's GRADE judgements (``domains``, empty when
+    the certainty was not assessed) and the inputs of its summary-of-findings row: an
+    entered assumed control risk with its source (else the control arms' risk, ``pooled``
+    or ``median``, per ``control_risk_from``) and the OIS settings."""
+
+    domains: tuple[GradeDomain, ...] = ()
+    assumed_control_risk: float | None = None
+    control_risk_source: str = ""
+    control_risk_from: str = "pooled"
+    ois: OISSettings | None = None
+    note: str = ""
+
+    @property
+    def assessed(self) -> bool:
+        return bool(self.domains)
+
+    @property
+    def certainty(self) -> str:
+        """High, lowered one level per level of downgrade (never below very low); "not assessed"
+        when the review gives no judgements."""
+        if not self.domains:
+            return "not assessed"
+        return CERTAINTY[max(0, len(CERTAINTY) - 1 + sum(d.rating for d in self.domains))]
+
+
 @dataclass(frozen=True)
 class Outcome:
     id: str
@@ -141,6 +207,7 @@ class Outcome:
     note: str = ""
     tsa: TSASettings | None = None
     bayes: BayesSettings | None = None
+    grade: Grade | None = None
 
 
 @dataclass(frozen=True)
@@ -349,6 +416,9 @@ class Review:
     baseline: tuple[BaselineValue, ...]
     lead_positions: tuple[LeadPosition, ...]
     files: Mapping[str, str] = field(default_factory=dict)
+    #: PRISMA 2020 flow counts (:class:`trialsynth.prisma.PrismaCounts`) from the ``[prisma]``
+    #: table of review.toml; None when the review gives none (the report then says so).
+    prisma: PrismaCounts | None = None
 
     # ------------------------------------------------------------------ look-ups
     @property
