@@ -98,6 +98,18 @@ def influence_diagnostics(
     dele = fit_mods(
         np.broadcast_to(yi, (k, k)), np.broadcast_to(vi, (k, k)), np.broadcast_to(X, (k, k, p)), mask, **opts
     )
+    n_boundary = int(dele["tau2_boundary"].sum())
+    if bool(full["tau2_boundary"]) or n_boundary:
+        import warnings
+
+        from trialsynth.errors import TrialsynthWarning
+        from trialsynth.regression import BOUNDARY_WARNING
+
+        fits = ["the full model"] if bool(full["tau2_boundary"]) else []
+        if n_boundary:
+            fits.append(f"{n_boundary} leave-one-out fit{'s' if n_boundary != 1 else ''}")
+        message = f"{' and '.join(fits)}: " + BOUNDARY_WARNING.format(method=method)
+        warnings.warn(message, TrialsynthWarning, stacklevel=2)
     beta, vb = full["beta"], full["vb"]
     bd, vbd = dele["beta"], dele["vb"]
     tau2_d = np.zeros(k) if method == FIXED else dele["tau2"]
