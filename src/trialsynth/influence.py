@@ -238,7 +238,9 @@ def sensitivity_file(
 
         mods = [m.strip() for m in moderators.split(",")]
         usable = np.array([s.included for s in pooled.studies], dtype=bool)
-        design = design_matrix(data.extra_columns, mods, source=data.source, usable=usable)
+        design = design_matrix(
+            data.extra_columns, mods, source=data.source, usable=usable, labels=data.labels
+        )
         keep = {int(r) for r in design.rows}
         pos = [j for j, i in enumerate(inc) if i in keep]
         yi, vi, labels = yi[pos], vi[pos], [labels[j] for j in pos]

@@ -534,6 +534,31 @@ class Design:
     levels: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
+#: Relative tolerance below which a model-matrix column counts as a linear combination of the
+#: columns before it (R's ``lm``/``qr`` default, 1e-7, which metafor uses to find redundant terms).
+REDUNDANCY_TOL = 1e-7
+
+
+def _independent_columns(X: np.ndarray) -> list[bool]:
+    """Which columns of ``X`` to keep: each, in order, unless it lies (up to ``REDUNDANCY_TOL``
+    relative to its norm) in the span of the columns kept before it (Gram–Schmidt)."""
+    basis: list[np.ndarray] = []
+    keep = []
+    for j in range(X.shape[1]):
+        col = X[:, j].astype(float)
+        norm = np.linalg.norm(col)
+        r = col.copy()
+        for _ in range(2):  # re-orthogonalise once for accuracy
+            for q in basis:
+                r -= (q @ r) * q
+        rn = np.linalg.norm(r)
+        ok = norm > 0 and rn > REDUNDANCY_TOL * norm
+        keep.append(bool(ok))
+        if ok:
+            basis.append(r / rn)
+    return keep
+
+
 def design_matrix(
     columns: dict[str, Sequence[str]],
     moderators: Sequence[str],
@@ -541,14 +566,18 @@ def design_matrix(
     source: str | None = None,
     usable: np.ndarray | None = None,
     intercept: bool = True,
+    labels: Sequence[str] | None = None,
 ) -> Design:
     """The model matrix for ``moderators`` (names in ``columns``), as ``rma(mods = ~ a + b)``.
 
     A column whose values are all numbers enters as is; any other column is categorical and
     dummy-coded against its first level in R's sorted order (treatment contrasts). Studies
-    with a missing value (blank or ``NA``) in any moderator are left out with a warning, as
-    metafor does; ``usable`` (boolean per study) restricts the studies beforehand (e.g. to
-    those with an effect estimate). A missing or constant column is an :class:`InputError`.
+    with a missing value (blank or ``NA``) in any moderator are left out with a warning naming
+    them (``labels``), as metafor does; ``usable`` (boolean per study) restricts the studies
+    beforehand (e.g. to those with an effect estimate). Terms that are constant or linear
+    combinations of earlier terms in the studies used are dropped with a warning (as metafor's
+    "redundant predictors dropped"); a missing column, or no moderator term left, is an
+    :class:`InputError`.
     """
     lookup = {name.strip().lower(): name for name in columns}
     n = len(next(iter(columns.values()))) if columns else 0
@@ -565,14 +594,14 @@ def design_matrix(
         raise InputError("a moderator column is named twice", file=source)
     for col in resolved:
         use &= np.array([str(v).strip() not in MISSING for v in columns[col]], dtype=bool)
-    if usable is not None:
-        dropped = int(np.asarray(usable, dtype=bool).sum() - use.sum())
-    else:
-        dropped = int(n - use.sum())
-    if dropped:
+    before = np.ones(n, dtype=bool) if usable is None else np.asarray(usable, dtype=bool)
+    dropped = np.nonzero(before & ~use)[0]
+    if len(dropped):
+        names_ = [str(labels[i]) if labels is not None else f"row {i + 1}" for i in dropped]
         warnings.warn(
-            f"{source + ': ' if source else ''}{dropped} "
-            f"stud{'y' if dropped == 1 else 'ies'} with a missing moderator value left out of the model",
+            f"{source + ': ' if source else ''}{len(dropped)} "
+            f"stud{'y' if len(dropped) == 1 else 'ies'} with a missing moderator value left out of the "
+            f"model (as metafor): {', '.join(names_)}",
             TrialsynthWarning,
             stacklevel=2,
         )
@@ -583,12 +612,6 @@ def design_matrix(
     levels: dict[str, tuple[str, ...]] = {}
     for col in resolved:
         vals = [str(columns[col][i]).strip() for i in rows]
-        if len(set(vals)) < 2:
-            raise InputError(
-                "the moderator has the same value for every study; it cannot explain anything",
-                file=source,
-                column=col,
-            )
         if all(is_number(x) for x in vals):
             kinds[col] = "numeric"
             cols.append(np.array([float(x) for x in vals]))
@@ -602,15 +625,32 @@ def design_matrix(
                 cols.append(np.array([1.0 if x == level else 0.0 for x in vals]))
                 names.append(f"{col}{level}")
     X = np.column_stack(cols) if cols else np.zeros((len(rows), 0))
+    keep = _independent_columns(X)
+    if not all(keep):
+        redundant = [nm for nm, kp in zip(names, keep, strict=True) if not kp]
+        if not any(kp for nm, kp in zip(names, keep, strict=True) if nm != "intrcpt"):
+            raise InputError(
+                "the moderators have the same value for every study used; they cannot explain anything: "
+                + ", ".join(resolved),
+                file=source,
+            )
+        warnings.warn(
+            f"{source + ': ' if source else ''}redundant moderator terms dropped from the model "
+            "(constant, or combinations of the others, in the studies used; as metafor): "
+            + ", ".join(redundant),
+            TrialsynthWarning,
+            stacklevel=2,
+        )
+        X = X[:, keep]
+        names = [nm for nm, kp in zip(names, keep, strict=True) if kp]
+        for col in resolved:
+            terms = [f"{col}{lv}" for lv in levels[col]] if col in levels else [col]
+            if not any(t in names for t in terms):
+                kinds.pop(col, None)
+                levels.pop(col, None)
     if len(rows) <= X.shape[1]:
         raise InputError(
             f"the model has {X.shape[1]} coefficients but only {len(rows)} studies; it cannot be fitted",
-            file=source,
-        )
-    if np.linalg.matrix_rank(X) < X.shape[1]:
-        raise InputError(
-            "the moderators are collinear (one is a combination of the others): "
-            + ", ".join(c for c in resolved),
             file=source,
         )
     return Design(X=X, names=tuple(names), kinds=kinds, rows=rows, levels=levels)
@@ -956,7 +996,9 @@ def meta_regression(
     yi = np.array([s.yi for s in pooled.studies])
     vi = np.array([s.vi for s in pooled.studies])
     usable = np.array([s.included for s in pooled.studies], dtype=bool)
-    design = design_matrix(data.extra_columns, moderators, source=data.source, usable=usable)
+    design = design_matrix(
+        data.extra_columns, moderators, source=data.source, usable=usable, labels=data.labels
+    )
     rows = design.rows
     level = options.get("level", 95.0)
     level = level / 100.0 if level > 1 else level
