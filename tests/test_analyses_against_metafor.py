@@ -66,18 +66,7 @@ def _compare(got, expected, path: str, problems: list[str]) -> None:
 
 #: Cases that do not agree yet, with what was seen. Strict xfail: a case that starts to agree
 #: fails the suite until it is taken off this list.
-KNOWN_DIFFERENCES = {
-    "regression_bcg_OR_ML_ablat+alloc+year": "ML meta-regression coefficients differ",
-    "regression_bcg_OR_ML_hk_ablat+alloc+year": "ML meta-regression coefficients differ",
-    "regression_bangertdrowns2004_SMD_REML_length+minutes+wic": "coefficients differ (missing moderators?)",
-    "influence_bcg_OR_REML_cumul_alloc": "cumulative step with one study: τ² null here, 0 in metafor",
-    "influence_bcg_OR_DL_hk_cumul_year": "cumulative step with one study: τ² null here, 0 in metafor",
-    "influence_bcg_OR_ML_ablat+alloc": "influence diagnostics of a meta-regression (DFBETAS) differ",
-    "influence_hackshaw1998_OR_REML_cumul_year": "cumulative step with one study: τ² null here, 0 in metafor",
-    "bias_hackshaw1998_OR_DL": "selection model differs",
-    "bias_curtis1998_SMD_PM_hk": "selection model differs",
-    "bias_bangertdrowns2004_SMD_REML": "selection model differs",
-}
+KNOWN_DIFFERENCES: dict[str, str] = {}
 
 
 def _param(case):

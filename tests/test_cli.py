@@ -125,7 +125,10 @@ def test_one_study_is_not_pooled(tmp_path):
     out = run("pool", str(path), "--measure", "HR", "--method", "DL", "--json")
     data = json.loads(out.stdout)
     assert data["k"] == 1 and data["pooled"] is False
-    assert data["tau2"] is None
+    # metafor's convention at k = 1 (rma(0.3, 0.04, method="DL") in metafor 3.8-1 gives
+    # tau2 = 0, I2 = 0, H2 = 1, QE = 0, QEp = 1); docs/conventions.md.
+    assert (data["tau2"], data["i2"], data["h2"], data["q"], data["q_p_value"]) == (0.0, 0.0, 1.0, 0.0, 1.0)
+    assert data["tau2_ci_lower"] is None and data["pi_lower"] is None
     assert math.isclose(data["estimate"], math.log(0.48), rel_tol=1e-14)
     assert "nothing was pooled" in out.stderr
 

@@ -375,9 +375,14 @@ bias_case <- function(input, measure, method, hk = FALSE, orwin_target = NULL, e
     "V <- as.numeric(n_treatment) * n_control * m1 * (n - m1) / (n^2 * (n - 1)); ",
     "Z <- events_treatment - m1 * n_treatment / n; ok <- V > 0; ",
     "y <- Z[ok] / sqrt(V[ok]); x <- sqrt(V[ok]); summary(lm(y ~ x)) })")
+  # selmodel() maximises the likelihood with optim(method="BFGS") on finite-difference
+  # gradients whose default step (ndeps = 1e-3) leaves the gradient at ~1e-5 when it stops, so
+  # the estimates are ~1e-6 (relative) short of the maximum. With steps of 1e-6 (one per
+  # parameter: intercept, tau2 and one delta per interval) and reltol = 1e-16 it reaches the
+  # maximum to ~1e-8 (same log-likelihood, gradient ~1e-10), which is what is pinned.
   if (selmodel) code <- paste0(code, sprintf(
-    '\nsel <- selmodel(res, type="stepfun", steps=c(%s), control=list(reltol=1e-14, maxit=10000))',
-    paste(fmt_num(steps), collapse = ", ")))
+    '\nsel <- selmodel(res, type="stepfun", steps=c(%s), control=list(reltol=1e-16, maxit=10000, ndeps=rep(1e-6, %d)))',
+    paste(fmt_num(steps), collapse = ", "), 2L + length(unique(c(steps, 1)))))
   env <- run_code(code)
   reg <- function(r) list(z = num(r$zval), df = if (is.null(r$dfs)) NA else num(r$dfs), p_value = num(r$pval),
                           limit_estimate = num(r$est), limit_ci_lower = num(r$ci.lb),

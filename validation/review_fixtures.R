@@ -87,7 +87,7 @@ entry <- function(res, set, outcome, method, hk, labels) {
   random <- method != "FE"
   list(analysis_set = set, outcome = outcome, method = method, hk = hk,
        k = as.integer(res$k), estimate = as.double(res$beta), se = res$se, ci_lower = res$ci.lb,
-       ci_upper = res$ci.ub, p_value = res$pval, tau2 = if (random && res$k > 1) res$tau2 else NULL,
+       ci_upper = res$ci.ub, p_value = res$pval, tau2 = if (random) res$tau2 else NULL,
        weights = as.list(unname(as.double(weights(res)))), studies = as.list(labels))
 }
 

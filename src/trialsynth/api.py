@@ -188,6 +188,8 @@ def meta_analysis(
     if k == 1:
         result_notes.append("only one study: its own estimate is shown and nothing was pooled")
         _warn("only one study has data: its own estimate is shown, nothing was pooled")
+        if hk:
+            result_notes.append("Hartung–Knapp needs two or more studies: z test used (as metafor)")
     if hk and k == 2:
         result_notes.append("Hartung–Knapp with two studies: the interval rests on one degree of freedom")
         _warn("Hartung–Knapp with two studies: the confidence interval rests on one degree of freedom")
@@ -213,17 +215,13 @@ def meta_analysis(
     weights[included] = fit["weights"]
     single = k == 1
     if single:
-        for key in (
-            "tau2",
-            "tau2_ci_lower",
-            "tau2_ci_upper",
-            "pi_lower",
-            "pi_upper",
-            "i2",
-            "h2",
-            "q_p_value",
-        ):
+        # metafor's convention for one study (rma with k = 1): τ² = 0, I² = 0, H² = 1, Q = 0
+        # with p = 1, a z test; no τ² interval (confint stops at k = 1). Nothing is pooled, so
+        # no prediction interval either (docs/conventions.md).
+        for key in ("tau2_ci_lower", "tau2_ci_upper", "pi_lower", "pi_upper"):
             f[key] = np.nan
+        f.update(i2=0.0, h2=1.0, q=0.0, q_p_value=1.0)
+        f["tau2"] = np.nan if method == "FE" else 0.0
     if pi_type == "default":
         pi_used = "t(k-1)" if hk else "z"
     else:

@@ -22,8 +22,9 @@ asymmetry tests: a :class:`~trialsynth.errors.TrialsynthWarning` says so).
 * :func:`trim_and_fill` — Duval & Tweedie (Biometrics 2000; JASA 2000) as metafor's
   ``trimfill``: estimator L0 (default), R0 or Q0; the side, unless given, from the sign of
   the slope of the regression test above (negative: missing studies imputed on the right,
-  positive: on the left); the trimming fits and the final fit use the model's τ² estimator
-  and test.
+  positive: on the left); the trimming fits and the final fit use the model's τ² estimator;
+  the fit to the filled data uses a z test (metafor's ``trimfill`` does not carry
+  ``test="knha"`` over to it).
 * :func:`fail_safe_n` — Rosenthal (Psychol Bull 1979), Orwin (J Educ Stat 1983) and
   Rosenberg (Evolution 2005) fail-safe N, as metafor's ``fsn``.
 * :func:`harbord_test` — Harbord, Egger & Sterne (Stat Med 2006) for odds ratios from 2×2
@@ -284,6 +285,7 @@ class TrimFill:
     filled_yi: tuple[float, ...]
     filled_vi: tuple[float, ...]
     iterations: int
+    test: str = "z"
 
     def to_json_dict(self) -> dict:
         from trialsynth.results import _clean
@@ -301,6 +303,7 @@ class TrimFill:
                 "ci_lower": self.ci_lower,
                 "ci_upper": self.ci_upper,
                 "tau2": self.tau2,
+                "test": self.test,
                 "filled": [{"yi": y, "vi": v} for y, v in zip(self.filled_yi, self.filled_vi, strict=True)],
             }
         )
@@ -366,7 +369,9 @@ def trim_and_fill(
     studies from that estimate are ranked by absolute value (average ranks for ties) and k0
     is re-estimated (rounded half to even, at least 0) until it no longer changes. The k0
     largest effects are then mirrored about the last trimmed estimate (yᵢ ↦ 2θ̂ − yᵢ, same
-    variance) and the model is refitted to all k + k0 studies.
+    variance) and the model is refitted to all k + k0 studies with the same τ² estimator and,
+    as metafor's ``trimfill``, a z test even under Hartung–Knapp (``test`` says which); when
+    k0 = 0 the result is the model itself (Hartung–Knapp kept).
     """
     yi = np.asarray(yi, dtype=float)
     vi = np.asarray(vi, dtype=float)
@@ -405,7 +410,10 @@ def trim_and_fill(
         fill_y = fill_v = np.zeros(0)
     all_y = np.concatenate([y, fill_y])
     all_v = np.concatenate([vi, fill_v])
-    f = fit_mods(sign * all_y, all_v, np.ones((len(all_y), 1)), **opts)
+    # metafor's trimfill refits the filled data with the model's τ² estimator but its default
+    # z test; with nothing filled it returns the model itself (docs/conventions.md).
+    final_hk = hk and k0 == 0
+    f = fit_mods(sign * all_y, all_v, np.ones((len(all_y), 1)), **{**opts, "hk": final_hk})
     return TrimFill(
         estimator=estimator,
         side=side,
@@ -421,6 +429,7 @@ def trim_and_fill(
         filled_yi=tuple(float(v) for v in sign * fill_y),
         filled_vi=tuple(float(v) for v in fill_v),
         iterations=iterations,
+        test="t" if final_hk else "z",
     )
 
 
@@ -664,7 +673,8 @@ def selection_model(
     δ_{j(i)}·φ((yᵢ − μ)/σᵢ)/σᵢ / Σⱼ δⱼ P(α_{j−1} < pᵢ ≤ αⱼ | μ, σᵢ²), σᵢ² = vᵢ + τ².
     μ, τ² ≥ 0 (0 for a fixed-effect model) and 0 ≤ δⱼ ≤ ``delta_max`` (metafor's bounds) are
     estimated by maximising the log-likelihood (L-BFGS-B, then Newton polishing); SEs from the
-    inverse of the numerically differentiated Hessian. The likelihood-ratio test compares with
+    inverse of the Hessian of the free parameters (Richardson-extrapolated central
+    differences, :func:`_richardson_hessian`). The likelihood-ratio test compares with
     the model with all δⱼ = 1 (χ² with c − 1 df). An interval without p-values drives its δ to
     a bound (a warning says so; metafor fits such models too).
     """
@@ -755,11 +765,17 @@ def selection_model(
         if change < 1e-12:
             break
     ll_sel = -f_theta(theta)
-    _, h = _num_grad_hess(f_theta, theta)
     free = (theta > lo + 1e-8) & (theta < hi - 1e-8)
-    cov = np.full(h.shape, np.nan)
+    cov = np.full((len(theta), len(theta)), np.nan)
+
+    def f_free(xf):
+        full = theta.copy()
+        full[free] = xf
+        return f_theta(full)
+
     try:
-        cov[np.ix_(free, free)] = np.linalg.inv(h[np.ix_(free, free)])
+        h = _richardson_hessian(f_free, theta[free])
+        cov[np.ix_(free, free)] = np.linalg.inv(h)
     except np.linalg.LinAlgError:
         pass
     ses = np.sqrt(np.where(np.diag(cov) > 0, np.diag(cov), np.nan))
@@ -788,6 +804,41 @@ def selection_model(
         loglik=ll_sel,
         counts=counts,
     )
+
+
+def _richardson_hessian(f, x, *, rel: float = 0.1, zero_step: float = 1e-4, levels: int = 6):
+    """Hessian of ``f`` at ``x`` by central differences with Richardson extrapolation.
+
+    Steps start at ``rel``·|xᵢ| (``zero_step`` where xᵢ is 0) and are halved ``levels − 1``
+    times; the second differences at successive steps, whose error is a series in h², are
+    combined by Richardson's extrapolation (Aₘ ← (4ⁿAₘ₊₁ − Aₘ)/(4ⁿ − 1) for n = 1, 2, …). With
+    large first steps the rounding error stays small, so the result is accurate to about
+    1e-9 relative for a smooth ``f``, which the standard errors of the selection model need
+    (its δ can be small, where fixed small steps lose most digits).
+    """
+    x = np.asarray(x, dtype=float)
+    n = len(x)
+    h0 = np.where(np.abs(x) > 0, rel * np.abs(x), zero_step)
+    f0 = f(x)
+    tables = []
+    for m in range(levels):
+        h = h0 / 2.0**m
+        a = np.zeros((n, n))
+        for i in range(n):
+            ei = np.zeros(n)
+            ei[i] = h[i]
+            a[i, i] = (f(x + ei) - 2.0 * f0 + f(x - ei)) / h[i] ** 2
+            for j in range(i):
+                ej = np.zeros(n)
+                ej[j] = h[j]
+                a[i, j] = a[j, i] = (f(x + ei + ej) - f(x + ei - ej) - f(x - ei + ej) + f(x - ei - ej)) / (
+                    4.0 * h[i] * h[j]
+                )
+        tables.append(a)
+    for order in range(1, levels):
+        factor = 4.0**order
+        tables = [(factor * tables[m + 1] - tables[m]) / (factor - 1.0) for m in range(len(tables) - 1)]
+    return tables[0]
 
 
 def _num_grad_hess(f, x, rel: float = 1e-4):

@@ -47,11 +47,16 @@ MAXITER = 200
 
 @dataclass(frozen=True)
 class Tau2Estimate:
-    """τ² per meta-analysis, with convergence and the number of iterations used."""
+    """τ² per meta-analysis, with convergence and the number of iterations used.
+
+    ``boundary`` (meta-regression ML/REML only) marks fits where the likelihood was higher at
+    τ² = 0 than at the interior local maximum, so that τ² = 0 was taken.
+    """
 
     tau2: np.ndarray
     converged: np.ndarray
     iterations: np.ndarray
+    boundary: np.ndarray | None = None
 
 
 def _prep(yi, vi, mask):

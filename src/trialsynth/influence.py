@@ -98,6 +98,18 @@ def influence_diagnostics(
     dele = fit_mods(
         np.broadcast_to(yi, (k, k)), np.broadcast_to(vi, (k, k)), np.broadcast_to(X, (k, k, p)), mask, **opts
     )
+    n_boundary = int(dele["tau2_boundary"].sum())
+    if bool(full["tau2_boundary"]) or n_boundary:
+        import warnings
+
+        from trialsynth.errors import TrialsynthWarning
+        from trialsynth.regression import BOUNDARY_WARNING
+
+        fits = ["the full model"] if bool(full["tau2_boundary"]) else []
+        if n_boundary:
+            fits.append(f"{n_boundary} leave-one-out fit{'s' if n_boundary != 1 else ''}")
+        message = f"{' and '.join(fits)}: " + BOUNDARY_WARNING.format(method=method)
+        warnings.warn(message, TrialsynthWarning, stacklevel=2)
     beta, vb = full["beta"], full["vb"]
     bd, vbd = dele["beta"], dele["vb"]
     tau2_d = np.zeros(k) if method == FIXED else dele["tau2"]
@@ -226,7 +238,9 @@ def sensitivity_file(
 
         mods = [m.strip() for m in moderators.split(",")]
         usable = np.array([s.included for s in pooled.studies], dtype=bool)
-        design = design_matrix(data.extra_columns, mods, source=data.source, usable=usable)
+        design = design_matrix(
+            data.extra_columns, mods, source=data.source, usable=usable, labels=data.labels
+        )
         keep = {int(r) for r in design.rows}
         pos = [j for j, i in enumerate(inc) if i in keep]
         yi, vi, labels = yi[pos], vi[pos], [labels[j] for j in pos]

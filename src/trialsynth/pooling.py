@@ -245,14 +245,17 @@ def heterogeneity_from_estimate(yi, vi, estimate: float) -> dict[str, float]:
     """Q, its df and p-value, I² (percent) and H² of studies around a given pooled estimate.
 
     Used for Mantel–Haenszel and Peto fits: Q = Σ(yi − θ̂)²/vi over the studies with a
-    per-study effect, df = k − 1, I² = max(0, (Q − df)/Q), H² = Q/df.
+    per-study effect, df = k − 1, I² = max(0, (Q − df)/Q), H² = Q/df; for one study
+    metafor's convention: I² = 0, H² = 1, p = 1.
     """
     yi = np.asarray(yi, dtype=float)
     vi = np.asarray(vi, dtype=float)
     ok = np.isfinite(yi) & np.isfinite(vi)
     q = float((((yi - estimate) ** 2) / vi)[ok].sum())
     df = int(ok.sum()) - 1
+    if df == 0:
+        return {"q": q, "q_df": 0, "q_p_value": 1.0, "i2": 0.0, "h2": 1.0}
     if df < 1:
-        return {"q": q, "q_df": max(df, 0), "q_p_value": np.nan, "i2": np.nan, "h2": np.nan}
+        return {"q": q, "q_df": 0, "q_p_value": np.nan, "i2": np.nan, "h2": np.nan}
     i2 = 100.0 * max(0.0, (q - df) / q) if q > 0 else 0.0
     return {"q": q, "q_df": df, "q_p_value": float(chi2_sf(q, df)), "i2": i2, "h2": q / df}

@@ -28,7 +28,12 @@ Synthesis and Meta-Analysis*, 2009): yᵢ = xᵢ'β + uᵢ + εᵢ with uᵢ ~ N
 * PM (Paule–Mandel) and EB (empirical Bayes; the same estimating equation, Viechtbauer et al.
   2015): the τ² ≥ 0 with y'Py = k − p (0 when y'P₀y < k − p);
 * ML, REML (Viechtbauer, J Educ Behav Stat 2005): the root of the score
-  ML: y'PPy − tr(W) = 0,  REML: y'PPy − tr(P) = 0 (0 when negative at τ² = 0).
+  ML: y'PPy − tr(W) = 0,  REML: y'PPy − tr(P) = 0 (0 when negative at τ² = 0). With
+  moderators the (restricted) likelihood can have a local maximum inside and a higher value
+  at the boundary; the estimate is the maximiser over τ² ≥ 0, so the interior root is
+  replaced by 0 when the log-likelihood (up to a constant) at 0 is higher:
+  ML: −½[Σlog(vᵢ + τ²) + y'Py],  REML: −½[Σlog(vᵢ + τ²) + log det(X'WX) + y'Py]
+  (Viechtbauer 2005, eqs. 5 and 6; metafor makes the same comparison and warns).
 
 The iterative estimators use :func:`trialsynth.estimators.solve_decreasing`, the
 safeguarded Newton solver (bracket + bisection), so they converge wherever the root exists.
@@ -54,6 +59,11 @@ from trialsynth.errors import InputError, TrialsynthWarning
 from trialsynth.estimators import MAXITER, METHODS, TOL, Tau2Estimate, solve_decreasing
 
 FIXED = "FE"
+#: Said when the (restricted) likelihood is higher at τ² = 0 than at its interior maximum.
+BOUNDARY_WARNING = (
+    "the {method} likelihood of the residual τ² has a local maximum inside but is higher at "
+    "τ² = 0; τ² = 0 is used (as metafor)"
+)
 #: Missing values in moderator / subgroup columns (R's read.csv treats "NA" as missing).
 MISSING = frozenset({"", "NA"})
 
@@ -135,6 +145,17 @@ def _score_equation(restricted: bool):
         return ypp - w.sum(axis=-1), -2.0 * yppp + (w**2).sum(axis=-1)
 
     return f
+
+
+def _loglik(y, v, mask, X, tau2, restricted: bool):
+    """The (restricted) log-likelihood of τ², up to a constant (module docstring)."""
+    w = _weights(v, mask, tau2)
+    _, _, e = _gls(y, X, w)
+    logv = np.where(mask, np.log(v + np.asarray(tau2)[..., None]), 0.0)
+    ll = -0.5 * (logv.sum(axis=-1) + (w * e**2).sum(axis=-1))
+    if restricted:
+        ll = ll - 0.5 * np.linalg.slogdet(_xtwx(X, w))[1]
+    return ll
 
 
 def _he(y, v, X, mask, k, p):
@@ -256,6 +277,7 @@ def tau2_mods(yi, vi, X, mask=None, *, method: str = "REML", tol: float = TOL, m
     shape = y.shape[:-1]
     conv = np.ones(shape, dtype=bool)
     it = np.zeros(shape, dtype=int)
+    boundary = np.zeros(shape, dtype=bool)
     with np.errstate(divide="ignore", invalid="ignore"):
         if method in ("PM", "EB"):
             tau2, conv, it = solve_decreasing(_pm_equation, y, v, mask, tol=tol, maxiter=maxiter, aux=(X,))
@@ -263,6 +285,12 @@ def tau2_mods(yi, vi, X, mask=None, *, method: str = "REML", tol: float = TOL, m
             func = _score_equation(method == "REML")
             start = _he(y, v, X, mask, k, p)
             tau2, conv, it = _local_root(func, y, v, mask, X, start, tol=tol, maxiter=maxiter)
+            restricted = method == "REML"
+            zeros = np.zeros(shape)
+            boundary = (tau2 > 0) & (
+                _loglik(y, v, mask, X, zeros, restricted) > _loglik(y, v, mask, X, tau2, restricted)
+            )
+            tau2 = np.where(boundary, 0.0, tau2)
         elif method in ("DL", "HS"):
             w0 = np.where(mask, 1.0 / v, 0.0)
             _, A0, e0 = _gls(y, X, w0)
@@ -282,7 +310,9 @@ def tau2_mods(yi, vi, X, mask=None, *, method: str = "REML", tol: float = TOL, m
                 _, _, e = _gls(y, X, w)
                 tau2 = tau0 * (w * e**2).sum(axis=-1) / (k - p)
     tau2 = np.where(k > p, tau2, np.nan)
-    return Tau2Estimate(np.asarray(tau2, dtype=float), np.asarray(conv), np.asarray(it))
+    return Tau2Estimate(
+        np.asarray(tau2, dtype=float), np.asarray(conv), np.asarray(it), np.asarray(boundary & (k > p))
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -308,7 +338,8 @@ def fit_mods(
     first column is the intercept; the omnibus test then leaves it out). Returns arrays:
     ``k, p, beta, se, statistic, p_value, ci_lower, ci_upper, vb`` (per coefficient), ``tau2,
     qe, qe_df, qe_p_value, qm, qm_df, qm_df2, qm_p_value, i2, h2, converged, iterations,
-    weights`` (percent), ``hat``, ``fitted`` and ``s2`` (the Hartung–Knapp factor, 1 without).
+    tau2_boundary`` (ML/REML: τ² = 0 taken over a lower interior maximum), ``weights``
+    (percent), ``hat``, ``fitted`` and ``s2`` (the Hartung–Knapp factor, 1 without).
     ``qm`` is the F statistic (QM/m) under Hartung–Knapp, with ``qm_df2 = k − p``; without
     Hartung–Knapp ``qm_df2`` is NaN. ``tau2`` (batch-shaped), when given, is used as is.
     """
@@ -330,6 +361,7 @@ def fit_mods(
         tr_p0 = w0.sum(axis=-1) - _trace(A0 @ _xtwx(X, w0**2))
         qe_p = np.where(dfr >= 1, chi2_sf(qe, dfr), np.nan)
 
+        boundary = np.zeros(shape, dtype=bool)
         if method == FIXED:
             tau2_fit = np.zeros(shape)
             conv = np.ones(shape, dtype=bool)
@@ -341,6 +373,8 @@ def fit_mods(
         else:
             est = tau2_mods(y, v, X, mask, method=method)
             tau2_fit, conv, iters = est.tau2, est.converged, est.iterations
+            if est.boundary is not None:
+                boundary = est.boundary
         t2 = np.where(np.isfinite(tau2_fit), tau2_fit, 0.0)
         w = _weights(v, mask, t2)
         beta, A, e = _gls(y, X, w)
@@ -416,6 +450,7 @@ def fit_mods(
         "h2": h2,
         "converged": conv,
         "iterations": iters,
+        "tau2_boundary": boundary,
         "weights": weights,
         "hat": hat,
         "fitted": np.where(mask, fitted, np.nan),
@@ -499,6 +534,31 @@ class Design:
     levels: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
+#: Relative tolerance below which a model-matrix column counts as a linear combination of the
+#: columns before it (R's ``lm``/``qr`` default, 1e-7, which metafor uses to find redundant terms).
+REDUNDANCY_TOL = 1e-7
+
+
+def _independent_columns(X: np.ndarray) -> list[bool]:
+    """Which columns of ``X`` to keep: each, in order, unless it lies (up to ``REDUNDANCY_TOL``
+    relative to its norm) in the span of the columns kept before it (Gram–Schmidt)."""
+    basis: list[np.ndarray] = []
+    keep = []
+    for j in range(X.shape[1]):
+        col = X[:, j].astype(float)
+        norm = np.linalg.norm(col)
+        r = col.copy()
+        for _ in range(2):  # re-orthogonalise once for accuracy
+            for q in basis:
+                r -= (q @ r) * q
+        rn = np.linalg.norm(r)
+        ok = norm > 0 and rn > REDUNDANCY_TOL * norm
+        keep.append(bool(ok))
+        if ok:
+            basis.append(r / rn)
+    return keep
+
+
 def design_matrix(
     columns: dict[str, Sequence[str]],
     moderators: Sequence[str],
@@ -506,14 +566,18 @@ def design_matrix(
     source: str | None = None,
     usable: np.ndarray | None = None,
     intercept: bool = True,
+    labels: Sequence[str] | None = None,
 ) -> Design:
     """The model matrix for ``moderators`` (names in ``columns``), as ``rma(mods = ~ a + b)``.
 
     A column whose values are all numbers enters as is; any other column is categorical and
     dummy-coded against its first level in R's sorted order (treatment contrasts). Studies
-    with a missing value (blank or ``NA``) in any moderator are left out with a warning, as
-    metafor does; ``usable`` (boolean per study) restricts the studies beforehand (e.g. to
-    those with an effect estimate). A missing or constant column is an :class:`InputError`.
+    with a missing value (blank or ``NA``) in any moderator are left out with a warning naming
+    them (``labels``), as metafor does; ``usable`` (boolean per study) restricts the studies
+    beforehand (e.g. to those with an effect estimate). Terms that are constant or linear
+    combinations of earlier terms in the studies used are dropped with a warning (as metafor's
+    "redundant predictors dropped"); a missing column, or no moderator term left, is an
+    :class:`InputError`.
     """
     lookup = {name.strip().lower(): name for name in columns}
     n = len(next(iter(columns.values()))) if columns else 0
@@ -530,14 +594,14 @@ def design_matrix(
         raise InputError("a moderator column is named twice", file=source)
     for col in resolved:
         use &= np.array([str(v).strip() not in MISSING for v in columns[col]], dtype=bool)
-    if usable is not None:
-        dropped = int(np.asarray(usable, dtype=bool).sum() - use.sum())
-    else:
-        dropped = int(n - use.sum())
-    if dropped:
+    before = np.ones(n, dtype=bool) if usable is None else np.asarray(usable, dtype=bool)
+    dropped = np.nonzero(before & ~use)[0]
+    if len(dropped):
+        names_ = [str(labels[i]) if labels is not None else f"row {i + 1}" for i in dropped]
         warnings.warn(
-            f"{source + ': ' if source else ''}{dropped} "
-            f"stud{'y' if dropped == 1 else 'ies'} with a missing moderator value left out of the model",
+            f"{source + ': ' if source else ''}{len(dropped)} "
+            f"stud{'y' if len(dropped) == 1 else 'ies'} with a missing moderator value left out of the "
+            f"model (as metafor): {', '.join(names_)}",
             TrialsynthWarning,
             stacklevel=2,
         )
@@ -548,12 +612,6 @@ def design_matrix(
     levels: dict[str, tuple[str, ...]] = {}
     for col in resolved:
         vals = [str(columns[col][i]).strip() for i in rows]
-        if len(set(vals)) < 2:
-            raise InputError(
-                "the moderator has the same value for every study; it cannot explain anything",
-                file=source,
-                column=col,
-            )
         if all(is_number(x) for x in vals):
             kinds[col] = "numeric"
             cols.append(np.array([float(x) for x in vals]))
@@ -567,15 +625,32 @@ def design_matrix(
                 cols.append(np.array([1.0 if x == level else 0.0 for x in vals]))
                 names.append(f"{col}{level}")
     X = np.column_stack(cols) if cols else np.zeros((len(rows), 0))
+    keep = _independent_columns(X)
+    if not all(keep):
+        redundant = [nm for nm, kp in zip(names, keep, strict=True) if not kp]
+        if not any(kp for nm, kp in zip(names, keep, strict=True) if nm != "intrcpt"):
+            raise InputError(
+                "the moderators have the same value for every study used; they cannot explain anything: "
+                + ", ".join(resolved),
+                file=source,
+            )
+        warnings.warn(
+            f"{source + ': ' if source else ''}redundant moderator terms dropped from the model "
+            "(constant, or combinations of the others, in the studies used; as metafor): "
+            + ", ".join(redundant),
+            TrialsynthWarning,
+            stacklevel=2,
+        )
+        X = X[:, keep]
+        names = [nm for nm, kp in zip(names, keep, strict=True) if kp]
+        for col in resolved:
+            terms = [f"{col}{lv}" for lv in levels[col]] if col in levels else [col]
+            if not any(t in names for t in terms):
+                kinds.pop(col, None)
+                levels.pop(col, None)
     if len(rows) <= X.shape[1]:
         raise InputError(
             f"the model has {X.shape[1]} coefficients but only {len(rows)} studies; it cannot be fitted",
-            file=source,
-        )
-    if np.linalg.matrix_rank(X) < X.shape[1]:
-        raise InputError(
-            "the moderators are collinear (one is a combination of the others): "
-            + ", ".join(c for c in resolved),
             file=source,
         )
     return Design(X=X, names=tuple(names), kinds=kinds, rows=rows, levels=levels)
@@ -731,6 +806,8 @@ def fit_regression(
         warnings.warn(
             f"the {method} estimate of the residual τ² did not converge", TrialsynthWarning, stacklevel=2
         )
+    if bool(f["tau2_boundary"]):
+        warnings.warn(BOUNDARY_WARNING.format(method=method), TrialsynthWarning, stacklevel=2)
     coefs = tuple(
         Coefficient(
             name=names[j],
@@ -919,7 +996,9 @@ def meta_regression(
     yi = np.array([s.yi for s in pooled.studies])
     vi = np.array([s.vi for s in pooled.studies])
     usable = np.array([s.included for s in pooled.studies], dtype=bool)
-    design = design_matrix(data.extra_columns, moderators, source=data.source, usable=usable)
+    design = design_matrix(
+        data.extra_columns, moderators, source=data.source, usable=usable, labels=data.labels
+    )
     rows = design.rows
     level = options.get("level", 95.0)
     level = level / 100.0 if level > 1 else level

@@ -73,7 +73,7 @@ def result_table(result: MetaResult) -> str:
             f"Heterogeneity: Q = {fmt(result.q)}, df = {result.q_df}, {fmt_p(result.q_p_value)}; "
             f"I² = {fmt(result.i2, 1)}%; H² = {fmt(result.h2)}"
         )
-    if not math.isnan(result.tau2):
+    if result.q_df >= 1 and not math.isnan(result.tau2):  # one study: no heterogeneity to report
         lines.append(
             f"τ² = {fmt(result.tau2, 4)} ({level} CI {fmt(result.tau2_ci_lower, 4)} to "
             f"{fmt(result.tau2_ci_upper, 4)})"
