@@ -114,6 +114,7 @@ def _figures(oa, labels: dict[str, str], out: Path, stem: str, review) -> dict[s
         svg = next(p for p in paths if str(p).endswith(".svg"))
         figs["cumulative_plot"] = _svg_inline(svg)
         figs["cumulative_files"] = [str(p.relative_to(out)) for p in paths]
+    figs.update(_diagnostic_figures(oa, labels, out, stem))
     if oa.tsa is not None:
         from trialsynth.tsa import tsa_plot
 
@@ -122,6 +123,30 @@ def _figures(oa, labels: dict[str, str], out: Path, stem: str, review) -> dict[s
         svg = next(p for p in paths if str(p).endswith(".svg"))
         figs["tsa_plot"] = _svg_inline(svg)
         figs["tsa_files"] = [str(p.relative_to(out)) for p in paths]
+    return figs
+
+
+def _diagnostic_figures(oa, labels: dict[str, str], out: Path, stem: str) -> dict[str, Any]:
+    """Baujat and Galbraith (radial) plots of a pooled outcome with three or more trials."""
+    from trialsynth.diagnostics import baujat_from_fits
+    from trialsynth.plots import baujat_plot, radial_plot, save_figure
+
+    res = oa.primary
+    if not res.pooled:
+        return {}
+    if sum(s.included for s in res.studies) < 3 or len(oa.leave_one_out) < 3:
+        return {"diagnostics_note": "No Baujat or Galbraith plot: they need at least three pooled trials."}
+    display = _relabel(res, labels)
+    loo = [(labels.get(s, s), r) for s, r in oa.leave_one_out]
+    name = oa.outcome.name
+    figs: dict[str, Any] = {}
+    for key, fig in (
+        ("baujat", baujat_plot(baujat_from_fits(display, loo), title=f"{name}: Baujat plot")),
+        ("radial", radial_plot(display, title=f"{name}: Galbraith (radial) plot")),
+    ):
+        paths = save_figure(fig, out / "figures" / f"{key}-{stem}")
+        figs[f"{key}_plot"] = _svg_inline(next(p for p in paths if str(p).endswith(".svg")))
+        figs[f"{key}_files"] = [str(p.relative_to(out)) for p in paths]
     return figs
 
 
@@ -225,6 +250,11 @@ def build_context(analysis, doc: dict[str, Any], out: Path) -> dict[str, Any]:
             "forest_files": [],
             "cumulative_plot": "",
             "cumulative_files": [],
+            "baujat_plot": "",
+            "baujat_files": [],
+            "radial_plot": "",
+            "radial_files": [],
+            "diagnostics_note": "",
             "tsa": None,
             "tsa_plot": "",
             "tsa_files": [],
