@@ -14,6 +14,12 @@ from typing import Any
 #: Measures analysed on the log scale (estimates are log ratios).
 RATIO_MEASURES = frozenset({"OR", "RR", "HR"})
 
+#: The note a result carries when, under the RevMan profile, a DerSimonian–Laird fit of 2×2
+#: counts took τ² from Q around the Mantel–Haenszel estimate (RevMan's "M-H, Random").
+REVMAN_MH_RANDOM_NOTE = (
+    "RevMan M-H random effects: DerSimonian–Laird τ² from Q around the Mantel–Haenszel estimate"
+)
+
 
 def _clean(value: Any) -> Any:
     """Turn NaN into None and numpy scalars into Python floats, recursively."""
@@ -102,6 +108,19 @@ class MetaResult:
     def ratio(self) -> bool:
         """True when the analysis scale is the log of a ratio."""
         return self.measure in RATIO_MEASURES
+
+    @property
+    def i2_from(self) -> str:
+        """Which I² the result holds: ``"Q"`` or ``"tau2"`` (see ``trialsynth.pooling``).
+
+        ``"Q"``: I² = max(0, (Q − df)/Q) (Higgins & Thompson, Stat Med 2002), for fixed-effect
+        models (FE, MH, Peto) and, under the RevMan profile, for every model (RevMan 5 reports it
+        so). ``"tau2"``: I² = τ²/(τ² + s²), s² the typical within-study variance (Higgins &
+        Thompson 2002), for random-effects models under the metafor profile (metafor's default).
+        """
+        if self.method in ("FE", "MH", "PETO") or self.profile == "revman":
+            return "Q"
+        return "tau2"
 
     @property
     def tau(self) -> float:

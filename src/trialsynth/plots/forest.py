@@ -11,6 +11,7 @@ from trialsynth.plots._common import (
     ci_header,
     effect_ci_text,
     heterogeneity_text,
+    i2_definition_text,
     interval_text,
     is_random,
     isnan,
@@ -116,11 +117,13 @@ def forest_plot(
 
     ``arm_data``: per study (in display order) a dict of arm texts such as
     ``{"treatment": "72/103", "control": "57/104"}`` (the keys head the columns, or
-    ``arm_headers``), or a mapping study label → such a dict.
+    ``arm_headers``, where a line break starts a second header line, e.g. "Treatment\nn/N"), or a
+    mapping study label → such a dict.
     ``labels``: the "Favours …" texts under the axis, left (effect below the null) then right.
     ``subgroups``: a :class:`trialsynth.analyses.SubgroupResult`, or a list of
     ``(name, MetaResult)`` with ``result`` the overall fit and ``subgroup_test``
-    ``{"q": …, "df": …, "p": …}``. ``xlim``: axis limits on the natural scale; intervals beyond
+    ``{"q": …, "df": …, "p": …}``. ``show_pi``: the prediction interval of a random-effects
+    model with three or more studies. ``xlim``: axis limits on the natural scale; intervals beyond
     them are clipped with an arrow head. ``max_label_width``: study labels wider than this
     (inches) are cut with an ellipsis (``None``: never).
 
@@ -160,7 +163,7 @@ def forest_plot(
         cols = [
             Col("label", ("Study or subgroup" if groups else "Study",), "left", max_width=max_label_width)
         ]
-        cols += [Col(f"arm:{k}", (h,), "center") for k, h in arm_cols]
+        cols += [Col(f"arm:{k}", tuple(h.split("\n")), "center") for k, h in arm_cols]
         cols += [
             Col("weight", ("Weight",), "right"),
             Col("effect", (name, ci_header(overall)), "right"),
@@ -245,7 +248,8 @@ def forest_plot(
         cells["effect"] = "Not pooled (one study)" if overall.k == 1 else "Not estimable"
     rows.append(Row("total", cells, bold=True, mark=d, label=total_label))
     pi = None
-    if show_pi and overall.pooled and is_random(overall) and not isnan(overall.pi_lower):
+    # A prediction interval from two studies says nothing beyond the CI: shown from three on.
+    if show_pi and overall.pooled and overall.k >= 3 and is_random(overall) and not isnan(overall.pi_lower):
         pi = (natural(overall, overall.pi_lower), natural(overall, overall.pi_upper))
         rows.append(
             Row(
@@ -260,6 +264,9 @@ def forest_plot(
     footer = [model_text(overall), heterogeneity_text(overall, style), overall_test_text(overall, style)]
     if groups and test is not None:
         footer.append(subgroup_test_text(test, style))
+    shown_i2 = [r for r in [overall, *(g for _, g in groups or [])] if r.q_df >= 1 and not isnan(r.i2)]
+    for definition in dict.fromkeys(i2_definition_text(r, style) for r in shown_i2):
+        footer.append(definition)
     for note in overall.notes:
         footer.append("Note: " + note)
 

@@ -43,7 +43,7 @@ def _heterogeneity_line(result) -> str:
     if result.tau2 == result.tau2:  # not NaN
         parts.append(f"τ² = {num(result.tau2, 4)}")
     parts.append(f"Q = {num(result.q)}, df = {result.q_df}, {p_abstract(result.q_p_value)}")
-    i2_def = "from Q" if (result.method in ("FE", "MH", "PETO") or result.profile == "revman") else "from τ²"
+    i2_def = "from Q" if result.i2_from == "Q" else "from τ²"
     parts.append(f"I² = {num(result.i2, 0)}% ({i2_def})")
     return "Heterogeneity: " + "; ".join(parts)
 
@@ -102,7 +102,10 @@ def _figures(oa, labels: dict[str, str], out: Path, stem: str, review) -> dict[s
     sides = (
         (o.label_treatment, o.label_control) if o.better == "lower" else (o.label_control, o.label_treatment)
     )
-    fig = forest_plot(display, arm_data=arm_data, labels=sides, title=o.name)
+    kind = oa.data.kinds[0] if arm_data else ""
+    sub = {"binary": "n/N", "continuous": "Mean (SD) n"}.get(kind, "")
+    heads = {"treatment": f"Treatment\n{sub}", "control": f"Control\n{sub}"} if sub else None
+    fig = forest_plot(display, arm_data=arm_data, arm_headers=heads, labels=sides, title=o.name)
     paths = save_figure(fig, out / "figures" / f"forest-{stem}")
     svg = next(p for p in paths if str(p).endswith(".svg"))
     figs["forest"] = _svg_inline(svg)
