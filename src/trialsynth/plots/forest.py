@@ -108,6 +108,7 @@ def forest_plot(
     xlim: tuple[float, float] | None = None,
     arm_headers: Sequence[str] | Mapping[str, str] | None = None,
     max_label_width: float | None = 4.0,
+    risk_of_bias: Mapping[str, Mapping[str, str]] | None = None,
 ):
     """A forest plot of ``result`` as a :class:`matplotlib.figure.Figure`.
 
@@ -126,6 +127,11 @@ def forest_plot(
     model with three or more studies. ``xlim``: axis limits on the natural scale; intervals beyond
     them are clipped with an arrow head. ``max_label_width``: study labels wider than this
     (inches) are cut with an ellipsis (``None``: never).
+
+    ``risk_of_bias``: study label → RoB 2 judgements ``{"D1": …, …, "D5": …, "overall": …}``
+    (each low, some concerns or high; see :func:`trialsynth.plots.rob.rob_by_label`): adds a
+    column of coloured circles per domain and overall on the right (RevMan style), blank for
+    studies not assessed, with the domain names and the key in the footer.
 
     The figure carries ``fig.trialsynth``, a dict describing what was drawn (rows, diamonds,
     axis scale and limits); the artists carry labels ``ts:square``, ``ts:ci``, ``ts:diamond``,
@@ -177,6 +183,15 @@ def forest_plot(
             Col("weight", ("Weight, %",), "right"),
         ]
 
+    if risk_of_bias is not None:
+        from trialsynth.plots.rob import COLUMNS as ROB_COLUMNS
+        from trialsynth.plots.rob import HEADERS as ROB_HEADERS
+
+        cols += [
+            Col(f"rob:{c}", (ROB_HEADERS[c] if c != "overall" else "O",), "center", rob=True)
+            for c in ROB_COLUMNS
+        ]
+
     def weight_text(w: float) -> str:
         if isnan(w):
             return ""
@@ -196,6 +211,14 @@ def forest_plot(
                 for k, _ in arm_cols:
                     cells[f"arm:{k}"] = str(arms[i_shown].get(k, ""))
             i_shown += 1
+            if risk_of_bias is not None and s.study in risk_of_bias:
+                judged = risk_of_bias[s.study]
+                for c in ROB_COLUMNS:
+                    if judged.get(c) not in ("low", "some concerns", "high"):
+                        raise ValueError(
+                            f"risk_of_bias['{s.study}']['{c}'] is {judged.get(c)!r}, not a RoB 2 judgement"
+                        )
+                    cells[f"rob:{c}"] = judged[c]
             if not s.included or isnan(s.yi):
                 cells["effect"] = "Not estimable"
                 rows.append(Row("missing", cells, label=s.study))
@@ -269,6 +292,10 @@ def forest_plot(
         footer.append(definition)
     for note in overall.notes:
         footer.append("Note: " + note)
+    if risk_of_bias is not None:
+        from trialsynth.plots.rob import rob_legend_lines
+
+        footer += rob_legend_lines(overall="O")
 
     limits, ticks = axis_limits(ratio, core, extent, xlim)
     spec = Spec(

@@ -105,7 +105,15 @@ def _figures(oa, labels: dict[str, str], out: Path, stem: str, review) -> dict[s
     kind = oa.data.kinds[0] if arm_data else ""
     sub = {"binary": "n/N", "continuous": "Mean (SD) n"}.get(kind, "")
     heads = {"treatment": f"Treatment\n{sub}", "control": f"Control\n{sub}"} if sub else None
-    fig = forest_plot(display, arm_data=arm_data, arm_headers=heads, labels=sides, title=o.name)
+    rob = review.risk_of_bias_for(o.id)
+    rob_columns = None
+    if rob:
+        from trialsynth.plots.rob import rob_by_label
+
+        rob_columns = rob_by_label(rob, labels)
+    fig = forest_plot(
+        display, arm_data=arm_data, arm_headers=heads, labels=sides, title=o.name, risk_of_bias=rob_columns
+    )
     paths = save_figure(fig, out / "figures" / f"forest-{stem}")
     svg = next(p for p in paths if str(p).endswith(".svg"))
     figs["forest"] = _svg_inline(svg)
@@ -118,6 +126,7 @@ def _figures(oa, labels: dict[str, str], out: Path, stem: str, review) -> dict[s
         figs["cumulative_plot"] = _svg_inline(svg)
         figs["cumulative_files"] = [str(p.relative_to(out)) for p in paths]
     figs.update(_diagnostic_figures(oa, labels, out, stem))
+    figs.update(_rob_figures(oa, review, labels, out, stem))
     if oa.tsa is not None:
         from trialsynth.tsa import tsa_plot
 
@@ -148,6 +157,33 @@ def _diagnostic_figures(oa, labels: dict[str, str], out: Path, stem: str) -> dic
         ("radial", radial_plot(display, title=f"{name}: Galbraith (radial) plot")),
     ):
         paths = save_figure(fig, out / "figures" / f"{key}-{stem}")
+        figs[f"{key}_plot"] = _svg_inline(next(p for p in paths if str(p).endswith(".svg")))
+        figs[f"{key}_files"] = [str(p.relative_to(out)) for p in paths]
+    return figs
+
+
+def _rob_figures(oa, review, labels: dict[str, str], out: Path, stem: str) -> dict[str, Any]:
+    """RoB 2 traffic-light and weighted summary plots of an outcome, or why there are none."""
+    from trialsynth.plots import save_figure
+    from trialsynth.plots.rob import rob_summary_plot, traffic_light_plot
+
+    rob = review.risk_of_bias_for(oa.outcome.id)
+    if not rob:
+        why = (
+            "the review folder has no risk_of_bias.csv"
+            if "risk_of_bias.csv" not in review.files
+            else "risk_of_bias.csv has no judgements for this outcome"
+        )
+        return {"rob_note": f"Risk of bias (RoB 2) was not available: {why}. No judgement is assumed."}
+    name = oa.outcome.name
+    weights = {s.study: s.weight for s in oa.primary.studies if s.included and s.weight == s.weight}
+    sources = sorted({r.source for r in rob})
+    figs: dict[str, Any] = {"rob_note": "Judgements from: " + "; ".join(sources) + "."}
+    for key, fig in (
+        ("rob_traffic", traffic_light_plot(rob, labels=labels, title=f"{name}: risk of bias (RoB 2)")),
+        ("rob_summary", rob_summary_plot(rob, weights=weights, title=f"{name}: risk of bias, weighted")),
+    ):
+        paths = save_figure(fig, out / "figures" / f"{key.replace('_', '-')}-{stem}")
         figs[f"{key}_plot"] = _svg_inline(next(p for p in paths if str(p).endswith(".svg")))
         figs[f"{key}_files"] = [str(p.relative_to(out)) for p in paths]
     return figs
@@ -258,6 +294,11 @@ def build_context(analysis, doc: dict[str, Any], out: Path) -> dict[str, Any]:
             "radial_plot": "",
             "radial_files": [],
             "diagnostics_note": "",
+            "rob_note": "",
+            "rob_traffic_plot": "",
+            "rob_traffic_files": [],
+            "rob_summary_plot": "",
+            "rob_summary_files": [],
             "tsa": None,
             "tsa_plot": "",
             "tsa_files": [],
@@ -397,7 +438,15 @@ def build_context(analysis, doc: dict[str, Any], out: Path) -> dict[str, Any]:
         }
         for s in review.studies
     ]
+    if review.risk_of_bias:
+        rob_sources = "; ".join(sorted({r.source for r in review.risk_of_bias}))
+        rob_status = (
+            f"RoB 2 (Sterne et al. 2019), {len(review.risk_of_bias)} assessments; from: {rob_sources}"
+        )
+    else:
+        rob_status = "Not available: the review folder has no risk_of_bias.csv. No judgement is assumed."
     return {
+        "rob_status": rob_status,
         "title": review.title,
         "reproduces": review.reproduces,
         "generator": doc["generator"],

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from trialsynth.review.rob import RiskOfBias
+
 __all__ = [
     "AnalysisDefaults",
     "AnalysisSet",
@@ -28,6 +30,7 @@ __all__ = [
     "Question",
     "Reported",
     "Review",
+    "RiskOfBias",
     "Search",
     "Study",
     "Subgroup",
@@ -349,6 +352,8 @@ class Review:
     baseline: tuple[BaselineValue, ...]
     lead_positions: tuple[LeadPosition, ...]
     files: Mapping[str, str] = field(default_factory=dict)
+    #: RoB 2 assessments from risk_of_bias.csv (empty when the folder has none).
+    risk_of_bias: tuple[RiskOfBias, ...] = ()
 
     # ------------------------------------------------------------------ look-ups
     @property
@@ -456,6 +461,10 @@ class Review:
             self.cumulative.order_by
         )
         return float(text.strip().replace("\u2212", "-"))
+
+    def risk_of_bias_for(self, outcome_id: str) -> tuple[RiskOfBias, ...]:
+        """The RoB 2 assessments of an outcome, in file order."""
+        return tuple(r for r in self.risk_of_bias if r.outcome == outcome_id)
 
     def reported_for(self, outcome_id: str, analysis_set: str | None = None) -> Reported | None:
         set_id = self._set_id(analysis_set)
