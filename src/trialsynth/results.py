@@ -185,6 +185,12 @@ class MetaResult:
         top.update(self.extra)
         return _clean(top)
 
+    def _repr_html_(self) -> str:
+        """Jupyter display: summary and per-study tables (escaped) and the forest plot."""
+        from trialsynth.report.notebook import result_html
+
+        return result_html(self)
+
     def to_frame(self):  # pragma: no cover - thin pandas wrapper
         """Per-study rows as a pandas DataFrame (pandas imported lazily)."""
         import pandas as pd
