@@ -204,11 +204,12 @@ def _arc_ticks(lo: float, hi: float, ratio: bool) -> list[float]:
     from matplotlib.ticker import MaxNLocator
 
     if ratio:
-        # 1-2-5 steps (1 and 10 only when wide), widened to the steps just beyond lo and hi so
-        # that the arc ends on labelled values.
+        # 1-2-5 steps (only powers of 10 when wide, finer when narrow), widened to the steps just
+        # beyond lo and hi so that the arc ends on labelled values.
         a, b = math.exp(lo), math.exp(hi)
-        wide = math.log10(b / a) > 2.5
-        steps = [m * 10.0**e for e in range(-8, 9) for m in ((1,) if wide else (1, 2, 5))]
+        span = math.log10(b / a)
+        mults = (1,) if span > 2.5 else (1, 2, 5) if span > 0.7 else (1, 1.5, 2, 3, 5, 7)
+        steps = [m * 10.0**e for e in range(-8, 9) for m in mults]
         below = [t for t in steps if t <= a * (1 + 1e-9)]
         above = [t for t in steps if t >= b * (1 - 1e-9)]
         a2, b2 = (below[-1] if below else a), (above[0] if above else b)
