@@ -28,6 +28,7 @@ fixtures:
 	Rscript validation/review_fixtures.R tests/fixtures/reviews_metafor.json
 	Rscript validation/bayes_tsa_fixtures.R tests/fixtures/bayes_tsa/rpact.json
 	Rscript validation/metafor_fixtures_analyses.R tests/fixtures/metafor_analyses
+	Rscript validation/metafor_fixtures_figures.R tests/fixtures/metafor_figures
 
 clean:
 	rm -rf $(VENV) out

@@ -87,16 +87,21 @@ def test_analysis_matches_metafor(case):
     assert not problems, f"{case['id']} ({case['citation']}):\n  " + "\n  ".join(problems[:15])
 
 
-def test_live_analyses_fixtures_against_R(tmp_path):
+def rerun_fixture_script(script: Path, cases: list, tmp_path: Path) -> None:
+    """Re-run a fixture script with R and check that it gives the pinned cases again."""
     rscript = shutil.which("Rscript")
     if rscript is None:
         if os.environ.get("TRIALSYNTH_REQUIRE_R") == "1":
             pytest.fail("Rscript is required (TRIALSYNTH_REQUIRE_R=1)")
         pytest.skip("Rscript not available")
-    subprocess.run([rscript, str(SCRIPT), str(tmp_path)], check=True, capture_output=True)
+    subprocess.run([rscript, str(script), str(tmp_path)], check=True, capture_output=True)
     fresh = json.loads((tmp_path / "cases.json").read_text())["cases"]
-    assert [c["id"] for c in fresh] == [c["id"] for c in CASES]
-    for new, old in zip(fresh, CASES, strict=True):
+    assert [c["id"] for c in fresh] == [c["id"] for c in cases]
+    for new, old in zip(fresh, cases, strict=True):
         problems: list[str] = []
         _compare(new["expected"], old["expected"], new["id"], problems)
         assert not problems, problems[:10]
+
+
+def test_live_analyses_fixtures_against_R(tmp_path):
+    rerun_fixture_script(SCRIPT, CASES, tmp_path)

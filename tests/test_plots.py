@@ -207,7 +207,7 @@ def test_mean_difference_axis_is_linear_with_raw_diamond():
 
 def test_heterogeneity_overall_effect_and_model_lines(bcg):
     shown = strings(forest_plot(bcg))
-    assert "Heterogeneity: τ² = 0.31; χ² = 152.23, df = 12 (P < 0.001); I² = 92%" in shown
+    assert "Heterogeneity: Tau² = 0.31; Chi² = 152.23, df = 12 (P < 0.001); I² = 92%" in shown
     assert f"Test for overall effect: Z = {abs(bcg.statistic):.2f} (P < 0.001)" in shown
     assert "Random effects, REML" in shown
 
@@ -216,7 +216,7 @@ def test_fixed_effect_heterogeneity_has_no_tau2(bcg_csv):
     r = pool_file(bcg_csv, measure="OR", method="MH")
     shown = strings(forest_plot(r))
     het = next(s for s in shown if s.startswith("Heterogeneity"))
-    assert "τ²" not in het and "χ² = " in het
+    assert "Tau²" not in het and "Chi² = " in het
     assert "Fixed effect, Mantel–Haenszel" in shown
     assert any("M-H, Fixed, 95% CI" == s for s in shown)
     assert not labelled(forest_plot(r), "ts:pi")  # no prediction interval for a fixed-effect model
@@ -379,7 +379,7 @@ def test_subgroup_forest_has_a_diamond_per_subgroup_and_overall(bcg_data):
     for name, _ in sg.groups:
         assert name in shown
     q, p = sg.q_between, sg.q_between_p_value
-    assert f"Test for subgroup differences: χ² = {q:.2f}, df = 2 (P = {p:.3f}), I² = 0%" in shown
+    assert f"Test for subgroup differences: Chi² = {q:.2f}, df = 2 (P = {p:.3f}), I² = 0%" in shown
     # weights are the overall model's, subtotals their sums
     for s in sg.overall.studies:
         assert f"{s.weight:.1f}%" in shown

@@ -85,6 +85,12 @@ def test_bcg_review_runs_with_subgroups_and_cumulative(tmp_path):
     assert tb["k"] == 13 and tb["pooled"] is True
     assert len(tb["cumulative"]) == 13 and len(tb["leave_one_out"]) == 13
     assert tb["subgroups"][0]["column"] == "allocation"
+    # 13 pooled trials: the report has a Baujat and a Galbraith plot, saved in all formats.
+    figures = {p.name for p in (tmp_path / "bcg" / "figures").iterdir()}
+    for kind in ("baujat", "radial"):
+        assert {f"{kind}-main-tb.{ext}" for ext in ("svg", "png", "pdf")} <= figures
+    report = (tmp_path / "bcg" / "report.html").read_text()
+    assert "Baujat plot (Baujat et al. 2002)" in report and "Galbraith (radial) plot" in report
 
 
 def test_missing_review_folder_exits_2(tmp_path):

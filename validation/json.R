@@ -58,3 +58,10 @@ to_json <- function(x, indent = 0) {
   json_scalar(x)
 }
 
+
+# Write x as JSON (UTF-8, LF) to path.
+write_json_file <- function(x, path) {
+  con <- file(path, open = "wb", encoding = "UTF-8")
+  writeLines(enc2utf8(to_json(x)), con, sep = "\n", useBytes = TRUE)
+  close(con)
+}

@@ -81,6 +81,12 @@ class SubgroupResult:
     q_between_df: int
     q_between_p_value: float
 
+    def _repr_html_(self) -> str:
+        """Jupyter display: per-subgroup table (escaped), the test and the subgroup forest plot."""
+        from trialsynth.report.notebook import subgroups_html
+
+        return subgroups_html(self)
+
 
 def subgroups(data, column: str, **options) -> SubgroupResult:
     """Pool within each level of ``column`` (levels in order of first appearance)."""

@@ -26,7 +26,7 @@ from trialsynth.pooling import (
     mantel_haenszel_weights,
     peto,
 )
-from trialsynth.results import RATIO_MEASURES, MetaResult, StudyRow
+from trialsynth.results import RATIO_MEASURES, REVMAN_MH_RANDOM_NOTE, MetaResult, StudyRow
 
 MEASURES = ("OR", "RR", "RD", "MD", "SMD", "HR")
 METHODS = ("FE", "MH", "PETO", "DL", "REML", "PM", "ML", "HE", "SJ", "EB", "HS")
@@ -445,9 +445,7 @@ def pool_input(
         and all(kd == "binary" for kd in data.kinds)
     ):
         tau2, het = _revman_mh_tau2(data, yi, vi, measure)
-        model_notes.append(
-            "RevMan M-H random effects: DerSimonian–Laird τ² from Q around the Mantel–Haenszel estimate"
-        )
+        model_notes.append(REVMAN_MH_RANDOM_NOTE)
     result = meta_analysis(
         yi,
         vi,

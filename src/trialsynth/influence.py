@@ -199,19 +199,23 @@ def sensitivity_file(
     cumulative: bool = False,
     **options,
 ) -> tuple[dict, str]:
-    """Leave-one-out, influence diagnostics (and optionally a cumulative analysis) of a CSV.
+    """Leave-one-out, influence diagnostics, Baujat and Galbraith coordinates (and optionally a
+    cumulative analysis) of a CSV.
 
     For ``trialsynth influence``: returns the JSON object and a plain-text summary. The
     leave-one-out fits use the full pooling options (also Mantel–Haenszel and Peto, as
     metafor's ``leave1out``); influence diagnostics need an inverse-variance model
     (``influence.rma.uni``) and are null otherwise. With ``moderators`` the diagnostics are
     those of the meta-regression and there is no leave-one-out list (as metafor).
+    ``baujat`` and ``radial`` are the coordinates of :mod:`trialsynth.diagnostics` (no radial
+    plot of a meta-regression; no Baujat plot of a Mantel–Haenszel or Peto meta-regression).
     """
     import warnings
 
     from trialsynth.analyses import cumulative_by as cumulative_by_column
     from trialsynth.analyses import leave_one_out
     from trialsynth.api import pool_input
+    from trialsynth.diagnostics import baujat, baujat_from_fits, radial_of
     from trialsynth.errors import InputError, TrialsynthWarning
     from trialsynth.io import read_pool_csv
     from trialsynth.results import _clean
@@ -247,11 +251,17 @@ def sensitivity_file(
         X = design.X
         out["coefficient_names"] = list(design.names)
         out["leave_one_out"] = None
+        out["radial"] = None  # a Galbraith plot has no meaning for a meta-regression (as metafor)
+        iv_model = {"labels": labels, "method": method, "hk": bool(options.get("hk", False))}
+        iv_model["hk_variant"] = options.get("hk_variant", "knha")
+        out["baujat"] = None if method in ("MH", "PETO") else baujat(yi, vi, X, **iv_model).to_json_dict()
     else:
         if len(data.labels) < 2:
             raise InputError("leave-one-out needs at least two studies", file=data.source)
         loo = leave_one_out(data, **options)
         out["leave_one_out"] = [_loo_entry(study, r) for study, r in loo if r is not None]
+        out["baujat"] = baujat_from_fits(pooled, loo).to_json_dict()
+        out["radial"] = radial_of(pooled).to_json_dict()
     if method in ("MH", "PETO"):
         warnings.warn(
             f"influence diagnostics need an inverse-variance model (FE or a τ² estimator), not {method}",
@@ -315,6 +325,11 @@ def _format_sensitivity(out: dict) -> str:
                 f"{_fmt(r['tau2_deleted']):>9} {_fmt(r['q_deleted'], '.2f'):>9} {_fmt(r['hat'], '.3f'):>6} "
                 f"{_fmt(r['weight'], '.1f'):>6}%" + (" *" if r["influential"] else "")
             )
+    if out.get("baujat"):
+        lines.append("")
+        lines.append("Baujat plot coordinates (x: contribution to Q; y: influence on the pooled result):")
+        for r in out["baujat"]:
+            lines.append(f"  {r['study'][:28]:<28} {_fmt(r['x'], '.4f'):>10} {_fmt(r['y'], '.4f'):>10}")
     if out.get("cumulative"):
         lines.append("")
         by = f" by '{out['cumulative_by']}'" if out["cumulative_by"] else ""

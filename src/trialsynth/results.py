@@ -14,6 +14,12 @@ from typing import Any
 #: Measures analysed on the log scale (estimates are log ratios).
 RATIO_MEASURES = frozenset({"OR", "RR", "HR"})
 
+#: The note a result carries when, under the RevMan profile, a DerSimonian–Laird fit of 2×2
+#: counts took τ² from Q around the Mantel–Haenszel estimate (RevMan's "M-H, Random").
+REVMAN_MH_RANDOM_NOTE = (
+    "RevMan M-H random effects: DerSimonian–Laird τ² from Q around the Mantel–Haenszel estimate"
+)
+
 
 def _clean(value: Any) -> Any:
     """Turn NaN into None and numpy scalars into Python floats, recursively."""
@@ -104,6 +110,19 @@ class MetaResult:
         return self.measure in RATIO_MEASURES
 
     @property
+    def i2_from(self) -> str:
+        """Which I² the result holds: ``"Q"`` or ``"tau2"`` (see ``trialsynth.pooling``).
+
+        ``"Q"``: I² = max(0, (Q − df)/Q) (Higgins & Thompson, Stat Med 2002), for fixed-effect
+        models (FE, MH, Peto) and, under the RevMan profile, for every model (RevMan 5 reports it
+        so). ``"tau2"``: I² = τ²/(τ² + s²), s² the typical within-study variance (Higgins &
+        Thompson 2002), for random-effects models under the metafor profile (metafor's default).
+        """
+        if self.method in ("FE", "MH", "PETO") or self.profile == "revman":
+            return "Q"
+        return "tau2"
+
+    @property
     def tau(self) -> float:
         return math.sqrt(self.tau2) if not math.isnan(self.tau2) else math.nan
 
@@ -165,6 +184,12 @@ class MetaResult:
         }
         top.update(self.extra)
         return _clean(top)
+
+    def _repr_html_(self) -> str:
+        """Jupyter display: summary and per-study tables (escaped) and the forest plot."""
+        from trialsynth.report.notebook import result_html
+
+        return result_html(self)
 
     def to_frame(self):  # pragma: no cover - thin pandas wrapper
         """Per-study rows as a pandas DataFrame (pandas imported lazily)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 
-from trialsynth.results import RATIO_MEASURES, MetaResult
+from trialsynth.results import RATIO_MEASURES, REVMAN_MH_RANDOM_NOTE, MetaResult
 
 #: Colour-blind-safe palette (Okabe & Ito 2008 hues, darkened where a mark is small).
 COLOURS = {
@@ -147,6 +147,8 @@ def is_random(result: MetaResult) -> bool:
 def ci_header(result: MetaResult) -> str:
     """RevMan's 'IV, Random, 95% CI' (M-H / Peto / IV; Fixed / Random)."""
     family = {"MH": "M-H", "PETO": "Peto"}.get(result.method, "IV")
+    if REVMAN_MH_RANDOM_NOTE in result.notes:
+        family = "M-H"
     model = "Fixed" if result.method in FIXED_METHODS else "Random"
     return f"{family}, {model}, {level_text(result)} CI"
 
@@ -162,17 +164,32 @@ def model_text(result: MetaResult) -> str:
     return text
 
 
+def _tau2_chi2(style: str) -> tuple[str, str]:
+    """RevMan writes 'Tau²' and 'Chi²'; the JAMA layout the Greek letters."""
+    return ("Tau²", "Chi²") if style == "revman" else ("τ²", "χ²")
+
+
 def heterogeneity_text(result: MetaResult, style: str = "revman") -> str:
-    """'Heterogeneity: τ² = 0.31; χ² = 152.23, df = 12 (P < 0.001); I² = 92%'."""
+    """RevMan's 'Heterogeneity: Tau² = 0.31; Chi² = 152.23, df = 12 (P < 0.001); I² = 92%'
+    (JAMA layout: τ², χ²). I² is the result's own (see :func:`i2_definition_text`)."""
     if result.q_df < 1 or isnan(result.q):
         return "Heterogeneity: not applicable"
+    tau2, chi2 = _tau2_chi2(style)
     parts = []
     if is_random(result) and not isnan(result.tau2):
-        parts.append(f"τ² = {tau2_text(result.tau2)}")
-    parts.append(f"χ² = {num(result.q, 2)}, df = {result.q_df} ({p_text(result.q_p_value, style)})")
+        parts.append(f"{tau2} = {tau2_text(result.tau2)}")
+    parts.append(f"{chi2} = {num(result.q, 2)}, df = {result.q_df} ({p_text(result.q_p_value, style)})")
     if not isnan(result.i2):
         parts.append(f"I² = {result.i2:.0f}%")
     return "Heterogeneity: " + "; ".join(parts)
+
+
+def i2_definition_text(result: MetaResult, style: str = "revman") -> str:
+    """The definition of the I² the heterogeneity lines show (``MetaResult.i2_from``)."""
+    tau2, chi2 = _tau2_chi2(style)
+    if result.i2_from == "Q":
+        return f"I² = ({chi2} − df)/{chi2}, truncated at 0 (Higgins & Thompson 2002)"
+    return f"I² = {tau2}/({tau2} + s²), s² the typical within-study variance (Higgins & Thompson 2002)"
 
 
 def overall_test_text(result: MetaResult, style: str = "revman") -> str:
@@ -190,10 +207,11 @@ def overall_test_text(result: MetaResult, style: str = "revman") -> str:
 
 
 def subgroup_test_text(test: dict, style: str = "revman") -> str:
-    """'Test for subgroup differences: χ² = 1.23, df = 2 (P = 0.541), I² = 0%'."""
+    """'Test for subgroup differences: Chi² = 1.23, df = 2 (P = 0.541), I² = 0%' (JAMA: χ²)."""
     q, df, p = float(test["q"]), int(test["df"]), float(test["p"])
     i2 = max(0.0, (q - df) / q) * 100 if q > 0 else 0.0
-    return f"Test for subgroup differences: χ² = {num(q)}, df = {df} ({p_text(p, style)}), I² = {i2:.0f}%"
+    chi2 = _tau2_chi2(style)[1]
+    return f"Test for subgroup differences: {chi2} = {num(q)}, df = {df} ({p_text(p, style)}), I² = {i2:.0f}%"
 
 
 def effect_ci_text(est: float, lo: float, hi: float, style: str = "revman") -> str:

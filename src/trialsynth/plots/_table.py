@@ -35,6 +35,8 @@ GRAPH_W = 2.8
 SQUARE_MAX = 0.72 * ROW_H  # side of the heaviest study's square, inches
 SQUARE_MIN_PT = 3.0  # smallest square drawn (points), so a 0.1% study stays visible
 DIAMOND_HALF = 0.3 * ROW_H
+ROB_CELL = 0.2  # width of a risk-of-bias column, inches
+ROB_CIRCLE_PT = 11.0
 TICK_BLOCK = 0.24  # tick marks and tick labels under the graph
 FAVOURS_BLOCK = 0.2
 
@@ -45,6 +47,7 @@ class Col:
     header: tuple[str, ...]
     align: str = "left"  # left | center | right
     graph: bool = False
+    rob: bool = False  # a RoB 2 judgement column: the cell is drawn as a coloured circle
     max_width: float | None = None
     width: float = 0.0
     x0: float = 0.0
@@ -93,6 +96,9 @@ def _measure(spec: Spec) -> None:
             col.width = GRAPH_W
             continue
         width = max([text_width(h, FONT_SIZE, True) for h in col.header] or [0.0])
+        if col.rob:
+            col.width = max(width, ROB_CELL)
+            continue
         for row in spec.rows:
             text = row.cells.get(col.key, "")
             if not text:
@@ -216,6 +222,18 @@ def draw(spec: Spec):
             for col in spec.columns:
                 text = row.cells.get(col.key, "")
                 if not text or col.graph:
+                    continue
+                if col.rob:
+                    from trialsynth.plots.rob import rob_circle
+
+                    rob_circle(
+                        tab,
+                        col.x0 + col.width / 2 + shift,
+                        row.y,
+                        text,
+                        label=f"ts:rob:{col.key.removeprefix('rob:')}:{row.label}",
+                        size=ROB_CIRCLE_PT,
+                    )
                     continue
                 if col.align == "right":
                     put(col.x0 + col.width, row.y, text, ha="right", bold=row.bold)

@@ -11,6 +11,7 @@ from trialsynth.plots._common import (
     ci_header,
     effect_ci_text,
     heterogeneity_text,
+    i2_definition_text,
     interval_text,
     is_random,
     isnan,
@@ -107,6 +108,7 @@ def forest_plot(
     xlim: tuple[float, float] | None = None,
     arm_headers: Sequence[str] | Mapping[str, str] | None = None,
     max_label_width: float | None = 4.0,
+    risk_of_bias: Mapping[str, Mapping[str, str]] | None = None,
 ):
     """A forest plot of ``result`` as a :class:`matplotlib.figure.Figure`.
 
@@ -116,13 +118,20 @@ def forest_plot(
 
     ``arm_data``: per study (in display order) a dict of arm texts such as
     ``{"treatment": "72/103", "control": "57/104"}`` (the keys head the columns, or
-    ``arm_headers``), or a mapping study label → such a dict.
+    ``arm_headers``, where a line break starts a second header line, e.g. "Treatment\nn/N"), or a
+    mapping study label → such a dict.
     ``labels``: the "Favours …" texts under the axis, left (effect below the null) then right.
     ``subgroups``: a :class:`trialsynth.analyses.SubgroupResult`, or a list of
     ``(name, MetaResult)`` with ``result`` the overall fit and ``subgroup_test``
-    ``{"q": …, "df": …, "p": …}``. ``xlim``: axis limits on the natural scale; intervals beyond
+    ``{"q": …, "df": …, "p": …}``. ``show_pi``: the prediction interval of a random-effects
+    model with three or more studies. ``xlim``: axis limits on the natural scale; intervals beyond
     them are clipped with an arrow head. ``max_label_width``: study labels wider than this
     (inches) are cut with an ellipsis (``None``: never).
+
+    ``risk_of_bias``: study label → RoB 2 judgements ``{"D1": …, …, "D5": …, "overall": …}``
+    (each low, some concerns or high; see :func:`trialsynth.plots.rob.rob_by_label`): adds a
+    column of coloured circles per domain and overall on the right (RevMan style), blank for
+    studies not assessed, with the domain names and the key in the footer.
 
     The figure carries ``fig.trialsynth``, a dict describing what was drawn (rows, diamonds,
     axis scale and limits); the artists carry labels ``ts:square``, ``ts:ci``, ``ts:diamond``,
@@ -160,7 +169,7 @@ def forest_plot(
         cols = [
             Col("label", ("Study or subgroup" if groups else "Study",), "left", max_width=max_label_width)
         ]
-        cols += [Col(f"arm:{k}", (h,), "center") for k, h in arm_cols]
+        cols += [Col(f"arm:{k}", tuple(h.split("\n")), "center") for k, h in arm_cols]
         cols += [
             Col("weight", ("Weight",), "right"),
             Col("effect", (name, ci_header(overall)), "right"),
@@ -172,6 +181,15 @@ def forest_plot(
             Col("graph", (f"{name} ({level} CI)",), graph=True),
             Col("effect", (f"{overall.measure} ({level} CI)",), "right"),
             Col("weight", ("Weight, %",), "right"),
+        ]
+
+    if risk_of_bias is not None:
+        from trialsynth.plots.rob import COLUMNS as ROB_COLUMNS
+        from trialsynth.plots.rob import HEADERS as ROB_HEADERS
+
+        cols += [
+            Col(f"rob:{c}", (ROB_HEADERS[c] if c != "overall" else "O",), "center", rob=True)
+            for c in ROB_COLUMNS
         ]
 
     def weight_text(w: float) -> str:
@@ -193,6 +211,14 @@ def forest_plot(
                 for k, _ in arm_cols:
                     cells[f"arm:{k}"] = str(arms[i_shown].get(k, ""))
             i_shown += 1
+            if risk_of_bias is not None and s.study in risk_of_bias:
+                judged = risk_of_bias[s.study]
+                for c in ROB_COLUMNS:
+                    if judged.get(c) not in ("low", "some concerns", "high"):
+                        raise ValueError(
+                            f"risk_of_bias['{s.study}']['{c}'] is {judged.get(c)!r}, not a RoB 2 judgement"
+                        )
+                    cells[f"rob:{c}"] = judged[c]
             if not s.included or isnan(s.yi):
                 cells["effect"] = "Not estimable"
                 rows.append(Row("missing", cells, label=s.study))
@@ -245,7 +271,8 @@ def forest_plot(
         cells["effect"] = "Not pooled (one study)" if overall.k == 1 else "Not estimable"
     rows.append(Row("total", cells, bold=True, mark=d, label=total_label))
     pi = None
-    if show_pi and overall.pooled and is_random(overall) and not isnan(overall.pi_lower):
+    # A prediction interval from two studies says nothing beyond the CI: shown from three on.
+    if show_pi and overall.pooled and overall.k >= 3 and is_random(overall) and not isnan(overall.pi_lower):
         pi = (natural(overall, overall.pi_lower), natural(overall, overall.pi_upper))
         rows.append(
             Row(
@@ -260,8 +287,15 @@ def forest_plot(
     footer = [model_text(overall), heterogeneity_text(overall, style), overall_test_text(overall, style)]
     if groups and test is not None:
         footer.append(subgroup_test_text(test, style))
+    shown_i2 = [r for r in [overall, *(g for _, g in groups or [])] if r.q_df >= 1 and not isnan(r.i2)]
+    for definition in dict.fromkeys(i2_definition_text(r, style) for r in shown_i2):
+        footer.append(definition)
     for note in overall.notes:
         footer.append("Note: " + note)
+    if risk_of_bias is not None:
+        from trialsynth.plots.rob import rob_legend_lines
+
+        footer += rob_legend_lines(overall="O")
 
     limits, ticks = axis_limits(ratio, core, extent, xlim)
     spec = Spec(

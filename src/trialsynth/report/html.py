@@ -43,7 +43,7 @@ def _heterogeneity_line(result) -> str:
     if result.tau2 == result.tau2:  # not NaN
         parts.append(f"τ² = {num(result.tau2, 4)}")
     parts.append(f"Q = {num(result.q)}, df = {result.q_df}, {p_abstract(result.q_p_value)}")
-    i2_def = "from Q" if (result.method in ("FE", "MH", "PETO") or result.profile == "revman") else "from τ²"
+    i2_def = "from Q" if result.i2_from == "Q" else "from τ²"
     parts.append(f"I² = {num(result.i2, 0)}% ({i2_def})")
     return "Heterogeneity: " + "; ".join(parts)
 
@@ -102,7 +102,18 @@ def _figures(oa, labels: dict[str, str], out: Path, stem: str, review) -> dict[s
     sides = (
         (o.label_treatment, o.label_control) if o.better == "lower" else (o.label_control, o.label_treatment)
     )
-    fig = forest_plot(display, arm_data=arm_data, labels=sides, title=o.name)
+    kind = oa.data.kinds[0] if arm_data else ""
+    sub = {"binary": "n/N", "continuous": "Mean (SD) n"}.get(kind, "")
+    heads = {"treatment": f"Treatment\n{sub}", "control": f"Control\n{sub}"} if sub else None
+    rob = review.risk_of_bias_for(o.id)
+    rob_columns = None
+    if rob:
+        from trialsynth.plots.rob import rob_by_label
+
+        rob_columns = rob_by_label(rob, labels)
+    fig = forest_plot(
+        display, arm_data=arm_data, arm_headers=heads, labels=sides, title=o.name, risk_of_bias=rob_columns
+    )
     paths = save_figure(fig, out / "figures" / f"forest-{stem}")
     svg = next(p for p in paths if str(p).endswith(".svg"))
     figs["forest"] = _svg_inline(svg)
@@ -114,6 +125,8 @@ def _figures(oa, labels: dict[str, str], out: Path, stem: str, review) -> dict[s
         svg = next(p for p in paths if str(p).endswith(".svg"))
         figs["cumulative_plot"] = _svg_inline(svg)
         figs["cumulative_files"] = [str(p.relative_to(out)) for p in paths]
+    figs.update(_diagnostic_figures(oa, labels, out, stem))
+    figs.update(_rob_figures(oa, review, labels, out, stem))
     if oa.tsa is not None:
         from trialsynth.tsa import tsa_plot
 
@@ -122,6 +135,57 @@ def _figures(oa, labels: dict[str, str], out: Path, stem: str, review) -> dict[s
         svg = next(p for p in paths if str(p).endswith(".svg"))
         figs["tsa_plot"] = _svg_inline(svg)
         figs["tsa_files"] = [str(p.relative_to(out)) for p in paths]
+    return figs
+
+
+def _diagnostic_figures(oa, labels: dict[str, str], out: Path, stem: str) -> dict[str, Any]:
+    """Baujat and Galbraith (radial) plots of a pooled outcome with three or more trials."""
+    from trialsynth.diagnostics import baujat_from_fits
+    from trialsynth.plots import baujat_plot, radial_plot, save_figure
+
+    res = oa.primary
+    if not res.pooled:
+        return {}
+    if sum(s.included for s in res.studies) < 3 or len(oa.leave_one_out) < 3:
+        return {"diagnostics_note": "No Baujat or Galbraith plot: they need at least three pooled trials."}
+    display = _relabel(res, labels)
+    loo = [(labels.get(s, s), r) for s, r in oa.leave_one_out]
+    name = oa.outcome.name
+    figs: dict[str, Any] = {}
+    for key, fig in (
+        ("baujat", baujat_plot(baujat_from_fits(display, loo), title=f"{name}: Baujat plot")),
+        ("radial", radial_plot(display, title=f"{name}: Galbraith (radial) plot")),
+    ):
+        paths = save_figure(fig, out / "figures" / f"{key}-{stem}")
+        figs[f"{key}_plot"] = _svg_inline(next(p for p in paths if str(p).endswith(".svg")))
+        figs[f"{key}_files"] = [str(p.relative_to(out)) for p in paths]
+    return figs
+
+
+def _rob_figures(oa, review, labels: dict[str, str], out: Path, stem: str) -> dict[str, Any]:
+    """RoB 2 traffic-light and weighted summary plots of an outcome, or why there are none."""
+    from trialsynth.plots import save_figure
+    from trialsynth.plots.rob import rob_summary_plot, traffic_light_plot
+
+    rob = review.risk_of_bias_for(oa.outcome.id)
+    if not rob:
+        why = (
+            "the review folder has no risk_of_bias.csv"
+            if "risk_of_bias.csv" not in review.files
+            else "risk_of_bias.csv has no judgements for this outcome"
+        )
+        return {"rob_note": f"Risk of bias (RoB 2) was not available: {why}. No judgement is assumed."}
+    name = oa.outcome.name
+    weights = {s.study: s.weight for s in oa.primary.studies if s.included and s.weight == s.weight}
+    sources = sorted({r.source for r in rob})
+    figs: dict[str, Any] = {"rob_note": "Judgements from: " + "; ".join(sources) + "."}
+    for key, fig in (
+        ("rob_traffic", traffic_light_plot(rob, labels=labels, title=f"{name}: risk of bias (RoB 2)")),
+        ("rob_summary", rob_summary_plot(rob, weights=weights, title=f"{name}: risk of bias, weighted")),
+    ):
+        paths = save_figure(fig, out / "figures" / f"{key.replace('_', '-')}-{stem}")
+        figs[f"{key}_plot"] = _svg_inline(next(p for p in paths if str(p).endswith(".svg")))
+        figs[f"{key}_files"] = [str(p.relative_to(out)) for p in paths]
     return figs
 
 
@@ -234,6 +298,16 @@ def build_context(analysis, doc: dict[str, Any], out: Path) -> dict[str, Any]:
             "forest_files": [],
             "cumulative_plot": "",
             "cumulative_files": [],
+            "baujat_plot": "",
+            "baujat_files": [],
+            "radial_plot": "",
+            "radial_files": [],
+            "diagnostics_note": "",
+            "rob_note": "",
+            "rob_traffic_plot": "",
+            "rob_traffic_files": [],
+            "rob_summary_plot": "",
+            "rob_summary_files": [],
             "tsa": None,
             "tsa_plot": "",
             "tsa_files": [],
@@ -373,11 +447,19 @@ def build_context(analysis, doc: dict[str, Any], out: Path) -> dict[str, Any]:
         }
         for s in review.studies
     ]
+    if review.risk_of_bias:
+        rob_sources = "; ".join(sorted({r.source for r in review.risk_of_bias}))
+        rob_status = (
+            f"RoB 2 (Sterne et al. 2019), {len(review.risk_of_bias)} assessments; from: {rob_sources}"
+        )
+    else:
+        rob_status = "Not available: the review folder has no risk_of_bias.csv. No judgement is assumed."
     from trialsynth.report.sections import prisma_section, sof_section
 
     return {
         "prisma": prisma_section(review, out),
         "sof": sof_section(analysis, out),
+        "rob_status": rob_status,
         "title": review.title,
         "reproduces": review.reproduces,
         "generator": doc["generator"],

@@ -71,7 +71,8 @@ def result_table(result: MetaResult) -> str:
     if result.q_df >= 1:
         lines.append(
             f"Heterogeneity: Q = {fmt(result.q)}, df = {result.q_df}, {fmt_p(result.q_p_value)}; "
-            f"I² = {fmt(result.i2, 1)}%; H² = {fmt(result.h2)}"
+            f"I² = {fmt(result.i2, 1)}% ({'from Q' if result.i2_from == 'Q' else 'from τ²'}); "
+            f"H² = {fmt(result.h2)}"
         )
     if result.q_df >= 1 and not math.isnan(result.tau2):  # one study: no heterogeneity to report
         lines.append(

@@ -118,6 +118,15 @@ Files
     :attr:`Reported.p_bound`), ``source``; optional ``analysis_set`` (blank = the first
     set), ``k``, ``n``, ``unit`` (as printed, where it differs), ``note``.
 
+``risk_of_bias.csv`` (optional)
+    RoB 2 (Sterne et al., BMJ 2019): one row per study and outcome. ``study``, ``outcome``,
+    ``D1`` … ``D5`` (randomization process; deviations from intended interventions; missing
+    outcome data; measurement of the outcome; selection of the reported result) and
+    ``overall``, each ``low``, ``some concerns`` or ``high``; ``D1_support`` … ``D5_support``
+    and ``overall_support`` (the support for each judgement, required), ``source``
+    (required: where the judgements come from), ``note``. The overall judgement follows RoB 2's
+    rule (see :func:`trialsynth.review.rob.read_risk_of_bias`).
+
 All files are UTF-8. CSV rows are numbered as a spreadsheet shows them (header = row 1);
 column names match ignoring case and surrounding spaces; blank rows are ignored. Words from
 a fixed list are written exactly as listed. A number that is not known is left blank.
@@ -140,6 +149,7 @@ from trialsynth.review.model import (
     Question,
     Reported,
     Review,
+    RiskOfBias,
     Search,
     Study,
     Subgroup,
@@ -164,6 +174,7 @@ __all__ = [
     "Question",
     "Reported",
     "Review",
+    "RiskOfBias",
     "Search",
     "Study",
     "Subgroup",

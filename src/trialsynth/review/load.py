@@ -42,6 +42,7 @@ from trialsynth.review.model import (
     Subgroup,
     TSASettings,
 )
+from trialsynth.review.rob import read_risk_of_bias
 
 __all__ = ["DATA_COLUMNS", "DEFAULT_MODEL", "load_review"]
 
@@ -1207,11 +1208,13 @@ def load_review(path: str | Path) -> Review:
         "studies.csv": studies_table.source,
         "outcomes.csv": outcomes_table.source,
     }
-    optional: dict[str, Any] = {"baseline": (), "lead_positions": (), "reported": ()}
+    optional: dict[str, Any] = {"baseline": (), "lead_positions": (), "reported": (), "risk_of_bias": ()}
+    outcome_ids = [o.id for o in parsed["outcomes"]]
     for name, key, reader in (
         ("baseline.csv", "baseline", lambda p: _read_baseline(p, study_ids)),
         ("lead_position.csv", "lead_positions", lambda p: _read_lead_positions(p, study_ids)),
         ("reported.csv", "reported", lambda p: _read_reported(p, parsed["outcomes"], set_ids)),
+        ("risk_of_bias.csv", "risk_of_bias", lambda p: read_risk_of_bias(p, study_ids, outcome_ids)),
     ):
         file = folder / name
         if file.exists():
@@ -1239,4 +1242,5 @@ def load_review(path: str | Path) -> Review:
         lead_positions=optional["lead_positions"],
         files=MappingProxyType(files),
         prisma=parsed["prisma"],
+        risk_of_bias=optional["risk_of_bias"],
     )

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from trialsynth.prisma import PrismaCounts
 
+from trialsynth.review.rob import RiskOfBias
+
 __all__ = [
     "AnalysisDefaults",
     "AnalysisSet",
@@ -35,6 +37,7 @@ __all__ = [
     "Question",
     "Reported",
     "Review",
+    "RiskOfBias",
     "Search",
     "Study",
     "Subgroup",
@@ -419,6 +422,8 @@ class Review:
     #: PRISMA 2020 flow counts (:class:`trialsynth.prisma.PrismaCounts`) from the ``[prisma]``
     #: table of review.toml; None when the review gives none (the report then says so).
     prisma: PrismaCounts | None = None
+    #: RoB 2 assessments from risk_of_bias.csv (empty when the folder has none).
+    risk_of_bias: tuple[RiskOfBias, ...] = ()
 
     # ------------------------------------------------------------------ look-ups
     @property
@@ -526,6 +531,10 @@ class Review:
             self.cumulative.order_by
         )
         return float(text.strip().replace("\u2212", "-"))
+
+    def risk_of_bias_for(self, outcome_id: str) -> tuple[RiskOfBias, ...]:
+        """The RoB 2 assessments of an outcome, in file order."""
+        return tuple(r for r in self.risk_of_bias if r.outcome == outcome_id)
 
     def reported_for(self, outcome_id: str, analysis_set: str | None = None) -> Reported | None:
         set_id = self._set_id(analysis_set)
