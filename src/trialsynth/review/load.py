@@ -120,6 +120,7 @@ _OUTCOME = (
     "note",
     "tsa",
     "bayes",
+    "level",
 )
 _TSA = ("alpha", "power", "control_risk", "rrr", "mean_difference", "sd", "hazard_ratio", "diversity", "note")
 _BAYES = ("tau_prior", "mu_prior", "note")
@@ -362,6 +363,17 @@ def _sensitivity(toml: _Toml, value: object, path: KeyPath, origin: str, measure
     return tuple(_model(toml, item, (*path, i), origin, measure) for i, item in enumerate(value))
 
 
+def _level(toml: _Toml, table: dict, path: KeyPath, default: float | None) -> float | None:
+    """A confidence level in percent, strictly between 50 and 100."""
+    if "level" not in table:
+        return default
+    level = toml.number(table, path, "level", default)
+    if not 50.0 < level < 100.0:
+        message = f"'level' is a percentage between 50 and 100 (e.g. 95), not {level:g}"
+        raise toml.error(message, (*path, "level"))
+    return level
+
+
 def _read_toml(path: Path) -> tuple[_Toml, dict[str, Any]]:
     toml = _Toml(path)
     top = toml.table(toml.data, (), _TOP, ("review", "outcomes"))
@@ -400,11 +412,7 @@ def _read_toml(path: Path) -> tuple[_Toml, dict[str, Any]]:
 
     a_path = ("analysis",)
     analysis = toml.table(top.get("analysis", {}), a_path, _ANALYSIS, ())
-    level = toml.number(analysis, a_path, "level", DEFAULT_LEVEL)
-    if not 50.0 < level < 100.0:
-        raise toml.error(
-            f"'level' is a percentage between 50 and 100 (e.g. 95), not {level:g}", (*a_path, "level")
-        )
+    level = _level(toml, analysis, a_path, DEFAULT_LEVEL)
     default_model = (
         _model(toml, analysis["model"], (*a_path, "model"), "analysis", None)
         if "model" in analysis
@@ -490,6 +498,7 @@ def _read_toml(path: Path) -> tuple[_Toml, dict[str, Any]]:
                 note=toml.text_value(table, path_i, "note"),
                 tsa=_tsa_settings(toml, table, path_i),
                 bayes=_bayes_settings(toml, table, path_i),
+                level=_level(toml, table, path_i, None),
             )
         )
     out["outcomes"] = tuple(outcomes)
@@ -715,8 +724,9 @@ def _read_outcomes(
     studies: tuple[Study, ...],
     sets: tuple[str, ...],
     order_by: str | None,
+    subgroup_columns: tuple[str, ...] = (),
 ) -> tuple[tuple[OutcomeRow, ...], Table]:
-    optional = OUTCOME_OPTIONAL + ((order_by,) if order_by else ())
+    optional = OUTCOME_OPTIONAL + ((order_by,) if order_by else ()) + subgroup_columns
     table = read_table(path, required=OUTCOME_REQUIRED, optional=optional)
     rows = _Rows(table)
     outcome_ids = [o.id for o in outcomes]
@@ -1035,6 +1045,7 @@ def load_review(path: str | Path) -> Review:
         studies,
         set_ids,
         None if cumulative is None else cumulative.order_by,
+        tuple(s.column for s, _ in parsed["subgroups"]),
     )
     study_ids = [s.id for s in studies]
     files = {

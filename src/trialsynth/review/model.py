@@ -141,6 +141,7 @@ class Outcome:
     note: str = ""
     tsa: TSASettings | None = None
     bayes: BayesSettings | None = None
+    level: float | None = None  # confidence level (percent) of this outcome; None: [analysis] level
 
 
 @dataclass(frozen=True)
