@@ -59,8 +59,10 @@ class _Forbidden(Exception):
         self.line = line
 
 
-def read_bytes(path: Path, *, max_bytes: int = MAX_BYTES) -> bytes:
-    """The file's bytes, refusing files above ``max_bytes`` (checked before reading)."""
+def read_bytes(path: Path, *, max_bytes: int | None = None) -> bytes:
+    """The file's bytes, refusing files above ``max_bytes`` (default :data:`MAX_BYTES`,
+    checked before reading)."""
+    max_bytes = MAX_BYTES if max_bytes is None else max_bytes
     source = str(path)
     try:
         size = path.stat().st_size

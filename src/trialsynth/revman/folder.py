@@ -693,7 +693,12 @@ def write_review(rm: RevManFile, out: str | Path, *, force: bool = False) -> Pat
     outcomes = writer.outcome_rows()
     stored = writer.stored_rows()
     reported = writer.reported_rows()
-    outcome_columns, study_columns = _OUTCOME_COLUMNS, _STUDY_COLUMNS
+    # Data columns that no row fills are left out: an unused column would be reported as a
+    # half-filled column set at every run.
+    outcome_columns = tuple(
+        c for c in _OUTCOME_COLUMNS if c in _OUTCOME_COLUMNS[:6] or any(r.get(c) for r in outcomes)
+    )
+    study_columns = _STUDY_COLUMNS
     if not any(s.outcome.has_subgroups for s in writer.specs):
         outcome_columns = tuple(c for c in outcome_columns if c != SUBGROUP_COLUMN)
         study_columns = tuple(c for c in study_columns if c != SUBGROUP_COLUMN)
