@@ -121,6 +121,10 @@ def parse_xml(data: bytes, source: str) -> Element:
     def external_ref(*args):
         raise _Forbidden("the file refers to an external entity (refused for safety)", line())
 
+    def skipped(name, is_parameter):
+        # An entity that would come from an external DTD, which is never read.
+        raise _Forbidden(f"the file uses an entity it does not define (&{name};)", line())
+
     def unparsed(*args):
         raise _Forbidden("the file declares an unparsed entity (refused for safety)", line())
 
@@ -131,6 +135,7 @@ def parse_xml(data: bytes, source: str) -> Element:
     parser.EntityDeclHandler = entity_decl
     parser.UnparsedEntityDeclHandler = unparsed
     parser.ExternalEntityRefHandler = external_ref
+    parser.SkippedEntityHandler = skipped
     try:
         parser.Parse(data, True)
     except _Forbidden as exc:

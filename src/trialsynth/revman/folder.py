@@ -641,10 +641,11 @@ class _Writer:
             "  `revman_comparison.csv` comparing each with ours.",
             "",
         ]
-        empty = [s.outcome for s in self.specs if not any(v for v in s.outcome.stored.values())]
+        empty = [s.outcome for s in self.specs if not s.outcome.stored.get("EFFECT_SIZE")]
         for o in empty:
             lines.append(
-                f"Analysis {o.number} ({o.name}): the file stores no RevMan results to compare with."
+                f"Analysis {o.number} ({o.name}): the file stores no RevMan results (no effect estimates) "
+                "to compare with."
             )
         if self.skipped:
             lines += ["", "Not imported:", ""] + [f"- {s}" for s in self.skipped]
