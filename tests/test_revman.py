@@ -395,3 +395,28 @@ def test_cli_import_refuses_non_empty_folder_and_run_writes_comparison(tmp_path)
     assert comparison and {r["agrees"] for r in comparison} <= {"yes", "not compared"}
     bad = _cli("revman", "import", str(tmp_path / "missing.rm5"), "--out", str(tmp_path / "x"))
     assert bad.returncode == 2 and "no such file" in bad.stderr
+
+
+def test_swapped_events_and_subtotals_only(tmp_path):
+    # SWAP_EVENTS: RevMan analyses non-events; the entered counts stay as a quoted row.
+    text = MINIMAL.format(data=GOOD_DATA).replace('RANDOM="NO"', 'RANDOM="NO" SWAP_EVENTS="YES" TOTALS="SUB"')
+    folder = import_revman(_write(tmp_path, "swap.rm5", text), tmp_path / "out")
+    rows = _rows(folder / "outcomes.csv")
+    assert [(r["use"], r["kind"], r["events_treatment"], r["events_control"]) for r in rows] == [
+        ("no", "quoted", "3", "5"),
+        ("yes", "derived", "17", "17"),
+    ]
+    assert "20 − 3 and 22 − 5" in rows[1]["note"]
+    result = analyse_review(folder).outcomes[0].primary
+    assert result.estimate == pytest.approx(math.log(17 * 5 / (3 * 17)), rel=HAND)  # ln(a·d/(b·c)), one study
+    assert "RevMan TOTALS = SUB" in (folder / "review.toml").read_text()
+
+
+def test_outcome_level_is_checked(tmp_path):
+    folder = import_revman(FIXTURES / "types.rm5", tmp_path / "review")
+    toml = folder / "review.toml"
+    toml.write_text(toml.read_text().replace("level = 99", "level = 100"))
+    with pytest.raises(
+        InputError, match=r"review.toml, line \d+: 'level' is a percentage between 50 and 100"
+    ):
+        analyse_review(folder)

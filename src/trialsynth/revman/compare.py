@@ -28,7 +28,7 @@ from pathlib import Path
 
 from trialsynth._dist import norm_quantile
 from trialsynth.errors import InputError, TrialsynthWarning
-from trialsynth.revman.folder import STORED_COLUMNS, SUBGROUP_COLUMN
+from trialsynth.revman.folder import STORED_COLUMNS, SUBGROUP_COLUMN, SUBTOTALS_ONLY
 
 #: precision of the stored value -> (relative tolerance, absolute tolerance, relative for p-values)
 TOLERANCES = {"double": (1e-9, 1e-12, 1e-6), "8 decimals": (0.0, 5e-9 + 1e-12, 1e-6)}
@@ -246,8 +246,7 @@ def _ours(oa, row) -> tuple[float, str]:
         return math.nan, "the study is not in trialsynth's analysis (no usable data)"
     if statistic == "ESTIMABLE":
         return float(study_row.included), ""
-    totals = oa.outcome.note.find("TOTALS = SUB") >= 0
-    if statistic == "WEIGHT" and totals and group is not None:
+    if statistic == "WEIGHT" and SUBTOTALS_ONLY in oa.outcome.note and group is not None:
         study_row = next(s for s in group.studies if s.study == row["study"])
     return _study_value(study_row, statistic, float(row["ci_level"]), transform, result.method)
 

@@ -31,6 +31,9 @@ from trialsynth.revman.rm5 import decode_id
 #: The files an import writes (and, with ``force``, replaces).
 FILES = ("review.toml", "studies.csv", "outcomes.csv", "reported.csv", "revman_stored.csv", "README.md")
 SUBGROUP_COLUMN = "revman_subgroup"
+#: Written in the note of an outcome whose RevMan analysis shows subtotals only (TOTALS = SUB):
+#: RevMan's study weights are then percentages of the subgroup, not of the whole analysis.
+SUBTOTALS_ONLY = "RevMan TOTALS = SUB"
 
 _OUTCOME_COLUMNS = (
     "outcome",
@@ -577,7 +580,7 @@ class _Writer:
                 notes.append(f"RevMan shows study CIs at {o.ci_study:g}% and the total at {o.ci_total:g}%")
             if o.totals != "YES":
                 notes.append(
-                    f"RevMan TOTALS = {o.totals} "
+                    f"RevMan TOTALS = {o.totals} "  # SUBTOTALS_ONLY when SUB
                     f"(it shows {'subtotals only' if o.totals == 'SUB' else 'no totals'})"
                 )
             if o.has_subgroups and not o.subgroup_test:
