@@ -59,6 +59,16 @@ class _Forbidden(Exception):
         self.line = line
 
 
+class FileReader:
+    """What both RevMan readers keep: the path, its name for messages, what was skipped."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.source = str(path)
+        self.name = path.name
+        self.skipped: list[str] = []
+
+
 def read_bytes(path: Path, *, max_bytes: int | None = None) -> bytes:
     """The file's bytes, refusing files above ``max_bytes`` (default :data:`MAX_BYTES`,
     checked before reading)."""

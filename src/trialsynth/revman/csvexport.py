@@ -16,7 +16,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from trialsynth.errors import InputError
-from trialsynth.revman._xml import read_bytes
+from trialsynth.revman._xml import FileReader, read_bytes
 from trialsynth.revman.model import (
     ENTERED,
     RevManData,
@@ -103,13 +103,7 @@ def _normalise(name: str) -> str:
     return name.strip().lower().replace("²", "2").replace(" ", "")
 
 
-class _Reader:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.source = str(path)
-        self.name = path.name
-        self.skipped: list[str] = []
-
+class _Reader(FileReader):
     def fail(self, message: str, row: int | None = None, column: str | None = None) -> InputError:
         return InputError(message, file=self.source, row=row, column=column)
 

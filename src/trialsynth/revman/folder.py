@@ -25,6 +25,7 @@ from collections import Counter
 from pathlib import Path
 
 from trialsynth.errors import InputError, TrialsynthWarning
+from trialsynth.io import NUMERIC_COLUMNS
 from trialsynth.revman.model import RevManData, RevManFile, RevManOutcome
 from trialsynth.revman.rm5 import decode_id
 
@@ -43,19 +44,7 @@ _OUTCOME_COLUMNS = (
     "source",
     "note",
     SUBGROUP_COLUMN,
-    "events_treatment",
-    "n_treatment",
-    "events_control",
-    "n_control",
-    "mean_treatment",
-    "sd_treatment",
-    "mean_control",
-    "sd_control",
-    "estimate",
-    "log_estimate",
-    "se",
-    "o_minus_e",
-    "v",
+    *NUMERIC_COLUMNS,  # those no row fills are left out when the file is written
 )
 _STUDY_COLUMNS = (
     "id",

@@ -26,25 +26,16 @@ ENTERED = {
 OPTIONAL_ENTERED = {"IV": ("TOTAL_1", "TOTAL_2"), "IPD": ("TOTAL_1", "TOTAL_2")}
 
 #: RevMan's computed results, as stored per study, per subgroup and per outcome.
+_ESTIMATE = ("EFFECT_SIZE", "CI_START", "CI_END", "LOG_EFFECT_SIZE", "LOG_CI_START", "LOG_CI_END")
 STUDY_RESULTS = (
-    "EFFECT_SIZE",
-    "CI_START",
-    "CI_END",
-    "LOG_EFFECT_SIZE",
-    "LOG_CI_START",
-    "LOG_CI_END",
+    *_ESTIMATE,
     "SE",
     "VAR",
     "WEIGHT",
     "O_E",
 )
 POOLED_RESULTS = (
-    "EFFECT_SIZE",
-    "CI_START",
-    "CI_END",
-    "LOG_EFFECT_SIZE",
-    "LOG_CI_START",
-    "LOG_CI_END",
+    *_ESTIMATE,
     "Z",
     "P_Z",
     "CHI2",

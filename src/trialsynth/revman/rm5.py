@@ -15,7 +15,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from trialsynth.errors import InputError, TrialsynthWarning
-from trialsynth.revman._xml import Element, error_at, parse_xml, read_bytes
+from trialsynth.revman._xml import Element, FileReader, error_at, parse_xml, read_bytes
 from trialsynth.revman.model import (
     ENTERED,
     KINDS,
@@ -56,13 +56,7 @@ def decode_id(text: str) -> str:
     return "".join(out)
 
 
-class _Reader:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.source = str(path)
-        self.name = path.name
-        self.skipped: list[str] = []
-
+class _Reader(FileReader):
     def fail(self, element: Element | None, message: str) -> InputError:
         return error_at(self.source, element, message)
 
