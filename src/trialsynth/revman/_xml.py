@@ -44,13 +44,6 @@ class Element:
     def findall(self, tag: str) -> list[Element]:
         return [child for child in self.children if child.tag == tag]
 
-    def iter(self, tag: str):
-        """Every descendant (and self) with this tag, depth first."""
-        if self.tag == tag:
-            yield self
-        for child in self.children:
-            yield from child.iter(tag)
-
 
 class _Forbidden(Exception):
     def __init__(self, message: str, line: int) -> None:
