@@ -420,3 +420,10 @@ def test_outcome_level_is_checked(tmp_path):
         InputError, match=r"review.toml, line \d+: 'level' is a percentage between 50 and 100"
     ):
         analyse_review(folder)
+
+
+def test_excluded_studies_are_not_imported(types):
+    folder, _, _ = types
+    ids = [r["id"] for r in _rows(folder / "studies.csv")]
+    assert "Zeta" not in ids  # an EXCLUDED_STUDIES entry of types.rm5
+    assert len(ids) == 12 + 1  # the 12 included studies and one second entry (Alpha in 2.2)

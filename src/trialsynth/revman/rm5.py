@@ -119,7 +119,13 @@ class _Reader(FileReader):
             flavour="rm5",
             title=title or self.path.stem,
             revman_version=version,
-            studies=tuple(studies.values()),
+            # The included studies, and any other study an analysis uses (RevMan keeps excluded,
+            # awaiting and ongoing studies in the same list; they are not part of the review's data).
+            studies=tuple(
+                s
+                for s in studies.values()
+                if "INCLUDED_STUDIES" in s.where or any(d.study == s.key for o in outcomes for d in o.data)
+            ),
             outcomes=tuple(outcomes),
             skipped=tuple(self.skipped),
         )
