@@ -427,3 +427,11 @@ def test_excluded_studies_are_not_imported(types):
     ids = [r["id"] for r in _rows(folder / "studies.csv")]
     assert "Zeta" not in ids  # an EXCLUDED_STUDIES entry of types.rm5
     assert len(ids) == 12 + 1  # the 12 included studies and one second entry (Alpha in 2.2)
+
+
+def test_texts_are_kept_verbatim_in_review_toml(tmp_path):
+    name = 'Pain "at rest" \\ 24 h'
+    text = MINIMAL.format(data=GOOD_DATA).replace("<NAME>o</NAME>", f"<NAME>{name}</NAME>")
+    folder = import_revman(_write(tmp_path, "names.rm5", text), tmp_path / "out")
+    review = analyse_review(folder).review
+    assert review.outcomes[0].name == name

@@ -340,7 +340,7 @@ class _Reader(FileReader):
             has_subgroups=bool(item["subgroups"]),
             subgroup_test=True,
             swap_events=item["swap"],
-            log_data=item["log"],
+            log_data=item["log"] if "log" in self.columns else None,
             group_label_1=g1,
             group_label_2=g2,
             graph_label_1=l1,

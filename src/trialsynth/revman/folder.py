@@ -124,7 +124,9 @@ class _Spec:
                 )
             elif o.kind == "IV":
                 self.data_type = "generic"
-                if flavour == "rm5" and ratio != o.log_data:
+                # RevMan takes the generic estimates of ratios on the log scale; a file that
+                # says otherwise describes an analysis trialsynth cannot repeat.
+                if flavour == "rm5" and o.log_data is not None and ratio != o.log_data:
                     scale = "on" if o.log_data else "not on"
                     self.problem = f"effect measure '{o.measure}' with data {scale} the log scale"
                 self.form = "IV_LOG" if ratio else "IV_DIFF"

@@ -107,7 +107,7 @@ class RevManOutcome:
     has_subgroups: bool
     subgroup_test: bool
     swap_events: bool
-    log_data: bool
+    log_data: bool | None  # generic inverse variance: data on the log scale (None: not stated)
     group_label_1: str
     group_label_2: str
     graph_label_1: str

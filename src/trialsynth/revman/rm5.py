@@ -241,7 +241,7 @@ class _Reader(FileReader):
             has_subgroups=bool(subgroups),
             subgroup_test=self.yes_no(element, "SUBGROUP_TEST", True),
             swap_events=self.yes_no(element, "SWAP_EVENTS", False),
-            log_data=self.yes_no(element, "LOG_DATA", False),
+            log_data=self.yes_no(element, "LOG_DATA", False) if "LOG_DATA" in element.attrs else None,
             group_label_1=self.child_text(element, "GROUP_LABEL_1"),
             group_label_2=self.child_text(element, "GROUP_LABEL_2"),
             graph_label_1=self.child_text(element, "GRAPH_LABEL_1"),
