@@ -81,7 +81,8 @@ def _effects_for_rows(data, *, measure: str, method: str, profile: str, add: flo
             val["n_control"][sel],
             bmeasure,
             add=add,
-            to=to,
+            # RevMan's Peto odds ratios need no zero-cell correction: O − E and V stay finite.
+            to="none" if method == "PETO" and profile == "revman" else to,
             drop00=drop00,
         )
         put(sel, eff)

@@ -524,5 +524,9 @@ def bias(
     click.echo(_json_dumps(out) if as_json else text)
 
 
+from trialsynth.cli_revman import revman  # noqa: E402
+
+main.add_command(revman)
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -100,8 +100,9 @@ def _analyse_outcome(review, outcome, set_id: str) -> OutcomeAnalysis:
             file=table.source,
             row=bad.row,
         )
+    level = review.analysis.level if outcome.level is None else outcome.level
     options = {
-        "level": review.analysis.level * (100 if review.analysis.level <= 1 else 1),
+        "level": level * (100 if level <= 1 else 1),
         "profile": review.analysis.profile,
     }
     model = outcome.model
@@ -116,8 +117,10 @@ def _analyse_outcome(review, outcome, set_id: str) -> OutcomeAnalysis:
     if len(data.labels) >= 3:
         loo, _ = _collect(leave_one_out, data, **main_opts)
     subgroup_results = []
+    row_of = {r.study: r for r in records}
     for sub in review.subgroups:
-        values = [review.study(s).get(sub.column) for s in data.labels]
+        # A filled cell of the subgroup column in outcomes.csv overrides the study's value.
+        values = [row_of[s].get(sub.column).strip() or review.study(s).get(sub.column) for s in data.labels]
         levels = set(values)
         if len(levels) >= 2 and all(v.strip() for v in values):
             from trialsynth.analyses import subgroups as subgroup_analysis
@@ -546,4 +549,8 @@ def run_review(path: str | Path | None = None, out_dir: str | Path | None = None
     )
     from trialsynth.report.html import write_report
 
+    if (path / "revman_stored.csv").exists():  # a RevMan import: compare with RevMan's own results
+        from trialsynth.revman.compare import write_comparison
+
+        write_comparison(analysis, path, out)
     return write_report(analysis, doc, out)

@@ -138,6 +138,7 @@ _OUTCOME = (
     "tsa",
     "bayes",
     "grade",
+    "level",
 )
 _GRADE = (
     *GRADE_DOMAINS,
@@ -527,6 +528,17 @@ def _prisma(toml: _Toml, top: dict) -> PrismaCounts | None:
     return counts
 
 
+def _level(toml: _Toml, table: dict, path: KeyPath, default: float | None) -> float | None:
+    """A confidence level in percent, strictly between 50 and 100."""
+    if "level" not in table:
+        return default
+    level = toml.number(table, path, "level", default)
+    if not 50.0 < level < 100.0:
+        message = f"'level' is a percentage between 50 and 100 (e.g. 95), not {level:g}"
+        raise toml.error(message, (*path, "level"))
+    return level
+
+
 def _read_toml(path: Path) -> tuple[_Toml, dict[str, Any]]:
     toml = _Toml(path)
     top = toml.table(toml.data, (), _TOP, ("review", "outcomes"))
@@ -565,11 +577,7 @@ def _read_toml(path: Path) -> tuple[_Toml, dict[str, Any]]:
 
     a_path = ("analysis",)
     analysis = toml.table(top.get("analysis", {}), a_path, _ANALYSIS, ())
-    level = toml.number(analysis, a_path, "level", DEFAULT_LEVEL)
-    if not 50.0 < level < 100.0:
-        raise toml.error(
-            f"'level' is a percentage between 50 and 100 (e.g. 95), not {level:g}", (*a_path, "level")
-        )
+    level = _level(toml, analysis, a_path, DEFAULT_LEVEL)
     default_model = (
         _model(toml, analysis["model"], (*a_path, "model"), "analysis", None)
         if "model" in analysis
@@ -656,6 +664,7 @@ def _read_toml(path: Path) -> tuple[_Toml, dict[str, Any]]:
                 tsa=_tsa_settings(toml, table, path_i),
                 bayes=_bayes_settings(toml, table, path_i),
                 grade=_grade(toml, table, path_i, data_type, measure),
+                level=_level(toml, table, path_i, None),
             )
         )
     out["outcomes"] = tuple(outcomes)
@@ -881,8 +890,9 @@ def _read_outcomes(
     studies: tuple[Study, ...],
     sets: tuple[str, ...],
     order_by: str | None,
+    subgroup_columns: tuple[str, ...] = (),
 ) -> tuple[tuple[OutcomeRow, ...], Table]:
-    optional = OUTCOME_OPTIONAL + ((order_by,) if order_by else ())
+    optional = OUTCOME_OPTIONAL + ((order_by,) if order_by else ()) + subgroup_columns
     table = read_table(path, required=OUTCOME_REQUIRED, optional=optional)
     rows = _Rows(table)
     outcome_ids = [o.id for o in outcomes]
@@ -1201,6 +1211,7 @@ def load_review(path: str | Path) -> Review:
         studies,
         set_ids,
         None if cumulative is None else cumulative.order_by,
+        tuple(s.column for s, _ in parsed["subgroups"]),
     )
     study_ids = [s.id for s in studies]
     files = {

@@ -211,6 +211,7 @@ class Outcome:
     tsa: TSASettings | None = None
     bayes: BayesSettings | None = None
     grade: Grade | None = None
+    level: float | None = None  # confidence level (percent) of this outcome; None: [analysis] level
 
 
 @dataclass(frozen=True)
