@@ -515,5 +515,9 @@ def bias(
     click.echo(_json_dumps(out) if as_json else text)
 
 
+from trialsynth.cli_records import records as _records  # noqa: E402
+
+main.add_command(_records)
+
 if __name__ == "__main__":  # pragma: no cover
     main()
