@@ -33,7 +33,6 @@ from __future__ import annotations
 import csv
 import json
 import re
-import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -774,8 +773,3 @@ def parse_csv(text: str, file: str) -> ParseResult:
     if len(databases) == 1:
         result.database = databases.pop()
     return result
-
-
-def ascii_fold(text: str) -> str:
-    """Letters without accents, for matching (NFKD, combining marks dropped)."""
-    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
