@@ -515,9 +515,10 @@ def bias(
     click.echo(_json_dumps(out) if as_json else text)
 
 
-from trialsynth.cli_records import records as _records  # noqa: E402
+from trialsynth.cli_records import COMMANDS as _RECORDS_COMMANDS  # noqa: E402
 
-main.add_command(_records)
+for _command in _RECORDS_COMMANDS:
+    main.add_command(_command)
 
 if __name__ == "__main__":  # pragma: no cover
     main()
