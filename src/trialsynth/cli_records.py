@@ -7,7 +7,7 @@ import json
 
 import click
 
-__all__ = ["COMMANDS", "prisma", "records"]
+__all__ = ["COMMANDS", "prisma", "records", "search"]
 
 
 def _json(data) -> str:
@@ -237,5 +237,40 @@ def prisma(review_dir, as_json) -> None:
         click.echo(f"  note: {note}")
 
 
+@click.command("search")
+@click.argument("review_dir", type=click.Path(file_okay=False))
+@click.option("--base-url", default=None, help="E-utilities base URL (default: NCBI's).")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 10_000),
+    default=500,
+    show_default=True,
+    help="Records fetched per efetch request.",
+)
+def search(review_dir, base_url, batch_size) -> None:
+    """Run the PubMed queries of REVIEW_DIR's review.toml [search] and import the results.
+
+    Uses NCBI's E-utilities (esearch with the history server, efetch in batches), at most 3
+    requests a second, or 10 with an API key in the environment variable NCBI_API_KEY
+    (NCBI_EMAIL, if set, is sent as NCBI asks). Each query is imported as a PubMed source
+    searched today.
+    """
+    import warnings
+
+    from trialsynth.errors import TrialsynthWarning
+    from trialsynth.records.export import export_store
+    from trialsynth.records.pubmed import EUTILS, PubMedClient, run_search
+    from trialsynth.records.store import open_store
+
+    client = PubMedClient(base_url or EUTILS, batch_size=batch_size)
+    with open_store(review_dir) as store:
+        for result, outcome in run_search(store, review_dir, client=client):
+            click.echo(f"PubMed: {result.count} records for {result.query}")
+            click.echo(f"  {outcome.message}")
+            for note in outcome.warnings:
+                warnings.warn(note, TrialsynthWarning, stacklevel=1)
+        export_store(store, review_dir)
+
+
 #: The commands this module adds to ``trialsynth``.
-COMMANDS = (records, prisma)
+COMMANDS = (records, prisma, search)
