@@ -22,6 +22,8 @@ from trialsynth.records.pubmed import PubMedClient, run_search
 from trialsynth.records.store import open_store
 
 SAMPLE = (Path(__file__).parent / "fixtures" / "records" / "pubmed.nbib").read_text(encoding="utf-8")
+#: Allowance for the stub server's thread scheduling when it notes arrival times (seconds).
+JITTER = 0.02
 RECORDS = [block + "\n" for block in SAMPLE.strip("\n").split("\n\n")]
 
 
@@ -143,9 +145,11 @@ def test_search_fetches_in_batches_and_imports(tmp_path, stub, monkeypatch):
     first = stub.calls[0][2]
     assert (first["usehistory"], first["tool"], first["email"]) == ("y", "trialsynth", "reviewer@example.org")
     assert "api_key" not in first
-    # No more than 3 requests a second without a key (2 ms for the timer's resolution).
+    # No more than 3 requests a second without a key. Arrival times at the stub carry the
+    # server thread's scheduling jitter (JITTER); the client's own spacing is checked exactly
+    # with a fake clock in test_rate_limit_spacing_is_exact.
     gaps = [b[0] - a[0] for a, b in zip(stub.calls, stub.calls[1:], strict=False)]
-    assert min(gaps) >= 1 / 3 - 0.002
+    assert min(gaps) >= 1 / 3 - JITTER
     assert (review / "searches" / "pubmed-2024-05-01-1.nbib").read_text(encoding="utf-8").count("PMID- ") == 3
 
 
@@ -157,7 +161,32 @@ def test_api_key_from_environment_raises_the_rate(tmp_path, stub, monkeypatch):
     client.efetch_medline(result)
     assert [c[2]["api_key"] for c in stub.calls] == ["k-123"] * 4
     gaps = [b[0] - a[0] for a, b in zip(stub.calls, stub.calls[1:], strict=False)]
-    assert min(gaps) >= 0.1 - 0.002
+    assert min(gaps) >= 0.1 - JITTER
+
+
+def test_rate_limit_spacing_is_exact(stub):
+    now = [100.0]
+    sent = []
+
+    def sleep(seconds):
+        now[0] += seconds
+
+    def clock():
+        return now[0]
+
+    client = PubMedClient(stub.url, batch_size=1, api_key=None, sleep=sleep, clock=clock)
+    client.api_key = None
+    original = client._wait_turn
+
+    def wait_and_note():
+        original()
+        sent.append(now[0])
+        now[0] += 0.05  # each request takes 50 ms of the fake clock
+
+    client._wait_turn = wait_and_note
+    client.efetch_medline(client.esearch("x"))
+    # Request starts are 1/3 s apart: 50 ms spent in each request, 1/3 - 0.05 slept.
+    assert sent == pytest.approx([100.0 + i / 3 for i in range(4)], rel=0, abs=1e-12)
 
 
 def test_429_and_5xx_are_retried_with_backoff(stub, monkeypatch):
