@@ -29,6 +29,7 @@ _FILE_NAMES = {
     "resolutions": "resolutions.csv",
     "retrievals": "retrievals.csv",
     "study_links": "study_links.csv",
+    "withdrawals": "withdrawals.csv",
 }
 
 

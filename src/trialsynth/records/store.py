@@ -165,6 +165,20 @@ CREATE TABLE study_links (
 );
 """
 
+#: Withdrawn screening decisions and resolutions (an "undo"): the row withdrawn stays in its
+#: table and this table says who withdrew it and when. Created on open when missing, so
+#: stores made before it existed gain it without a change of schema version.
+_WITHDRAWALS = """
+CREATE TABLE IF NOT EXISTS withdrawals (
+    id INTEGER PRIMARY KEY,
+    target TEXT NOT NULL CHECK (target IN ('decision', 'resolution')),
+    target_id INTEGER NOT NULL,
+    withdrawn_by TEXT NOT NULL,
+    withdrawn_at TEXT NOT NULL,
+    UNIQUE (target, target_id)
+)
+"""
+
 #: Trial registers recognised by name when an import does not say its kind.
 _REGISTERS = (
     "clinicaltrials.gov",
@@ -331,6 +345,9 @@ class RecordStore:
             )
         else:
             self._db.execute("PRAGMA journal_mode = WAL")
+        if self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'withdrawals'").fetchone() is None:
+            with self.transaction() as db:
+                db.execute(_WITHDRAWALS)
 
     def _create(self) -> None:
         # executescript commits on its own; the schema and its version go in one script.
@@ -632,6 +649,8 @@ class RecordStore:
         if history:
             sql = f"SELECT * FROM decisions{where} ORDER BY id"
         else:
+            live = "id NOT IN (SELECT target_id FROM withdrawals WHERE target = 'decision')"
+            where = f" WHERE {live}" if stage is None else f"{where} AND {live}"
             sql = (
                 f"SELECT * FROM decisions WHERE id IN (SELECT max(id) FROM decisions{where} "
                 "GROUP BY record_id, stage, reviewer) ORDER BY record_id, stage, reviewer"
@@ -667,8 +686,32 @@ class RecordStore:
     def resolutions(self, *, history: bool = False) -> list[dict[str, object]]:
         sql = "SELECT * FROM resolutions"
         if not history:
-            sql += " WHERE id IN (SELECT max(id) FROM resolutions GROUP BY record_id, stage)"
+            sql += (
+                " WHERE id IN (SELECT max(id) FROM resolutions WHERE id NOT IN "
+                "(SELECT target_id FROM withdrawals WHERE target = 'resolution') GROUP BY record_id, stage)"
+            )
         return [dict(r) for r in self._db.execute(sql + " ORDER BY id")]
+
+    def withdraw(self, target: str, target_id: int, withdrawn_by: str) -> None:
+        """Withdraw one screening decision or resolution (``target`` is ``decision`` or
+        ``resolution``): an undo. The row stays in the store; it no longer counts, and the
+        same reviewer's previous decision on that record (if any) is current again."""
+        if target not in ("decision", "resolution"):
+            raise InputError(f"what is withdrawn is a decision or a resolution, not '{target}'")
+        if not withdrawn_by.strip():
+            raise InputError("a withdrawal needs the name of who withdrew it")
+        table = "decisions" if target == "decision" else "resolutions"
+        with self.transaction() as db:
+            if db.execute(f"SELECT 1 FROM {table} WHERE id = ?", (target_id,)).fetchone() is None:
+                raise InputError(f"there is no {target} {target_id} in the record store")
+            if db.execute(
+                "SELECT 1 FROM withdrawals WHERE target = ? AND target_id = ?", (target, target_id)
+            ).fetchone():
+                raise InputError(f"{target} {target_id} was already withdrawn")
+            db.execute(
+                "INSERT INTO withdrawals(target, target_id, withdrawn_by, withdrawn_at) VALUES (?, ?, ?, ?)",
+                (target, target_id, withdrawn_by.strip(), self._clock()),
+            )
 
     def records_to_screen(self, stage: str) -> list[Record]:
         """The records that go through a stage: at title/abstract, the unique records from
@@ -790,6 +833,7 @@ TABLES = _TABLES = (
     "resolutions",
     "retrievals",
     "study_links",
+    "withdrawals",
 )
 
 

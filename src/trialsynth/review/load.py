@@ -97,6 +97,7 @@ _P_BOUND = re.compile(r"\s*(<=|≤|<|>=|≥|>)\s*(.*)", re.DOTALL)
 
 # review.toml: the keys of each table (required ones first in messages).
 _TOP = ("review", "outcomes", "search", "analysis", "analysis_sets", "subgroups", "cumulative", "moderators")
+_TOP += ("screening",)  # read by trialsynth.screening.session.exclusion_reasons
 _REVIEW = ("title", "question", "reproduces", "summary", "eligibility")
 _QUESTION = ("population", "intervention", "comparator", "outcomes")
 _ELIGIBILITY = ("inclusion", "exclusion", "note")
