@@ -156,6 +156,17 @@ def _getchar() -> str:
             return key
 
 
+def _exclusion_reason(session, keys: str) -> str | None:
+    """The reason for an exclusion: none at title/abstract; at full text one of the review's
+    reasons, or ``None`` when the reviewer cancels."""
+    if session.stage != "full_text":
+        return ""
+    chosen = _choose_reason(session.reasons)
+    if chosen is None:
+        click.echo("cancelled; " + keys)
+    return chosen
+
+
 def _read_key() -> str:
     """One key press, lower-cased; ``q`` at the end of input (Ctrl-D) or on Ctrl-C."""
     try:
@@ -201,13 +212,9 @@ def _screen_loop(session) -> tuple[int, int]:
                 session.decide(record.id, "include" if key == "i" else "maybe")
                 click.echo(f"→ {'include' if key == 'i' else 'maybe'}")
             elif key == "e":
-                reason = ""
-                if session.stage == "full_text":
-                    chosen = _choose_reason(session.reasons)
-                    if chosen is None:
-                        click.echo("cancelled; " + keys)
-                        continue
-                    reason = chosen
+                reason = _exclusion_reason(session, keys)
+                if reason is None:
+                    continue
                 session.decide(record.id, "exclude", reason=reason)
                 click.echo("→ exclude" + (f" ({reason})" if reason else ""))
             elif key == "s":
@@ -258,13 +265,9 @@ def _conflict_loop(session) -> tuple[int, int]:
                 how = session.resolve(conflict.record.id, "include")
                 click.echo(f"→ include ({how})")
             elif key == "e":
-                reason = ""
-                if session.stage == "full_text":
-                    chosen = _choose_reason(session.reasons)
-                    if chosen is None:
-                        click.echo("cancelled; " + keys)
-                        continue
-                    reason = chosen
+                reason = _exclusion_reason(session, keys)
+                if reason is None:
+                    continue
                 how = session.resolve(conflict.record.id, "exclude", reason=reason)
                 click.echo(f"→ exclude ({how}{', ' + reason if reason else ''})")
             elif key == "s":
