@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sys
 import textwrap
 import unicodedata
@@ -13,7 +14,7 @@ from contextlib import contextmanager
 
 import click
 
-__all__ = ["COMMANDS", "screen", "screen_simulate"]
+__all__ = ["COMMANDS", "screen", "screen_simulate", "serve"]
 
 _STAGE_NAMES = {"title_abstract": "Title/abstract", "full_text": "Full-text"}
 _ORDERING = {
@@ -322,6 +323,62 @@ def screen(review_dir, reviewer, stage, conflicts, no_rank) -> None:
     click.echo(_progress_line(session))
 
 
+@click.command("serve")
+@click.argument("review_dir", type=click.Path(file_okay=False))
+@_reviewer_option
+@_stage_option
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback by default)."
+)
+@click.option(
+    "--port", default=0, show_default=True, type=click.IntRange(0, 65535), help="Port (0: any free port)."
+)
+@click.option("--no-rank", is_flag=True, help="Keep import order (no relevance ranking).")
+@click.option("--open", "open_browser", is_flag=True, help="Open the page in the default browser.")
+def serve(review_dir, reviewer, stage, host, port, no_rank, open_browser) -> None:
+    """Screen the records of REVIEW_DIR on a local web page.
+
+    Serves one page at the printed address (it holds a random key: keep it to yourself)
+    until Ctrl-C. The page has the same keys as `trialsynth screen` (i include, e exclude
+    and at full text the reason's number, m maybe, s skip, u undo) and buttons, and a
+    Conflicts tab to resolve conflicts. Decisions are stored at once in
+    REVIEW_DIR/records.sqlite; the CSV copy in REVIEW_DIR/records/ is rewritten on stopping.
+    """
+    from trialsynth.screening.session import ScreeningSession
+    from trialsynth.screening.web import ScreeningServer
+
+    session = ScreeningSession(review_dir, reviewer, stage, rank=not no_rank)
+    try:
+        server = ScreeningServer(session, host=host, port=port)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port} ({exc.strerror or exc})") from None
+    if server.allowed_hosts() is None:
+        click.echo(
+            "warning: listening on every interface; anyone who can reach this machine and has the "
+            "address below can screen as you",
+            err=True,
+        )
+    click.echo(f"Screening {_STAGE_NAMES[stage].lower()} as {session.reviewer}: {server.url}")
+    click.echo("Press Ctrl-C to stop.")
+    if open_browser:
+        import webbrowser
+
+        webbrowser.open(server.url)
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)  # stopped by a service manager: save the CSV copy too
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.httpd.server_close()
+        session.export()
+    click.echo("")
+    click.echo(_progress_line(session))
+
+
 @click.command("screen-simulate")
 @click.argument("labelled", type=click.Path(dir_okay=False))
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed for drawing the prior records.")
@@ -383,4 +440,4 @@ def screen_simulate(labelled, seed, prior_included, prior_excluded, batch, as_js
     click.echo(f"RRF@10  {result.rrf10:.3f}   (share of included records in the first 10% screened)")
 
 
-COMMANDS = (screen, screen_simulate)
+COMMANDS = (screen, serve, screen_simulate)
