@@ -364,6 +364,7 @@ def serve(review_dir, reviewer, stage, host, port, no_rank, open_browser) -> Non
         import webbrowser
 
         webbrowser.open(server.url)
+
     def stop(signum, frame):
         raise KeyboardInterrupt
 
