@@ -177,8 +177,8 @@ def _read_key() -> str:
     return key.lower() if key else "q"
 
 
-def _progress_line(session) -> str:
-    p = session.progress()
+def _progress_line(p) -> str:
+    """One line of progress counts (a :class:`~trialsynth.screening.session.Progress`)."""
     return (
         f"{_STAGE_NAMES[p.stage]} screening · {p.reviewer}: {p.decided} of {p.total} decided "
         f"({p.include} include, {p.exclude} exclude, {p.maybe} maybe), {p.remaining} left"
@@ -192,14 +192,14 @@ def _screen_loop(session) -> tuple[int, int]:
     numbers of decisions made and undone."""
     made = undone_count = 0
     keys = "[i]nclude  [e]xclude  [m]aybe  [s]kip  [u]ndo  [q]uit"
-    nxt = session.next()
+    nxt, progress = session.status()
     while True:
         record = nxt.record
         if record is None:
             click.secho("Nothing left to screen at this stage for you.", fg="green")
             return made, undone_count
         header = (
-            _progress_line(session)
+            _progress_line(progress)
             + "\nOrder: "
             + _ORDERING[nxt.ordering].format(inc=nxt.trained_include, exc=nxt.trained_exclude)
         )
@@ -234,7 +234,7 @@ def _screen_loop(session) -> tuple[int, int]:
             if key != "s" and key != "u":
                 made += 1
             break
-        nxt = session.next()
+        nxt, progress = session.status()
 
 
 def _conflict_loop(session) -> tuple[int, int]:
@@ -320,7 +320,7 @@ def screen(review_dir, reviewer, stage, conflicts, no_rank) -> None:
         session.export()
     what = "resolution" if conflicts else "decision"
     click.echo(f"This session: {made} {what}{'' if made == 1 else 's'} recorded, {undone} undone.")
-    click.echo(_progress_line(session))
+    click.echo(_progress_line(session.progress()))
 
 
 @click.command("serve")
@@ -377,7 +377,7 @@ def serve(review_dir, reviewer, stage, host, port, no_rank, open_browser) -> Non
         server.httpd.server_close()
         session.export()
     click.echo("")
-    click.echo(_progress_line(session))
+    click.echo(_progress_line(session.progress()))
 
 
 @click.command("screen-simulate")

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from trialsynth.errors import InputError
-from trialsynth.records.store import STAGES, Decision, Record, RecordStore, open_store
+from trialsynth.records.store import STAGES, Decision, Record, RecordStore, ScreeningState, open_store
 from trialsynth.screening.rank import TfidfFeatures, rank_unlabelled, tfidf
 
 __all__ = [
@@ -134,6 +134,15 @@ class Conflict:
     decisions: tuple[Decision, ...]
 
 
+@dataclass(frozen=True)
+class _Snapshot:
+    ids: tuple[int, ...]
+    states: tuple[ScreeningState, ...]
+    mine: dict[int, Decision]
+    open_ids: list[int]
+    required: int
+
+
 class ScreeningSession:
     """One reviewer's screening of one stage of the review in ``review_dir``."""
 
@@ -159,6 +168,7 @@ class ScreeningSession:
         self._skips = 0
         self._front: int | None = None
         self._features: tuple[tuple[int, ...], TfidfFeatures] | None = None
+        self._records: dict[int, Record] = {}
         self._lock = threading.RLock()
         with self._store():
             pass  # the store must exist: refuse a review without records at once
@@ -167,63 +177,109 @@ class ScreeningSession:
         return open_store(self.review_dir, create=False)
 
     # ------------------------------------------------------------------ the queue
-    def _mine(self, store: RecordStore) -> dict[int, Decision]:
-        return {d.record_id: d for d in store.decisions(self.stage) if d.reviewer == self.reviewer}
-
-    def _open_records(self, store: RecordStore) -> tuple[list[Record], dict[int, Decision]]:
-        """The stage's records this reviewer still has to decide, in import order, and the
-        reviewer's current decisions: records not resolved, without this reviewer's decision
-        and decided by fewer reviewers than required (a record with one reviewer's ``maybe``
-        is already a conflict, but still needs its second independent reviewer)."""
-        mine = self._mine(store)
+    def _snapshot(self, store: RecordStore) -> _Snapshot:
+        """Where the stage stands, read once: the stage's records (import order), their
+        states, this reviewer's current decisions on them, and the records this reviewer
+        still has to decide: not resolved, without this reviewer's decision and decided by
+        fewer reviewers than required (a record with one reviewer's ``maybe`` is already a
+        conflict, but still needs its second independent reviewer)."""
+        states = store.screening(self.stage)
         required = store.reviewers_required
-        open_ids = {
-            s.record_id
-            for s in store.screening(self.stage)
-            if s.status != "resolved" and s.record_id not in mine and len(s.decisions) < required
-        }
-        return [r for r in store.records_to_screen(self.stage) if r.id in open_ids], mine
+        mine = {d.record_id: d for st in states for d in st.decisions if d.reviewer == self.reviewer}
+        open_ids = [
+            st.record_id
+            for st in states
+            if st.status != "resolved" and st.record_id not in mine and len(st.decisions) < required
+        ]
+        return _Snapshot(tuple(st.record_id for st in states), tuple(states), mine, open_ids, required)
 
-    def _feature_matrix(self, records: list[Record]) -> TfidfFeatures:
-        ids = tuple(r.id for r in records)
+    def _record(self, store: RecordStore, record_id: int) -> Record:
+        # records never change once imported, so they are kept for the session
+        if record_id not in self._records:
+            self._records[record_id] = store.record(record_id)
+        return self._records[record_id]
+
+    def _feature_matrix(self, store: RecordStore, ids: tuple[int, ...]) -> TfidfFeatures:
         if self._features is None or self._features[0] != ids:
-            self._features = (ids, tfidf([f"{r.title}\n{r.abstract}" for r in records]))
+            wanted = set(ids)
+            by_id = {r.id: r for r in store.records() if r.id in wanted}
+            self._records.update(by_id)
+            texts = [f"{by_id[i].title}\n{by_id[i].abstract}" for i in ids]
+            self._features = (ids, tfidf(texts))
         return self._features[1]
+
+    def _order(self, store: RecordStore, snap: _Snapshot) -> tuple[list[int], str, int, int]:
+        """The open records' ids in the order they will be shown, the ordering's name and
+        the numbers of include/maybe and exclude decisions the model was trained on."""
+        n_inc = sum(1 for d in snap.mine.values() if d.decision in ("include", "maybe"))
+        n_exc = sum(1 for d in snap.mine.values() if d.decision == "exclude")
+        ordering = "import"
+        ordered = snap.open_ids
+        if self.rank and n_inc and n_exc and snap.open_ids:
+            features = self._feature_matrix(store, snap.ids)
+            row = {rid: i for i, rid in enumerate(snap.ids)}
+            labels = {row[rid]: int(d.decision != "exclude") for rid, d in snap.mine.items()}
+            ranked = rank_unlabelled(features.matrix, labels)
+            if ranked is not None:
+                ordering = "model"
+                wanted = set(snap.open_ids)
+                ordered = [snap.ids[i] for i in ranked[0] if snap.ids[i] in wanted]
+        ordered = [i for i in ordered if i not in self.skipped] + sorted(
+            (i for i in ordered if i in self.skipped), key=lambda i: self.skipped[i]
+        )
+        if self._front is not None and self._front in ordered:
+            ordered = [self._front] + [i for i in ordered if i != self._front]
+            ordering = "undo"
+        return ordered, ordering, n_inc, n_exc
+
+    def _next(self, store: RecordStore, snap: _Snapshot) -> tuple[list[int], Next]:
+        ordered, ordering, n_inc, n_exc = self._order(store, snap)
+        first = self._record(store, ordered[0]) if ordered else None
+        return ordered, Next(first, ordering, n_inc, n_exc)
 
     def queue(self) -> tuple[list[Record], Next]:
         """The records left for this reviewer, in the order they will be shown (skipped ones
         last), and how they are ordered (with the first record)."""
         with self._lock, self._store() as store:
-            open_records, mine = self._open_records(store)
-            n_inc = sum(1 for d in mine.values() if d.decision in ("include", "maybe"))
-            n_exc = sum(1 for d in mine.values() if d.decision == "exclude")
-            ordering = "import"
-            ordered = open_records
-            if self.rank and n_inc and n_exc and open_records:
-                everything = store.records_to_screen(self.stage)
-                features = self._feature_matrix(everything)
-                row = {r.id: i for i, r in enumerate(everything)}
-                wanted = {r.id for r in open_records}
-                labels = {row[rid]: int(d.decision != "exclude") for rid, d in mine.items() if rid in row}
-                ranked = rank_unlabelled(features.matrix, labels)
-                if ranked is not None:
-                    ordering = "model"
-                    ordered = [everything[i] for i in ranked[0] if everything[i].id in wanted]
-            ordered = [r for r in ordered if r.id not in self.skipped] + sorted(
-                (r for r in ordered if r.id in self.skipped), key=lambda r: self.skipped[r.id]
-            )
-            if self._front is not None:
-                front = [r for r in ordered if r.id == self._front]
-                if front:
-                    ordered = front + [r for r in ordered if r.id != self._front]
-                    ordering = "undo"
-            first = ordered[0] if ordered else None
-            return ordered, Next(first, ordering, n_inc, n_exc)
+            ordered, nxt = self._next(store, self._snapshot(store))
+            return [self._record(store, i) for i in ordered], nxt
 
     def next(self) -> Next:
         """The next record to screen (``record`` is ``None`` when none is left). Skipped
         records come after all the others, and again in turn once only they are left."""
-        return self.queue()[1]
+        return self.status()[0]
+
+    def status(self) -> tuple[Next, Progress]:
+        """The next record and the progress counts, from one reading of the store."""
+        with self._lock, self._store() as store:
+            snap = self._snapshot(store)
+            return self._next(store, snap)[1], self._progress(snap)
+
+    def progress(self) -> Progress:
+        with self._lock, self._store() as store:
+            return self._progress(self._snapshot(store))
+
+    def _progress(self, snap: _Snapshot) -> Progress:
+        counts = {
+            k: sum(1 for st in snap.states if st.status == k) for k in ("pending", "agreed", "conflict")
+        }
+        mine = snap.mine.values()
+        return Progress(
+            stage=self.stage,
+            reviewer=self.reviewer,
+            total=len(snap.states),
+            decided=len(snap.mine),
+            include=sum(1 for d in mine if d.decision == "include"),
+            exclude=sum(1 for d in mine if d.decision == "exclude"),
+            maybe=sum(1 for d in mine if d.decision == "maybe"),
+            remaining=len(snap.open_ids),
+            skipped=sum(1 for i in snap.open_ids if i in self.skipped),
+            pending=counts["pending"],
+            agreed=counts["agreed"],
+            conflicts=counts["conflict"],
+            resolved=sum(1 for st in snap.states if st.status == "resolved"),
+            reviewers_required=snap.required,
+        )
 
     # ------------------------------------------------------------------ decisions
     def decide(self, record_id: int, decision: str, *, reason: str = "", note: str = "") -> Decision:
@@ -240,7 +296,7 @@ class ScreeningSession:
         elif decision != "exclude" and reason:
             raise InputError("only an exclusion takes a reason")
         with self._lock, self._store() as store:
-            if record_id not in {r.id for r in store.records_to_screen(self.stage)}:
+            if record_id not in {st.record_id for st in store.screening(self.stage)}:
                 raise InputError(f"record {record_id} is not screened at the {self.stage} stage")
             made = store.add_decision(
                 record_id, self.stage, self.reviewer, decision, reason=reason, note=note
@@ -261,37 +317,14 @@ class ScreeningSession:
         """Withdraw this reviewer's latest decision at this stage (it stays in the store's
         history) and show that record next; ``None`` when there is nothing to undo."""
         with self._lock, self._store() as store:
-            mine = self._mine(store)
+            mine = [d for d in store.decisions(self.stage) if d.reviewer == self.reviewer]
             if not mine:
                 return None
-            last = max(mine.values(), key=lambda d: d.id)
+            last = max(mine, key=lambda d: d.id)
             store.withdraw("decision", last.id, self.reviewer)
         self._front = last.record_id
         self.skipped.pop(last.record_id, None)
         return last
-
-    def progress(self) -> Progress:
-        with self._lock, self._store() as store:
-            states = store.screening(self.stage)
-            mine = self._mine(store)
-            open_records, _ = self._open_records(store)
-            counts = {k: sum(1 for s in states if s.status == k) for k in ("pending", "agreed", "conflict")}
-            return Progress(
-                stage=self.stage,
-                reviewer=self.reviewer,
-                total=len(states),
-                decided=sum(1 for s in states if s.record_id in mine),
-                include=sum(1 for d in mine.values() if d.decision == "include"),
-                exclude=sum(1 for d in mine.values() if d.decision == "exclude"),
-                maybe=sum(1 for d in mine.values() if d.decision == "maybe"),
-                remaining=len(open_records),
-                skipped=sum(1 for r in open_records if r.id in self.skipped),
-                pending=counts["pending"],
-                agreed=counts["agreed"],
-                conflicts=counts["conflict"],
-                resolved=sum(1 for s in states if s.status == "resolved"),
-                reviewers_required=store.reviewers_required,
-            )
 
     # ------------------------------------------------------------------ conflicts
     def conflicts(self) -> list[Conflict]:

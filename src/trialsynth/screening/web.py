@@ -105,7 +105,7 @@ class ScreeningServer:
     # ------------------------------------------------------------------ the API
     def state(self) -> dict[str, object]:
         s = self.session
-        nxt = s.next()
+        nxt, progress = s.status()
         return {
             "reviewer": s.reviewer,
             "stage": s.stage,
@@ -114,7 +114,7 @@ class ScreeningServer:
             "ordering": nxt.ordering,
             "trained_include": nxt.trained_include,
             "trained_exclude": nxt.trained_exclude,
-            "progress": asdict(s.progress()),
+            "progress": asdict(progress),
         }
 
     def conflicts(self) -> dict[str, object]:
