@@ -212,3 +212,37 @@ def test_the_review_loader_accepts_a_screening_table(tmp_path):
         f.write('\n[screening]\nexclusion_reasons = ["Not randomized", "No BCG arm"]\n')
     assert load_review(folder).studies
     assert exclusion_reasons(folder) == ("Not randomized", "No BCG arm")
+
+
+def test_a_store_made_before_withdrawals_existed_gains_the_table(review):
+    import sqlite3
+
+    from trialsynth.records.store import STORE_NAME
+
+    db = sqlite3.connect(review / STORE_NAME)
+    db.execute("DROP TABLE withdrawals")
+    db.commit()
+    db.close()
+    with open_store(review) as store:
+        assert store.integrity_check() == "ok"
+        assert store.rows("withdrawals") == []
+    s = ScreeningSession(review, "ann")
+    s.decide(1, "include")
+    assert s.undo().record_id == 1
+
+
+def test_withdraw_refuses_unknown_rows_and_a_second_withdrawal(review):
+    with open_store(review) as store:
+        d = store.add_decision(1, "title_abstract", "ann", "include")
+        with pytest.raises(InputError, match="decision or a resolution"):
+            store.withdraw("import", d.id, "ann")
+        with pytest.raises(InputError, match="no decision 99"):
+            store.withdraw("decision", 99, "ann")
+        with pytest.raises(InputError, match="name of who withdrew"):
+            store.withdraw("decision", d.id, " ")
+        store.withdraw("decision", d.id, "ann")
+        with pytest.raises(InputError, match="already withdrawn"):
+            store.withdraw("decision", d.id, "ann")
+        assert store.decisions("title_abstract") == []
+        assert store.decisions() == []
+        assert len(store.decisions(history=True)) == 1
