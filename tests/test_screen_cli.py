@@ -166,3 +166,41 @@ def test_in_a_real_pseudo_terminal(review):
             proc.wait()
         os.close(master)
     assert _current(review) == {(1, "ann"): ("include", ""), (2, "ann"): ("exclude", "")}
+
+
+def test_summary_counts_kappa_and_conflicts(review):
+    import json
+
+    # ann: 1 i, 2 e, 3 i, 4 e, 5 i, 6 e; bob: 1 i, 2 e, 3 e, 4 e, 5 i, 6 m
+    _run(["screen", str(review), "--reviewer", "ann", "--no-rank"], "ieieie")
+    _run(["screen", str(review), "--reviewer", "bob", "--no-rank"], "ieeeim")
+    result = CliRunner().invoke(
+        main, ["screen", str(review), "--summary", "--json"], env={"TRIALSYNTH_REVIEWER": ""}
+    )
+    assert result.exit_code == 0, result.output
+    ta = json.loads(result.output)["title_abstract"]
+    # agreed: 1 (i), 2 (e), 4 (e), 5 (i); conflicts: 3 (i/e), 6 (e/m)
+    assert (ta["records"], ta["agreed"], ta["conflict"], ta["pending"]) == (6, 4, 2, 0)
+    assert (ta["included"], ta["excluded"]) == (2, 2)
+    assert ta["reviewers"] == {
+        "ann": {"include": 3, "exclude": 3, "maybe": 0},
+        "bob": {"include": 2, "exclude": 3, "maybe": 1},
+    }
+    # Cohen's kappa by hand: p_o = 4/6. Marginals ann (i 3, e 3, m 0), bob (i 2, e 3, m 1):
+    # p_e = (3·2 + 3·3 + 0·1)/36 = 15/36. κ = (4/6 − 15/36)/(1 − 15/36) = (9/36)/(21/36) = 3/7.
+    (pair,) = ta["agreement"]
+    assert pair["reviewers"] == ["ann", "bob"] and (pair["records"], pair["agreed"]) == (6, 4)
+    assert pair["kappa"] == pytest.approx(3 / 7, abs=1e-15)
+    assert [c["record_id"] for c in ta["conflicts"]] == [3, 6]
+    text = CliRunner().invoke(main, ["screen", str(review), "--summary"]).output
+    assert "ann and bob: agree on 4 of 6 records both decided; Cohen's kappa 0.429" in text
+    assert "conflict [6]" in text and "bob: maybe" in text
+
+
+def test_kappa_is_not_defined_when_chance_agreement_is_certain():
+    from trialsynth.screening.session import cohen_kappa
+
+    assert cohen_kappa([]) is None
+    assert cohen_kappa([("exclude", "exclude")] * 4) is None
+    # complete disagreement on two balanced categories: p_o = 0, p_e = 1/2, κ = −1
+    assert cohen_kappa([("include", "exclude"), ("exclude", "include")]) == -1.0

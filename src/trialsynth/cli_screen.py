@@ -289,13 +289,65 @@ def _conflict_loop(session) -> tuple[int, int]:
             break
 
 
+def _print_summary(review_dir, as_json: bool) -> None:
+    import json
+
+    from trialsynth.screening.session import screening_summary
+
+    data = screening_summary(review_dir)
+    if as_json:
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False))
+        return
+    click.echo(f"Reviewers required per record: {data['reviewers_required']}")
+    for stage, name in _STAGE_NAMES.items():
+        st = data[stage]
+        click.echo("")
+        click.secho(f"{name} screening: {st['records']} records", bold=True)
+        click.echo(
+            f"  {st['pending']} pending, {st['agreed']} agreed, {st['conflict']} in conflict, "
+            f"{st['resolved']} resolved; final: {st['included']} included, {st['excluded']} excluded"
+        )
+        for reason, n in st["exclusion_reasons"].items():
+            click.echo(_visible(f"    excluded: {reason}: {n}"))
+        for reviewer, counts in st["reviewers"].items():
+            click.echo(
+                _visible(
+                    f"  {reviewer}: {counts['include']} include, {counts['exclude']} exclude, "
+                    f"{counts['maybe']} maybe"
+                )
+            )
+        for pair in st["agreement"]:
+            kappa = "not defined" if pair["kappa"] is None else f"{pair['kappa']:.3f}"
+            click.echo(
+                _visible(
+                    f"  {pair['reviewers'][0]} and {pair['reviewers'][1]}: agree on {pair['agreed']} of "
+                    f"{pair['records']} records both decided; Cohen's kappa {kappa}"
+                )
+            )
+        for c in st["conflicts"]:
+            click.echo(_visible(f"  conflict [{c['record_id']}] {c['title']}"))
+            for d in c["decisions"]:
+                extra = "".join(f" — {x}" for x in (d["reason"], d["note"]) if x)
+                click.echo(_visible(f"      {d['reviewer']}: {d['decision']}{extra}"))
+
+
 @click.command("screen")
 @click.argument("review_dir", type=click.Path(file_okay=False))
-@_reviewer_option
+@click.option(
+    "--reviewer",
+    envvar="TRIALSYNTH_REVIEWER",
+    help="Your name, recorded with every decision (or set TRIALSYNTH_REVIEWER); required to screen.",
+)
 @_stage_option
 @click.option("--conflicts", is_flag=True, help="Resolve the conflicts of the stage instead of screening.")
 @click.option("--no-rank", is_flag=True, help="Keep import order (no relevance ranking).")
-def screen(review_dir, reviewer, stage, conflicts, no_rank) -> None:
+@click.option(
+    "--summary",
+    is_flag=True,
+    help="Print where screening stands (states, reviewers, kappa, conflicts) and ask nothing.",
+)
+@click.option("--json", "as_json", is_flag=True, help="With --summary: print JSON.")
+def screen(review_dir, reviewer, stage, conflicts, no_rank, summary, as_json) -> None:
     """Screen the records of REVIEW_DIR in the terminal, one key per decision.
 
     \b
@@ -312,6 +364,11 @@ def screen(review_dir, reviewer, stage, conflicts, no_rank) -> None:
     """
     from trialsynth.screening.session import ScreeningSession
 
+    if summary:
+        _print_summary(review_dir, as_json)
+        return
+    if not reviewer or not reviewer.strip():
+        raise click.UsageError("Missing option '--reviewer' (or set TRIALSYNTH_REVIEWER).")
     session = ScreeningSession(review_dir, reviewer, stage, rank=not no_rank)
     try:
         with _key_mode():

@@ -33,7 +33,9 @@ __all__ = [
     "Next",
     "Progress",
     "ScreeningSession",
+    "cohen_kappa",
     "exclusion_reasons",
+    "screening_summary",
 ]
 
 #: Reasons for excluding a report at full text, used when review.toml has no
@@ -375,3 +377,94 @@ class ScreeningSession:
 
         with self._lock, self._store() as store:
             export_store(store, self.review_dir)
+
+
+def cohen_kappa(pairs: list[tuple[str, str]]) -> float | None:
+    """Cohen's kappa (Cohen, *Educ Psychol Meas* 1960;20:37–46) of two reviewers' decisions
+    on the same records, ``pairs`` of (first reviewer's, second reviewer's) decision:
+    κ = (p_o − p_e)/(1 − p_e), p_o the share of records on which they agree and p_e the
+    agreement expected by chance, Σ_c p_1(c)·p_2(c) over the categories c. ``None`` when
+    there are no pairs or p_e = 1 (both gave one and the same decision throughout)."""
+    n = len(pairs)
+    if n == 0:
+        return None
+    categories = {c for pair in pairs for c in pair}
+    p_o = sum(1 for a, b in pairs if a == b) / n
+    p_e = sum(
+        (sum(1 for a, _ in pairs if a == c) / n) * (sum(1 for _, b in pairs if b == c) / n)
+        for c in categories
+    )
+    if p_e >= 1:
+        return None
+    return (p_o - p_e) / (1 - p_e)
+
+
+def screening_summary(review_dir: str | Path) -> dict[str, object]:
+    """Where screening stands at each stage, for a report or a script: the records' states,
+    the final decisions (and at full text the exclusion reasons), each reviewer's counts,
+    Cohen's kappa for each pair of reviewers over the records both decided, and the
+    conflicts with every reviewer's decision."""
+    out: dict[str, object] = {}
+    with open_store(review_dir, create=False) as store:
+        for stage in STAGES:
+            states = store.screening(stage)
+            by_reviewer: dict[str, dict[int, str]] = {}
+            for st in states:
+                for d in st.decisions:
+                    by_reviewer.setdefault(d.reviewer, {})[st.record_id] = d.decision
+            final = [st for st in states if st.status in ("agreed", "resolved")]
+            reasons: dict[str, int] = {}
+            for st in final:
+                if st.decision == "exclude" and st.reason:
+                    reasons[st.reason] = reasons.get(st.reason, 0) + 1
+            names = sorted(by_reviewer)
+            agreement = []
+            for i, a in enumerate(names):
+                for b in names[i + 1 :]:
+                    common = sorted(set(by_reviewer[a]) & set(by_reviewer[b]))
+                    pairs = [(by_reviewer[a][r], by_reviewer[b][r]) for r in common]
+                    agreement.append(
+                        {
+                            "reviewers": [a, b],
+                            "records": len(pairs),
+                            "agreed": sum(1 for x, y in pairs if x == y),
+                            "kappa": cohen_kappa(pairs),
+                        }
+                    )
+            out[stage] = {
+                "records": len(states),
+                **{
+                    k: sum(1 for st in states if st.status == k)
+                    for k in ("pending", "agreed", "conflict", "resolved")
+                },
+                "included": sum(1 for st in final if st.decision == "include"),
+                "excluded": sum(1 for st in final if st.decision == "exclude"),
+                "exclusion_reasons": dict(sorted(reasons.items())),
+                "reviewers": {
+                    name: {
+                        k: sum(1 for v in by_reviewer[name].values() if v == k)
+                        for k in ("include", "exclude", "maybe")
+                    }
+                    for name in names
+                },
+                "agreement": agreement,
+                "conflicts": [
+                    {
+                        "record_id": st.record_id,
+                        "title": store.record(st.record_id).title,
+                        "decisions": [
+                            {
+                                "reviewer": d.reviewer,
+                                "decision": d.decision,
+                                "reason": d.reason,
+                                "note": d.note,
+                            }
+                            for d in st.decisions
+                        ],
+                    }
+                    for st in states
+                    if st.status == "conflict"
+                ],
+            }
+        out["reviewers_required"] = store.reviewers_required
+    return out
