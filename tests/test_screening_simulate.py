@@ -120,6 +120,10 @@ def test_command_prints_json(tmp_path):
     assert math.isclose(out["random"]["records_to_95"], 2 + 15 * 159 / 16)
     text = CliRunner().invoke(main, ["screen-simulate", str(FIXTURE)]).output
     assert "WSS@95" in text and "random order" in text
+    # the same command spelled as a subcommand of screen
+    again = CliRunner().invoke(main, ["screen", "simulate", str(FIXTURE), "--seed", "2", "--json"])
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.output) == out
 
 
 def test_bad_labelled_files(tmp_path):

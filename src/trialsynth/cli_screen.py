@@ -331,7 +331,17 @@ def _print_summary(review_dir, as_json: bool) -> None:
                 click.echo(_visible(f"      {d['reviewer']}: {d['decision']}{extra}"))
 
 
-@click.command("screen")
+class _ScreenCommand(click.Command):
+    """``trialsynth screen simulate ...`` is ``trialsynth screen-simulate ...`` (a review
+    folder named ``simulate`` is then reached as ``./simulate``)."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        if args and args[0] == "simulate":
+            return screen_simulate.make_context("screen simulate", list(args[1:]), parent=parent, **extra)
+        return super().make_context(info_name, args, parent=parent, **extra)
+
+
+@click.command("screen", cls=_ScreenCommand)
 @click.argument("review_dir", type=click.Path(file_okay=False))
 @click.option(
     "--reviewer",

@@ -10,7 +10,9 @@ from trialsynth.screening.session import (
     Next,
     Progress,
     ScreeningSession,
+    cohen_kappa,
     exclusion_reasons,
+    screening_summary,
 )
 
 __all__ = [
@@ -19,5 +21,7 @@ __all__ = [
     "Next",
     "Progress",
     "ScreeningSession",
+    "cohen_kappa",
     "exclusion_reasons",
+    "screening_summary",
 ]
