@@ -40,21 +40,23 @@ def _need_browser():
         import playwright.sync_api  # noqa: F401
     except ImportError:
         problem = "playwright is not installed (pip install -e '.[dev]')"
-    if problem is None and not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
-        problem = f"chromium is not installed at {CHROMIUM}"
+    executable = CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium")
+    if problem is None and executable is None:
+        problem = f"chromium is not installed ({CHROMIUM}, or on the PATH)"
     if problem:
         if required:
             pytest.fail(problem + " and TRIALSYNTH_REQUIRE_BROWSER=1")
         pytest.skip(problem)
+    return executable
 
 
 @pytest.fixture
 def browser():
-    _need_browser()
+    executable = _need_browser()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        b = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         try:
             yield b
         finally:
@@ -331,3 +333,22 @@ def test_serve_command_prints_its_address_and_saves_the_csv_copy_when_stopped(tm
     assert "dana: 1 of 6 decided" in out
     rows = (review / "records" / "decisions.csv").read_text(encoding="utf-8").splitlines()
     assert len(rows) == 2 and ",2,title_abstract,dana,exclude," in rows[1]
+
+
+def test_missing_browser_skips_or_fails_when_required(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_playwright(name, *args, **kwargs):
+        if name.startswith("playwright"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_playwright)
+    monkeypatch.delenv("TRIALSYNTH_REQUIRE_BROWSER", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="playwright is not installed"):
+        _need_browser()
+    monkeypatch.setenv("TRIALSYNTH_REQUIRE_BROWSER", "1")
+    with pytest.raises(pytest.fail.Exception, match="TRIALSYNTH_REQUIRE_BROWSER=1"):
+        _need_browser()
