@@ -310,10 +310,11 @@ class ScreeningSession:
 
     def skip(self, record_id: int) -> None:
         """Set a record aside until every other record was shown (this session only)."""
-        self._skips += 1
-        self.skipped[record_id] = self._skips  # skipped again: to the end of the skipped ones
-        if self._front == record_id:
-            self._front = None
+        with self._lock:
+            self._skips += 1
+            self.skipped[record_id] = self._skips  # skipped again: to the end of the skipped ones
+            if self._front == record_id:
+                self._front = None
 
     def undo(self) -> Decision | None:
         """Withdraw this reviewer's latest decision at this stage (it stays in the store's
