@@ -528,5 +528,15 @@ from trialsynth.cli_revman import revman  # noqa: E402
 
 main.add_command(revman)
 
+from trialsynth.cli_records import COMMANDS as _RECORDS_COMMANDS  # noqa: E402
+
+for _command in _RECORDS_COMMANDS:
+    main.add_command(_command)
+
+from trialsynth.cli_screen import COMMANDS as _SCREEN_COMMANDS  # noqa: E402
+
+for _command in _SCREEN_COMMANDS:
+    main.add_command(_command)
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -19,6 +19,9 @@ Files
     ``[search]``: ``databases``, ``queries`` (lists of texts), ``period``, ``last_searched``,
     ``note`` — all optional: write only what is known and say in ``note`` what is not.
 
+    ``[screening]``: ``exclusion_reasons`` (list of texts), read by the screening commands
+    (:mod:`trialsynth.screening`), not by this loader.
+
     ``[analysis]``, defaults for every outcome: ``profile`` ("metafor", the default, or
     "revman"), ``level`` (percent, default 95), ``model``, ``sensitivity``,
     ``label_treatment`` / ``label_control`` (forest-plot labels, default "Favours

@@ -113,6 +113,7 @@ _TOP = (
     "cumulative",
     "moderators",
     "prisma",
+    "screening",  # read by trialsynth.screening.session.exclusion_reasons
 )
 _REVIEW = ("title", "question", "reproduces", "summary", "eligibility")
 _QUESTION = ("population", "intervention", "comparator", "outcomes")

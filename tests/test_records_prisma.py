@@ -1,0 +1,125 @@
+"""PRISMA 2020 counts from the record store (Page et al., BMJ 2021;372:n71, Figure 1),
+checked against a flow worked by hand below."""
+
+import json
+
+from click.testing import CliRunner
+
+from trialsynth.cli import main
+from trialsynth.prisma import check_prisma
+from trialsynth.records.prisma import prisma_from_store
+from trialsynth.records.store import NewRecord, open_store
+
+
+def _add(store, name, database, n, kind=None):
+    records = [NewRecord(line=i + 1, raw=f"{name}{i}", fields={}, title=f"{name} {i}") for i in range(n)]
+    store.add_import(file_name=name, sha256=name, format="csv", database=database, records=records, kind=kind)
+
+
+def _both(store, record, stage, decision, reason=""):
+    store.add_decision(record, stage, "ann", decision, reason=reason)
+    store.add_decision(record, stage, "bob", decision, reason=reason)
+
+
+def _build(store):
+    # Records: PubMed 1-3, Embase 4-6, Scopus 7-8, ClinicalTrials.gov 9, citation searching 10.
+    _add(store, "pubmed", "PubMed", 3)
+    _add(store, "embase", "Embase", 3)
+    _add(store, "scopus", "Scopus", 2)
+    _add(store, "ctgov", "ClinicalTrials.gov", 1)
+    _add(store, "cites", "Citation searching", 1, kind="other")
+    store.add_pairs([(1, 4, "doi", 1.0), (1, 7, "pmid", 1.0), (3, 5, "fuzzy", 0.95), (2, 6, "fuzzy", 0.91)])
+    for pair, decision in ((1, "duplicate"), (2, "duplicate"), (3, "duplicate"), (4, "not_duplicate")):
+        store.decide_pair(pair, decision, "ann")
+    ta, ft = "title_abstract", "full_text"
+    _both(store, 1, ta, "include")
+    _both(store, 2, ta, "include")
+    _both(store, 3, ta, "exclude")
+    store.add_decision(6, ta, "ann", "include")
+    store.add_decision(6, ta, "bob", "exclude")
+    store.resolve(6, ta, "exclude", "carol")
+    _both(store, 8, ta, "exclude")
+    store.add_decision(9, ta, "ann", "include")
+    store.add_decision(9, ta, "bob", "maybe")
+    store.resolve(9, ta, "include", "carol")
+    store.set_retrieval(9, "sought")
+    store.set_retrieval(9, "not_retrieved", note="registry entry without results")
+    _both(store, 1, ft, "include")
+    _both(store, 2, ft, "exclude", reason="Not randomized")
+    _both(store, 10, ft, "include")
+    store.link_study(1, "hansen2019")
+    store.link_study(10, "hansen2019")
+
+
+def test_counts_from_a_store_match_the_hand_worked_flow(tmp_path):
+    with open_store(tmp_path) as store:
+        _build(store)
+        counts = prisma_from_store(store)
+    # Identified: databases 3 + 3 + 2 = 8, registers 1 -> 9; other methods 1.
+    assert counts.databases == (("PubMed", 3), ("Embase", 3), ("Scopus", 2))
+    assert counts.registers == (("ClinicalTrials.gov", 1),)
+    assert counts.other_sources == (("Citation searching", 1),)
+    # Removed as duplicates: 4 and 7 (of 1), 5 (of 3); 2-6 rejected -> 3. Screened 9 - 3 = 6.
+    assert (counts.duplicates_removed, counts.records_screened) == (3, 6)
+    # Excluded 3, 6 (resolved), 8 -> 3; sought 1, 2, 9 -> 3; 9 not retrieved; assessed 1, 2.
+    assert (counts.records_excluded, counts.reports_sought, counts.reports_not_retrieved) == (3, 3, 1)
+    assert counts.reports_assessed == 2
+    assert counts.reports_excluded == (("Not randomized", 1),)
+    # Other methods: record 10 sought, assessed and included.
+    assert (
+        counts.other_reports_sought,
+        counts.other_reports_not_retrieved,
+        counts.other_reports_assessed,
+    ) == (1, 0, 1)
+    # Included reports 1 and 10, both of study hansen2019.
+    assert (counts.reports_included, counts.studies_included) == (2, 1)
+    assert counts.origin == "records" and counts.notes == ()
+    assert check_prisma(counts) == []
+
+
+def test_unfinished_screening_is_noted_and_does_not_add_up(tmp_path):
+    with open_store(tmp_path) as store:
+        _add(store, "pubmed", "PubMed", 3)
+        _both(store, 1, "title_abstract", "include")
+        store.add_decision(2, "title_abstract", "ann", "exclude")  # second reviewer missing
+        _both(store, 1, "full_text", "include")
+        counts = prisma_from_store(store)
+    assert (counts.records_screened, counts.records_excluded, counts.reports_sought) == (3, 0, 1)
+    assert counts.notes == (
+        "2 record(s) without a final title/abstract decision (pending or in conflict)",
+        "1 included report(s) not linked to a study; each counted as its own study",
+    )
+    assert counts.studies_included == 1
+    assert any(p.startswith("reports_sought is 1") for p in check_prisma(counts))
+
+
+def test_cli_prisma_json_from_store(tmp_path):
+    with open_store(tmp_path) as store:
+        _build(store)
+        expected = prisma_from_store(store).to_json_dict()
+    result = CliRunner().invoke(main, ["prisma", str(tmp_path), "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    assert doc == expected
+    assert doc["identification"]["records_identified"] == 9
+    assert doc["other_methods"]["reports_sought"] == 1
+
+
+def test_cli_prisma_falls_back_to_review_toml(tmp_path):
+    (tmp_path / "review.toml").write_text(
+        "[prisma]\ndatabases = { PubMed = 10 }\nduplicates_removed = 2\nrecords_screened = 8\n"
+        "records_excluded = 6\nreports_sought = 2\nreports_assessed = 2\nreports_excluded = { Other = 1 }\n"
+        "studies_included = 1\nreports_included = 1\n",
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(main, ["prisma", str(tmp_path), "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    assert doc["origin"] == "review.toml" and doc["identification"]["records_identified"] == 10
+    text = CliRunner().invoke(main, ["prisma", str(tmp_path)])
+    assert "records screened: 8" in text.output
+
+
+def test_cli_prisma_without_records_or_table(tmp_path):
+    result = CliRunner().invoke(main, ["prisma", str(tmp_path)])
+    assert result.exit_code == 2 and "no records and no review.toml" in result.output
