@@ -7,7 +7,7 @@ import json
 
 import click
 
-__all__ = ["COMMANDS", "prisma", "records", "search"]
+__all__ = ["COMMANDS", "extraction", "prisma", "records", "search"]
 
 
 def _json(data) -> str:
@@ -272,5 +272,40 @@ def search(review_dir, base_url, batch_size) -> None:
         export_store(store, review_dir)
 
 
+@click.group()
+def extraction() -> None:
+    """Dual data extraction: compare two extractors' files in REVIEW_DIR/extraction/ and resolve."""
+
+
+@extraction.command("compare")
+@click.argument("review_dir", type=click.Path(file_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the disagreements as JSON.")
+def extraction_compare(review_dir, as_json) -> None:
+    """List every disagreement between the two extractors: study, outcome, field, both values."""
+    from dataclasses import asdict
+
+    from trialsynth.records.extraction import compare
+
+    found = compare(review_dir)
+    if as_json:
+        click.echo(_json([asdict(d) for d in found]))
+        return
+    for d in found:
+        where = f"{d.study} / {d.outcome}" + (f" [{d.analysis_set}]" if d.analysis_set else "")
+        click.echo(f"{where} / {d.field}: {d.extractor_a}={d.value_a!r}  {d.extractor_b}={d.value_b!r}")
+    click.echo(f"{len(found)} disagreement(s)")
+
+
+@extraction.command("resolve")
+@click.argument("review_dir", type=click.Path(file_okay=False))
+def extraction_resolve(review_dir) -> None:
+    """Apply extraction/resolutions.csv: write extraction/resolved.csv (outcomes.csv columns,
+    the provenance of each resolved value in its note) and extraction/provenance.csv."""
+    from trialsynth.records.extraction import resolve
+
+    resolved, provenance = resolve(review_dir)
+    click.echo(f"wrote {resolved} and {provenance}")
+
+
 #: The commands this module adds to ``trialsynth``.
-COMMANDS = (records, prisma, search)
+COMMANDS = (records, prisma, search, extraction)
