@@ -325,8 +325,10 @@ def test_cli_import_reimport_and_errors(tmp_path):
     assert [r["database"] for r in rows] == ["PubMed", "Embase"]
     bad = tmp_path / "notes.ris"
     bad.write_text("just some notes\n", encoding="utf-8")
-    refused = runner.invoke(main, ["records", "import", str(tmp_path), str(bad)])
+    refused = runner.invoke(main, ["records", "import", str(tmp_path), str(bad), str(SAMPLES / "wos.bib")])
     assert refused.exit_code == 2 and "not a RIS file" in refused.output
+    assert "wos.bib: 2 records from Web of Science" in refused.output  # the good file still imported
+    assert "1 of 2 file(s) not imported" in refused.output
     wrong_date = runner.invoke(
         main, ["records", "import", str(tmp_path), str(bad), "--search-date", "2024-13-01"]
     )

@@ -97,7 +97,7 @@ def test_import_keeps_every_field_and_the_raw_text(store):
     assert r.raw == raw and r.line == 7 and r.position == 1
     assert r.fields == {"TI": ["Ünïcode title"], "ZZ": ["a", "b"]}
     assert r.authors == ("Doe, J", "Roe, R") and r.first_author == "Doe, J"
-    assert (r.year, r.doi, r.database) == (2020, "10.1/x", "Embase")
+    assert (r.year, r.doi, r.database, r.search_date) == (2020, "10.1/x", "Embase", "2024-05-01")
 
 
 def test_registers_are_recognised_by_name(store):
@@ -160,6 +160,8 @@ def test_screening_states(store):
         6: ("pending", ""),
     }
     assert [s.record_id for s in store.conflicts(ta)] == [3, 4]
+    assert [r.id for r in store.unscreened(ta, "bob")] == [4, 5, 6]
+    assert [r.id for r in store.unscreened(ta, "ann")] == [6]
     store.resolve(3, ta, "include", "carol", note="RCT per abstract")
     assert [s.record_id for s in store.conflicts(ta)] == [4]
     # Full text: records 1 and 3 passed title/abstract.

@@ -45,23 +45,33 @@ def import_command(review_dir, files, format_, database, kind, search_date) -> N
     date; a file imported before is skipped with a message. Malformed records are skipped
     with a warning naming the file and line; the rest are imported.
     """
+    from trialsynth.errors import InputError
     from trialsynth.records.export import export_store
-    from trialsynth.records.importing import import_file
+    from trialsynth.records.importing import check_search_date, import_file
     from trialsynth.records.store import open_store
 
+    search_date = check_search_date(search_date)
+    failed = 0
     with open_store(review_dir) as store:
         for file in files:
-            outcome = import_file(
-                store,
-                file,
-                format=format_,
-                database=database,
-                kind=kind,
-                search_date=search_date,
-                review_dir=review_dir,
-            )
+            try:
+                outcome = import_file(
+                    store,
+                    file,
+                    format=format_,
+                    database=database,
+                    kind=kind,
+                    search_date=search_date,
+                    review_dir=review_dir,
+                )
+            except InputError as exc:  # one bad file does not stop the others
+                click.echo(f"error: {exc}", err=True)
+                failed += 1
+                continue
             click.echo(outcome.message)
         export_store(store, review_dir)
+    if failed:
+        raise InputError(f"{failed} of {len(files)} file(s) not imported (see the errors above)")
 
 
 def _pair_json(pair, by_id) -> dict:

@@ -466,19 +466,19 @@ def parse_ris(text: str, file: str) -> ParseResult:
     start = 0
     fields: dict[str, list[str]] = {}
     last: str | None = None
-    problem = ""
 
     def finish(end_line: int) -> None:
         raw = "".join(block)
-        if problem:
-            result.skip(file, start, f"malformed RIS record ({problem})")
-            return
         if not any(_strip_end(b).startswith("ER  -") for b in block):
             result.skip(
                 file, start, f"the record starting here has no 'ER  - ' line (it runs to line {end_line})"
             )
             return
-        parsed = rispy.loads(raw)
+        try:
+            parsed = rispy.loads(raw)
+        except Exception as exc:  # rispy's own errors vary by version: report, never crash
+            result.skip(file, start, f"the record could not be read as RIS ({exc})")
+            return
         if len(parsed) != 1:
             result.skip(file, start, "the record could not be read as RIS")
             return
@@ -512,16 +512,21 @@ def parse_ris(text: str, file: str) -> ParseResult:
         )
 
     in_record = False
+    outside = False  # inside a run of text between records (warned once per run)
     for number, line in enumerate(lines, start=1):
         body = _strip_end(line)
-        match = _RIS_TAG.match(body.lstrip("\ufeff"))
+        match = _RIS_TAG.match(body)
         if not in_record:
             if not body.strip():
                 continue
             if match and match.group(1) == "TY":
-                in_record, block, start, fields, last, problem = True, [], number, {}, None, ""
+                in_record, outside, block, start, fields, last = True, False, [], number, {}, None
             else:
-                result.warn(file, number, "text outside a record (before 'TY  - ') was ignored")
+                if not outside:
+                    result.warn(
+                        file, number, "text outside a record (not between 'TY  - ' and 'ER  - ') was not read"
+                    )
+                outside = True
                 continue
         block.append(line)
         if match:
@@ -530,7 +535,7 @@ def parse_ris(text: str, file: str) -> ParseResult:
                 # A new record before the previous one's ER.
                 block.pop()
                 finish(number - 1)
-                block, start, fields, last, problem = [line], number, {}, None, ""
+                block, start, fields, last = [line], number, {}, None
             last = tag
             fields.setdefault(tag, []).append(value)
             if tag == "ER":
@@ -540,8 +545,6 @@ def parse_ris(text: str, file: str) -> ParseResult:
             # A value continued on the next line (abstracts in several exporters), joined
             # with a space as rispy does.
             fields[last][-1] += " " + body.strip()
-        elif body.strip():
-            problem = problem or f"line {number} is not a 'TG  - value' line"
     if in_record:
         finish(len(lines))
     if len(databases) == 1:
@@ -584,7 +587,10 @@ def parse_bibtex(text: str, file: str) -> ParseResult:
         except Exception:  # pylatexenc gives up on some malformed LaTeX: keep the text as written
             return " ".join(value.split())
 
-    library = bibtexparser.parse_string(text)
+    try:
+        library = bibtexparser.parse_string(text)
+    except Exception as exc:  # the parser's failures on odd input are not all its own errors
+        raise InputError(f"the file cannot be read as BibTeX ({exc})", file=file) from None
     result = ParseResult("bibtex")
     entries: list[Entry] = list(library.entries)
     for block in library.failed_blocks:
@@ -695,6 +701,8 @@ def parse_csv(text: str, file: str) -> ParseResult:
     """A CSV of records with a header row (PubMed, Scopus, Web of Science, spreadsheets, and
     the ``records.csv`` export of a record store)."""
     result = ParseResult("csv")
+    # Abstracts and raw records can exceed the csv module's default cell limit (128 KiB).
+    csv.field_size_limit(max(csv.field_size_limit(), MAX_BYTES))
     lines = _lines(text)
     reader = csv.reader(iter(lines))
     try:

@@ -240,6 +240,7 @@ class Record:
     raw: str
     database: str
     kind: str
+    search_date: str | None = None
 
     @property
     def first_author(self) -> str:
@@ -475,7 +476,8 @@ class RecordStore:
 
     # ------------------------------------------------------------------ records
     _RECORD_SQL = (
-        "SELECT records.*, imports.database AS database, imports.kind AS kind "
+        "SELECT records.*, imports.database AS database, imports.kind AS kind, "
+        "imports.search_date AS search_date "
         "FROM records JOIN imports ON imports.id = records.import_id"
     )
 
@@ -685,6 +687,11 @@ class RecordStore:
         }
         return [r for r in unique if r.kind == "other" or r.id in passed]
 
+    def unscreened(self, stage: str, reviewer: str) -> list[Record]:
+        """The records of a stage that ``reviewer`` has not decided yet (their work list)."""
+        done = {d.record_id for d in self.decisions(stage) if d.reviewer == reviewer.strip()}
+        return [r for r in self.records_to_screen(stage) if r.id not in done]
+
     def screening(self, stage: str) -> list[ScreeningState]:
         """The state of every record that goes through ``stage`` (see the module's rules)."""
         self._check_stage(stage)
@@ -833,6 +840,7 @@ def _record(row: sqlite3.Row) -> Record:
         raw=row["raw"],
         database=row["database"],
         kind=row["kind"],
+        search_date=row["search_date"],
     )
 
 
