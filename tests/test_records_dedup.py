@@ -143,6 +143,9 @@ def test_cli_interactive_auto_and_json(tmp_path):
         "  PubMed (database): 5 records, 2 removed as duplicates, 3 unique, 1 in undecided pairs"
         in auto.output
     )
+    silent = runner.invoke(main, ["records", "dedup", str(tmp_path)])  # no answers on standard input
+    assert silent.exit_code == 0 and "remaining pairs stay undecided" in silent.output
+    assert "2 awaiting a decision" in silent.output
     asked = runner.invoke(main, ["records", "dedup", str(tmp_path), "--by", "ann"], input="y\nn\n")
     assert asked.exit_code == 0, asked.output
     assert asked.output.count("Same record?") == 2 and "0 awaiting a decision" in asked.output

@@ -148,11 +148,15 @@ def dedup_command(review_dir, auto, list_, as_json, threshold, decided_by) -> No
                 click.echo(f"\nPair {number} of {len(pending)} ({pair.reason}, similarity {pair.score:.3f}):")
                 _show_record("a", by_id[pair.record_a])
                 _show_record("b", by_id[pair.record_b])
-                answer = click.prompt(
-                    "Same record? [y]es, [n]o, [s]kip, [q]uit",
-                    type=click.Choice(["y", "n", "s", "q"]),
-                    show_choices=False,
-                )
+                try:
+                    answer = click.prompt(
+                        "Same record? [y]es, [n]o, [s]kip, [q]uit",
+                        type=click.Choice(["y", "n", "s", "q"]),
+                        show_choices=False,
+                    )
+                except click.Abort:  # end of input (no terminal, or Ctrl-D): stop asking
+                    click.echo("\nno more answers; the remaining pairs stay undecided")
+                    break
                 if answer == "q":
                     break
                 if answer in ("y", "n"):

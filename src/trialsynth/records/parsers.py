@@ -224,7 +224,7 @@ def _medline_tag(line: str) -> tuple[str, str] | None:
     """``(tag, value)`` for a tag line (tag in columns 1–4, hyphen in column 5), else None."""
     if len(line) < 5 or line[4] != "-":
         return None
-    match = _MEDLINE_TAG.fullmatch(line[:4].rstrip() + " " * (4 - len(line[:4].rstrip())) + line[4:])
+    match = _MEDLINE_TAG.fullmatch(line)
     if match is None:
         return None
     return match.group(1), match.group(2) or ""
@@ -350,9 +350,7 @@ def parse_pubmed_xml(text: str, file: str) -> ParseResult:
     parser = DefusedXMLParser(target=Target(), forbid_dtd=False, forbid_entities=True, forbid_external=True)
     try:
         # The declared encoding no longer applies: the text is already decoded.
-        body = re.sub(rb"\A(\s*<\?xml[^>]*?)\s+encoding=(['\"])[^'\"]*\2", rb"\1", data)
-        if body is not data:
-            data = body
+        data = re.sub(rb"\A(\s*<\?xml[^>]*?)\s+encoding=(['\"])[^'\"]*\2", rb"\1", data)
         parser.feed(data)
         root = parser.close()
     except ParseError as exc:
