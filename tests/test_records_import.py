@@ -236,6 +236,27 @@ def test_broken_bibtex_entry_is_skipped(tmp_path):
     assert result.skipped == 1 and result.warnings[0].startswith("bad.bib, line 3: malformed BibTeX entry")
 
 
+def test_pubmed_csv_layout():
+    # PubMed's "Save → CSV" columns; authors as "Surname Initials" separated by commas.
+    text = (
+        "PMID,Title,Authors,Citation,First Author,Journal/Book,Publication Year,Create Date,PMCID,"
+        "NIHMS ID,DOI\n"
+        '31000001,"Echocardiography-guided lead placement.","Hansen P, Jensen A",'
+        '"J Card Pacing. 2019;12(3):145-153.",'
+        '"Hansen P","J Card Pacing",2019,2019/01/11,,,10.5555/jcp.2019.0145\n'
+    )
+    result = parse_text(text, "csv", "csv-pubmed.csv")
+    (r,) = result.records
+    assert result.database == "PubMed"
+    assert (r.pmid, r.authors, r.year, r.journal, r.doi) == (
+        "31000001",
+        ("Hansen P", "Jensen A"),
+        2019,
+        "J Card Pacing",
+        "10.5555/jcp.2019.0145",
+    )
+
+
 def test_csv_row_with_wrong_width_is_skipped():
     text = "title,year\nOne,2020\nTwo,2021,extra\nThree,2022\n"
     result = parse_text(text, "csv", "bad.csv")

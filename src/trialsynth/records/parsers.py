@@ -778,4 +778,6 @@ def parse_csv(text: str, file: str) -> ParseResult:
             )
     if len(databases) == 1:
         result.database = databases.pop()
+    elif not databases and {"pmid", "citation", "journal/book"} <= set(names):
+        result.database = "PubMed"  # PubMed's "Save → CSV" layout
     return result
