@@ -20,10 +20,10 @@ Guarantees
 Screening rules (see :meth:`RecordStore.screening`)
 ---------------------------------------------------
 A record's state at a stage is ``resolved`` when a resolution was recorded; otherwise
-``agreed`` when at least ``reviewers_required`` reviewers (default 2: independent dual
-screening) decided and all gave the same include/exclude decision (and, for exclusions at
-full text, the same reason); ``conflict`` when they disagree or any of them said
-``maybe``; ``pending`` when fewer reviewers than required have decided. An exclusion at
+``pending`` while fewer than ``reviewers_required`` reviewers (default 2: independent dual
+screening) have decided; then ``agreed`` when all gave the same include/exclude decision
+(and, for exclusions at full text, the same reason), else ``conflict`` (they disagree, or
+one of them said ``maybe``). An exclusion at
 full text needs a reason.
 """
 
@@ -717,10 +717,10 @@ class RecordStore:
                 continue
             choices = {d.decision for d in current}
             reasons = {d.reason.strip() for d in current}
-            if "maybe" in choices or len(choices) > 1:
+            if len(current) < required:
+                status = "pending"  # conflicts are settled only once every reviewer has decided
+            elif "maybe" in choices or len(choices) > 1:
                 status = "conflict"
-            elif len(current) < required:
-                status = "pending"
             elif stage == "full_text" and choices == {"exclude"} and len(reasons) > 1:
                 status = "conflict"
             else:
