@@ -572,7 +572,11 @@ def _split_names(value: str) -> list[str]:
 
 
 def parse_bibtex(text: str, file: str) -> ParseResult:
-    """BibTeX (Web of Science, Scopus, Zotero, JabRef exports), read with bibtexparser 2."""
+    """BibTeX (Web of Science, Scopus, Zotero, JabRef exports), read with bibtexparser 2.
+
+    Field names are case-insensitive in BibTeX and are kept lower-case in ``fields`` (with
+    ``ENTRYTYPE`` and ``ID``); the raw entry keeps them as written. An entry whose key is
+    used twice is kept (with a warning): duplicates are for de-duplication to judge."""
     import bibtexparser
     from bibtexparser.model import DuplicateBlockKeyBlock, Entry
     from pylatexenc.latex2text import LatexNodes2Text
