@@ -49,14 +49,16 @@ def test_normalised_title_and_surname():
     ]
 
 
-def test_title_similarity_is_difflib_ratio():
-    # ratio = 2M / T: "abcd" vs "abce" match 3 characters of 8 in all.
+def test_title_similarity_is_twice_the_lcs_over_the_total_length():
+    # 2·LCS / T: "abcd" vs "abce" have the common subsequence "abc" (3) of 8 characters in all.
     assert title_similarity("abcd", "abce") == pytest.approx(2 * 3 / 8, rel=0, abs=1e-15)
     a = normalise_title("Cardiac magnetic resonance guided CRT: a pilot randomised study.")
     b = normalise_title("Cardiac magnetic resonance-guided CRT: A pilot randomized study")
-    assert len(a) == len(b)  # one letter differs (s/z): M = L - 1, T = 2L
+    assert len(a) == len(b)  # one letter differs (s/z): LCS = L - 1, T = 2L
     assert title_similarity(a, b) == pytest.approx((len(a) - 1) / len(a), rel=0, abs=1e-15)
     assert title_similarity("", b) == 0.0
+    # Transposed words: "abcxyz" vs "xyzabc" share "abc" (or "xyz"): 2·3/12.
+    assert title_similarity("abcxyz", "xyzabc") == pytest.approx(0.5, rel=0, abs=1e-15)
 
 
 def test_samples_give_the_expected_pairs(tmp_path):
@@ -143,6 +145,9 @@ def test_cli_interactive_auto_and_json(tmp_path):
         "  PubMed (database): 5 records, 2 removed as duplicates, 3 unique, 1 in undecided pairs"
         in auto.output
     )
+    silent = runner.invoke(main, ["records", "dedup", str(tmp_path)])  # no answers on standard input
+    assert silent.exit_code == 0 and "remaining pairs stay undecided" in silent.output
+    assert "2 awaiting a decision" in silent.output
     asked = runner.invoke(main, ["records", "dedup", str(tmp_path), "--by", "ann"], input="y\nn\n")
     assert asked.exit_code == 0, asked.output
     assert asked.output.count("Same record?") == 2 and "0 awaiting a decision" in asked.output

@@ -236,6 +236,27 @@ def test_broken_bibtex_entry_is_skipped(tmp_path):
     assert result.skipped == 1 and result.warnings[0].startswith("bad.bib, line 3: malformed BibTeX entry")
 
 
+def test_pubmed_csv_layout():
+    # PubMed's "Save → CSV" columns; authors as "Surname Initials" separated by commas.
+    text = (
+        "PMID,Title,Authors,Citation,First Author,Journal/Book,Publication Year,Create Date,PMCID,"
+        "NIHMS ID,DOI\n"
+        '31000001,"Echocardiography-guided lead placement.","Hansen P, Jensen A",'
+        '"J Card Pacing. 2019;12(3):145-153.",'
+        '"Hansen P","J Card Pacing",2019,2019/01/11,,,10.5555/jcp.2019.0145\n'
+    )
+    result = parse_text(text, "csv", "csv-pubmed.csv")
+    (r,) = result.records
+    assert result.database == "PubMed"
+    assert (r.pmid, r.authors, r.year, r.journal, r.doi) == (
+        "31000001",
+        ("Hansen P", "Jensen A"),
+        2019,
+        "J Card Pacing",
+        "10.5555/jcp.2019.0145",
+    )
+
+
 def test_csv_row_with_wrong_width_is_skipped():
     text = "title,year\nOne,2020\nTwo,2021,extra\nThree,2022\n"
     result = parse_text(text, "csv", "bad.csv")
@@ -325,8 +346,10 @@ def test_cli_import_reimport_and_errors(tmp_path):
     assert [r["database"] for r in rows] == ["PubMed", "Embase"]
     bad = tmp_path / "notes.ris"
     bad.write_text("just some notes\n", encoding="utf-8")
-    refused = runner.invoke(main, ["records", "import", str(tmp_path), str(bad)])
+    refused = runner.invoke(main, ["records", "import", str(tmp_path), str(bad), str(SAMPLES / "wos.bib")])
     assert refused.exit_code == 2 and "not a RIS file" in refused.output
+    assert "wos.bib: 2 records from Web of Science" in refused.output  # the good file still imported
+    assert "1 of 2 file(s) not imported" in refused.output
     wrong_date = runner.invoke(
         main, ["records", "import", str(tmp_path), str(bad), "--search-date", "2024-13-01"]
     )
@@ -352,3 +375,30 @@ def test_missing_database_and_date_are_warned(tmp_path):
     messages = [str(w.message) for w in caught]
     assert any("does not name its database; recorded as 'mine'" in m for m in messages)
     assert any("no search date given" in m for m in messages)
+
+
+@pytest.mark.parametrize("name", ["pubmed.nbib", "pubmed.xml", "embase.ris", "wos.bib", "scopus.csv"])
+def test_damaged_files_give_warnings_or_a_clear_error_never_a_crash(name):
+    """Every cut of each sample, and copies with bytes overwritten, give either records with
+    warnings or an InputError; no other exception escapes (seeded, so the run is repeatable)."""
+    import random
+
+    from trialsynth.records.parsers import FORMATS, detect_format
+
+    data = (SAMPLES / name).read_bytes()
+    rng = random.Random(20240501)
+    variants = [data[:cut] for cut in range(0, len(data), max(1, len(data) // 60))]
+    for _ in range(60):
+        damaged = bytearray(data)
+        for _ in range(rng.randint(1, 8)):
+            damaged[rng.randrange(len(damaged))] = rng.choice(b'\x00\xff{}<>-\n\r",@ TYER')
+        variants.append(bytes(damaged))
+    fmt = detect_format(SAMPLES / name, data.decode("utf-8"))
+    assert fmt in FORMATS
+    for variant in variants:
+        try:
+            text, _, _ = decode(variant, name)
+            result = parse_text(text, fmt, name)
+        except InputError:
+            continue
+        assert all(w.startswith(name) for w in result.warnings)

@@ -97,7 +97,7 @@ def test_import_keeps_every_field_and_the_raw_text(store):
     assert r.raw == raw and r.line == 7 and r.position == 1
     assert r.fields == {"TI": ["Ünïcode title"], "ZZ": ["a", "b"]}
     assert r.authors == ("Doe, J", "Roe, R") and r.first_author == "Doe, J"
-    assert (r.year, r.doi, r.database) == (2020, "10.1/x", "Embase")
+    assert (r.year, r.doi, r.database, r.search_date) == (2020, "10.1/x", "Embase", "2024-05-01")
 
 
 def test_registers_are_recognised_by_name(store):
@@ -148,17 +148,21 @@ def test_screening_states(store):
     store.add_decision(2, ta, "bob", "exclude")  # agreed exclude
     store.add_decision(3, ta, "ann", "include")
     store.add_decision(3, ta, "bob", "exclude")  # conflict
-    store.add_decision(4, ta, "ann", "maybe")  # conflict (maybe), though only one reviewer
+    store.add_decision(4, ta, "ann", "maybe")  # pending: bob has not screened it yet
     store.add_decision(5, ta, "ann", "include")  # pending: one of two reviewers
     states = {s.record_id: (s.status, s.decision) for s in store.screening(ta)}
     assert states == {
         1: ("agreed", "include"),
         2: ("agreed", "exclude"),
         3: ("conflict", ""),
-        4: ("conflict", ""),
+        4: ("pending", ""),
         5: ("pending", ""),
         6: ("pending", ""),
     }
+    assert [s.record_id for s in store.conflicts(ta)] == [3]
+    assert [r.id for r in store.unscreened(ta, "bob")] == [4, 5, 6]
+    assert [r.id for r in store.unscreened(ta, "ann")] == [6]
+    store.add_decision(4, ta, "bob", "maybe")  # both unsure: a conflict to settle
     assert [s.record_id for s in store.conflicts(ta)] == [3, 4]
     store.resolve(3, ta, "include", "carol", note="RCT per abstract")
     assert [s.record_id for s in store.conflicts(ta)] == [4]

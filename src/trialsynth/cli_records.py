@@ -7,7 +7,7 @@ import json
 
 import click
 
-__all__ = ["COMMANDS", "prisma", "records", "search"]
+__all__ = ["COMMANDS", "extraction", "prisma", "records", "search"]
 
 
 def _json(data) -> str:
@@ -45,23 +45,33 @@ def import_command(review_dir, files, format_, database, kind, search_date) -> N
     date; a file imported before is skipped with a message. Malformed records are skipped
     with a warning naming the file and line; the rest are imported.
     """
+    from trialsynth.errors import InputError
     from trialsynth.records.export import export_store
-    from trialsynth.records.importing import import_file
+    from trialsynth.records.importing import check_search_date, import_file
     from trialsynth.records.store import open_store
 
+    search_date = check_search_date(search_date)
+    failed = 0
     with open_store(review_dir) as store:
         for file in files:
-            outcome = import_file(
-                store,
-                file,
-                format=format_,
-                database=database,
-                kind=kind,
-                search_date=search_date,
-                review_dir=review_dir,
-            )
+            try:
+                outcome = import_file(
+                    store,
+                    file,
+                    format=format_,
+                    database=database,
+                    kind=kind,
+                    search_date=search_date,
+                    review_dir=review_dir,
+                )
+            except InputError as exc:  # one bad file does not stop the others
+                click.echo(f"error: {exc}", err=True)
+                failed += 1
+                continue
             click.echo(outcome.message)
         export_store(store, review_dir)
+    if failed:
+        raise InputError(f"{failed} of {len(files)} file(s) not imported (see the errors above)")
 
 
 def _pair_json(pair, by_id) -> dict:
@@ -138,11 +148,15 @@ def dedup_command(review_dir, auto, list_, as_json, threshold, decided_by) -> No
                 click.echo(f"\nPair {number} of {len(pending)} ({pair.reason}, similarity {pair.score:.3f}):")
                 _show_record("a", by_id[pair.record_a])
                 _show_record("b", by_id[pair.record_b])
-                answer = click.prompt(
-                    "Same record? [y]es, [n]o, [s]kip, [q]uit",
-                    type=click.Choice(["y", "n", "s", "q"]),
-                    show_choices=False,
-                )
+                try:
+                    answer = click.prompt(
+                        "Same record? [y]es, [n]o, [s]kip, [q]uit",
+                        type=click.Choice(["y", "n", "s", "q"]),
+                        show_choices=False,
+                    )
+                except click.Abort:  # end of input (no terminal, or Ctrl-D): stop asking
+                    click.echo("\nno more answers; the remaining pairs stay undecided")
+                    break
                 if answer == "q":
                     break
                 if answer in ("y", "n"):
@@ -272,5 +286,40 @@ def search(review_dir, base_url, batch_size) -> None:
         export_store(store, review_dir)
 
 
+@click.group()
+def extraction() -> None:
+    """Dual data extraction: compare two extractors' files in REVIEW_DIR/extraction/ and resolve."""
+
+
+@extraction.command("compare")
+@click.argument("review_dir", type=click.Path(file_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the disagreements as JSON.")
+def extraction_compare(review_dir, as_json) -> None:
+    """List every disagreement between the two extractors: study, outcome, field, both values."""
+    from dataclasses import asdict
+
+    from trialsynth.records.extraction import compare
+
+    found = compare(review_dir)
+    if as_json:
+        click.echo(_json([asdict(d) for d in found]))
+        return
+    for d in found:
+        where = f"{d.study} / {d.outcome}" + (f" [{d.analysis_set}]" if d.analysis_set else "")
+        click.echo(f"{where} / {d.field}: {d.extractor_a}={d.value_a!r}  {d.extractor_b}={d.value_b!r}")
+    click.echo(f"{len(found)} disagreement(s)")
+
+
+@extraction.command("resolve")
+@click.argument("review_dir", type=click.Path(file_okay=False))
+def extraction_resolve(review_dir) -> None:
+    """Apply extraction/resolutions.csv: write extraction/resolved.csv (outcomes.csv columns,
+    the provenance of each resolved value in its note) and extraction/provenance.csv."""
+    from trialsynth.records.extraction import resolve
+
+    resolved, provenance = resolve(review_dir)
+    click.echo(f"wrote {resolved} and {provenance}")
+
+
 #: The commands this module adds to ``trialsynth``.
-COMMANDS = (records, prisma, search)
+COMMANDS = (records, prisma, search, extraction)

@@ -6,7 +6,7 @@ Two records are candidate duplicates when
   these pairs are accepted automatically (decided ``duplicate`` by ``auto``), except when
   their titles are plainly different (similarity below :data:`IDENTIFIER_TITLE_FLOOR`, as
   with a supplement DOI shared by many conference abstracts): then the user decides;
-* or their **normalised titles** are similar (``difflib`` ratio at least ``threshold``,
+* or their **normalised titles** are similar (2·LCS / total length at least ``threshold``,
   default :data:`FUZZY_THRESHOLD`), their **years** differ by at most one (an e-pub ahead of
   print is often indexed a year early) and their **first authors' surnames** agree, where
   both are known. Records whose DOIs (or PMIDs) are both present and differ are not fuzzy
@@ -18,12 +18,14 @@ or digit removed (so spacing, hyphens and punctuation do not matter).
 
 from __future__ import annotations
 
-import difflib
 import re
 import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+from rapidfuzz import process
+from rapidfuzz.distance import Indel
 
 from trialsynth.records.store import Record, RecordStore
 
@@ -71,10 +73,12 @@ def surname(author: str) -> str:
 
 
 def title_similarity(a: str, b: str) -> float:
-    """difflib's ratio of two normalised titles (0 when either is empty)."""
+    """Similarity of two normalised titles: 2·LCS / (len a + len b), with LCS the length of
+    their longest common subsequence (the normalised Indel similarity of rapidfuzz;
+    0 when either is empty)."""
     if not a or not b:
         return 0.0
-    return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
+    return float(Indel.normalized_similarity(a, b))
 
 
 def _exact_pairs(records: list[Record], key: str) -> Iterable[tuple[Record, Record]]:
@@ -93,36 +97,38 @@ def _different_ids(a: Record, b: Record) -> bool:
 
 
 def _fuzzy_pairs(records: list[Record], threshold: float) -> Iterable[tuple[Record, Record, float]]:
+    """Pairs passing the fuzzy rules. Records are blocked by first-author surname and year
+    (a record without an author or a year is compared with every surname or year), so a
+    record is compared only with those that could pass."""
+    Item = tuple[Record, str, str]
+    blocks: dict[str, dict[int | None, list[Item]]] = defaultdict(lambda: defaultdict(list))
+    anyone: dict[int | None, list[Item]] = defaultdict(list)  # every surname, by year
     keyed = [(r, normalise_title(r.title), surname(r.first_author)) for r in records]
-    by_year: dict[int | None, list[tuple[Record, str, str]]] = defaultdict(list)
     for item in keyed:
         if item[1]:
-            by_year[item[0].year].append(item)
+            blocks[item[2]][item[0].year].append(item)
+            anyone[item[0].year].append(item)
     for a, title_a, name_a in keyed:
         if not title_a:
             continue
-        if a.year is None:
-            pool = [x for y in by_year for x in by_year[y]]
-        else:
-            pool = [x for y in (a.year - 1, a.year, a.year + 1) if y in by_year for x in by_year[y]]
-            pool += by_year.get(None, [])
-        matcher = difflib.SequenceMatcher(None, autojunk=False)
-        matcher.set_seq2(title_a)
-        for b, title_b, name_b in pool:
-            if b.id <= a.id:
-                continue
-            if name_a and name_b and name_a != name_b:
-                continue
-            if _different_ids(a, b):
-                continue
-            if 2 * min(len(title_a), len(title_b)) / (len(title_a) + len(title_b)) < threshold:
-                continue
-            matcher.set_seq1(title_b)
-            if matcher.real_quick_ratio() < threshold or matcher.quick_ratio() < threshold:
-                continue
-            score = matcher.ratio()
-            if score >= threshold:
-                yield a, b, score
+        sources = [blocks[name_a], blocks[""]] if name_a else [anyone]
+        pool: list[Item] = []
+        for by_year in sources:
+            years = list(by_year) if a.year is None else [a.year - 1, a.year, a.year + 1, None]
+            pool += [x for y in years for x in by_year.get(y, ()) if x[0].id > a.id]
+        if not pool:
+            continue
+        matches = process.extract(
+            title_a,
+            [x[1] for x in pool],
+            scorer=Indel.normalized_similarity,
+            score_cutoff=threshold,
+            limit=None,
+        )
+        for _, score, index in sorted(matches, key=lambda m: m[2]):
+            b = pool[index][0]
+            if not _different_ids(a, b):
+                yield a, b, float(score)
 
 
 def find_duplicates(store: RecordStore, *, threshold: float = FUZZY_THRESHOLD) -> dict[str, int]:

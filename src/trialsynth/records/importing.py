@@ -11,7 +11,7 @@ from datetime import date
 from pathlib import Path
 
 from trialsynth.errors import InputError, TrialsynthWarning
-from trialsynth.records.parsers import FORMATS, decode, detect_format, parse_text
+from trialsynth.records.parsers import FORMATS, MAX_BYTES, decode, detect_format, parse_text
 from trialsynth.records.store import KINDS, ImportInfo, RecordStore
 
 __all__ = ["ImportOutcome", "check_search_date", "import_file", "import_text"]
@@ -130,6 +130,8 @@ def import_file(
     is also issued as a :class:`TrialsynthWarning`."""
     path = Path(path)
     try:
+        if path.is_file() and path.stat().st_size > MAX_BYTES:
+            raise InputError(f"the file is larger than {MAX_BYTES // 2**20} MiB", file=str(path))
         data = path.read_bytes()
     except FileNotFoundError:
         raise InputError("the file does not exist", file=str(path)) from None

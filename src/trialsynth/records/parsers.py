@@ -224,7 +224,7 @@ def _medline_tag(line: str) -> tuple[str, str] | None:
     """``(tag, value)`` for a tag line (tag in columns 1–4, hyphen in column 5), else None."""
     if len(line) < 5 or line[4] != "-":
         return None
-    match = _MEDLINE_TAG.fullmatch(line[:4].rstrip() + " " * (4 - len(line[:4].rstrip())) + line[4:])
+    match = _MEDLINE_TAG.fullmatch(line)
     if match is None:
         return None
     return match.group(1), match.group(2) or ""
@@ -350,9 +350,7 @@ def parse_pubmed_xml(text: str, file: str) -> ParseResult:
     parser = DefusedXMLParser(target=Target(), forbid_dtd=False, forbid_entities=True, forbid_external=True)
     try:
         # The declared encoding no longer applies: the text is already decoded.
-        body = re.sub(rb"\A(\s*<\?xml[^>]*?)\s+encoding=(['\"])[^'\"]*\2", rb"\1", data)
-        if body is not data:
-            data = body
+        data = re.sub(rb"\A(\s*<\?xml[^>]*?)\s+encoding=(['\"])[^'\"]*\2", rb"\1", data)
         parser.feed(data)
         root = parser.close()
     except ParseError as exc:
@@ -466,19 +464,19 @@ def parse_ris(text: str, file: str) -> ParseResult:
     start = 0
     fields: dict[str, list[str]] = {}
     last: str | None = None
-    problem = ""
 
     def finish(end_line: int) -> None:
         raw = "".join(block)
-        if problem:
-            result.skip(file, start, f"malformed RIS record ({problem})")
-            return
         if not any(_strip_end(b).startswith("ER  -") for b in block):
             result.skip(
                 file, start, f"the record starting here has no 'ER  - ' line (it runs to line {end_line})"
             )
             return
-        parsed = rispy.loads(raw)
+        try:
+            parsed = rispy.loads(raw)
+        except Exception as exc:  # rispy's own errors vary by version: report, never crash
+            result.skip(file, start, f"the record could not be read as RIS ({exc})")
+            return
         if len(parsed) != 1:
             result.skip(file, start, "the record could not be read as RIS")
             return
@@ -512,16 +510,21 @@ def parse_ris(text: str, file: str) -> ParseResult:
         )
 
     in_record = False
+    outside = False  # inside a run of text between records (warned once per run)
     for number, line in enumerate(lines, start=1):
         body = _strip_end(line)
-        match = _RIS_TAG.match(body.lstrip("\ufeff"))
+        match = _RIS_TAG.match(body)
         if not in_record:
             if not body.strip():
                 continue
             if match and match.group(1) == "TY":
-                in_record, block, start, fields, last, problem = True, [], number, {}, None, ""
+                in_record, outside, block, start, fields, last = True, False, [], number, {}, None
             else:
-                result.warn(file, number, "text outside a record (before 'TY  - ') was ignored")
+                if not outside:
+                    result.warn(
+                        file, number, "text outside a record (not between 'TY  - ' and 'ER  - ') was not read"
+                    )
+                outside = True
                 continue
         block.append(line)
         if match:
@@ -530,7 +533,7 @@ def parse_ris(text: str, file: str) -> ParseResult:
                 # A new record before the previous one's ER.
                 block.pop()
                 finish(number - 1)
-                block, start, fields, last, problem = [line], number, {}, None, ""
+                block, start, fields, last = [line], number, {}, None
             last = tag
             fields.setdefault(tag, []).append(value)
             if tag == "ER":
@@ -540,8 +543,6 @@ def parse_ris(text: str, file: str) -> ParseResult:
             # A value continued on the next line (abstracts in several exporters), joined
             # with a space as rispy does.
             fields[last][-1] += " " + body.strip()
-        elif body.strip():
-            problem = problem or f"line {number} is not a 'TG  - value' line"
     if in_record:
         finish(len(lines))
     if len(databases) == 1:
@@ -571,7 +572,11 @@ def _split_names(value: str) -> list[str]:
 
 
 def parse_bibtex(text: str, file: str) -> ParseResult:
-    """BibTeX (Web of Science, Scopus, Zotero, JabRef exports), read with bibtexparser 2."""
+    """BibTeX (Web of Science, Scopus, Zotero, JabRef exports), read with bibtexparser 2.
+
+    Field names are case-insensitive in BibTeX and are kept lower-case in ``fields`` (with
+    ``ENTRYTYPE`` and ``ID``); the raw entry keeps them as written. An entry whose key is
+    used twice is kept (with a warning): duplicates are for de-duplication to judge."""
     import bibtexparser
     from bibtexparser.model import DuplicateBlockKeyBlock, Entry
     from pylatexenc.latex2text import LatexNodes2Text
@@ -584,7 +589,10 @@ def parse_bibtex(text: str, file: str) -> ParseResult:
         except Exception:  # pylatexenc gives up on some malformed LaTeX: keep the text as written
             return " ".join(value.split())
 
-    library = bibtexparser.parse_string(text)
+    try:
+        library = bibtexparser.parse_string(text)
+    except Exception as exc:  # the parser's failures on odd input are not all its own errors
+        raise InputError(f"the file cannot be read as BibTeX ({exc})", file=file) from None
     result = ParseResult("bibtex")
     entries: list[Entry] = list(library.entries)
     for block in library.failed_blocks:
@@ -695,6 +703,8 @@ def parse_csv(text: str, file: str) -> ParseResult:
     """A CSV of records with a header row (PubMed, Scopus, Web of Science, spreadsheets, and
     the ``records.csv`` export of a record store)."""
     result = ParseResult("csv")
+    # Abstracts and raw records can exceed the csv module's default cell limit (128 KiB).
+    csv.field_size_limit(max(csv.field_size_limit(), MAX_BYTES))
     lines = _lines(text)
     reader = csv.reader(iter(lines))
     try:
@@ -772,4 +782,6 @@ def parse_csv(text: str, file: str) -> ParseResult:
             )
     if len(databases) == 1:
         result.database = databases.pop()
+    elif not databases and {"pmid", "citation", "journal/book"} <= set(names):
+        result.database = "PubMed"  # PubMed's "Save → CSV" layout
     return result

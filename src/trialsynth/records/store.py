@@ -20,10 +20,10 @@ Guarantees
 Screening rules (see :meth:`RecordStore.screening`)
 ---------------------------------------------------
 A record's state at a stage is ``resolved`` when a resolution was recorded; otherwise
-``agreed`` when at least ``reviewers_required`` reviewers (default 2: independent dual
-screening) decided and all gave the same include/exclude decision (and, for exclusions at
-full text, the same reason); ``conflict`` when they disagree or any of them said
-``maybe``; ``pending`` when fewer reviewers than required have decided. An exclusion at
+``pending`` while fewer than ``reviewers_required`` reviewers (default 2: independent dual
+screening) have decided; then ``agreed`` when all gave the same include/exclude decision
+(and, for exclusions at full text, the same reason), else ``conflict`` (they disagree, or
+one of them said ``maybe``). An exclusion at
 full text needs a reason.
 """
 
@@ -254,6 +254,7 @@ class Record:
     raw: str
     database: str
     kind: str
+    search_date: str | None = None
 
     @property
     def first_author(self) -> str:
@@ -492,7 +493,8 @@ class RecordStore:
 
     # ------------------------------------------------------------------ records
     _RECORD_SQL = (
-        "SELECT records.*, imports.database AS database, imports.kind AS kind "
+        "SELECT records.*, imports.database AS database, imports.kind AS kind, "
+        "imports.search_date AS search_date "
         "FROM records JOIN imports ON imports.id = records.import_id"
     )
 
@@ -728,6 +730,11 @@ class RecordStore:
         }
         return [r for r in unique if r.kind == "other" or r.id in passed]
 
+    def unscreened(self, stage: str, reviewer: str) -> list[Record]:
+        """The records of a stage that ``reviewer`` has not decided yet (their work list)."""
+        done = {d.record_id for d in self.decisions(stage) if d.reviewer == reviewer.strip()}
+        return [r for r in self.records_to_screen(stage) if r.id not in done]
+
     def screening(self, stage: str) -> list[ScreeningState]:
         """The state of every record that goes through ``stage`` (see the module's rules)."""
         self._check_stage(stage)
@@ -753,10 +760,10 @@ class RecordStore:
                 continue
             choices = {d.decision for d in current}
             reasons = {d.reason.strip() for d in current}
-            if "maybe" in choices or len(choices) > 1:
+            if len(current) < required:
+                status = "pending"  # conflicts are settled only once every reviewer has decided
+            elif "maybe" in choices or len(choices) > 1:
                 status = "conflict"
-            elif len(current) < required:
-                status = "pending"
             elif stage == "full_text" and choices == {"exclude"} and len(reasons) > 1:
                 status = "conflict"
             else:
@@ -877,6 +884,7 @@ def _record(row: sqlite3.Row) -> Record:
         raw=row["raw"],
         database=row["database"],
         kind=row["kind"],
+        search_date=row["search_date"],
     )
 
 
