@@ -95,10 +95,10 @@ def test_progress_counts(review):
     bob.decide(2, "include")
     p = ann.progress()
     assert (p.total, p.decided, p.include, p.exclude, p.maybe, p.remaining) == (6, 3, 1, 1, 1, 3)
-    # record 1 agreed (both include); 2 conflict (include vs exclude); 3 conflict (maybe); 4–6 pending
-    assert (p.agreed, p.conflicts, p.pending, p.resolved, p.reviewers_required) == (1, 2, 3, 0, 2)
-    # bob still has 3 (ann's maybe makes it a conflict already, but it needs its second
-    # independent reviewer), 4, 5, 6; so has carol: 1 (agreed) and 2 (a conflict between two
+    # record 1 agreed (both include); 2 conflict (include vs exclude); 3 pending (ann's maybe
+    # waits for its second independent reviewer before it can be a conflict); 4–6 pending
+    assert (p.agreed, p.conflicts, p.pending, p.resolved, p.reviewers_required) == (1, 1, 4, 0, 2)
+    # bob still has 3, 4, 5, 6; so has carol: 1 (agreed) and 2 (a conflict between two
     # reviewers) already have their two reviewers
     assert [r.id for r in bob.queue()[0]] == [3, 4, 5, 6]
     assert bob.progress().remaining == 4
