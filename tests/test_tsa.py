@@ -139,6 +139,14 @@ def test_binary_ris_by_hand():
     assert 1718 < got < 1719  # 1718.9 participants
 
 
+def test_ris_takes_percentages_and_rejects_impossible_levels():
+    frac = required_information_size(alpha=0.05, power=0.9, control_risk=0.30, rrr=0.20)
+    assert required_information_size(alpha=5, power=90, control_risk=0.30, rrr=0.20) == frac
+    for bad in ({"alpha": 0.0, "power": 0.9}, {"alpha": 0.05, "power": 1.0}, {"alpha": 0.7, "power": 0.9}):
+        with pytest.raises(InputError):
+            required_information_size(control_risk=0.30, rrr=0.20, **bad)
+
+
 @pytest.mark.parametrize("case", RPACT["schoenfeld_events"], ids=lambda c: f"HR{c['hazard_ratio']}")
 def test_hazard_ratio_ris_matches_rpact_schoenfeld(case):
     got = required_information_size(

@@ -358,8 +358,11 @@ def required_information_size(
     """The unadjusted RIS (participants; events for a hazard ratio), formulas in the module notes.
 
     Give exactly one of: ``control_risk`` and ``rrr`` (binary), ``mean_difference`` and ``sd``
-    (continuous), ``hazard_ratio`` (time to event). ``alpha`` is two-sided.
+    (continuous), ``hazard_ratio`` (time to event). ``alpha`` is two-sided; ``alpha`` and ``power``
+    are fractions (0.05, 0.80) or percentages (5, 80), as in :func:`tsa`.
     """
+    alpha = _fraction(alpha, "alpha", 0.5)
+    power = _fraction(power, "power", 1.0)
     zsum = _zq(alpha / 2.0) + _zq(1.0 - power)
     given = [
         control_risk is not None or rrr is not None,
