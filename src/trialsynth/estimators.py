@@ -143,7 +143,8 @@ def _score(restricted: bool):
         sw = w.sum(axis=-1)
         mu = (w * yi).sum(axis=-1) / sw
         r = yi - mu[..., None]
-        w2, w3 = w**2, w**3
+        w2 = w**2
+        w3 = w2 * w  # not w**3: numpy may use a vectorised pow; a product is reproducible everywhere
         sw2, sw3 = w2.sum(axis=-1), w3.sum(axis=-1)
         s_w2r = (w2 * r).sum(axis=-1)
         s_w2r2 = (w2 * r**2).sum(axis=-1)
