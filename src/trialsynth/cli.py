@@ -515,5 +515,9 @@ def bias(
     click.echo(_json_dumps(out) if as_json else text)
 
 
+from trialsynth.cli_simulate import simulate  # noqa: E402
+
+main.add_command(simulate)
+
 if __name__ == "__main__":  # pragma: no cover
     main()

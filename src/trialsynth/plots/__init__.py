@@ -10,5 +10,13 @@ from trialsynth.plots.forest import forest_plot
 from trialsynth.plots.funnel import funnel_plot
 from trialsynth.plots.save import save_figure
 from trialsynth.plots.sequence import cumulative_plot, leave_one_out_plot
+from trialsynth.plots.simulation import simulation_plot
 
-__all__ = ["cumulative_plot", "forest_plot", "funnel_plot", "leave_one_out_plot", "save_figure"]
+__all__ = [
+    "cumulative_plot",
+    "forest_plot",
+    "funnel_plot",
+    "leave_one_out_plot",
+    "save_figure",
+    "simulation_plot",
+]
