@@ -57,7 +57,7 @@ _NO_DISPATCH = 0
 _BLOCK = 128  # numpy's PW_BLOCKSIZE
 
 
-@nb.njit(cache=True, error_model="numpy")
+@nb.njit(cache=True, error_model="numpy", inline="always")
 def _psum_block(a, start, n):
     """numpy's pairwise sum of a[start:start + n] for n ≤ 128 (one block: eight accumulators)."""
     if n < 8:
@@ -91,7 +91,7 @@ def _psum_block(a, start, n):
     return res
 
 
-@nb.njit(cache=True, error_model="numpy")
+@nb.njit(cache=True, error_model="numpy", inline="always")
 def _psum(a, start, n):
     """Sum of a[start:start + n] in the order of numpy's pairwise summation (its float64 add.reduce).
 
@@ -135,7 +135,7 @@ def _psum(a, start, n):
     return values[0]
 
 
-@nb.njit(cache=True, error_model="numpy")
+@nb.njit(cache=True, error_model="numpy", inline="always")
 def _wmean(y, w, t1, k):
     """Σw / and Σwy/Σw with w already in ``w``: (sw, mu)."""
     for j in range(k):
