@@ -183,3 +183,19 @@ def test_numpy_engine_without_numba_returns_the_same_fields():
 def test_batch_input_errors(kwargs, message):
     with pytest.raises(InputError, match=message):
         fit_batch(**kwargs)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_one_study_rows_are_reported_as_the_single_fit(engine):
+    """A row with one study: its own estimate with a z interval, as api.meta_analysis shows it."""
+    yi = np.array([[0.3, np.nan, np.nan], [0.3, -0.1, 0.5]])
+    vi = np.array([[0.04, np.nan, np.nan], [0.04, 0.09, 0.02]])
+    fit = fit_batch(yi, vi, method="REML", hk=True, engine=engine)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TrialsynthWarning)
+        one = meta_analysis([0.3], [0.04], method="REML", hk=True)
+    assert fit.k[0] == 1 and math.isnan(fit.df[0]) and math.isnan(fit.tau2[0])
+    assert fit.estimate[0] == one.estimate == 0.3
+    assert fit.se[0] == one.se == 0.2
+    assert fit.ci_lower[0] == one.ci_lower and fit.ci_upper[0] == one.ci_upper
+    assert fit.df[1] == 2.0  # the other row keeps Hartung–Knapp
