@@ -27,6 +27,7 @@ H², the Q p-value, the prediction interval); a row with no study gets NaN throu
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -38,6 +39,10 @@ from trialsynth.estimators import MAXITER, TOL
 from trialsynth.pooling import IV_METHODS, fit_arrays
 
 ENGINES = ("auto", "compiled", "numpy")
+
+#: numba's default threading layer (workqueue) must not be entered from two threads at once
+#: (e.g. a Dask worker running two tasks): calls of the compiled kernel take turns.
+_KERNEL_LOCK = threading.Lock()
 
 #: The scalar fields of a fit, in the order the compiled kernel writes them.
 _KERNEL_FIELDS = (
@@ -256,22 +261,23 @@ def _run_kernel(y2, v2, m2, method, hk, hk_variant, level, pi_type, weights):
     iters = np.empty(n, dtype=np.int64)
     w = np.empty((n if weights else 0, kmax))
     if n:
-        kern.fit_rows(
-            y2,
-            v2,
-            m2,
-            kern.CODES[method],
-            hk,
-            hk_variant == "adhoc",
-            float(crit_value(level)),
-            np.ascontiguousarray(tcrit, dtype=float),
-            np.ascontiguousarray(pcrit, dtype=float),
-            TOL,
-            MAXITER,
-            min(n, 64 * numba.get_num_threads()),
-            out,
-            conv,
-            iters,
-            w,
-        )
+        with _KERNEL_LOCK:
+            kern.fit_rows(
+                y2,
+                v2,
+                m2,
+                kern.CODES[method],
+                hk,
+                hk_variant == "adhoc",
+                float(crit_value(level)),
+                np.ascontiguousarray(tcrit, dtype=float),
+                np.ascontiguousarray(pcrit, dtype=float),
+                TOL,
+                MAXITER,
+                min(n, 64 * numba.get_num_threads()),
+                out,
+                conv,
+                iters,
+                w,
+            )
     return out, conv, iters, w
