@@ -15,8 +15,10 @@ What is checked, and against what:
 
 from __future__ import annotations
 
+import json
 import math
 import warnings
+from dataclasses import replace
 from fractions import Fraction
 
 import numpy as np
@@ -27,7 +29,7 @@ from trialsynth.api import meta_analysis
 from trialsynth.cli import main
 from trialsynth.errors import InputError, TrialsynthWarning
 from trialsynth.exactsum import ExactSum
-from trialsynth.simulate import COLUMNS, generate, run_simulation, spec_from_dict
+from trialsynth.simulate import COLUMNS, generate, load_spec, run_simulation, spec_from_dict
 
 # Monte Carlo tolerance: |simulated − theory| ≤ Z_MC · MCSE. With three quantities checked on a fixed
 # seed, 4 standard errors make a false alarm from chance alone improbable (two-sided p ≈ 6e-5 each),
@@ -63,6 +65,52 @@ SPEC = {
         },
     ],
 }
+
+
+SPEC_TOML = """
+seed = 20261130
+replications = 40
+chunk_size = 16
+
+[[estimator]]
+method = "REML"
+hk = true
+
+[[estimator]]
+method = "DL"
+
+[[estimator]]
+method = "FE"
+
+[[scenario]]
+name = "normal"
+data = "normal"
+k = [3, 6]
+tau2 = 0.04
+effect = 0.25
+vi = { distribution = "uniform", low = 0.02, high = 0.3 }
+
+[[scenario]]
+name = "binary"
+data = "binary"
+k = 5
+tau2 = 0.1
+effect = -0.4
+control_risk = { distribution = "uniform", low = 0.01, high = 0.15 }
+n_per_arm = { distribution = "integers", low = 10, high = 60 }
+"""
+
+
+def test_toml_spec_reads_as_the_dict(tmp_path):
+    path = tmp_path / "study.toml"
+    path.write_text(SPEC_TOML, encoding="utf-8")
+    spec = load_spec(path)
+    assert spec == replace(spec_from_dict(SPEC), source=str(path))
+    assert [s.name for s in spec.scenarios] == [
+        "normal (k=3, tau2=0.04, effect=0.25)",
+        "normal (k=6, tau2=0.04, effect=0.25)",
+        "binary",
+    ]
 
 
 def test_exact_sum_is_math_fsum_in_any_grouping():
@@ -194,7 +242,7 @@ def test_identical_whatever_the_chunking_and_process_workers():
     assert run_simulation(spec, chunk_size=9, workers=2).rows == base
 
 
-def test_identical_on_a_dask_localcluster_of_two_worker_processes():
+def test_identical_on_a_dask_localcluster_of_two_worker_processes(tmp_path):
     distributed = pytest.importorskip("distributed")
     spec = spec_from_dict(SPEC)
     base = run_simulation(spec).rows
@@ -211,7 +259,17 @@ def test_identical_on_a_dask_localcluster_of_two_worker_processes():
         assert len(client.scheduler_info()["workers"]) == 2
         rows = run_simulation(spec, client=client, chunk_size=11).rows
         assert cluster.scheduler.address.startswith("tcp://127.0.0.1:")
+        # the command line, sent to the same cluster by its address
+        spec_file = tmp_path / "study.toml"
+        spec_file.write_text(SPEC_TOML, encoding="utf-8")
+        args = ["simulate", str(spec_file), "--scheduler", cluster.scheduler.address, "--chunk-size", "13"]
+        res = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "out"), "--no-plot", "--no-progress"])
+        assert res.exit_code == 0, res.output
     assert rows == base
+    written = json.loads((tmp_path / "out" / "simulation.json").read_text(encoding="utf-8"))["results"]
+    assert written == [
+        {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()} for r in base
+    ]
 
 
 def test_cli_writes_table_json_and_plot(tmp_path):
