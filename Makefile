@@ -34,6 +34,7 @@ fixtures:
 	Rscript validation/review_fixtures.R tests/fixtures/reviews_metafor.json
 	Rscript validation/bayes_tsa_fixtures.R tests/fixtures/bayes_tsa/rpact.json
 	Rscript validation/metafor_fixtures_analyses.R tests/fixtures/metafor_analyses
+	Rscript validation/multimodal_fixtures.R tests/fixtures/multimodal
 
 clean:
 	rm -rf $(VENV) out

@@ -183,22 +183,22 @@ def _equation(code, y, v, k, t, w, t1, t2, t3):
 
 
 @nb.njit(cache=True, error_model="numpy")
-def _solve(code, y, v, k, tol, maxiter, w, t1, t2, t3):
-    """Safeguarded Newton root in τ² ≥ 0, as estimators.solve_decreasing for one row.
+def _solve(code, y, v, k, tol, maxiter, w, t1, t2, t3, start):
+    """Safeguarded Newton root in τ² ≥ ``start``, as estimators.solve_decreasing for one row.
 
-    Returns (τ², converged, iterations).
+    Returns (τ², converged, iterations); ``start`` itself when the equation is not positive there.
     """
-    f0, d0 = _equation(code, y, v, k, 0.0, w, t1, t2, t3)
+    f0, d0 = _equation(code, y, v, k, start, w, t1, t2, t3)
     if not f0 > 0:
-        return 0.0, True, 0
+        return start, True, 0
     ybar = _psum(y, 0, k) / k
     for j in range(k):
         t1[j] = (y[j] - ybar) ** 2
     vmax = v[0]
     for j in range(1, k):
         vmax = max(vmax, v[j])
-    lo = 0.0
-    hi = max(_psum(t1, 0, k), vmax) + 1e-8
+    lo = start
+    hi = max(max(_psum(t1, 0, k), vmax) + 1e-8, lo)
     fhi, _ = _equation(code, y, v, k, hi, w, t1, t2, t3)
     grow = 0
     while fhi >= 0 and grow < 2000:
@@ -207,7 +207,7 @@ def _solve(code, y, v, k, tol, maxiter, w, t1, t2, t3):
         fhi, _ = _equation(code, y, v, k, hi, w, t1, t2, t3)
         grow += 1
     t = lo
-    if lo == 0.0:
+    if lo == start:
         ft, dt = f0, d0
     else:
         ft, dt = _equation(code, y, v, k, t, w, t1, t2, t3)
@@ -230,6 +230,48 @@ def _solve(code, y, v, k, tol, maxiter, w, t1, t2, t3):
         if step <= scale or ft == 0 or hi - lo <= scale or step <= 1e-300:
             return t, True, it
     return t, False, it
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _loglik(code, y, v, k, t, w, t1):
+    """(Restricted) log-likelihood up to a constant, as estimators._loglik."""
+    for j in range(k):
+        w[j] = 1.0 / (v[j] + t)
+    sw, mu = _wmean(y, w, t1, k)
+    for j in range(k):
+        t1[j] = w[j] * (y[j] - mu) ** 2
+    q = _psum(t1, 0, k)
+    for j in range(k):
+        t1[j] = math.log(v[j] + t)
+    out = _psum(t1, 0, k) + q
+    if code == 5:
+        out = out + math.log(sw)
+    return -0.5 * out
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _interior_maximum(code, y, v, k, tol, maxiter, w, t1, t2, t3, probes):
+    """estimators._interior_maximum for one row whose score is not positive at 0: (τ², conv, it)."""
+    vmax = v[0]
+    for j in range(1, k):
+        vmax = max(vmax, v[j])
+    start = np.nan
+    for i in range(2 + probes.size):
+        if i < 2:
+            p = _closed_form(1 if i == 0 else 2, y, v, k, w, t1)
+        else:
+            p = probes[i - 2] * vmax
+        if p > 0:
+            f, _ = _equation(code, y, v, k, p, w, t1, t2, t3)
+            if f > 0:
+                start = p
+                break
+    if np.isnan(start):
+        return 0.0, True, 0
+    root, ok, it = _solve(code, y, v, k, tol, maxiter, w, t1, t2, t3, start)
+    if _loglik(code, y, v, k, root, w, t1) > _loglik(code, y, v, k, 0.0, w, t1):
+        return root, ok, it
+    return 0.0, True, 0
 
 
 @nb.njit(cache=True, error_model="numpy")
@@ -264,7 +306,23 @@ def _closed_form(code, y, v, k, w, t1):
 
 @nb.njit(cache=True, error_model="numpy", parallel=True)
 def fit_rows(
-    yi, vi, mask, code, hk, adhoc, zcrit, tcrit, pcrit, tol, maxiter, nblocks, out, conv, iters, weights
+    yi,
+    vi,
+    mask,
+    code,
+    hk,
+    adhoc,
+    zcrit,
+    tcrit,
+    pcrit,
+    tol,
+    maxiter,
+    nblocks,
+    probes,
+    out,
+    conv,
+    iters,
+    weights,
 ):
     """Fit every row of ``yi``/``vi`` (n, kmax) over the studies where ``mask`` is True.
 
@@ -273,7 +331,8 @@ def fit_rows(
     ``out`` (16, n) receives k, estimate, se, statistic, df, p, ci_lower, ci_upper, tau2, i2, h2,
     q, q_df, q_p, pi_lower, pi_upper; ``conv``, ``iters`` (n,) convergence and iterations;
     ``weights`` (n, kmax) percent weights when it has n rows (pass a (0, kmax) array to skip).
-    The rows are split into ``nblocks`` blocks of consecutive rows, fitted in parallel.
+    The rows are split into ``nblocks`` blocks of consecutive rows, fitted in parallel. ``probes``:
+    estimators.PROBES (where ML/REML look for an interior maximum).
     """
     n, kmax = yi.shape
     want_weights = weights.shape[0] == n
@@ -309,7 +368,11 @@ def fit_rows(
             it = 0
             if code != 0 and k >= 2:
                 if code >= 5:
-                    tau2, converged, it = _solve(code, y, v, k, tol, maxiter, w, t1, t2, t3)
+                    tau2, converged, it = _solve(code, y, v, k, tol, maxiter, w, t1, t2, t3, 0.0)
+                    if it == 0 and (code == 5 or code == 6):
+                        tau2, converged, it = _interior_maximum(
+                            code, y, v, k, tol, maxiter, w, t1, t2, t3, probes
+                        )
                 else:
                     tau2 = _closed_form(code, y, v, k, w, t1)
             for j in range(k):

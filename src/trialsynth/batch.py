@@ -35,7 +35,7 @@ import numpy as np
 from trialsynth._dist import crit_value
 from trialsynth.api import _check_options
 from trialsynth.errors import InputError
-from trialsynth.estimators import MAXITER, TOL
+from trialsynth.estimators import MAXITER, PROBES, TOL
 from trialsynth.pooling import IV_METHODS, fit_arrays
 
 ENGINES = ("auto", "compiled", "numpy")
@@ -275,6 +275,7 @@ def _run_kernel(y2, v2, m2, method, hk, hk_variant, level, pi_type, weights):
                 TOL,
                 MAXITER,
                 min(n, 64 * numba.get_num_threads()),
+                np.asarray(PROBES, dtype=float),
                 out,
                 conv,
                 iters,
