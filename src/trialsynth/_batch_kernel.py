@@ -2,7 +2,8 @@
 
 It performs, per row, the same arithmetic as the numpy engine (:func:`trialsynth.pooling.fit_arrays`
 with :func:`trialsynth.estimators.tau2_estimate`): the same estimating equations, the same
-safeguarded Newton iteration with the same bracket, starting point and stopping rules, and the
+safeguarded Newton iteration with the same bracket, starting point and stopping rules, the same
+search for an interior maximum of a bimodal ML/REML likelihood, and the
 same closed forms for the statistics, and every sum is added up in numpy's order (its pairwise
 summation, :func:`_psum`), so that a row fitted here gives the same bits as the same studies fitted
 alone by the numpy engine. (A padded row of the numpy engine sums extra zeros, which can change the

@@ -309,12 +309,9 @@ def tau2_estimate(yi, vi, mask=None, *, method: str = "REML", tol: float = TOL, 
     yi, vi, mask, k = _prep(yi, vi, mask)
     shape = yi.shape[:-1]
     if method in ITERATIVE:
-        if method in ("PM", "EB"):
-            func = _q_equation(lambda k: k - 1.0)
-            tau2, conv, it = solve_decreasing(func, yi, vi, mask, tol=tol, maxiter=maxiter)
-        else:
-            func = _score(method == "REML")
-            tau2, conv, it = solve_decreasing(func, yi, vi, mask, tol=tol, maxiter=maxiter)
+        func = _q_equation(lambda k: k - 1.0) if method in ("PM", "EB") else _score(method == "REML")
+        tau2, conv, it = solve_decreasing(func, yi, vi, mask, tol=tol, maxiter=maxiter)
+        if method in ("REML", "ML"):
             tau2, conv, it = _interior_maximum(
                 method == "REML", yi, vi, mask, k, tau2, conv, it, tol=tol, maxiter=maxiter
             )
