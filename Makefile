@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint fixtures clean
+.PHONY: run test lint fixtures bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,12 @@ test: $(BIN)/.installed
 lint: $(BIN)/.installed
 	$(BIN)/ruff check src tests
 
+# Fits per second against statsmodels, PyMARE and metafor (when Rscript is installed);
+# the last line printed is JSON. Installs the bench extra first.
+bench: $(BIN)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python benchmarks/bench.py
+
 # Regenerate the pinned metafor fixtures (needs Rscript with metafor and metadat).
 fixtures:
 	Rscript validation/metafor_fixtures.R tests/fixtures/metafor
@@ -29,6 +35,7 @@ fixtures:
 	Rscript validation/bayes_tsa_fixtures.R tests/fixtures/bayes_tsa/rpact.json
 	Rscript validation/metafor_fixtures_analyses.R tests/fixtures/metafor_analyses
 	Rscript validation/metafor_fixtures_figures.R tests/fixtures/metafor_figures
+	Rscript validation/multimodal_fixtures.R tests/fixtures/multimodal
 
 clean:
 	rm -rf $(VENV) out

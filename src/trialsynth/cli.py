@@ -538,5 +538,9 @@ from trialsynth.cli_screen import COMMANDS as _SCREEN_COMMANDS  # noqa: E402
 for _command in _SCREEN_COMMANDS:
     main.add_command(_command)
 
+from trialsynth.cli_simulate import simulate  # noqa: E402
+
+main.add_command(simulate)
+
 if __name__ == "__main__":  # pragma: no cover
     main()

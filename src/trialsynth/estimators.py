@@ -19,7 +19,10 @@ Definitions (intercept-only random-effects model, w = 1/(vi + τ²), k studies):
 * ML, REML (Viechtbauer, J Educ Behav Stat 2005): the maximiser of the (restricted)
   log-likelihood over τ² ≥ 0, i.e. the root of the score
   ML: Σw²(yi − μ̂)² − Σw = 0;  REML: Σw²(yi − μ̂)² − Σw + Σw²/Σw = 0,
-  or zero when the score is negative at τ² = 0.
+  or zero when the score is negative at τ² = 0 and no higher maximum is found inside: the
+  likelihood need not be unimodal, so where the score is negative at 0 it is probed at the DL
+  and HE estimates and at (1/16, 1/4, 1, 4)·max vᵢ, and a root above a positive probe replaces 0
+  when its likelihood is higher (see ``_interior_maximum``).
 
 The iterative estimators (PM, EB, ML, REML) and the Q-profile interval use a safeguarded
 Newton method: Newton steps on the estimating equation inside a bracket that always
@@ -148,7 +151,8 @@ def _score(restricted: bool):
         sw = w.sum(axis=-1)
         mu = (w * yi).sum(axis=-1) / sw
         r = yi - mu[..., None]
-        w2, w3 = w**2, w**3
+        w2 = w**2
+        w3 = w2 * w  # not w**3: numpy may use a vectorised pow; a product is reproducible everywhere
         sw2, sw3 = w2.sum(axis=-1), w3.sum(axis=-1)
         s_w2r = (w2 * r).sum(axis=-1)
         s_w2r2 = (w2 * r**2).sum(axis=-1)
@@ -160,6 +164,65 @@ def _score(restricted: bool):
         return score, deriv
 
     return f
+
+
+def _loglik(restricted: bool):
+    """(Restricted) log-likelihood of τ², up to a constant: −½[Σlog(vᵢ + τ²) + Σw(yᵢ − μ̂)² (+ log Σw)]."""
+
+    def f(yi, vi, mask, tau2):
+        w = _weights(vi, mask, tau2)
+        sw = w.sum(axis=-1)
+        mu = (w * yi).sum(axis=-1) / sw
+        q = (w * (yi - mu[..., None]) ** 2).sum(axis=-1)
+        logv = np.where(mask, np.log(vi + np.asarray(tau2)[..., None]), 0.0).sum(axis=-1)
+        out = logv + q
+        if restricted:
+            out = out + np.log(sw)
+        return -0.5 * out
+
+    return f
+
+
+#: Probe points for an interior maximum, as multiples of the largest vᵢ (see _interior_maximum).
+PROBES = (1.0 / 16.0, 0.25, 1.0, 4.0)
+
+
+def _interior_maximum(restricted, yi, vi, mask, k, tau2, conv, it, *, tol, maxiter):
+    """Where the (RE)ML score is not positive at τ² = 0, look for a higher interior maximum.
+
+    The likelihood need not be unimodal: its score can be negative at 0 (a local maximum on
+    the boundary) and positive further out, with a higher maximum there. For such rows the
+    score is probed at the DL and HE estimates (when positive), then at (1/16, 1/4, 1, 4)·max vᵢ;
+    at the first probe where it is positive, the root above it is found as by solve_decreasing,
+    and it replaces 0 when its likelihood is higher. Returns updated (tau2, conv, it).
+    """
+    shape = yi.shape[:-1]
+    yi, vi, mask = (x.reshape(-1, x.shape[-1]) for x in (yi, vi, mask))
+    k, tau2, conv, it = (np.asarray(x).reshape(-1) for x in (k, tau2, conv, it))
+    score = _score(restricted)
+    rows = np.nonzero((k >= 2) & ~(score(yi, vi, mask, np.zeros(len(k)))[0] > 0))[0]
+    if rows.size == 0:
+        return tau2.reshape(shape), conv.reshape(shape), it.reshape(shape)
+    y, v, m, kk = yi[rows], vi[rows], mask[rows], k[rows]
+    vmax = np.where(m, v, 0.0).max(axis=-1)
+    probes = [_dl(y, v, m, kk), _he(y, v, m, kk), *(c * vmax for c in PROBES)]
+    start = np.full(len(vmax), np.nan)
+    for p in probes:
+        use = np.isnan(start) & (p > 0)
+        if use.any():
+            use[use] = score(y[use], v[use], m[use], p[use])[0] > 0
+            start[use] = p[use]
+    found = ~np.isnan(start)
+    if not found.any():
+        return tau2.reshape(shape), conv.reshape(shape), it.reshape(shape)
+    y, v, m = y[found], v[found], m[found]
+    root, ok, n_it = _solve_flat(score, y, v, m, tol=tol, maxiter=maxiter, start=start[found])
+    loglik = _loglik(restricted)
+    better = loglik(y, v, m, root) > loglik(y, v, m, np.zeros(len(root)))
+    target = rows[found][better]
+    tau2, conv, it = tau2.copy(), conv.copy(), it.copy()
+    tau2[target], conv[target], it[target] = root[better], ok[better], n_it[better]
+    return tau2.reshape(shape), conv.reshape(shape), it.reshape(shape)
 
 
 def solve_decreasing(func, yi, vi, mask, *, tol: float = TOL, maxiter: int = MAXITER, aux=()):
@@ -181,9 +244,11 @@ def solve_decreasing(func, yi, vi, mask, *, tol: float = TOL, maxiter: int = MAX
     return tau2.reshape(shape), converged.reshape(shape), iterations.reshape(shape)
 
 
-def _solve_flat(func, yi, vi, mask, *, tol, maxiter, aux=()):
+def _solve_flat(func, yi, vi, mask, *, tol, maxiter, aux=(), start=None):
+    """Rows (n, k). ``start`` (n,), when given, replaces 0 as the left end of the search: rows
+    whose equation is positive there are solved above it, the others get ``start``."""
     shape = yi.shape[:-1]
-    zero = np.zeros(shape)
+    zero = np.zeros(shape) if start is None else np.asarray(start, dtype=float)
     f0, _ = func(yi, vi, mask, zero, *aux)
     active = f0 > 0
     tau2 = zero.copy()
@@ -194,11 +259,10 @@ def _solve_flat(func, yi, vi, mask, *, tol, maxiter, aux=()):
     idx = np.nonzero(active)
     y, v, m = yi[idx], vi[idx], mask[idx]
     a = tuple(x[idx] for x in aux)
-    n = y.shape[0]
-    lo = np.zeros(n)
+    lo = zero[idx]
     # Upper end of the bracket: start from a moment-type scale and double until negative.
     spread = np.where(m, y - (np.where(m, y, 0).sum(-1) / m.sum(-1))[:, None], 0.0)
-    hi = np.maximum((spread**2).sum(-1), np.where(m, v, 0).max(-1)) + 1e-8
+    hi = np.maximum(np.maximum((spread**2).sum(-1), np.where(m, v, 0).max(-1)) + 1e-8, lo)
     fhi, _ = func(y, v, m, hi, *a)
     grow = 0
     while np.any(fhi >= 0) and grow < 2000:
@@ -210,8 +274,8 @@ def _solve_flat(func, yi, vi, mask, *, tol, maxiter, aux=()):
     # Newton from the better-informed end: start at lo (value > 0) with its derivative.
     t = lo.copy()
     ft, dt = func(y, v, m, t, *a)
-    done = np.zeros(n, dtype=bool)
-    it = np.zeros(n, dtype=int)
+    done = np.zeros(len(t), dtype=bool)
+    it = np.zeros(len(t), dtype=int)
     for _ in range(maxiter):
         with np.errstate(divide="ignore", invalid="ignore"):
             newton = t - ft / dt
@@ -250,11 +314,12 @@ def tau2_estimate(yi, vi, mask=None, *, method: str = "REML", tol: float = TOL, 
     yi, vi, mask, k = _prep(yi, vi, mask)
     shape = yi.shape[:-1]
     if method in ITERATIVE:
-        if method in ("PM", "EB"):
-            func = _q_equation(lambda k: k - 1.0)
-        else:
-            func = _score(method == "REML")
+        func = _q_equation(lambda k: k - 1.0) if method in ("PM", "EB") else _score(method == "REML")
         tau2, conv, it = solve_decreasing(func, yi, vi, mask, tol=tol, maxiter=maxiter)
+        if method in ("REML", "ML"):
+            tau2, conv, it = _interior_maximum(
+                method == "REML", yi, vi, mask, k, tau2, conv, it, tol=tol, maxiter=maxiter
+            )
     else:
         tau2 = {"DL": _dl, "HE": _he, "HS": _hs, "SJ": _sj}[method](yi, vi, mask, k)
         conv = np.ones(shape, dtype=bool)

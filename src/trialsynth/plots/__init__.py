@@ -13,6 +13,7 @@ from trialsynth.plots.funnel import funnel_plot
 from trialsynth.plots.rob import rob_summary_plot, traffic_light_plot
 from trialsynth.plots.save import save_figure
 from trialsynth.plots.sequence import cumulative_plot, leave_one_out_plot
+from trialsynth.plots.simulation import simulation_plot
 
 __all__ = [
     "baujat_plot",
@@ -23,5 +24,6 @@ __all__ = [
     "radial_plot",
     "rob_summary_plot",
     "save_figure",
+    "simulation_plot",
     "traffic_light_plot",
 ]
