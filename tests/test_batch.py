@@ -194,7 +194,10 @@ def test_one_study_rows_are_reported_as_the_single_fit(engine):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", TrialsynthWarning)
         one = meta_analysis([0.3], [0.04], method="REML", hk=True)
-    assert fit.k[0] == 1 and math.isnan(fit.df[0]) and math.isnan(fit.tau2[0])
+    assert fit.k[0] == 1 and math.isnan(fit.df[0])
+    # metafor's rma with k = 1: tau2 = 0, I2 = 0, H2 = 1, Q = 0 with p = 1 (as the single fit)
+    assert (fit.tau2[0], fit.i2[0], fit.h2[0], fit.q[0], fit.q_p_value[0]) == (0.0, 0.0, 1.0, 0.0, 1.0)
+    assert (one.tau2, one.i2, one.h2, one.q, one.q_p_value) == (0.0, 0.0, 1.0, 0.0, 1.0)
     assert fit.estimate[0] == one.estimate == 0.3
     assert fit.se[0] == one.se == 0.2
     assert fit.ci_lower[0] == one.ci_lower and fit.ci_upper[0] == one.ci_upper

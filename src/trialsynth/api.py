@@ -24,6 +24,7 @@ from trialsynth.pooling import (
     heterogeneity_from_estimate,
     mantel_haenszel,
     mantel_haenszel_weights,
+    one_study_convention,
     peto,
 )
 from trialsynth.results import RATIO_MEASURES, REVMAN_MH_RANDOM_NOTE, MetaResult, StudyRow
@@ -205,6 +206,7 @@ def meta_analysis(
         tau2_ci=True,
         tau2=tau2,
     )
+    one_study_convention(fit, k == 1, method)
     f = {key: val.item() if np.ndim(val) == 0 else val for key, val in fit.items()}
     if profile == "revman" and method != "FE" and f["q_df"] >= 1:
         q_, df_ = f["q"], f["q_df"]
@@ -215,14 +217,6 @@ def meta_analysis(
     weights = np.full(len(yi), np.nan)
     weights[included] = fit["weights"]
     single = k == 1
-    if single:
-        # metafor's convention for one study (rma with k = 1): τ² = 0, I² = 0, H² = 1, Q = 0
-        # with p = 1, a z test; no τ² interval (confint stops at k = 1). Nothing is pooled, so
-        # no prediction interval either (docs/conventions.md).
-        for key in ("tau2_ci_lower", "tau2_ci_upper", "pi_lower", "pi_upper"):
-            f[key] = np.nan
-        f.update(i2=0.0, h2=1.0, q=0.0, q_p_value=1.0)
-        f["tau2"] = np.nan if method == "FE" else 0.0
     if pi_type == "default":
         pi_used = "t(k-1)" if hk else "z"
     else:

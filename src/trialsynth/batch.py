@@ -36,7 +36,7 @@ from trialsynth._dist import crit_value
 from trialsynth.api import _check_options
 from trialsynth.errors import InputError
 from trialsynth.estimators import MAXITER, PROBES, TOL
-from trialsynth.pooling import IV_METHODS, fit_arrays
+from trialsynth.pooling import IV_METHODS, fit_arrays, one_study_convention
 
 ENGINES = ("auto", "compiled", "numpy")
 
@@ -198,6 +198,7 @@ def fit_batch(
             for key, value in alone.items():
                 res[key] = np.array(res[key], dtype=value.dtype if key != "df" else float)
                 res[key][single] = value
+        one_study_convention(res, mask.sum(axis=-1) == 1, method)
         if not weights:
             res.pop("weights")
         return BatchFit(engine="numpy", **options, **res)
@@ -219,6 +220,7 @@ def fit_batch(
     if tau2_ci:
         res.update(_tau2_ci(y2, v2, m2, method, level, res["k"].reshape(n), shape))
         res["converged"] = res["converged"] & res.pop("_ci_converged")
+    one_study_convention(res, res["k"] == 1, method)
     return BatchFit(engine="compiled", **options, **res)
 
 

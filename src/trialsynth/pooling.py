@@ -169,6 +169,26 @@ def fit_arrays(
 # Mantel–Haenszel and Peto: pooled estimates from the raw 2×2 counts.
 
 
+def one_study_convention(fit: dict, single, method: str) -> None:
+    """Give meta-analyses of one study metafor's values (``rma`` with k = 1), in place.
+
+    ``single`` marks them (a boolean array of the batch shape, or a scalar). Nothing is
+    pooled: τ² = 0 (absent for FE), I² = 0, H² = 1, Q = 0 with p = 1; no τ² interval and no
+    prediction interval. The single fit (:func:`trialsynth.api.meta_analysis`) and the batch
+    engine (:func:`trialsynth.batch.fit_batch`) both call this, so they agree
+    (docs/analyses-conventions.md).
+    """
+    single = np.asarray(single, dtype=bool)
+    if not single.any():
+        return
+    for key in ("tau2_ci_lower", "tau2_ci_upper", "pi_lower", "pi_upper"):
+        if key in fit:
+            fit[key] = np.where(single, np.nan, fit[key])
+    values = {"i2": 0.0, "h2": 1.0, "q": 0.0, "q_p_value": 1.0, "tau2": np.nan if method == "FE" else 0.0}
+    for key, value in values.items():
+        fit[key] = np.where(single, value, fit[key])
+
+
 def mantel_haenszel(a, n1, c, n2, measure: str, *, rd_variance: str = "SGR") -> tuple[float, float]:
     """Mantel–Haenszel pooled estimate and its SE (log scale for OR and RR).
 
