@@ -93,6 +93,15 @@ def test_unfinished_screening_is_noted_and_does_not_add_up(tmp_path):
     assert any(p.startswith("reports_sought is 1") for p in check_prisma(counts))
 
 
+#: A [prisma] table of flow counts entered by hand (they add up: 10 − 2 = 8 screened, 8 − 6 = 2
+#: sought, 2 assessed − 1 excluded = 1 included).
+HAND_COUNTS = (
+    "[prisma]\ndatabases = { PubMed = 10 }\nduplicates_removed = 2\nrecords_screened = 8\n"
+    "records_excluded = 6\nreports_sought = 2\nreports_assessed = 2\nreports_excluded = { Other = 1 }\n"
+    "studies_included = 1\nreports_included = 1\n"
+)
+
+
 def test_cli_prisma_json_from_store(tmp_path):
     with open_store(tmp_path) as store:
         _build(store)
@@ -107,9 +116,7 @@ def test_cli_prisma_json_from_store(tmp_path):
 
 def test_cli_prisma_falls_back_to_review_toml(tmp_path):
     (tmp_path / "review.toml").write_text(
-        "[prisma]\ndatabases = { PubMed = 10 }\nduplicates_removed = 2\nrecords_screened = 8\n"
-        "records_excluded = 6\nreports_sought = 2\nreports_assessed = 2\nreports_excluded = { Other = 1 }\n"
-        "studies_included = 1\nreports_included = 1\n",
+        HAND_COUNTS,
         encoding="utf-8",
     )
     result = CliRunner().invoke(main, ["prisma", str(tmp_path), "--json"])
@@ -123,3 +130,58 @@ def test_cli_prisma_falls_back_to_review_toml(tmp_path):
 def test_cli_prisma_without_records_or_table(tmp_path):
     result = CliRunner().invoke(main, ["prisma", str(tmp_path)])
     assert result.exit_code == 2 and "no records and no review.toml" in result.output
+
+
+def test_cli_prisma_reads_review_toml_through_the_review_loader(tmp_path, monkeypatch):
+    # one reader of [prisma]: the command uses the review loader's, which checks the table
+    # the same way load_review does
+    import trialsynth.review.load as load
+
+    calls = []
+    real = load._prisma
+
+    def spy(toml, top):
+        calls.append(toml.source)
+        return real(toml, top)
+
+    monkeypatch.setattr(load, "_prisma", spy)
+    (tmp_path / "review.toml").write_text(
+        HAND_COUNTS,
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(main, ["prisma", str(tmp_path), "--json"])
+    assert result.exit_code == 0, result.output
+    assert calls == [str(tmp_path / "review.toml")]
+
+
+def test_cli_prisma_errors_name_review_toml_the_key_and_its_line(tmp_path):
+    toml = tmp_path / "review.toml"
+    toml.write_text(
+        '[prisma]\ndatabases = { PubMed = 10 }\nduplicates_removed = 2\nrecords_screened = "eight"\n',
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(main, ["prisma", str(tmp_path)])
+    assert result.exit_code == 2
+    assert f"{toml}, line 4:" in result.output and "records_screened" in result.output
+    toml.write_text("prisma = 3\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["prisma", str(tmp_path)])
+    assert result.exit_code == 2
+    assert f"{toml}, line 1: 'prisma' must be a table" in result.output
+    toml.write_text("[review]\ntitle = 'x'\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["prisma", str(tmp_path)])
+    assert result.exit_code == 2 and "review.toml has no [prisma] table" in result.output
+
+
+def test_cli_prisma_warns_once_when_the_hand_counts_do_not_add_up(tmp_path):
+    (tmp_path / "review.toml").write_text(
+        HAND_COUNTS.replace("screened = 8", "screened = 7").replace("excluded = 6", "excluded = 5"),
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(main, ["prisma", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    # 10 identified − 2 duplicates = 8, not the 7 screened: one warning, naming the file
+    warned = [line for line in result.output.splitlines() if line.startswith("warning:")]
+    assert warned == [
+        f"warning: {tmp_path / 'review.toml'} [prisma]: the flow counts do not add up: records_screened "
+        "is 7, but records identified (10) minus records removed before screening (2) gives 8"
+    ]

@@ -195,14 +195,14 @@ def dedup_command(review_dir, auto, list_, as_json, threshold, decided_by) -> No
 def prisma(review_dir, as_json) -> None:
     """PRISMA 2020 flow counts of REVIEW_DIR: from its record store when it has records,
     else from the [prisma] table of its review.toml. Boxes that do not add up are warned."""
-    import tomllib
     import warnings
     from pathlib import Path
 
     from trialsynth.errors import InputError, TrialsynthWarning
-    from trialsynth.prisma import check_prisma, prisma_from_mapping
+    from trialsynth.prisma import check_prisma
     from trialsynth.records.prisma import prisma_from_store
     from trialsynth.records.store import STORE_NAME, open_store
+    from trialsynth.review.load import read_prisma
 
     folder = Path(review_dir)
     counts = None
@@ -210,23 +210,19 @@ def prisma(review_dir, as_json) -> None:
         with open_store(folder, create=False) as store:
             if store.count_records():
                 counts = prisma_from_store(store)
+                for problem in check_prisma(counts):
+                    warnings.warn(f"PRISMA: {problem}", TrialsynthWarning, stacklevel=1)
     if counts is None:
         toml = folder / "review.toml"
         if not toml.is_file():
             raise InputError(
                 "the review has no records and no review.toml with a [prisma] table", file=str(folder)
             )
-        try:
-            table = tomllib.loads(toml.read_text(encoding="utf-8-sig"))
-        except tomllib.TOMLDecodeError as exc:
-            raise InputError(f"review.toml is not valid TOML ({exc})", file=str(toml)) from None
-        if "prisma" not in table:
+        counts = read_prisma(toml)  # the review loader's reader: it warns when boxes do not add up
+        if counts is None:
             raise InputError(
                 "the review has no records and review.toml has no [prisma] table", file=str(toml)
             )
-        counts = prisma_from_mapping(table["prisma"], file=str(toml))
-    for problem in check_prisma(counts):
-        warnings.warn(f"PRISMA: {problem}", TrialsynthWarning, stacklevel=1)
     if as_json:
         click.echo(_json(counts.to_json_dict()))
         return
