@@ -21,6 +21,9 @@ Specifications followed
   "RIS Format Specifications"): each line is a two-character tag (a capital letter, then a
   capital letter or digit), two spaces, a hyphen and a space, then the value; a record
   starts with ``TY`` and ends with ``ER``. Fields are mapped to names with :mod:`rispy`.
+  PMIDs are read where exports put them (see :func:`ris_pmid`): labelled ``PMID:`` (as NLM
+  labels them) in the identifier and note fields, or the accession number ``AN`` of a record
+  whose database ``DB`` is MEDLINE or PubMed.
 * BibTeX: Patashnik, "BibTeXing" (1988) and the entry syntax read by :mod:`bibtexparser`
   2; LaTeX in values is decoded to text with :mod:`pylatexenc` for the record's columns (the
   fields and raw text keep it as written).
@@ -49,6 +52,7 @@ __all__ = [
     "detect_format",
     "normalise_doi",
     "parse_text",
+    "ris_pmid",
 ]
 
 FORMATS = ("medline", "pubmed_xml", "ris", "bibtex", "csv")
@@ -451,6 +455,48 @@ def parse_pubmed_xml(text: str, file: str) -> ParseResult:
 _RIS_TAG = re.compile(r"([A-Z][A-Z0-9])  -(?: (.*)|\s*)$")
 
 
+#: A PubMed identifier written with its label, as NLM writes it ("PMID: 12345678") or as
+#: "PubMed ID" / "PUBMED 12345678": the label says what the number is, whatever the exporter.
+#: A PMID is a number of one to eight digits (NLM, MEDLINE/PubMed Data Element Descriptions,
+#: "PubMed Unique Identifier").
+_PMID_LABELLED = re.compile(r"\b(?:PMID|PubMed(?:[ _]?ID)?)\s*[:#=]?\s*(\d{1,8})\b", re.IGNORECASE)
+#: The RIS fields that hold identifiers and notes (RIS specification: AN accession number,
+#: ID reference ID, N1 notes, M1–M3 miscellaneous, C1–C8 custom, U1–U5 user fields); the
+#: abstract and the title are not read for identifiers (an abstract may cite another PMID).
+_RIS_ID_TAGS = (
+    "AN",
+    "ID",
+    "N1",
+    "M1",
+    "M2",
+    "M3",
+    *(f"C{i}" for i in range(1, 9)),
+    *(f"U{i}" for i in range(1, 6)),
+)
+#: A database whose accession numbers are PMIDs: MEDLINE and PubMed (the PMID is PubMed's
+#: accession number; NLM, "PubMed Unique Identifier").
+_PUBMED_DATABASE = re.compile(r"\b(?:medline|pubmed)\b", re.IGNORECASE)
+
+
+def ris_pmid(fields: dict[str, list[str]], *, database: str = "") -> tuple[str, list[str]]:
+    """The PMID of a RIS record and the distinct PMIDs found (more than one: none is used).
+
+    Read where exports put it: a number labelled as a PMID (``PMID: 12345678``, ``PubMed ID
+    12345678``, ``PUBMED 12345678``) in an identifier or note field (:data:`_RIS_ID_TAGS`),
+    or the accession number (``AN``) itself when it is a number of up to eight digits and the
+    record's database (``DB``, else ``database``: the source the import names) is MEDLINE or
+    PubMed. An accession number of any other database (Embase's, for one) is not a PMID and is
+    not read as one."""
+    found: list[str] = []
+    for tag in _RIS_ID_TAGS:
+        for value in fields.get(tag, ()):
+            found += [m.group(1).lstrip("0") or "0" for m in _PMID_LABELLED.finditer(value)]
+    if _PUBMED_DATABASE.search(" ".join(fields.get("DB", ())) or database):
+        found += [v.strip().lstrip("0") for v in fields.get("AN", ()) if re.fullmatch(r"\s*\d{1,8}\s*", v)]
+    distinct = list(dict.fromkeys(p for p in found if p and p != "0"))
+    return (distinct[0] if len(distinct) == 1 else ""), distinct
+
+
 def parse_ris(text: str, file: str) -> ParseResult:
     """RIS (Embase, Scopus, Cochrane CENTRAL, Web of Science, EndNote, Zotero exports)."""
     import rispy
@@ -484,6 +530,13 @@ def parse_ris(text: str, file: str) -> ParseResult:
         db = _first(fields, "DB")
         if db:
             databases.add(db)
+        pmid, pmids = ris_pmid(fields)
+        if len(pmids) > 1:
+            result.warn(
+                file,
+                start,
+                f"the record names several PMIDs ({', '.join(pmids)}); none is used for matching",
+            )
         authors = [a for tag in ("AU", "A1") for a in fields.get(tag, ())]
         if not authors:
             authors = [a for tag in ("A2", "A3", "A4") for a in fields.get(tag, ())]
@@ -503,7 +556,7 @@ def parse_ris(text: str, file: str) -> ParseResult:
                 issue=_first(fields, "IS"),
                 pages=_pages(_first(fields, "SP"), _first(fields, "EP")),
                 doi=normalise_doi(_first(fields, "DO")),
-                pmid="",
+                pmid=pmid,
                 keywords=tuple(fields.get("KW", ())),
                 record_type=_first(fields, "TY"),
             )
