@@ -1,5 +1,5 @@
-"""Commands for search records: ``records import``, ``records dedup``, ``prisma``, ``search``
-and ``extraction`` (registered on the main group in :mod:`trialsynth.cli`)."""
+"""Commands for search records: ``records import``, ``records dedup``, ``records exclude``,
+``prisma``, ``search`` and ``extraction`` (registered on the main group in :mod:`trialsynth.cli`)."""
 
 from __future__ import annotations
 
@@ -187,6 +187,70 @@ def dedup_command(review_dir, auto, list_, as_json, threshold, decided_by) -> No
                 f"removed as duplicates, {c['unique']} unique"
                 + (f", {c['undecided']} in undecided pairs" if c["undecided"] else "")
             )
+
+
+def _record_ids(value: str) -> list[int]:
+    """Record numbers given as ``3,5,7-9``."""
+    ids: list[int] = []
+    for part in value.replace(" ", "").split(","):
+        if not part:
+            continue
+        first, dash, last = part.partition("-")
+        if not first.isdigit() or (dash and not last.isdigit()):
+            raise click.BadParameter(
+                f"'{part}' is not a record number or a range like 7-9", param_hint="--ids"
+            )
+        lo, hi = int(first), int(last) if dash else int(first)
+        if hi < lo:
+            raise click.BadParameter(f"the range '{part}' runs backwards", param_hint="--ids")
+        ids.extend(range(lo, hi + 1))
+    if not ids:
+        raise click.BadParameter("name at least one record", param_hint="--ids")
+    return ids
+
+
+@records.command("exclude")
+@click.argument("review_dir", type=click.Path(file_okay=False))
+@click.option("--ids", required=True, help="Record numbers, e.g. 3,5,7-9 (as in records/records.csv).")
+@click.option(
+    "--reason",
+    type=click.Choice(["automation", "other"]),
+    help="Why: marked ineligible by an automation tool, or another reason (PRISMA 2020's boxes).",
+)
+@click.option("--note", default="", help="What removed them (e.g. the tool and its version, or the reason).")
+@click.option("--restore", is_flag=True, help="Bring the records back instead (undo an exclusion).")
+@click.option("--by", "removed_by", default=None, help="Name recorded with the change (default: login name).")
+def exclude_command(review_dir, ids, reason, note, restore, removed_by) -> None:
+    """Remove records of REVIEW_DIR before screening (or bring them back with --restore).
+
+    Removed records are not screened and are counted in the PRISMA 2020 boxes "records marked
+    as ineligible by automation tools" (--reason automation) or "records removed for other
+    reasons" (--reason other). Nothing is deleted: the removal is appended to the store's
+    history, and --restore appends the undo.
+    """
+    import getpass
+
+    from trialsynth.errors import InputError
+    from trialsynth.records.export import export_store
+    from trialsynth.records.store import open_store
+
+    record_ids = _record_ids(ids)
+    if restore and reason:
+        raise click.UsageError("--restore takes no --reason")
+    if not restore and not reason:
+        raise click.UsageError("Missing option '--reason' (automation or other).")
+    by = removed_by or getpass.getuser()
+    with open_store(review_dir, create=False) as store:
+        if not store.count_records():
+            raise InputError("the review has no records", file=str(store.path))
+        if restore:
+            store.restore(record_ids, by, note=note)
+        else:
+            store.remove_before_screening(record_ids, reason, by, note=note)
+        export_store(store, review_dir)
+        n_removed = len(store.removals())
+    what = "restored" if restore else f"removed before screening ({reason})"
+    click.echo(f"{len(record_ids)} record(s) {what}; {n_removed} removed before screening in all.")
 
 
 @click.command("prisma")

@@ -13,9 +13,9 @@ Guarantees
   (``PRAGMA user_version``) and a store with an unknown version is refused.
 * Every write is one transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``): a file is imported
   whole or not at all, so a killed import or a crash leaves the store as it was before.
-* Nothing entered is overwritten: screening decisions, resolutions, retrieval statuses and
-  duplicate decisions are appended; the latest one per key is the current one and the
-  earlier ones stay in the history (and in the CSV export).
+* Nothing entered is overwritten: screening decisions, resolutions, retrieval statuses,
+  duplicate decisions and removals before screening are appended; the latest one per key is
+  the current one and the earlier ones stay in the history (and in the CSV export).
 
 Screening rules (see :meth:`RecordStore.screening`)
 ---------------------------------------------------
@@ -42,6 +42,7 @@ from trialsynth.errors import InputError
 __all__ = [
     "DECISIONS",
     "KINDS",
+    "REMOVAL_REASONS",
     "RETRIEVAL",
     "SCHEMA_VERSION",
     "STAGES",
@@ -181,6 +182,24 @@ CREATE TABLE IF NOT EXISTS withdrawals (
     UNIQUE (target, target_id)
 )
 """
+
+#: Records removed before screening (PRISMA 2020: "records marked as ineligible by automation
+#: tools" and "records removed for other reasons"), appended like everything else: the latest
+#: row of a record says whether it is removed (``remove``, with its reason) or back
+#: (``restore``). Created on open when missing.
+_REMOVALS = """
+CREATE TABLE IF NOT EXISTS removals (
+    id INTEGER PRIMARY KEY,
+    record_id INTEGER NOT NULL REFERENCES records(id),
+    action TEXT NOT NULL CHECK (action IN ('remove', 'restore')),
+    reason TEXT NOT NULL CHECK (reason IN ('automation', 'other', '')),
+    note TEXT NOT NULL,
+    removed_by TEXT NOT NULL,
+    removed_at TEXT NOT NULL
+)
+"""
+#: Why a record is removed before screening: flagged by an automation tool, or another reason.
+REMOVAL_REASONS = ("automation", "other")
 
 #: An index for reading one stage's decisions from a given one on (the screening queue reads
 #: only the decisions added since its last reading). Created on open when missing.
@@ -359,13 +378,14 @@ class RecordStore:
         present = {
             str(r[0])
             for r in self._db.execute(
-                "SELECT name FROM sqlite_master WHERE name IN ('withdrawals', 'decisions_stage')"
+                "SELECT name FROM sqlite_master WHERE name IN ('withdrawals', 'decisions_stage', 'removals')"
             )
         }
-        if present != {"withdrawals", "decisions_stage"}:
+        if present != {"withdrawals", "decisions_stage", "removals"}:
             with self.transaction() as db:
                 db.execute(_WITHDRAWALS)
                 db.execute(_DECISIONS_STAGE)
+                db.execute(_REMOVALS)
 
     def _create(self) -> None:
         # executescript commits on its own; the schema and its version go in one script.
@@ -732,10 +752,70 @@ class RecordStore:
                 (target, target_id, withdrawn_by.strip(), self._clock()),
             )
 
+    # ------------------------------------------------------------------ removed before screening
+    def remove_before_screening(
+        self, record_ids: Sequence[int], reason: str, removed_by: str, *, note: str = ""
+    ) -> None:
+        """Remove records before screening (PRISMA 2020's "records removed before screening"):
+        ``reason`` is ``automation`` (marked as ineligible by an automation tool: say which in
+        the note) or ``other``. All the records or none: each must exist, not be removed
+        already and have no screening decision (a record screened was not removed before
+        screening). Undone with :meth:`restore`; both stay in the history."""
+        if reason not in REMOVAL_REASONS:
+            raise InputError(f"the reason for removing a record is automation or other, not '{reason}'")
+        self._removal(record_ids, "remove", reason, removed_by, note)
+
+    def restore(self, record_ids: Sequence[int], restored_by: str, *, note: str = "") -> None:
+        """Bring back records removed before screening (all of them or none)."""
+        self._removal(record_ids, "restore", "", restored_by, note)
+
+    def _removal(self, record_ids: Sequence[int], action: str, reason: str, by: str, note: str) -> None:
+        if not by.strip():
+            raise InputError("say who removes or restores the records (--by NAME)")
+        ids = list(dict.fromkeys(int(i) for i in record_ids))
+        if not ids:
+            raise InputError("name the records (--ids)")
+        with self.transaction() as db:
+            removed = self.removals()
+            screened = {
+                int(r[0])
+                for r in db.execute(
+                    "SELECT DISTINCT record_id FROM decisions WHERE id NOT IN "
+                    "(SELECT target_id FROM withdrawals WHERE target = 'decision')"
+                )
+            }
+            for record_id in ids:
+                self._check_record(db, record_id)
+                if action == "remove" and record_id in removed:
+                    raise InputError(
+                        f"record {record_id} was already removed ({removed[record_id]}); nothing was changed"
+                    )
+                if action == "remove" and record_id in screened:
+                    raise InputError(
+                        f"record {record_id} has screening decisions: it cannot be removed before "
+                        "screening (exclude it when screening); nothing was changed"
+                    )
+                if action == "restore" and record_id not in removed:
+                    raise InputError(f"record {record_id} is not removed; nothing was changed")
+            db.executemany(
+                "INSERT INTO removals(record_id, action, reason, note, removed_by, removed_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [(i, action, reason, note, by.strip(), self._clock()) for i in ids],
+            )
+
+    def removals(self) -> dict[int, str]:
+        """The records removed before screening now, with the reason (``automation``/``other``)."""
+        rows = self._db.execute(
+            "SELECT record_id, action, reason FROM removals WHERE id IN "
+            "(SELECT max(id) FROM removals GROUP BY record_id)"
+        )
+        return {int(r[0]): str(r[2]) for r in rows if r[1] == "remove"}
+
     def records_to_screen(self, stage: str) -> list[Record]:
         """The records that go through a stage: at title/abstract, the unique records from
         databases and registers; at full text, those included at title/abstract and the
-        unique records from other methods (which PRISMA 2020 sends straight to retrieval)."""
+        unique records from other methods (which PRISMA 2020 sends straight to retrieval).
+        Records removed before screening go through neither."""
         wanted = set(self.stage_ids(stage))
         return [r for r in self.records() if r.id in wanted]
 
@@ -758,7 +838,7 @@ class RecordStore:
     def stage_ids(self, stage: str) -> tuple[int, ...]:
         """The ids of :meth:`records_to_screen`, in import order (no record is read)."""
         self._check_stage(stage)
-        removed = self.removed_duplicates()
+        removed = self.removed_duplicates() | set(self.removals())
         kinds = [(i, kind) for i, kind in self.record_kinds() if i not in removed]
         if stage == "title_abstract":
             return tuple(i for i, kind in kinds if kind != "other")
@@ -900,7 +980,7 @@ class ScreeningView:
     def _membership_token(self, db: sqlite3.Connection) -> tuple[object, ...]:
         sql = (
             "SELECT (SELECT max(id) FROM imports), (SELECT max(id) FROM duplicate_decisions), "
-            "(SELECT value FROM settings WHERE key = 'reviewers_required')"
+            "(SELECT max(id) FROM removals), (SELECT value FROM settings WHERE key = 'reviewers_required')"
         )
         if self.stage == "full_text":
             sql += (
@@ -1056,6 +1136,7 @@ TABLES = _TABLES = (
     "retrievals",
     "study_links",
     "withdrawals",
+    "removals",
 )
 
 
