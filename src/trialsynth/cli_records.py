@@ -25,7 +25,7 @@ def records() -> None:
 @click.option(
     "--format",
     "format_",
-    type=click.Choice(["medline", "pubmed_xml", "ris", "bibtex", "csv"]),
+    type=click.Choice(["medline", "pubmed_xml", "ris", "bibtex", "csv", "wos"]),
     help="Format of the files (default: from the extension, else from the content).",
 )
 @click.option("--database", help="Source database, e.g. Embase (default: what the file says, e.g. PubMed).")
@@ -39,7 +39,8 @@ def records() -> None:
     "--search-date", help="Date of the search, YYYY-MM-DD (default: review.toml [search] last_searched)."
 )
 def import_command(review_dir, files, format_, database, kind, search_date) -> None:
-    """Import search exports (MEDLINE .nbib, PubMed .xml, .ris, .bib, .csv) into REVIEW_DIR.
+    """Import search exports (MEDLINE .nbib, PubMed .xml, .ris, .bib, .csv, Web of Science
+    plain text) into REVIEW_DIR.
 
     Each file is stored whole or not at all, with its SHA-256, source database and search
     date; a file imported before is skipped with a message. Malformed records are skipped
