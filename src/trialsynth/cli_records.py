@@ -1,5 +1,5 @@
-"""Commands for search records: ``records import``, ``records dedup``, ``prisma``, ``search``
-and ``extraction`` (registered on the main group in :mod:`trialsynth.cli`)."""
+"""Commands for search records: ``records import``, ``records dedup``, ``records exclude``,
+``prisma``, ``search`` and ``extraction`` (registered on the main group in :mod:`trialsynth.cli`)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def records() -> None:
 @click.option(
     "--format",
     "format_",
-    type=click.Choice(["medline", "pubmed_xml", "ris", "bibtex", "csv"]),
+    type=click.Choice(["medline", "pubmed_xml", "ris", "bibtex", "csv", "wos"]),
     help="Format of the files (default: from the extension, else from the content).",
 )
 @click.option("--database", help="Source database, e.g. Embase (default: what the file says, e.g. PubMed).")
@@ -39,7 +39,8 @@ def records() -> None:
     "--search-date", help="Date of the search, YYYY-MM-DD (default: review.toml [search] last_searched)."
 )
 def import_command(review_dir, files, format_, database, kind, search_date) -> None:
-    """Import search exports (MEDLINE .nbib, PubMed .xml, .ris, .bib, .csv) into REVIEW_DIR.
+    """Import search exports (MEDLINE .nbib, PubMed .xml, .ris, .bib, .csv, Web of Science
+    plain text) into REVIEW_DIR.
 
     Each file is stored whole or not at all, with its SHA-256, source database and search
     date; a file imported before is skipped with a message. Malformed records are skipped
@@ -189,20 +190,84 @@ def dedup_command(review_dir, auto, list_, as_json, threshold, decided_by) -> No
             )
 
 
+def _record_ids(value: str) -> list[int]:
+    """Record numbers given as ``3,5,7-9``."""
+    ids: list[int] = []
+    for part in value.replace(" ", "").split(","):
+        if not part:
+            continue
+        first, dash, last = part.partition("-")
+        if not first.isdigit() or (dash and not last.isdigit()):
+            raise click.BadParameter(
+                f"'{part}' is not a record number or a range like 7-9", param_hint="--ids"
+            )
+        lo, hi = int(first), int(last) if dash else int(first)
+        if hi < lo:
+            raise click.BadParameter(f"the range '{part}' runs backwards", param_hint="--ids")
+        ids.extend(range(lo, hi + 1))
+    if not ids:
+        raise click.BadParameter("name at least one record", param_hint="--ids")
+    return ids
+
+
+@records.command("exclude")
+@click.argument("review_dir", type=click.Path(file_okay=False))
+@click.option("--ids", required=True, help="Record numbers, e.g. 3,5,7-9 (as in records/records.csv).")
+@click.option(
+    "--reason",
+    type=click.Choice(["automation", "other"]),
+    help="Why: marked ineligible by an automation tool, or another reason (PRISMA 2020's boxes).",
+)
+@click.option("--note", default="", help="What removed them (e.g. the tool and its version, or the reason).")
+@click.option("--restore", is_flag=True, help="Bring the records back instead (undo an exclusion).")
+@click.option("--by", "removed_by", default=None, help="Name recorded with the change (default: login name).")
+def exclude_command(review_dir, ids, reason, note, restore, removed_by) -> None:
+    """Remove records of REVIEW_DIR before screening (or bring them back with --restore).
+
+    Removed records are not screened and are counted in the PRISMA 2020 boxes "records marked
+    as ineligible by automation tools" (--reason automation) or "records removed for other
+    reasons" (--reason other). Nothing is deleted: the removal is appended to the store's
+    history, and --restore appends the undo.
+    """
+    import getpass
+
+    from trialsynth.errors import InputError
+    from trialsynth.records.export import export_store
+    from trialsynth.records.store import open_store
+
+    record_ids = _record_ids(ids)
+    if restore and reason:
+        raise click.UsageError("--restore takes no --reason")
+    if not restore and not reason:
+        raise click.UsageError("Missing option '--reason' (automation or other).")
+    by = removed_by or getpass.getuser()
+    with open_store(review_dir, create=False) as store:
+        if not store.count_records():
+            raise InputError("the review has no records", file=str(store.path))
+        if restore:
+            store.restore(record_ids, by, note=note)
+        else:
+            store.remove_before_screening(record_ids, reason, by, note=note)
+        export_store(store, review_dir)
+        n_removed = len(store.removals())
+    what = "restored" if restore else f"removed before screening ({reason})"
+    click.echo(f"{len(record_ids)} record(s) {what}; {n_removed} removed before screening in all.")
+
+
 @click.command("prisma")
 @click.argument("review_dir", type=click.Path(file_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
 def prisma(review_dir, as_json) -> None:
     """PRISMA 2020 flow counts of REVIEW_DIR: from its record store when it has records,
     else from the [prisma] table of its review.toml. Boxes that do not add up are warned."""
-    import tomllib
     import warnings
     from pathlib import Path
 
     from trialsynth.errors import InputError, TrialsynthWarning
-    from trialsynth.prisma import check_prisma, prisma_from_mapping
+    from trialsynth.prisma import check_prisma
     from trialsynth.records.prisma import prisma_from_store
     from trialsynth.records.store import STORE_NAME, open_store
+    from trialsynth.review.load import read_prisma
 
     folder = Path(review_dir)
     counts = None
@@ -210,23 +275,19 @@ def prisma(review_dir, as_json) -> None:
         with open_store(folder, create=False) as store:
             if store.count_records():
                 counts = prisma_from_store(store)
+                for problem in check_prisma(counts):
+                    warnings.warn(f"PRISMA: {problem}", TrialsynthWarning, stacklevel=1)
     if counts is None:
         toml = folder / "review.toml"
         if not toml.is_file():
             raise InputError(
                 "the review has no records and no review.toml with a [prisma] table", file=str(folder)
             )
-        try:
-            table = tomllib.loads(toml.read_text(encoding="utf-8-sig"))
-        except tomllib.TOMLDecodeError as exc:
-            raise InputError(f"review.toml is not valid TOML ({exc})", file=str(toml)) from None
-        if "prisma" not in table:
+        counts = read_prisma(toml)  # the review loader's reader: it warns when boxes do not add up
+        if counts is None:
             raise InputError(
                 "the review has no records and review.toml has no [prisma] table", file=str(toml)
             )
-        counts = prisma_from_mapping(table["prisma"], file=str(toml))
-    for problem in check_prisma(counts):
-        warnings.warn(f"PRISMA: {problem}", TrialsynthWarning, stacklevel=1)
     if as_json:
         click.echo(_json(counts.to_json_dict()))
         return

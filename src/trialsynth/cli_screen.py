@@ -388,6 +388,7 @@ def screen(review_dir, reviewer, stage, conflicts, no_rank, summary, as_json) ->
     what = "resolution" if conflicts else "decision"
     click.echo(f"This session: {made} {what}{'' if made == 1 else 's'} recorded, {undone} undone.")
     click.echo(_progress_line(session.progress()))
+    session.close()
 
 
 @click.command("serve")
@@ -445,6 +446,7 @@ def serve(review_dir, reviewer, stage, host, port, no_rank, open_browser) -> Non
         session.export()
     click.echo("")
     click.echo(_progress_line(session.progress()))
+    session.close()
 
 
 @click.command("screen-simulate")

@@ -30,6 +30,7 @@ _FILE_NAMES = {
     "retrievals": "retrievals.csv",
     "study_links": "study_links.csv",
     "withdrawals": "withdrawals.csv",
+    "removals": "removals.csv",
 }
 
 

@@ -6,12 +6,12 @@ import hashlib
 import re
 import tomllib
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
 from trialsynth.errors import InputError, TrialsynthWarning
-from trialsynth.records.parsers import FORMATS, MAX_BYTES, decode, detect_format, parse_text
+from trialsynth.records.parsers import FORMATS, MAX_BYTES, decode, detect_format, parse_text, ris_pmid
 from trialsynth.records.store import KINDS, ImportInfo, RecordStore
 
 __all__ = ["ImportOutcome", "check_search_date", "import_file", "import_text"]
@@ -89,6 +89,10 @@ def import_text(
         notes.append(
             f"{file_name}: the file does not name its database; recorded as '{name}' (give --database)"
         )
+    if result.format == "ris":  # accession numbers are PMIDs in a MEDLINE or PubMed export
+        result.records = [
+            r if r.pmid else replace(r, pmid=ris_pmid(r.fields, database=name)[0]) for r in result.records
+        ]
     if not search_date:
         notes.append(f"{file_name}: no search date given (--search-date); PRISMA 2020 asks for it")
     if not result.records:

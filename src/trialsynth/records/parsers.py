@@ -1,4 +1,5 @@
-"""Readers for search exports: MEDLINE text (.nbib), PubMed XML, RIS, BibTeX and CSV.
+"""Readers for search exports: MEDLINE text (.nbib), PubMed XML, RIS, BibTeX, CSV and Web of
+Science plain text.
 
 Each reader takes the file's decoded text and returns a :class:`ParseResult`: the records
 (every field as read, the raw text of each record verbatim, the line where it starts) and
@@ -21,9 +22,19 @@ Specifications followed
   "RIS Format Specifications"): each line is a two-character tag (a capital letter, then a
   capital letter or digit), two spaces, a hyphen and a space, then the value; a record
   starts with ``TY`` and ends with ``ER``. Fields are mapped to names with :mod:`rispy`.
+  PMIDs are read where exports put them (see :func:`ris_pmid`): labelled ``PMID:`` (as NLM
+  labels them) in the identifier and note fields, or the accession number ``AN`` of a record
+  whose database ``DB`` is MEDLINE or PubMed.
 * BibTeX: Patashnik, "BibTeXing" (1988) and the entry syntax read by :mod:`bibtexparser`
   2; LaTeX in values is decoded to text with :mod:`pylatexenc` for the record's columns (the
   fields and raw text keep it as written).
+* Web of Science plain text: Clarivate, "Web of Science Core Collection Field Tags"
+  (https://images.webofknowledge.com/images/help/WOS/hs_wos_fieldtags.html): ``FN`` file
+  name and ``VR`` version number first, ``PT`` publication type starts a record and ``ER``
+  ends it, ``EF`` ends the file; two-character tags (``TI`` title, ``AU`` authors, ``SO``
+  publication name, ``PY`` year, ``VL``, ``IS``, ``BP``/``EP`` pages, ``AR`` article number,
+  ``DI`` DOI, ``PM`` PubMed ID, ``UT`` accession number, ``DE`` author keywords, ``AB``
+  abstract); continuation lines are indented by three spaces.
 * CSV: RFC 4180, with the header names used by PubMed, Scopus and Web of Science exports
   (see :data:`CSV_COLUMNS`) and the ``records.csv`` that :mod:`trialsynth.records.export` writes.
 """
@@ -49,9 +60,10 @@ __all__ = [
     "detect_format",
     "normalise_doi",
     "parse_text",
+    "ris_pmid",
 ]
 
-FORMATS = ("medline", "pubmed_xml", "ris", "bibtex", "csv")
+FORMATS = ("medline", "pubmed_xml", "ris", "bibtex", "csv", "wos")
 #: Largest file read (bytes): a guard against runaway memory, far above any real export.
 MAX_BYTES = 512 * 1024 * 1024
 
@@ -164,6 +176,7 @@ def _pages(start: str, end: str) -> str:
 # ================================================================================ format detection
 
 _SNIFF = (
+    ("wos", re.compile(r"\A\ufeff?\s*FN [^\r\n]*\r?\n\s*VR ")),
     ("pubmed_xml", re.compile(r"\A\s*(?:<\?xml|<!DOCTYPE\s+PubmedArticleSet|<PubmedArticleSet)")),
     ("medline", re.compile(r"^PMID- ", re.MULTILINE)),
     ("ris", re.compile(r"^TY  -", re.MULTILINE)),
@@ -177,12 +190,14 @@ _EXTENSIONS = {
     ".bib": "bibtex",
     ".bibtex": "bibtex",
     ".csv": "csv",
+    ".ciw": "wos",
 }
 
 
 def detect_format(path: str | Path, text: str) -> str:
     """The format of a file: from its extension when it is one of ours, else from its
-    first lines (MEDLINE ``PMID-``, RIS ``TY  -``, BibTeX ``@type{``, XML), else CSV when
+    first lines (Web of Science ``FN``/``VR``, MEDLINE ``PMID-``, RIS ``TY  -``, BibTeX
+    ``@type{``, XML), else CSV when
     the first line has commas. Unknown: :class:`InputError`."""
     suffix = Path(path).suffix.casefold()
     if suffix in _EXTENSIONS:
@@ -195,7 +210,8 @@ def detect_format(path: str | Path, text: str) -> str:
     if "," in first:
         return "csv"
     raise InputError(
-        "the format of this file is not recognised (MEDLINE .nbib, PubMed .xml, .ris, .bib or .csv); "
+        "the format of this file is not recognised (MEDLINE .nbib, PubMed .xml, .ris, .bib, .csv or "
+        "Web of Science plain text); "
         "name it with --format",
         file=str(path),
     )
@@ -209,6 +225,7 @@ def parse_text(text: str, format: str, file: str) -> ParseResult:
         "ris": parse_ris,
         "bibtex": parse_bibtex,
         "csv": parse_csv,
+        "wos": parse_wos,
     }
     if format not in readers:
         raise InputError(f"unknown format '{format}'; the formats are: {', '.join(FORMATS)}", file=file)
@@ -451,6 +468,48 @@ def parse_pubmed_xml(text: str, file: str) -> ParseResult:
 _RIS_TAG = re.compile(r"([A-Z][A-Z0-9])  -(?: (.*)|\s*)$")
 
 
+#: A PubMed identifier written with its label, as NLM writes it ("PMID: 12345678") or as
+#: "PubMed ID" / "PUBMED 12345678": the label says what the number is, whatever the exporter.
+#: A PMID is a number of one to eight digits (NLM, MEDLINE/PubMed Data Element Descriptions,
+#: "PubMed Unique Identifier").
+_PMID_LABELLED = re.compile(r"\b(?:PMID|PubMed(?:[ _]?ID)?)\s*[:#=]?\s*(\d{1,8})\b", re.IGNORECASE)
+#: The RIS fields that hold identifiers and notes (RIS specification: AN accession number,
+#: ID reference ID, N1 notes, M1–M3 miscellaneous, C1–C8 custom, U1–U5 user fields); the
+#: abstract and the title are not read for identifiers (an abstract may cite another PMID).
+_RIS_ID_TAGS = (
+    "AN",
+    "ID",
+    "N1",
+    "M1",
+    "M2",
+    "M3",
+    *(f"C{i}" for i in range(1, 9)),
+    *(f"U{i}" for i in range(1, 6)),
+)
+#: A database whose accession numbers are PMIDs: MEDLINE and PubMed (the PMID is PubMed's
+#: accession number; NLM, "PubMed Unique Identifier").
+_PUBMED_DATABASE = re.compile(r"\b(?:medline|pubmed)\b", re.IGNORECASE)
+
+
+def ris_pmid(fields: dict[str, list[str]], *, database: str = "") -> tuple[str, list[str]]:
+    """The PMID of a RIS record and the distinct PMIDs found (more than one: none is used).
+
+    Read where exports put it: a number labelled as a PMID (``PMID: 12345678``, ``PubMed ID
+    12345678``, ``PUBMED 12345678``) in an identifier or note field (:data:`_RIS_ID_TAGS`),
+    or the accession number (``AN``) itself when it is a number of up to eight digits and the
+    record's database (``DB``, else ``database``: the source the import names) is MEDLINE or
+    PubMed. An accession number of any other database (Embase's, for one) is not a PMID and is
+    not read as one."""
+    found: list[str] = []
+    for tag in _RIS_ID_TAGS:
+        for value in fields.get(tag, ()):
+            found += [m.group(1).lstrip("0") or "0" for m in _PMID_LABELLED.finditer(value)]
+    if _PUBMED_DATABASE.search(" ".join(fields.get("DB", ())) or database):
+        found += [v.strip().lstrip("0") for v in fields.get("AN", ()) if re.fullmatch(r"\s*\d{1,8}\s*", v)]
+    distinct = list(dict.fromkeys(p for p in found if p and p != "0"))
+    return (distinct[0] if len(distinct) == 1 else ""), distinct
+
+
 def parse_ris(text: str, file: str) -> ParseResult:
     """RIS (Embase, Scopus, Cochrane CENTRAL, Web of Science, EndNote, Zotero exports)."""
     import rispy
@@ -484,6 +543,13 @@ def parse_ris(text: str, file: str) -> ParseResult:
         db = _first(fields, "DB")
         if db:
             databases.add(db)
+        pmid, pmids = ris_pmid(fields)
+        if len(pmids) > 1:
+            result.warn(
+                file,
+                start,
+                f"the record names several PMIDs ({', '.join(pmids)}); none is used for matching",
+            )
         authors = [a for tag in ("AU", "A1") for a in fields.get(tag, ())]
         if not authors:
             authors = [a for tag in ("A2", "A3", "A4") for a in fields.get(tag, ())]
@@ -503,7 +569,7 @@ def parse_ris(text: str, file: str) -> ParseResult:
                 issue=_first(fields, "IS"),
                 pages=_pages(_first(fields, "SP"), _first(fields, "EP")),
                 doi=normalise_doi(_first(fields, "DO")),
-                pmid="",
+                pmid=pmid,
                 keywords=tuple(fields.get("KW", ())),
                 record_type=_first(fields, "TY"),
             )
@@ -547,6 +613,123 @@ def parse_ris(text: str, file: str) -> ParseResult:
         finish(len(lines))
     if len(databases) == 1:
         result.database = databases.pop()
+    return result
+
+
+# ================================================================================ Web of Science
+
+#: Field tags whose continuation lines are further values (one author, address or cited
+#: reference a line); in every other field a continuation line goes on the same value.
+_WOS_LIST_TAGS = frozenset({"AU", "AF", "BA", "BF", "BE", "CA", "GP", "C1", "C3", "CR"})
+_WOS_TAG = re.compile(r"([A-Z][A-Z0-9])(?: (.*))?$")
+
+
+def parse_wos(text: str, file: str) -> ParseResult:
+    """Web of Science plain text ("Export → Plain text file" / "Other reference software").
+
+    Clarivate, *Web of Science Core Collection Field Tags*: the file starts with ``FN`` (file
+    name) and ``VR`` (version number) and ends with ``EF`` (end of file); each record starts
+    with ``PT`` (publication type) and ends with ``ER`` (end of record); each line is a two-
+    character tag, a space and the value; a line starting with three spaces continues the
+    field above (for authors, addresses and cited references: the next one).
+    """
+    result = ParseResult("wos", database="Web of Science")
+    lines = _lines(text)
+    first = next((ln for ln in lines if ln.strip()), "")
+    if not _strip_end(first).lstrip("\ufeff").startswith("FN "):
+        raise InputError(
+            "this is not a Web of Science plain-text file: it does not start with an 'FN' line", file=file
+        )
+    block: list[str] = []
+    fields: dict[str, list[str]] = {}
+    last: str | None = None
+    start = 0
+    ended = False
+
+    def finish(end_line: int, closed: bool) -> None:
+        raw = "".join(block)
+        if not closed:
+            result.skip(
+                file, start, f"the record starting here has no 'ER' line (it runs to line {end_line})"
+            )
+            return
+        authors = fields.get("AU") or fields.get("AF") or fields.get("CA") or []
+        pages = _pages(_first(fields, "BP"), _first(fields, "EP")) or _first(fields, "AR")
+        pmid = _first(fields, "PM")
+        if pmid and not pmid.isdigit():
+            result.warn(file, start, f"the PubMed ID '{pmid}' is not a number and was not used for matching")
+            pmid = ""
+        keywords = [k.strip() for value in fields.get("DE", ()) for k in value.split(";") if k.strip()]
+        result.records.append(
+            NewRecord(
+                line=start,
+                raw=raw,
+                fields=dict(fields),
+                title=_first(fields, "TI"),
+                abstract=_first(fields, "AB"),
+                authors=tuple(authors),
+                year=_year(_first(fields, "PY")),
+                journal=_first(fields, "SO"),
+                volume=_first(fields, "VL"),
+                issue=_first(fields, "IS"),
+                pages=pages,
+                doi=normalise_doi(_first(fields, "DI")),
+                pmid=pmid,
+                keywords=tuple(keywords),
+                record_type=_first(fields, "DT", "PT"),
+            )
+        )
+
+    in_record = False
+    for number, line in enumerate(lines, start=1):
+        body = _strip_end(line)
+        if number == 1:
+            body = body.lstrip("\ufeff")
+        if not body.strip():
+            continue
+        if body.startswith("   ") and in_record:
+            block.append(line)
+            if last is None:
+                continue
+            value = body.strip()
+            if last in _WOS_LIST_TAGS:
+                fields[last].append(value)
+            else:
+                fields[last][-1] += " " + value
+            continue
+        match = _WOS_TAG.fullmatch(body)
+        if match is None:
+            if in_record:
+                block.append(line)
+            result.warn(file, number, "a line that is neither a field nor its continuation was not read")
+            continue
+        tag, value = match.group(1), (match.group(2) or "").strip()
+        if not in_record:
+            if tag in ("FN", "VR"):
+                continue
+            if tag == "EF":
+                ended = True
+                continue
+            if tag != "PT":
+                result.warn(
+                    file, number, f"a '{tag}' line outside a record (records start with 'PT') was not read"
+                )
+                continue
+            in_record, block, fields, last, start = True, [], {}, None, number
+        elif tag == "PT":  # a new record before the previous one's ER
+            finish(number - 1, False)
+            block, fields, last, start = [], {}, None, number
+        block.append(line)
+        if tag == "ER":
+            finish(number, True)
+            in_record = False
+            continue
+        last = tag
+        fields.setdefault(tag, []).append(value)
+    if in_record:
+        finish(len(lines), False)
+    if not ended:
+        result.warn(file, len(lines), "the file does not end with 'EF': it may have been cut short")
     return result
 
 

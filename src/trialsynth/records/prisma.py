@@ -18,8 +18,11 @@ does not add up, and a note says how many):
 * reports included: final full-text inclusions; studies included: distinct studies they
   are linked to (a report without a study link counts as its own study, with a note).
 
-Records removed by automation tools or for other reasons are not tracked in the store: both
-boxes are 0.
+* records removed before screening, besides duplicates: those the store marks removed
+  (:meth:`~trialsynth.records.store.RecordStore.remove_before_screening`) as ``automation``
+  ("records marked as ineligible by automation tools") or ``other`` ("records removed for
+  other reasons"), among the database and register records not removed as duplicates (a
+  record is counted in one box only: as a duplicate first).
 """
 
 from __future__ import annotations
@@ -46,7 +49,11 @@ def prisma_from_store(store: RecordStore) -> PrismaCounts:
     main_column = [r for r in records if r.kind != "other"]
     other_column = [r for r in records if r.kind == "other"]
     duplicates_removed = sum(r.id in removed for r in main_column)
-    screened = [r for r in main_column if r.id not in removed]
+    removals = store.removals()
+    before_screening = Counter(
+        removals[r.id] for r in main_column if r.id not in removed and r.id in removals
+    )
+    screened = [r for r in main_column if r.id not in removed and r.id not in removals]
     notes: list[str] = []
 
     ta_states = store.screening("title_abstract")
@@ -56,7 +63,13 @@ def prisma_from_store(store: RecordStore) -> PrismaCounts:
         notes.append(f"{open_ta} record(s) without a final title/abstract decision (pending or in conflict)")
     records_excluded = sum(1 for s in ta_final.values() if s.decision == "exclude")
     sought_main = [r.id for r in screened if r.id in ta_final and ta_final[r.id].decision == "include"]
-    sought_other = [r.id for r in other_column if r.id not in removed]
+    sought_other = [r.id for r in other_column if r.id not in removed and r.id not in removals]
+    removed_other = sum(1 for r in other_column if r.id not in removed and r.id in removals)
+    if removed_other:
+        notes.append(
+            f"{removed_other} record(s) from other methods removed before retrieval (PRISMA 2020 "
+            "has no box for them)"
+        )
 
     retrieval = store.retrieval()
     ft_states = store.screening("full_text")
@@ -97,8 +110,8 @@ def prisma_from_store(store: RecordStore) -> PrismaCounts:
         databases=tuple(identified["database"].items()),
         registers=tuple(identified["register"].items()),
         duplicates_removed=duplicates_removed,
-        automation_removed=0,
-        other_removed=0,
+        automation_removed=before_screening["automation"],
+        other_removed=before_screening["other"],
         records_screened=len(screened),
         records_excluded=records_excluded,
         reports_sought=len(sought_main),

@@ -13,9 +13,9 @@ Guarantees
   (``PRAGMA user_version``) and a store with an unknown version is refused.
 * Every write is one transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``): a file is imported
   whole or not at all, so a killed import or a crash leaves the store as it was before.
-* Nothing entered is overwritten: screening decisions, resolutions, retrieval statuses and
-  duplicate decisions are appended; the latest one per key is the current one and the
-  earlier ones stay in the history (and in the CSV export).
+* Nothing entered is overwritten: screening decisions, resolutions, retrieval statuses,
+  duplicate decisions and removals before screening are appended; the latest one per key is
+  the current one and the earlier ones stay in the history (and in the CSV export).
 
 Screening rules (see :meth:`RecordStore.screening`)
 ---------------------------------------------------
@@ -42,6 +42,7 @@ from trialsynth.errors import InputError
 __all__ = [
     "DECISIONS",
     "KINDS",
+    "REMOVAL_REASONS",
     "RETRIEVAL",
     "SCHEMA_VERSION",
     "STAGES",
@@ -53,7 +54,10 @@ __all__ = [
     "Record",
     "RecordStore",
     "ScreeningState",
+    "ScreeningView",
+    "connect_store",
     "open_store",
+    "screening_status",
 ]
 
 #: File name of the store inside the review folder.
@@ -178,6 +182,28 @@ CREATE TABLE IF NOT EXISTS withdrawals (
     UNIQUE (target, target_id)
 )
 """
+
+#: Records removed before screening (PRISMA 2020: "records marked as ineligible by automation
+#: tools" and "records removed for other reasons"), appended like everything else: the latest
+#: row of a record says whether it is removed (``remove``, with its reason) or back
+#: (``restore``). Created on open when missing.
+_REMOVALS = """
+CREATE TABLE IF NOT EXISTS removals (
+    id INTEGER PRIMARY KEY,
+    record_id INTEGER NOT NULL REFERENCES records(id),
+    action TEXT NOT NULL CHECK (action IN ('remove', 'restore')),
+    reason TEXT NOT NULL CHECK (reason IN ('automation', 'other', '')),
+    note TEXT NOT NULL,
+    removed_by TEXT NOT NULL,
+    removed_at TEXT NOT NULL
+)
+"""
+#: Why a record is removed before screening: flagged by an automation tool, or another reason.
+REMOVAL_REASONS = ("automation", "other")
+
+#: An index for reading one stage's decisions from a given one on (the screening queue reads
+#: only the decisions added since its last reading). Created on open when missing.
+_DECISIONS_STAGE = "CREATE INDEX IF NOT EXISTS decisions_stage ON decisions(stage, id)"
 
 #: Trial registers recognised by name when an import does not say its kind.
 _REGISTERS = (
@@ -326,10 +352,13 @@ class ScreeningState:
 class RecordStore:
     """The records of one review. Open it with :func:`open_store` (a context manager)."""
 
-    def __init__(self, path: Path, *, clock: Callable[[], str] = _now) -> None:
+    def __init__(self, path: Path, *, clock: Callable[[], str] = _now, threads: bool = False) -> None:
         self.path = Path(path)
         self._clock = clock
-        self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
+        # threads=True: the owner may call from several threads, one at a time (it locks)
+        self._db = sqlite3.connect(
+            self.path, isolation_level=None, timeout=30.0, check_same_thread=not threads
+        )
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA foreign_keys = ON")
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
@@ -346,9 +375,17 @@ class RecordStore:
             )
         else:
             self._db.execute("PRAGMA journal_mode = WAL")
-        if self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'withdrawals'").fetchone() is None:
+        present = {
+            str(r[0])
+            for r in self._db.execute(
+                "SELECT name FROM sqlite_master WHERE name IN ('withdrawals', 'decisions_stage', 'removals')"
+            )
+        }
+        if present != {"withdrawals", "decisions_stage", "removals"}:
             with self.transaction() as db:
                 db.execute(_WITHDRAWALS)
+                db.execute(_DECISIONS_STAGE)
+                db.execute(_REMOVALS)
 
     def _create(self) -> None:
         # executescript commits on its own; the schema and its version go in one script.
@@ -715,63 +752,134 @@ class RecordStore:
                 (target, target_id, withdrawn_by.strip(), self._clock()),
             )
 
+    # ------------------------------------------------------------------ removed before screening
+    def remove_before_screening(
+        self, record_ids: Sequence[int], reason: str, removed_by: str, *, note: str = ""
+    ) -> None:
+        """Remove records before screening (PRISMA 2020's "records removed before screening"):
+        ``reason`` is ``automation`` (marked as ineligible by an automation tool: say which in
+        the note) or ``other``. All the records or none: each must exist, not be removed
+        already and have no screening decision (a record screened was not removed before
+        screening). Undone with :meth:`restore`; both stay in the history."""
+        if reason not in REMOVAL_REASONS:
+            raise InputError(f"the reason for removing a record is automation or other, not '{reason}'")
+        self._removal(record_ids, "remove", reason, removed_by, note)
+
+    def restore(self, record_ids: Sequence[int], restored_by: str, *, note: str = "") -> None:
+        """Bring back records removed before screening (all of them or none)."""
+        self._removal(record_ids, "restore", "", restored_by, note)
+
+    def _removal(self, record_ids: Sequence[int], action: str, reason: str, by: str, note: str) -> None:
+        if not by.strip():
+            raise InputError("say who removes or restores the records (--by NAME)")
+        ids = list(dict.fromkeys(int(i) for i in record_ids))
+        if not ids:
+            raise InputError("name the records (--ids)")
+        with self.transaction() as db:
+            removed = self.removals()
+            screened = {
+                int(r[0])
+                for r in db.execute(
+                    "SELECT DISTINCT record_id FROM decisions WHERE id NOT IN "
+                    "(SELECT target_id FROM withdrawals WHERE target = 'decision')"
+                )
+            }
+            for record_id in ids:
+                self._check_record(db, record_id)
+                if action == "remove" and record_id in removed:
+                    raise InputError(
+                        f"record {record_id} was already removed ({removed[record_id]}); nothing was changed"
+                    )
+                if action == "remove" and record_id in screened:
+                    raise InputError(
+                        f"record {record_id} has screening decisions: it cannot be removed before "
+                        "screening (exclude it when screening); nothing was changed"
+                    )
+                if action == "restore" and record_id not in removed:
+                    raise InputError(f"record {record_id} is not removed; nothing was changed")
+            db.executemany(
+                "INSERT INTO removals(record_id, action, reason, note, removed_by, removed_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [(i, action, reason, note, by.strip(), self._clock()) for i in ids],
+            )
+
+    def removals(self) -> dict[int, str]:
+        """The records removed before screening now, with the reason (``automation``/``other``)."""
+        rows = self._db.execute(
+            "SELECT record_id, action, reason FROM removals WHERE id IN "
+            "(SELECT max(id) FROM removals GROUP BY record_id)"
+        )
+        return {int(r[0]): str(r[2]) for r in rows if r[1] == "remove"}
+
     def records_to_screen(self, stage: str) -> list[Record]:
         """The records that go through a stage: at title/abstract, the unique records from
         databases and registers; at full text, those included at title/abstract and the
-        unique records from other methods (which PRISMA 2020 sends straight to retrieval)."""
+        unique records from other methods (which PRISMA 2020 sends straight to retrieval).
+        Records removed before screening go through neither."""
+        wanted = set(self.stage_ids(stage))
+        return [r for r in self.records() if r.id in wanted]
+
+    def record_kinds(self) -> list[tuple[int, str]]:
+        """Every record's id and the kind of its source (database, register, other), in
+        import order, without reading the records themselves."""
+        rows = self._db.execute(
+            "SELECT records.id, imports.kind FROM records JOIN imports ON imports.id = records.import_id "
+            "ORDER BY records.id"
+        )
+        return [(int(r[0]), str(r[1])) for r in rows]
+
+    def record_texts(self, ids: Sequence[int]) -> list[tuple[str, str]]:
+        """The (title, abstract) of each record of ``ids``, in that order."""
+        wanted = set(ids)
+        rows = self._db.execute("SELECT id, title, abstract FROM records ORDER BY id")
+        texts = {int(r[0]): (str(r[1]), str(r[2])) for r in rows if int(r[0]) in wanted}
+        return [texts[i] for i in ids]
+
+    def stage_ids(self, stage: str) -> tuple[int, ...]:
+        """The ids of :meth:`records_to_screen`, in import order (no record is read)."""
         self._check_stage(stage)
-        unique = self.unique_records()
+        removed = self.removed_duplicates() | set(self.removals())
+        kinds = [(i, kind) for i, kind in self.record_kinds() if i not in removed]
         if stage == "title_abstract":
-            return [r for r in unique if r.kind != "other"]
-        passed = {
-            s.record_id
-            for s in self.screening("title_abstract")
-            if s.status in ("agreed", "resolved") and s.decision == "include"
-        }
-        return [r for r in unique if r.kind == "other" or r.id in passed]
+            return tuple(i for i, kind in kinds if kind != "other")
+        view = ScreeningView("title_abstract")
+        view.refresh(self)
+        passed = view.included()
+        return tuple(i for i, kind in kinds if kind == "other" or i in passed)
 
     def unscreened(self, stage: str, reviewer: str) -> list[Record]:
         """The records of a stage that ``reviewer`` has not decided yet (their work list)."""
         done = {d.record_id for d in self.decisions(stage) if d.reviewer == reviewer.strip()}
         return [r for r in self.records_to_screen(stage) if r.id not in done]
 
+    def last_decision(self, stage: str, reviewer: str) -> Decision | None:
+        """``reviewer``'s latest decision at ``stage`` that was not withdrawn (``None``: none)."""
+        self._check_stage(stage)
+        row = self._db.execute(
+            "SELECT * FROM decisions WHERE stage = ? AND reviewer = ? AND id NOT IN "
+            "(SELECT target_id FROM withdrawals WHERE target = 'decision') ORDER BY id DESC LIMIT 1",
+            (stage, reviewer.strip()),
+        ).fetchone()
+        return None if row is None else _decision(row)
+
+    @contextmanager
+    def reading(self) -> Iterator[sqlite3.Connection]:
+        """One read transaction: every query in the block sees the same state of the store."""
+        if self._db.in_transaction:  # already inside one
+            yield self._db
+            return
+        self._db.execute("BEGIN")
+        try:
+            yield self._db
+        finally:
+            self._db.execute("COMMIT")
+
     def screening(self, stage: str) -> list[ScreeningState]:
         """The state of every record that goes through ``stage`` (see the module's rules)."""
         self._check_stage(stage)
-        required = self.reviewers_required
-        by_record: dict[int, list[Decision]] = {}
-        for d in self.decisions(stage):
-            by_record.setdefault(d.record_id, []).append(d)
-        resolved = {
-            int(r["record_id"]): r
-            for r in self.resolutions()
-            if r["stage"] == stage  # type: ignore[call-overload]
-        }
-        states = []
-        for record in self.records_to_screen(stage):
-            current = tuple(by_record.get(record.id, ()))
-            if record.id in resolved:
-                res = resolved[record.id]
-                states.append(
-                    ScreeningState(
-                        record.id, stage, "resolved", str(res["decision"]), str(res["reason"]), current
-                    )
-                )
-                continue
-            choices = {d.decision for d in current}
-            reasons = {d.reason.strip() for d in current}
-            if len(current) < required:
-                status = "pending"  # conflicts are settled only once every reviewer has decided
-            elif "maybe" in choices or len(choices) > 1:
-                status = "conflict"
-            elif stage == "full_text" and choices == {"exclude"} and len(reasons) > 1:
-                status = "conflict"
-            else:
-                status = "agreed"
-            decision = current[0].decision if status == "agreed" else ""
-            reason = current[0].reason if status == "agreed" and decision == "exclude" else ""
-            states.append(ScreeningState(record.id, stage, status, decision, reason, current))
-        return states
+        view = ScreeningView(stage)
+        view.refresh(self)
+        return [view.state(i) for i in view.ids]
 
     def conflicts(self, stage: str) -> list[ScreeningState]:
         """The records whose reviewers disagree (or said maybe) and that are not resolved."""
@@ -830,6 +938,193 @@ class RecordStore:
         return [str(d[1]) for d in self._db.execute(f"PRAGMA table_info({table})")]
 
 
+def screening_status(stage: str, current: Sequence[Decision], resolved: bool, required: int) -> str:
+    """A record's status at a stage from its reviewers' current decisions (the rules in
+    the module's docstring): ``resolved``, ``pending``, ``conflict`` or ``agreed``."""
+    if resolved:
+        return "resolved"
+    if len(current) < required:
+        return "pending"  # conflicts are settled only once every reviewer has decided
+    choices = {d.decision for d in current}
+    if "maybe" in choices or len(choices) > 1:
+        return "conflict"
+    if stage == "full_text" and choices == {"exclude"} and len({d.reason.strip() for d in current}) > 1:
+        return "conflict"
+    return "agreed"
+
+
+class ScreeningView:
+    """Where one stage stands, kept up to date by reading only what the store gained since
+    the last :meth:`refresh`: the stage's record ids (re-read only when imports, duplicate
+    decisions, removals before screening, the number of reviewers or, for the full-text
+    stage, the title/abstract results changed), each record's current decision per
+    reviewer, the resolutions and each record's status. Everything in the store is appended
+    (a withdrawal is a row too), so the rows with ids above those already read are all the
+    news there is. :meth:`RecordStore.screening` builds one from scratch; a screening session
+    keeps one for its stage, so that a step costs the decisions made since the previous one."""
+
+    def __init__(self, stage: str) -> None:
+        self.stage = stage
+        self.ids: tuple[int, ...] = ()
+        self.members: frozenset[int] = frozenset()
+        self.required = 2
+        self.current: dict[int, dict[str, Decision]] = {}
+        self.by_reviewer: dict[str, dict[int, Decision]] = {}
+        self.resolutions: dict[int, sqlite3.Row] = {}
+        self.status: dict[int, str] = {}  # records with a decision or resolution, in the stage
+        self.counts = {"pending": 0, "agreed": 0, "conflict": 0, "resolved": 0}
+        self._closed: set[int] = set()
+        self._token: tuple[object, ...] | None = None
+        self._marks = (0, 0, 0)  # the last decision, resolution and withdrawal read
+
+    def _membership_token(self, db: sqlite3.Connection) -> tuple[object, ...]:
+        sql = (
+            "SELECT (SELECT max(id) FROM imports), (SELECT max(id) FROM duplicate_decisions), "
+            "(SELECT max(id) FROM removals), (SELECT value FROM settings WHERE key = 'reviewers_required')"
+        )
+        if self.stage == "full_text":
+            sql += (
+                ", (SELECT max(id) FROM decisions WHERE stage = 'title_abstract'), "
+                "(SELECT max(id) FROM resolutions WHERE stage = 'title_abstract'), "
+                "(SELECT max(id) FROM withdrawals)"
+            )
+        return tuple(db.execute(sql).fetchone())
+
+    def refresh(self, store: RecordStore) -> set[int]:
+        """Read what changed; returns the ids of the records whose state may have changed
+        (every record of the stage when its membership or the number of reviewers changed)."""
+        with store.reading() as db:
+            token = self._membership_token(db)
+            rebuild = token != self._token
+            if rebuild:
+                self.ids = store.stage_ids(self.stage)
+                self.members = frozenset(self.ids)
+                self.required = store.reviewers_required
+                self._token = token
+            d_mark, r_mark, w_mark = self._marks
+            touched: set[int] = set()
+            for row in db.execute(
+                "SELECT * FROM decisions WHERE stage = ? AND id > ? ORDER BY id", (self.stage, d_mark)
+            ):
+                self._set_decision(row["record_id"], row["reviewer"], _decision(row))
+                touched.add(row["record_id"])
+                d_mark = row["id"]
+            for row in db.execute(
+                "SELECT * FROM resolutions WHERE stage = ? AND id > ? ORDER BY id", (self.stage, r_mark)
+            ):
+                self.resolutions[row["record_id"]] = row
+                touched.add(row["record_id"])
+                r_mark = max(r_mark, row["id"])
+            for target, target_id, w_id in db.execute(
+                "SELECT target, target_id, id FROM withdrawals WHERE id > ? ORDER BY id", (w_mark,)
+            ).fetchall():
+                w_mark = w_id
+                if target == "decision":
+                    row = db.execute(
+                        "SELECT record_id, reviewer FROM decisions WHERE id = ? AND stage = ?",
+                        (target_id, self.stage),
+                    ).fetchone()
+                    if row is not None:
+                        self._reread_decision(db, row["record_id"], row["reviewer"])
+                        touched.add(row["record_id"])
+                else:
+                    row = db.execute(
+                        "SELECT record_id FROM resolutions WHERE id = ? AND stage = ?",
+                        (target_id, self.stage),
+                    ).fetchone()
+                    if row is not None:
+                        self._reread_resolution(db, row["record_id"])
+                        touched.add(row["record_id"])
+            self._marks = (d_mark, r_mark, w_mark)
+        if rebuild:
+            self.status = {}
+            self.counts = {"pending": 0, "agreed": 0, "conflict": 0, "resolved": 0}
+            self._closed = set()
+            touched = set(self.current) | set(self.resolutions)
+        for record_id in touched:
+            self._restate(record_id)
+        return set(self.members) if rebuild else touched & self.members
+
+    def _set_decision(self, record_id: int, reviewer: str, decision: Decision | None) -> None:
+        per_record = self.current.setdefault(record_id, {})
+        mine = self.by_reviewer.setdefault(reviewer, {})
+        if decision is None:
+            per_record.pop(reviewer, None)
+            mine.pop(record_id, None)
+        else:
+            per_record[reviewer] = decision
+            mine[record_id] = decision
+
+    def _reread_decision(self, db: sqlite3.Connection, record_id: int, reviewer: str) -> None:
+        row = db.execute(
+            "SELECT * FROM decisions WHERE record_id = ? AND stage = ? AND reviewer = ? AND id NOT IN "
+            "(SELECT target_id FROM withdrawals WHERE target = 'decision') ORDER BY id DESC LIMIT 1",
+            (record_id, self.stage, reviewer),
+        ).fetchone()
+        self._set_decision(record_id, reviewer, None if row is None else _decision(row))
+
+    def _reread_resolution(self, db: sqlite3.Connection, record_id: int) -> None:
+        row = db.execute(
+            "SELECT * FROM resolutions WHERE record_id = ? AND stage = ? AND id NOT IN "
+            "(SELECT target_id FROM withdrawals WHERE target = 'resolution') ORDER BY id DESC LIMIT 1",
+            (record_id, self.stage),
+        ).fetchone()
+        if row is None:
+            self.resolutions.pop(record_id, None)
+        else:
+            self.resolutions[record_id] = row
+
+    def _restate(self, record_id: int) -> None:
+        old = self.status.pop(record_id, None)
+        if old is not None and old != "pending":
+            self.counts[old] -= 1
+        self._closed.discard(record_id)
+        if record_id not in self.members:
+            return
+        current = self.decisions(record_id)
+        new = screening_status(self.stage, current, record_id in self.resolutions, self.required)
+        self.status[record_id] = new
+        if new != "pending":
+            self.counts[new] += 1
+        if new == "resolved" or len(current) >= self.required:
+            self._closed.add(record_id)
+
+    def decisions(self, record_id: int) -> tuple[Decision, ...]:
+        """The current decisions on a record, by reviewer's name."""
+        per_record = self.current.get(record_id, {})
+        return tuple(per_record[name] for name in sorted(per_record))
+
+    def pending(self) -> int:
+        """How many records of the stage are pending (all but the agreed, in conflict, resolved)."""
+        return len(self.ids) - self.counts["agreed"] - self.counts["conflict"] - self.counts["resolved"]
+
+    def state(self, record_id: int) -> ScreeningState:
+        """The record's :class:`ScreeningState` (the record must be one of the stage's)."""
+        current = self.decisions(record_id)
+        status = self.status.get(record_id, "pending")
+        if status == "resolved":
+            res = self.resolutions[record_id]
+            return ScreeningState(
+                record_id, self.stage, status, str(res["decision"]), str(res["reason"]), current
+            )
+        decision = current[0].decision if status == "agreed" else ""
+        reason = current[0].reason if status == "agreed" and decision == "exclude" else ""
+        return ScreeningState(record_id, self.stage, status, decision, reason, current)
+
+    def included(self) -> set[int]:
+        """The records finally included at this stage (agreed or resolved)."""
+        return {
+            i
+            for i, status in self.status.items()
+            if status in ("agreed", "resolved") and self.state(i).decision == "include"
+        }
+
+    def closed(self) -> frozenset[int]:
+        """The records no reviewer needs to decide any more: resolved, or decided by as many
+        reviewers as required."""
+        return frozenset(self._closed)
+
+
 #: The tables of the store, in the order the CSV export writes them.
 TABLES = _TABLES = (
     "imports",
@@ -841,6 +1136,7 @@ TABLES = _TABLES = (
     "retrievals",
     "study_links",
     "withdrawals",
+    "removals",
 )
 
 
@@ -907,6 +1203,17 @@ def open_store(review_dir: str | Path, *, create: bool = True) -> Iterator[Recor
 
     The folder must exist. Without ``create`` a missing store is an :class:`InputError`.
     """
+    store = connect_store(review_dir, create=create)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def connect_store(review_dir: str | Path, *, create: bool = True, threads: bool = False) -> RecordStore:
+    """The record store of a review folder, open until its :meth:`~RecordStore.close` (prefer
+    :func:`open_store`, which closes it). ``threads=True`` lets a caller that serialises its
+    calls with a lock use it from several threads."""
     folder = Path(review_dir)
     if not folder.is_dir():
         raise InputError("the review folder does not exist", file=str(folder))
@@ -917,10 +1224,6 @@ def open_store(review_dir: str | Path, *, create: bool = True) -> Iterator[Recor
             file=str(path),
         )
     try:
-        store = RecordStore(path)
+        return RecordStore(path, threads=threads)
     except sqlite3.DatabaseError as exc:
         raise InputError(f"the record store cannot be opened ({exc})", file=str(path)) from None
-    try:
-        yield store
-    finally:
-        store.close()

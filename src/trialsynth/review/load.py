@@ -44,7 +44,7 @@ from trialsynth.review.model import (
 )
 from trialsynth.review.rob import read_risk_of_bias
 
-__all__ = ["DATA_COLUMNS", "DEFAULT_MODEL", "load_review"]
+__all__ = ["DATA_COLUMNS", "DEFAULT_MODEL", "load_review", "read_prisma"]
 
 #: The model an outcome gets when neither it nor ``[analysis]`` sets one: REML for tau²
 #: (metafor's default and the estimator most methodological reviews recommend), without
@@ -527,6 +527,18 @@ def _prisma(toml: _Toml, top: dict) -> PrismaCounts | None:
             stacklevel=3,
         )
     return counts
+
+
+def read_prisma(path: str | Path) -> PrismaCounts | None:
+    """The ``[prisma]`` table of a review.toml (``path``: the file or its review folder), read
+    and checked as :func:`load_review` reads it (``None`` when the file has none), without
+    reading the rest of the review: for ``trialsynth prisma`` on a review that keeps its flow
+    counts by hand. Errors name review.toml, the key and its line."""
+    path = Path(path)
+    toml = _Toml(path / "review.toml" if path.is_dir() else path)
+    if not isinstance(toml.data, dict):  # pragma: no cover - tomllib always gives a table
+        return None
+    return _prisma(toml, toml.data)
 
 
 def _level(toml: _Toml, table: dict, path: KeyPath, default: float | None) -> float | None:

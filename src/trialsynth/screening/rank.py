@@ -27,6 +27,8 @@ L-BFGS (scipy) from the analytic gradient Σ_i w_i (p_i − y_i) x_i + β / C.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
 import re
 import warnings
@@ -36,10 +38,19 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import minimize
+from threadpoolctl import ThreadpoolController
 
 from trialsynth.errors import TrialsynthWarning
 
-__all__ = ["LogisticFit", "TfidfFeatures", "fit_logistic", "rank_unlabelled", "tfidf", "tokens"]
+__all__ = [
+    "LogisticFit",
+    "TfidfFeatures",
+    "fit_logistic",
+    "rank_unlabelled",
+    "tfidf",
+    "tokens",
+    "warn_unconverged",
+]
 
 _TOKEN = re.compile(r"\w\w+")
 
@@ -93,6 +104,7 @@ class LogisticFit:
     converged: bool
     iterations: int
     gradient_norm: float
+    message: str = ""
 
     def decision_function(self, x) -> np.ndarray:
         """The linear predictor η = x·β + b of each row of ``x``."""
@@ -113,13 +125,15 @@ def fit_logistic(
     start: np.ndarray | None = None,
     tol: float = 1e-8,
     max_iter: int = 1000,
+    warn: bool = True,
 ) -> LogisticFit:
     """Fit the penalised logistic regression of the module's docstring to rows ``x`` (dense
     or sparse) and labels ``y`` (0 = excluded, 1 = included; both must occur).
 
     ``c`` is the inverse penalty C (larger: weaker penalty); ``balanced=False`` gives every
     record weight 1; ``start`` = (β, b) stacked, e.g. the previous fit's, to start from.
-    Warns (:class:`~trialsynth.errors.TrialsynthWarning`) when L-BFGS does not converge.
+    Warns (:class:`~trialsynth.errors.TrialsynthWarning`) when L-BFGS does not converge,
+    unless ``warn=False`` (then the caller warns: the result says whether it converged).
     """
     y = np.asarray(y, dtype=float)
     n, p = x.shape
@@ -154,34 +168,73 @@ def fit_logistic(
     )
     gradient_norm = float(np.max(np.abs(objective(out.x)[1])))
     converged = bool(out.success) or gradient_norm <= tol * 10
-    if not converged:
-        warnings.warn(
-            f"the screening model did not converge in {out.nit} iterations ({out.message}); "
-            "the ranking uses the last estimate",
-            TrialsynthWarning,
-            stacklevel=2,
-        )
-    return LogisticFit(
+    fit = LogisticFit(
         coef=out.x[:p].copy(),
         intercept=float(out.x[p]),
         converged=converged,
         iterations=int(out.nit),
         gradient_norm=gradient_norm,
+        message=str(out.message),
     )
+    if warn:
+        warn_unconverged(fit, stacklevel=3)
+    return fit
+
+
+def warn_unconverged(fit: LogisticFit, *, stacklevel: int = 2) -> None:
+    """Warn (:class:`~trialsynth.errors.TrialsynthWarning`) when ``fit`` did not converge."""
+    if not fit.converged:
+        warnings.warn(
+            f"the screening model did not converge in {fit.iterations} iterations ({fit.message}); "
+            "the ranking uses the last estimate",
+            TrialsynthWarning,
+            stacklevel=stacklevel,
+        )
+
+
+@functools.cache
+def _blas_controller() -> ThreadpoolController:
+    """The BLAS libraries loaded (found once: looking them up reads the process's maps)."""
+    return ThreadpoolController()
 
 
 def rank_unlabelled(
-    features: sp.csr_matrix, labels: Mapping[int, int], *, c: float = 1.0, start: np.ndarray | None = None
+    features: sp.csr_matrix,
+    labels: Mapping[int, int],
+    *,
+    c: float = 1.0,
+    start: np.ndarray | None = None,
+    warn: bool = True,
 ) -> tuple[list[int], LogisticFit] | None:
     """Rank the rows of ``features`` that have no label, most probably included first
     (ties in row order); ``labels`` maps row → 0/1. ``None`` until both labels occur."""
     if len(set(labels.values())) < 2:
         return None
     rows = sorted(labels)
-    fit = fit_logistic(features[rows], [labels[i] for i in rows], c=c, start=start)
-    unlabelled = np.array([i for i in range(features.shape[0]) if i not in labels], dtype=np.int64)
+    labelled = sp.csr_matrix(features[rows])
+    # A term that occurs in no labelled record has gradient β_j / C, zero at the start, and
+    # L-BFGS never moves it (its direction is a combination of gradients and earlier steps,
+    # all zero there): its coefficient stays exactly 0. The fit is done on the other terms
+    # only, which gives the same iterates and minimiser with far fewer unknowns.
+    used = np.unique(labelled.indices)
+    sub_start = (
+        None
+        if start is None or start.shape != (features.shape[1] + 1,)
+        else np.append(start[used], start[-1])
+    )
+    # BLAS threads only cost time on vectors this short (and much time on a busy machine)
+    with _blas_controller().limit(limits=1, user_api="blas"):
+        reduced = fit_logistic(labelled[:, used], [labels[i] for i in rows], c=c, start=sub_start, warn=False)
+    coef = np.zeros(features.shape[1])
+    coef[used] = reduced.coef
+    fit = dataclasses.replace(reduced, coef=coef)
+    if warn:
+        warn_unconverged(fit, stacklevel=3)
+    mask = np.ones(features.shape[0], dtype=bool)
+    mask[rows] = False
+    unlabelled = np.flatnonzero(mask)
     if unlabelled.size == 0:
         return [], fit
-    score = fit.decision_function(features[unlabelled])
+    score = fit.decision_function(features)[unlabelled]  # each row's own dot product
     order = np.argsort(-score, kind="stable")
-    return [int(i) for i in unlabelled[order]], fit
+    return unlabelled[order].tolist(), fit

@@ -12,20 +12,34 @@ decisions only (``maybe`` counting as include: a record in doubt is ranked as a 
 Conflicts (disagreements, or any ``maybe``) are settled afterwards by a third reviewer or by
 the reviewers together (consensus); the resolution records which.
 
-Every call opens the record store, does its work in the store's transactions and closes it,
-so a session can serve a web page from several threads and survives being killed.
+A session keeps one connection to the record store, used under the session's lock (so it can
+serve a web page from several threads); every write is one of the store's transactions, so a
+session survives being killed. It reads the store afresh on every call (other reviewers may
+screen at the same time), but only what was added since its previous call.
 """
 
 from __future__ import annotations
 
 import threading
 import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from trialsynth.errors import InputError
-from trialsynth.records.store import STAGES, Decision, Record, RecordStore, ScreeningState, open_store
-from trialsynth.screening.rank import TfidfFeatures, rank_unlabelled, tfidf
+from trialsynth.records.store import (
+    STAGES,
+    Decision,
+    Record,
+    RecordStore,
+    ScreeningView,
+    connect_store,
+    open_store,
+)
+from trialsynth.screening.rank import LogisticFit, TfidfFeatures, rank_unlabelled, tfidf, warn_unconverged
 
 __all__ = [
     "DEFAULT_EXCLUSION_REASONS",
@@ -139,7 +153,7 @@ class Conflict:
 @dataclass(frozen=True)
 class _Snapshot:
     ids: tuple[int, ...]
-    states: tuple[ScreeningState, ...]
+    view: ScreeningView
     mine: dict[int, Decision]
     open_ids: list[int]
     required: int
@@ -170,30 +184,62 @@ class ScreeningSession:
         self._skips = 0
         self._front: int | None = None
         self._features: tuple[tuple[int, ...], TfidfFeatures] | None = None
+        self._rows: dict[int, int] = {}  # record id → row of the feature matrix
+        # rankings of the records without this reviewer's decision (record ids, most probably
+        # included first, and the fit), by the labels the model was fitted on
+        self._fits: dict[object, tuple[np.ndarray, LogisticFit] | None] = {}
+        self._fit_lock = threading.Lock()
+        self._shown_key: object = None
+        self._generation = 0  # counts the decisions made: fits ahead for an earlier one stop
+        self._ahead: threading.Thread | None = None
         self._records: dict[int, Record] = {}
+        self._view = ScreeningView(stage)
         self._lock = threading.RLock()
+        self._connection: RecordStore | None = None
         with self._store():
             pass  # the store must exist: refuse a review without records at once
 
-    def _store(self):
-        return open_store(self.review_dir, create=False)
+    @contextmanager
+    def _store(self) -> Iterator[RecordStore]:
+        # one connection for the session (opening and closing one per call costs more than
+        # a screening step); every write is still its own transaction
+        with self._lock:
+            if self._connection is None:
+                self._connection = connect_store(self.review_dir, create=False, threads=True)
+            yield self._connection
+
+    def close(self) -> None:
+        """Close the session's connection to the record store (reopened if used again),
+        after the fit ahead of time under way, if any, has finished."""
+        self._generation += 1
+        if self._ahead is not None:
+            self._ahead.join()
+        with self._lock:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
+
+    def __enter__(self) -> ScreeningSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # ------------------------------------------------------------------ the queue
     def _snapshot(self, store: RecordStore) -> _Snapshot:
-        """Where the stage stands, read once: the stage's records (import order), their
-        states, this reviewer's current decisions on them, and the records this reviewer
-        still has to decide: not resolved, without this reviewer's decision and decided by
-        fewer reviewers than required (a record with one reviewer's ``maybe`` is already a
-        conflict, but still needs its second independent reviewer)."""
-        states = store.screening(self.stage)
-        required = store.reviewers_required
-        mine = {d.record_id: d for st in states for d in st.decisions if d.reviewer == self.reviewer}
-        open_ids = [
-            st.record_id
-            for st in states
-            if st.status != "resolved" and st.record_id not in mine and len(st.decisions) < required
-        ]
-        return _Snapshot(tuple(st.record_id for st in states), tuple(states), mine, open_ids, required)
+        """Where the stage stands: the stage's records (import order), this reviewer's
+        current decisions on them, and the records this reviewer still has to decide: not
+        resolved, without this reviewer's decision and decided by fewer reviewers than
+        required (a record with one reviewer's ``maybe`` is already a conflict, but still
+        needs its second independent reviewer). The session's view of the stage reads only
+        what the store gained since the previous call."""
+        view = self._view
+        view.refresh(store)
+        members = view.members
+        mine = {i: d for i, d in view.by_reviewer.get(self.reviewer, {}).items() if i in members}
+        closed = view.closed()
+        open_ids = [i for i in view.ids if i not in closed and i not in mine]
+        return _Snapshot(view.ids, view, mine, open_ids, view.required)
 
     def _record(self, store: RecordStore, record_id: int) -> Record:
         # records never change once imported, so they are kept for the session
@@ -202,12 +248,11 @@ class ScreeningSession:
         return self._records[record_id]
 
     def _feature_matrix(self, store: RecordStore, ids: tuple[int, ...]) -> TfidfFeatures:
+        # the TF-IDF features are computed once per set of records of the stage
         if self._features is None or self._features[0] != ids:
-            wanted = set(ids)
-            by_id = {r.id: r for r in store.records() if r.id in wanted}
-            self._records.update(by_id)
-            texts = [f"{by_id[i].title}\n{by_id[i].abstract}" for i in ids]
+            texts = [f"{title}\n{abstract}" for title, abstract in store.record_texts(ids)]
             self._features = (ids, tfidf(texts))
+            self._rows = {rid: i for i, rid in enumerate(ids)}
         return self._features[1]
 
     def _order(self, store: RecordStore, snap: _Snapshot) -> tuple[list[int], str, int, int]:
@@ -219,24 +264,87 @@ class ScreeningSession:
         ordered = snap.open_ids
         if self.rank and n_inc and n_exc and snap.open_ids:
             features = self._feature_matrix(store, snap.ids)
-            row = {rid: i for i, rid in enumerate(snap.ids)}
+            row = self._rows
             labels = {row[rid]: int(d.decision != "exclude") for rid, d in snap.mine.items()}
-            ranked = rank_unlabelled(features.matrix, labels)
-            if ranked is not None:
+            ranked_ids = self._ranking(snap.ids, features, labels, foreground=True)
+            if ranked_ids is not None:
                 ordering = "model"
-                wanted = set(snap.open_ids)
-                ordered = [snap.ids[i] for i in ranked[0] if snap.ids[i] in wanted]
-        ordered = [i for i in ordered if i not in self.skipped] + sorted(
-            (i for i in ordered if i in self.skipped), key=lambda i: self.skipped[i]
-        )
+                ordered = ranked_ids[np.isin(ranked_ids, snap.open_ids)].tolist()
+        if self.skipped:
+            ordered = [i for i in ordered if i not in self.skipped] + sorted(
+                (i for i in ordered if i in self.skipped), key=lambda i: self.skipped[i]
+            )
         if self._front is not None and self._front in ordered:
             ordered = [self._front] + [i for i in ordered if i != self._front]
             ordering = "undo"
         return ordered, ordering, n_inc, n_exc
 
+    def _ranking(
+        self, ids: tuple[int, ...], features: TfidfFeatures, labels: dict[int, int], *, foreground: bool
+    ) -> np.ndarray | None:
+        """The record ids without a label, most probably included first, from the model
+        fitted on ``labels`` (feature row → 0/1); ``None`` until both labels occur. A model
+        is fitted once per set of labels: the session keeps the last few rankings, including
+        those fitted ahead of time (see :meth:`_fit_ahead`). Warns, in the foreground, when
+        the fit behind the ranking served did not converge."""
+        key = (ids, tuple(sorted(labels.items())))
+        with self._fit_lock:  # one fit at a time: waits for a fit ahead of time to finish
+            if key not in self._fits:
+                ranked = rank_unlabelled(features.matrix, labels, warn=False)
+                result = None if ranked is None else (np.asarray(ids)[ranked[0]], ranked[1])
+                self._fits[key] = result
+                while len(self._fits) > 4:
+                    del self._fits[next(iter(self._fits))]
+            result = self._fits[key]
+        if result is None:
+            return None
+        if foreground and key != self._shown_key:  # a ranking shown for the first time
+            warn_unconverged(result[1], stacklevel=5)
+            self._shown_key = key
+        return result[0]
+
+    def _fit_ahead(self, snap: _Snapshot, record_id: int) -> None:
+        """Fit, in a background thread, the models the reviewer's decision on the record
+        just shown will call for (it adds that record as included, or as excluded), while
+        the reviewer reads it: the next record is then ready as soon as they decide. The
+        rankings are the very ones a fit after the decision would give (same fit, same data)."""
+        if not self.rank or self._features is None or self._features[0] != snap.ids:
+            return
+        features = self._features[1]
+        row = self._rows
+        labels = {row[rid]: int(d.decision != "exclude") for rid, d in snap.mine.items()}
+        if record_id not in row or row[record_id] in labels:
+            return
+        # the decision the model expects first (include when it gives the record a probability
+        # of inclusion of one half or more)
+        key = (snap.ids, tuple(sorted(labels.items())))
+        current = self._fits.get(key)
+        likely = (
+            1
+            if current is not None and current[1].probability(features.matrix[row[record_id]])[0] >= 0.5
+            else 0
+        )
+        sets = [{**labels, row[record_id]: y} for y in (likely, 1 - likely)]
+        if not all(len(set(s.values())) == 2 for s in sets):
+            return  # one of them cannot train a model yet: nothing worth fitting ahead
+
+        generation = self._generation
+
+        def work() -> None:
+            for labelled in sets:
+                if self._generation != generation:
+                    return  # the reviewer has decided meanwhile: the fit still wanted is done in front
+                self._ranking(snap.ids, features, labelled, foreground=False)
+
+        # not a daemon: the interpreter waits for a fit under way before it exits
+        self._ahead = threading.Thread(target=work, name="trialsynth-fit-ahead")
+        self._ahead.start()
+
     def _next(self, store: RecordStore, snap: _Snapshot) -> tuple[list[int], Next]:
         ordered, ordering, n_inc, n_exc = self._order(store, snap)
         first = self._record(store, ordered[0]) if ordered else None
+        if first is not None and ordering != "import":
+            self._fit_ahead(snap, first.id)
         return ordered, Next(first, ordering, n_inc, n_exc)
 
     def queue(self) -> tuple[list[Record], Next]:
@@ -262,24 +370,22 @@ class ScreeningSession:
             return self._progress(self._snapshot(store))
 
     def _progress(self, snap: _Snapshot) -> Progress:
-        counts = {
-            k: sum(1 for st in snap.states if st.status == k) for k in ("pending", "agreed", "conflict")
-        }
+        counts = snap.view.counts
         mine = snap.mine.values()
         return Progress(
             stage=self.stage,
             reviewer=self.reviewer,
-            total=len(snap.states),
+            total=len(snap.ids),
             decided=len(snap.mine),
             include=sum(1 for d in mine if d.decision == "include"),
             exclude=sum(1 for d in mine if d.decision == "exclude"),
             maybe=sum(1 for d in mine if d.decision == "maybe"),
             remaining=len(snap.open_ids),
             skipped=sum(1 for i in snap.open_ids if i in self.skipped),
-            pending=counts["pending"],
+            pending=snap.view.pending(),
             agreed=counts["agreed"],
             conflicts=counts["conflict"],
-            resolved=sum(1 for st in snap.states if st.status == "resolved"),
+            resolved=counts["resolved"],
             reviewers_required=snap.required,
         )
 
@@ -298,11 +404,13 @@ class ScreeningSession:
         elif decision != "exclude" and reason:
             raise InputError("only an exclusion takes a reason")
         with self._lock, self._store() as store:
-            if record_id not in {st.record_id for st in store.screening(self.stage)}:
+            self._view.refresh(store)
+            if record_id not in self._view.members:
                 raise InputError(f"record {record_id} is not screened at the {self.stage} stage")
             made = store.add_decision(
                 record_id, self.stage, self.reviewer, decision, reason=reason, note=note
             )
+        self._generation += 1
         self.skipped.pop(record_id, None)
         if self._front == record_id:
             self._front = None
@@ -320,10 +428,9 @@ class ScreeningSession:
         """Withdraw this reviewer's latest decision at this stage (it stays in the store's
         history) and show that record next; ``None`` when there is nothing to undo."""
         with self._lock, self._store() as store:
-            mine = [d for d in store.decisions(self.stage) if d.reviewer == self.reviewer]
-            if not mine:
+            last = store.last_decision(self.stage, self.reviewer)
+            if last is None:
                 return None
-            last = max(mine, key=lambda d: d.id)
             store.withdraw("decision", last.id, self.reviewer)
         self._front = last.record_id
         self.skipped.pop(last.record_id, None)
