@@ -343,3 +343,40 @@ def test_cli_bad_spec_exits_2(tmp_path):
     res = CliRunner().invoke(main, ["simulate", str(spec_file), "--no-progress"])
     assert res.exit_code == 2
     assert "bad.toml: 'scenario' is required" in res.output
+
+
+def test_simulation_plot_draws_the_rows_and_reference_lines():
+    """What was drawn: each panel's markers sit at the rows' values, ±2 MCSE bars, and the
+    dashed references at bias 0 and at the nominal coverage 0.95."""
+    from trialsynth.plots import simulation_plot
+
+    def row(scenario, estimator, bias, coverage):
+        return {
+            "scenario": scenario,
+            "estimator": estimator,
+            "bias": bias,
+            "bias_mcse": 0.01,
+            "mse": 0.02,
+            "mse_mcse": 0.001,
+            "coverage": coverage,
+            "coverage_mcse": 0.005,
+            "ci_width": 0.5,
+            "ci_width_mcse": 0.002,
+        }
+
+    rows = [row("A", "DL", 0.10, 0.91), row("A", "REML+HK", -0.05, 0.95), row("B", "DL", 0.02, 0.93)]
+    fig = simulation_plot(rows, level=95)
+    assert fig.trialsynth["scenarios"] == ["A", "B"] and fig.trialsynth["estimators"] == ["DL", "REML+HK"]
+    bias_ax, _, coverage_ax, _ = fig.axes
+    def markers(ax):
+        return sorted(x for line in ax.lines if line.get_linestyle() == "None" for x in line.get_xdata())
+
+    assert markers(bias_ax) == [-0.05, 0.02, 0.10]
+    assert markers(coverage_ax) == [0.91, 0.93, 0.95]
+    refs = [line.get_xdata()[0] for line in bias_ax.lines if line.get_linestyle() == "--"]
+    assert refs == [0.0]
+    refs = [line.get_xdata()[0] for line in coverage_ax.lines if line.get_linestyle() == "--"]
+    assert refs == [0.95]
+    # error bars: ±2 MCSE around the bias of 0.10 (DL, scenario A)
+    segments = [seg for coll in bias_ax.collections for seg in coll.get_segments()]
+    assert any(abs(seg[0][0] - 0.08) < 1e-12 and abs(seg[1][0] - 0.12) < 1e-12 for seg in segments)

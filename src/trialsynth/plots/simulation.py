@@ -69,9 +69,9 @@ def simulation_plot(rows: Sequence[dict], *, level: float = 95.0, title: str | N
                     label=est,
                 )
             if key == "bias":
-                ax.axvline(0.0, color="#7f7f7f", linewidth=0.8, zorder=0)
+                ax.axvline(0.0, color="#333333", linestyle="--", linewidth=0.9, zorder=1)
             if key == "coverage":
-                ax.axvline(nominal, color="#7f7f7f", linewidth=0.8, zorder=0)
+                ax.axvline(nominal, color="#333333", linestyle="--", linewidth=0.9, zorder=1)
             ax.set_ylim(-0.5, n_s - 0.5)
             ax.set_yticks(range(n_s))
             ax.set_yticklabels(list(reversed(scenarios)) if p == 0 else [])
