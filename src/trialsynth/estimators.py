@@ -250,7 +250,10 @@ def _solve_flat(func, yi, vi, mask, *, tol, maxiter, aux=(), start=None):
     shape = yi.shape[:-1]
     zero = np.zeros(shape) if start is None else np.asarray(start, dtype=float)
     f0, _ = func(yi, vi, mask, zero, *aux)
-    active = f0 > 0
+    # Fewer than two studies: τ² is not estimable (the caller reports NaN). Their equation can
+    # be positive by rounding alone (Q of one study around its own weighted mean), so they are
+    # never searched: the bracket would grow without end.
+    active = (f0 > 0) & (mask.sum(-1) >= 2)
     tau2 = zero.copy()
     iterations = np.zeros(shape, dtype=int)
     converged = np.ones(shape, dtype=bool)
