@@ -169,6 +169,12 @@ def _tau2_chi2(style: str) -> tuple[str, str]:
     return ("Tau²", "Chi²") if style == "revman" else ("τ²", "χ²")
 
 
+def note_text(note: str, style: str = "revman") -> str:
+    """A result's note for a figure footer, its τ² and χ² spelled as the lines above it are."""
+    tau2, chi2 = _tau2_chi2(style)
+    return "Note: " + note.replace("τ²", tau2).replace("χ²", chi2)
+
+
 def heterogeneity_text(result: MetaResult, style: str = "revman") -> str:
     """RevMan's 'Heterogeneity: Tau² = 0.31; Chi² = 152.23, df = 12 (P < 0.001); I² = 92%'
     (JAMA layout: τ², χ²). I² is the result's own (see :func:`i2_definition_text`)."""
