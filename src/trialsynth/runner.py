@@ -481,6 +481,7 @@ def results_document(analysis: ReviewAnalysis) -> dict[str, Any]:
                 }
                 for r in oa.used_rows
             ]
+        entry["risk_of_bias"] = _rob_entry(review, oa, labels)
         entry["explanation"] = explain_difference(oa, labels)
         outcomes.append(entry)
     gaps = [
@@ -519,6 +520,32 @@ def results_document(analysis: ReviewAnalysis) -> dict[str, Any]:
         ],
         "data_gaps": gaps,
         "prisma": _prisma_entry(review.prisma),
+    }
+
+
+def _rob_entry(review, oa, labels: dict[str, str]) -> dict[str, Any] | None:
+    """The outcome's RoB 2 judgements as entered and, per domain, the share of the primary
+    analysis' weight at each judgement (the weighted summary plot's bars); ``None`` without
+    assessments."""
+    from trialsynth.plots.rob import COLUMNS, summary_fractions
+
+    rob = review.risk_of_bias_for(oa.outcome.id)
+    if not rob:
+        return None
+    weights = None
+    if oa.primary is not None:
+        weights = {s.study: s.weight for s in oa.primary.studies if s.included and s.weight == s.weight}
+    shares = summary_fractions(rob, weights) if weights else None
+    return {
+        "tool": "RoB 2",
+        "sources": sorted({r.source for r in rob}),
+        "studies": [
+            {"study": r.study, "label": labels.get(r.study, r.study), **r.as_dict(), "source": r.source}
+            for r in rob
+        ],
+        "weighted_shares": None
+        if shares is None
+        else {c: {j.replace(" ", "_"): v for j, v in shares[c].items()} for c in COLUMNS},
     }
 
 
