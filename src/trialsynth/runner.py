@@ -409,7 +409,7 @@ def _reported_entry(rep) -> dict[str, Any] | None:
 def results_document(analysis: ReviewAnalysis) -> dict[str, Any]:
     """The JSON-ready results (natural scale: ratios as ratios), deterministic in content and order."""
     from trialsynth import __version__
-    from trialsynth.report.explain import explain_difference
+    from trialsynth.report.explain import explain_difference, reporter_name
 
     review = analysis.review
     labels = {s.id: s.label for s in review.studies}
@@ -482,7 +482,8 @@ def results_document(analysis: ReviewAnalysis) -> dict[str, Any]:
                 for r in oa.used_rows
             ]
         entry["risk_of_bias"] = _rob_entry(review, oa, labels)
-        entry["explanation"] = explain_difference(oa, labels)
+        gaps = {g.study: g.note for g in review.data_gaps(oa.analysis_set) if g.outcome == o.id}
+        entry["explanation"] = explain_difference(oa, labels, gaps, reporter_name(review))
         outcomes.append(entry)
     gaps = [
         {

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from trialsynth.report.explain import num, p_abstract, reported_sentence, summary_sentence
+from trialsynth.report.explain import num, p_abstract, reported_sentence, reporter_name, summary_sentence
 from trialsynth.report.text import METHOD_NAMES, natural
 
 MEASURE_NAMES = {
@@ -458,6 +458,7 @@ def build_context(analysis, doc: dict[str, Any], out: Path) -> dict[str, Any]:
 
     return {
         "prisma": prisma_section(review, out),
+        "reporter": reporter_name(review),
         "sof": sof_section(analysis, out),
         "rob_status": rob_status,
         "title": review.title,
