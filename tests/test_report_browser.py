@@ -209,3 +209,23 @@ def test_print_style_sheet(browser, crt_report):
         assert pdf[:5] == b"%PDF-"
     finally:
         visit.close()
+
+
+ALIGNMENT = """() => [...document.querySelectorAll('table')].flatMap((table) => {
+  const head = table.querySelector('thead tr');
+  const first = table.querySelector('tbody tr');
+  if (!head || !first) return [];
+  return [...head.children].map((th, i) => ({
+    header: th.textContent,
+    th: getComputedStyle(th).textAlign,
+    td: first.children[i] ? getComputedStyle(first.children[i]).textAlign : null,
+  }));
+})"""
+
+
+def test_column_headers_align_with_their_cells(desktop):
+    # A right-aligned column of numbers has its header right-aligned above it (RevMan, JAMA).
+    columns = desktop.page.evaluate(ALIGNMENT)
+    numeric = [c for c in columns if c["td"] == "right"]
+    assert len(numeric) >= 10
+    assert [c for c in columns if c["td"] is not None and c["th"] != c["td"]] == []
