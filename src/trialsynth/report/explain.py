@@ -8,11 +8,16 @@ from typing import Any
 
 from trialsynth.report.text import natural
 
+#: Up to this many trials with derived numbers, the explanation spells out each derivation;
+#: beyond, it names the trials and points to the table of data used (each row's note).
+DERIVED_SPELLED_OUT = 3
+
 
 def num(x: float | None, digits: int = 2) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "–"
-    return f"{x:.{digits}f}"
+    text = f"{x:.{digits}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text  # "-0.00" is zero to a reader
 
 
 def p_abstract(p: float | None) -> str:
@@ -118,7 +123,13 @@ def explain_difference(
     if not oa.primary.pooled:
         out.append("Only one trial has data: its own estimate is shown, and nothing was pooled.")
     derived = [r for r in oa.used_rows if r.kind == "derived"]
-    if derived:
+    if len(derived) > DERIVED_SPELLED_OUT:
+        out.append(
+            f"Derived numbers were used for {len(derived)} trials "
+            f"({', '.join(name(r.study) for r in derived)}); "
+            "how each was derived is in the table of data used and their sources."
+        )
+    elif derived:
         out.append(
             "Derived numbers were used for "
             + ", ".join(f"{name(r.study)} ({r.note})" if r.note else name(r.study) for r in derived)

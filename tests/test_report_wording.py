@@ -1,0 +1,52 @@
+"""The report's sentences as a reviewer reads them: short, no internal names, details where
+they belong (the table of data used), numbers with the digits a paper prints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from trialsynth.report.explain import DERIVED_SPELLED_OUT, reported_sentence
+from trialsynth.runner import analyse_review, results_document
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+@pytest.fixture(scope="module")
+def bcg():
+    return results_document(analyse_review(EXAMPLES / "bcg"))
+
+
+def test_many_derived_trials_are_named_not_spelled_out(bcg):
+    # All 13 BCG trials give TB-positive and TB-negative counts, from which n is derived:
+    # the explanation names them and points to the data table instead of 13 derivations.
+    entry = bcg["outcomes"][0]
+    derived = [r["study"] for r in entry["rows"] if r["kind"] == "derived"]
+    assert len(derived) == 13 > DERIVED_SPELLED_OUT
+    line = next(x for x in entry["explanation"] if x.startswith("Derived numbers"))
+    assert line.startswith("Derived numbers were used for 13 trials (Aronson 1948, Ferguson & Simes 1949,")
+    assert line.endswith("); how each was derived is in the table of data used and their sources.")
+    assert "tpos" not in line and len(line) < 400
+
+
+def test_few_derived_trials_keep_their_derivation():
+    doc = results_document(analyse_review(EXAMPLES / "imaging-guided-crt"))
+    entry = next(e for e in doc["outcomes"] if e["outcome"] == "response" and e["analysis_set"] == "paper")
+    line = next(x for x in entry["explanation"] if x.startswith("Derived numbers"))
+    assert "TARGET (Khan 2012) (Derived from quoted percentages" in line
+
+
+class _Reported:
+    def __init__(self, estimate, lower, upper, p):
+        self.estimate_text, self.ci_lower_text = estimate, lower
+        self.ci_upper_text, self.p_value_text = upper, p
+
+
+def test_printed_numbers_stay_as_printed_machine_numbers_are_rounded():
+    printed = _Reported("0.60", "0.40", "0.88", "<.01")
+    assert reported_sentence(printed, "HR") == "HR = 0.60; 95% CI = 0.40–0.88; p < .01"
+    precise = _Reported("0.123456", "0.1", "0.2", "0.0312")  # six significant digits: as printed
+    assert reported_sentence(precise, "MD") == "MD = 0.123456; 95% CI = 0.1–0.2; p = 0.0312"
+    stored = _Reported("1.2345678901", "-0.004999999", "2.5", "0.000123456789")
+    assert reported_sentence(stored, "MD") == "MD = 1.23; 95% CI = 0.00–2.5; p < .001"
