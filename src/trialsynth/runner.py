@@ -482,6 +482,7 @@ def results_document(analysis: ReviewAnalysis) -> dict[str, Any]:
                 for r in oa.used_rows
             ]
         entry["risk_of_bias"] = _rob_entry(review, oa, labels)
+        entry["trim_and_fill"] = _trim_fill_entry(oa)
         gaps = {g.study: g.note for g in review.data_gaps(oa.analysis_set) if g.outcome == o.id}
         entry["explanation"] = explain_difference(oa, labels, gaps, reporter_name(review))
         outcomes.append(entry)
@@ -521,6 +522,45 @@ def results_document(analysis: ReviewAnalysis) -> dict[str, Any]:
         ],
         "data_gaps": gaps,
         "prisma": _prisma_entry(review.prisma),
+    }
+
+
+#: Fewest pooled trials for a funnel plot and trim and fill: with fewer, asymmetry cannot be
+#: told from chance (Sterne et al., BMJ 2011;343:d4002, recommendation 1: at least 10 studies).
+FUNNEL_MIN_TRIALS = 10
+
+
+def trim_fill_for(oa):
+    """Duval & Tweedie's trim and fill (L0, side from Egger's test, as metafor's ``trimfill``)
+    on the primary analysis' pooled trials, with its τ² estimator (inverse-variance fixed effect
+    for MH and Peto); ``None`` with fewer than :data:`FUNNEL_MIN_TRIALS` pooled trials."""
+    from trialsynth.bias import trim_and_fill
+    from trialsynth.diagnostics import FIXED_METHODS
+
+    res = oa.primary
+    if res is None or not res.pooled:
+        return None
+    used = [s for s in res.studies if s.included and math.isfinite(s.vi)]
+    if len(used) < FUNNEL_MIN_TRIALS:
+        return None
+    method = "FE" if res.method in FIXED_METHODS else res.method
+    return trim_and_fill(
+        [s.yi for s in used], [s.vi for s in used], method=method, hk=res.hk, level=res.level / 100
+    )
+
+
+def _trim_fill_entry(oa) -> dict[str, Any] | None:
+    """Trim and fill for results.json: natural-scale estimate and CI beside the analysis-scale fit."""
+    tf = trim_fill_for(oa)
+    if tf is None:
+        return None
+    back = math.exp if oa.primary.ratio else (lambda x: x)
+    return {
+        "scale": "analysis (log for ratios); estimate_natural etc. on the natural scale",
+        **tf.to_json_dict(),
+        "estimate_natural": back(tf.estimate),
+        "ci_lower_natural": back(tf.ci_lower),
+        "ci_upper_natural": back(tf.ci_upper),
     }
 
 
