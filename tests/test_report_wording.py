@@ -50,3 +50,20 @@ def test_printed_numbers_stay_as_printed_machine_numbers_are_rounded():
     assert reported_sentence(precise, "MD") == "MD = 0.123456; 95% CI = 0.1–0.2; p = 0.0312"
     stored = _Reported("1.2345678901", "-0.004999999", "2.5", "0.000123456789")
     assert reported_sentence(stored, "MD") == "MD = 1.23; 95% CI = 0.00–2.5; p < .001"
+
+
+def test_no_empty_tables_and_no_comparison_with_nothing(tmp_path):
+    # The RoB example has no baseline characteristics, no data gaps and no published result:
+    # the report says so in a sentence instead of printing header-only tables.
+    import re
+
+    from trialsynth.runner import run_review
+
+    folder = Path(__file__).resolve().parent / "fixtures" / "reviews" / "rob-example"
+    html = run_review(folder, tmp_path / "rob").read_text(encoding="utf-8")
+    for table in re.findall(r"<table.*?</table>", html, re.S):
+        assert re.search(r"<tbody>\s*<tr>", table) or "<thead>" not in table, table[:120]
+    assert "None: every included trial has data for every outcome." in html
+    assert "The review folder gives no baseline characteristics." in html
+    assert "No published result to compare with." in html
+    assert "Reported by the source: not reported" not in html
