@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from trialsynth.plots._common import FONT_SIZE, SMALL_SIZE, TITLE_SIZE, rc_params
+from trialsynth.plots._common import FONT_SIZE, TITLE_SIZE, rc_params
 
 __all__ = ["label_boxes", "tsa_plot"]
 
