@@ -67,3 +67,20 @@ def test_no_empty_tables_and_no_comparison_with_nothing(tmp_path):
     assert "The review folder gives no baseline characteristics." in html
     assert "No published result to compare with." in html
     assert "Reported by the source: not reported" not in html
+
+
+def test_negative_bounds_read_with_minus_signs_and_to():
+    # An en dash between two negative numbers ("−0.61–−0.08") reads as a subtraction.
+    from types import SimpleNamespace
+
+    from trialsynth.report.explain import ci_range, summary_sentence
+
+    assert ci_range(0.4, 0.88) == "0.40–0.88"
+    assert ci_range(-0.614, -0.081) == "\u22120.61 to \u22120.08"
+    assert ci_range(-0.5, 0.2) == "\u22120.50 to 0.20"
+    smd = SimpleNamespace(
+        level=95.0, estimate=-0.344, ci_lower=-0.611, ci_upper=-0.078, p_value=0.0104, ratio=False
+    )
+    assert summary_sentence(smd, "SMD") == "SMD = \u22120.34; 95% CI = \u22120.61 to \u22120.08; p = .01"
+    printed = _Reported("-0.34", "-0.61", "-0.08", ".01")
+    assert reported_sentence(printed, "SMD") == "SMD = -0.34; 95% CI = -0.61 to -0.08; p = .01"

@@ -17,7 +17,9 @@ def num(x: float | None, digits: int = 2) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "–"
     text = f"{x:.{digits}f}"
-    return text[1:] if text.startswith("-") and float(text) == 0 else text  # "-0.00" is zero to a reader
+    if text.startswith("-"):  # "-0.00" is zero to a reader; a negative number takes a minus sign
+        return text[1:] if float(text) == 0 else "\u2212" + text[1:]
+    return text
 
 
 def p_abstract(p: float | None) -> str:
@@ -35,7 +37,12 @@ def summary_sentence(result, measure: str) -> str:
     level = f"{result.level:g}%"
     est = natural(result, result.estimate)
     lo, hi = natural(result, result.ci_lower), natural(result, result.ci_upper)
-    return f"{measure} = {num(est)}; {level} CI = {num(lo)}–{num(hi)}; {p_abstract(result.p_value)}"
+    return f"{measure} = {num(est)}; {level} CI = {ci_range(lo, hi)}; {p_abstract(result.p_value)}"
+
+
+def ci_range(lo: float, hi: float) -> str:
+    """'0.40–0.88', or '−0.61 to −0.08' when a bound is negative (a dash beside a minus misleads)."""
+    return f"{num(lo)} to {num(hi)}" if min(lo, hi) < 0 else f"{num(lo)}–{num(hi)}"
 
 
 def _machine_number(text: str) -> float | None:
@@ -61,7 +68,9 @@ def reported_sentence(reported, measure: str) -> str:
     if reported.estimate_text:
         parts.append(f"{measure} = {_shown(reported.estimate_text)}")
     if reported.ci_lower_text and reported.ci_upper_text:
-        parts.append(f"95% CI = {_shown(reported.ci_lower_text)}–{_shown(reported.ci_upper_text)}")
+        lo, hi = _shown(reported.ci_lower_text), _shown(reported.ci_upper_text)
+        dash = " to " if lo.startswith(("-", "\u2212")) or hi.startswith(("-", "\u2212")) else "–"
+        parts.append(f"95% CI = {lo}{dash}{hi}")
     if reported.p_value_text:
         text = reported.p_value_text.strip()
         if (value := _machine_number(text)) is not None:

@@ -376,7 +376,7 @@ def build_context(analysis, doc: dict[str, Any], out: Path) -> dict[str, Any]:
                     "i2": num(r.i2, 0),
                 }
                 for spec, r in ((o.model, res), *oa.sensitivity)
-            ]
+            ] if oa.sensitivity else []  # the primary model alone would only repeat the result
             sec["loo"] = [
                 {
                     "label": labels.get(s, s),
