@@ -84,3 +84,11 @@ def test_negative_bounds_read_with_minus_signs_and_to():
     assert summary_sentence(smd, "SMD") == "SMD = \u22120.34; 95% CI = \u22120.61 to \u22120.08; p = .01"
     printed = _Reported("-0.34", "-0.61", "-0.08", ".01")
     assert reported_sentence(printed, "SMD") == "SMD = -0.34; 95% CI = -0.61 to -0.08; p = .01"
+
+
+def test_header_names_the_conventions_in_words(tmp_path):
+    from trialsynth.runner import run_review
+
+    folder = Path(__file__).resolve().parent / "fixtures" / "reviews" / "rob-example"
+    html = run_review(folder, tmp_path / "rob").read_text(encoding="utf-8")
+    assert "Conventions: those of R&#39;s metafor package (in random-effects models I² from τ²)." in html

@@ -20,6 +20,13 @@ MEASURE_NAMES = {
 }
 
 
+#: The conventions a review follows, as the report's header names them.
+PROFILE_NAMES = {
+    "metafor": "those of R's metafor package (in random-effects models I² from τ²)",
+    "revman": "those of RevMan 5 (I² from Q)",
+}
+
+
 def _slug(*parts: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", "-".join(parts).lower()).strip("-")
 
@@ -513,7 +520,7 @@ def build_context(analysis, doc: dict[str, Any], out: Path) -> dict[str, Any]:
         "reproduces": review.reproduces,
         "generator": doc["generator"],
         "folder": review.path.name,
-        "profile": doc["profile"],
+        "profile": PROFILE_NAMES.get(doc["profile"], doc["profile"]),
         "question": review.question,
         "eligibility": review.eligibility,
         "search": review.search,
