@@ -71,3 +71,33 @@ def test_fewer_than_ten_trials_no_funnel_and_says_why(tmp_path):
     assert FUNNEL_MIN_TRIALS == 10
     assert not list((tmp_path / "crt" / "figures").glob("funnel-*"))
     assert f"with fewer than {FUNNEL_MIN_TRIALS} pooled trials, funnel-plot asymmetry cannot be told" in html
+
+
+def test_bcg_report_draws_the_subgroup_forest(tmp_path, monkeypatch):
+    # What the report drew, captured at save time: one subtotal diamond per allocation group
+    # at that group's pooled RR (results.json), then the total; captioned with the model.
+    import trialsynth.plots as plots
+
+    drawn = {}
+    real = plots.save_figure
+
+    def capture(fig, path, *args, **kwargs):
+        drawn[Path(path).name] = fig.trialsynth
+        return real(fig, path, *args, **kwargs)
+
+    monkeypatch.setattr(plots, "save_figure", capture)
+    out = tmp_path / "bcg"
+    html = run_review(ROOT / "examples" / "bcg", out).read_text(encoding="utf-8")
+    doc = json.loads((out / "results.json").read_text())
+    meta = drawn["forest-main-tb-by-allocation"]
+    groups = doc["outcomes"][0]["subgroups"][0]["groups"]
+    subtotals = [d for d in meta["diamonds"] if d["role"] == "subtotal"]
+    levels = ["random", "alternate", "systematic"]
+    assert [d["label"] for d in subtotals] == [g["level"] for g in groups] == levels
+    for d, g in zip(subtotals, groups, strict=True):
+        want = (g["ci_lower"], g["estimate"], g["ci_upper"])
+        assert (d["lower"], d["centre"], d["upper"]) == pytest.approx(want, rel=1e-12)
+    total = next(d for d in meta["diamonds"] if d["role"] == "total")
+    assert total["centre"] == pytest.approx(doc["outcomes"][0]["estimate"])
+    assert "<figcaption>Forest plot by Method of allocation: each subgroup pooled on its own" in html
+    assert "figures/forest-main-tb-by-allocation.svg" in html

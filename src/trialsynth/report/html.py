@@ -125,6 +125,27 @@ def _figures(oa, labels: dict[str, str], out: Path, stem: str, review) -> dict[s
     svg = next(p for p in paths if str(p).endswith(".svg"))
     figs["forest"] = _svg_inline(svg)
     figs["forest_files"] = [str(p.relative_to(out)) for p in paths]
+    by_label = (
+        {labels.get(sid, sid): arm[i] for i, sid in enumerate(oa.data.labels)} if arm_data else None
+    )
+    figs["subgroup_plots"] = []
+    for sub, sres in oa.subgroups:
+        fig = forest_plot(
+            _relabel(sres.overall, labels),
+            subgroups=[(lvl, _relabel(r, labels)) for lvl, r in sres.groups],
+            subgroup_test={"q": sres.q_between, "df": sres.q_between_df, "p": sres.q_between_p_value},
+            arm_data=by_label,
+            arm_headers=heads,
+            labels=sides,
+            title=f"{o.name}: by {sub.name.lower()}",
+        )
+        paths = save_figure(fig, out / "figures" / f"forest-{stem}-by-{_slug(sub.column)}")
+        figs["subgroup_plots"].append(
+            {
+                "svg": _svg_inline(next(p for p in paths if str(p).endswith(".svg"))),
+                "files": [str(p.relative_to(out)) for p in paths],
+            }
+        )
     if len(oa.cumulative) >= 2:
         steps = [(labels.get(s, s), _relabel(r, labels)) for s, r in oa.cumulative]
         fig = cumulative_plot(steps, labels=sides, title=f"{o.name}: cumulative")
@@ -353,6 +374,7 @@ def build_context(analysis, doc: dict[str, Any], out: Path) -> dict[str, Any]:
             "funnel_plot": "",
             "funnel_files": [],
             "funnel_note": "",
+            "subgroup_plots": [],
             "baujat_plot": "",
             "baujat_files": [],
             "radial_plot": "",
