@@ -101,3 +101,17 @@ def test_bcg_report_draws_the_subgroup_forest(tmp_path, monkeypatch):
     assert total["centre"] == pytest.approx(doc["outcomes"][0]["estimate"])
     assert "<figcaption>Forest plot by Method of allocation: each subgroup pooled on its own" in html
     assert "figures/forest-main-tb-by-allocation.svg" in html
+
+
+@pytest.mark.parametrize("folder", ["examples/imaging-guided-crt", "tests/fixtures/reviews/rob-example"])
+def test_every_analysis_figure_caption_names_its_model(folder, tmp_path):
+    import re
+
+    html = run_review(ROOT / folder, tmp_path / "out").read_text(encoding="utf-8")
+    captions = re.findall(r"<figcaption>(.*?)</figcaption>", html, re.S)
+    assert len(captions) == html.count("<figure")
+    # The flow diagram and the per-trial RoB 2 judgements do not depend on a model.
+    analysed = [c for c in captions if not c.startswith(("PRISMA 2020", "Risk of bias of each trial"))]
+    assert len(analysed) >= 4
+    named = ("Model: random effects (", "Model: fixed effect (", "Weights from: random effects (")
+    assert [c[:80] for c in analysed if not any(n in c for n in named)] == []

@@ -283,6 +283,7 @@ def _tsa_text(oa) -> dict[str, Any]:
             f"TSA-adjusted {t.measure} CI {num(lo)} to {num(hi)}."
         ),
         "conclusion": t.conclusion_text,
+        "model": METHOD_NAMES.get(t.method, t.method),
         "assumption": oa.outcome.tsa.note,
     }
 
