@@ -135,3 +135,16 @@ def test_no_table_header_is_left_alone_at_a_page_bottom(crt_pdf):
     repeated = [head for _, head, _ in fragments if head]
     assert len(repeated) >= len(fragments) - 1  # the question-and-methods table has row headers only
     assert all(row and all(tag == "th" for tag in row) for head in repeated for row in head)
+
+
+def test_footer_is_not_left_alone_on_the_last_page(tmp_path):
+    # The BCG report used to end on a page holding only the footer line.
+    require_pdf()
+    from pypdf import PdfReader
+
+    bcg = CRT.parent / "bcg"
+    result = CliRunner().invoke(main, ["run", str(bcg), "--out", str(tmp_path / "bcg"), "--pdf"])
+    assert result.exit_code == 0, result.output
+    last = words(PdfReader(tmp_path / "bcg" / "report.pdf").pages[-1].extract_text())
+    assert "Results are recomputed from the data in the review folder" in last
+    assert "Data gaps" in last
