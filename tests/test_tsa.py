@@ -464,3 +464,7 @@ def test_plot_uses_the_report_figures_font_and_title_style():
     assert {t.get_fontname() for t in (title, ax.xaxis.label, *ax.get_xticklabels())} == {FONT_FAMILY}
     names = [t.get_text() for t in fig.legends[0].get_texts()]
     assert all(n[:1].isupper() for n in names), names
+    from matplotlib.text import Text
+
+    # Study labels and titles are user text: drawn as typed, never parsed as mathtext ("$").
+    assert not any(t.get_parse_math() for t in fig.findobj(Text) if t.get_text())

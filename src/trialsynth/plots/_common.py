@@ -63,6 +63,7 @@ def rc_params() -> dict:
         "font.sans-serif": [FONT_FAMILY],
         "font.size": FONT_SIZE,
         "text.usetex": False,
+        "text.parse_math": False,  # user text ("$5 vs $10", "p_1") is drawn as typed, never as maths
         "axes.unicode_minus": True,
         "svg.fonttype": "none",
         "svg.hashsalt": "trialsynth",
