@@ -191,7 +191,9 @@ def _funnel_figure(oa, display, out: Path, stem: str) -> dict[str, Any]:
     filled = {"yi": tf.filled_yi, "vi": tf.filled_vi}
     fig = funnel_plot(display, contours=True, trimfill=filled, title=f"{oa.outcome.name}: funnel plot")
     paths = save_figure(fig, out / "figures" / f"funnel-{stem}")
-    fixed = res.method in ("FE", "MH", "PETO")
+    from trialsynth.diagnostics import FIXED_METHODS
+
+    fixed = res.method in FIXED_METHODS  # trim and fill refits MH and Peto by inverse variance
     model = "inverse-variance fixed effect" if fixed else _model_name(res.method, res.hk)
     if tf.k0 == 0:
         found = "no trial was imputed, so the estimate is unchanged"
