@@ -126,3 +126,42 @@ def test_diagnostic_plots_save_reproducibly(tmp_path):
         first = [p.read_bytes() for p in save_figure(fig, tmp_path / name)]
         again = [p.read_bytes() for p in save_figure(fig, tmp_path / name)]
         assert first == again
+
+
+def _box_distance(box, x: float, y: float) -> float:
+    return math.hypot(max(box.x0 - x, 0.0, x - box.x1), max(box.y0 - y, 0.0, y - box.y1))
+
+
+def test_baujat_labels_are_unambiguous_and_cover_the_top_studies():
+    # BCG (REML) has three studies close together near (1.5, 0.11). Each name sits nearer its
+    # own point than any other point, or is joined to its point by a leader line; the eight
+    # top-right studies (largest x/max x + y/max y) are all named.
+    case = CASES["figures_bcg_RR_REML"]
+    result, loo = _fit(case)
+    fig = baujat_plot(baujat_from_fits(result, loo), title="BCG")
+    renderer = fig.canvas.get_renderer()
+    ax = fig.axes[0]
+    names = fig.trialsynth["studies"]
+    xy = {n: ax.transData.transform(p) for n, p in zip(names, fig.trialsynth["points"], strict=True)}
+    leaders = {
+        tuple(np.round(ax.transData.transform(line.get_xydata()[0]), 6)): line.get_xydata()[1]
+        for line in labelled(fig, "ts:leader")
+    }
+    led = 0
+    for text in labelled(fig, "ts:point-label"):
+        name = text.get_text()
+        own = tuple(np.round(xy[name], 6))
+        if own in leaders:  # a leader line from the point ends at the label's anchor
+            assert tuple(leaders[own]) == pytest.approx(text.get_position())
+            led += 1
+            continue
+        box = text.get_window_extent(renderer)
+        mine = _box_distance(box, *xy[name])
+        others = [_box_distance(box, *p) for n, p in xy.items() if n != name]
+        assert mine < min(others), name
+    assert led == len(labelled(fig, "ts:leader"))
+    xs, ys = (np.array(v) for v in zip(*fig.trialsynth["points"], strict=True))
+    score = xs / xs.max() + ys / ys.max()
+    top = {names[j] for j in np.argsort(-score, kind="stable")[:8]}
+    assert top == set(fig.trialsynth["labelled"])
+    assert_clean_layout(fig)

@@ -127,3 +127,19 @@ def test_prediction_interval_needs_three_studies():
     assert forest_plot(three).trialsynth["prediction_interval"] == pytest.approx(
         (three.pi_lower, three.pi_upper)
     )
+
+
+def test_revman_mh_random_note_spells_tau2_as_the_lines_above():
+    # The note below the heterogeneity line speaks RevMan's words (Tau²) in the RevMan layout
+    # and the Greek letter in the JAMA layout, never a mix of the two within one footer.
+    data = _counts([["A", "4", "50", "9", "51"], ["B", "10", "100", "12", "98"], ["C", "3", "40", "8", "41"]])
+    revman = pool_input(data, method="DL", profile="revman")
+    shown = strings(forest_plot(revman))
+    note = _line(shown, "Note: RevMan M-H")
+    assert note == (
+        "Note: RevMan M-H random effects: DerSimonian–Laird Tau² from Q around the Mantel–Haenszel estimate"
+    )
+    assert not any("τ²" in s or "χ²" in s for s in shown)
+    jama = strings(forest_plot(revman, layout="jama"))
+    assert "DerSimonian–Laird τ² from Q" in _line(jama, "Note: RevMan M-H")
+    assert not any("Tau²" in s or "Chi²" in s for s in jama)

@@ -284,3 +284,16 @@ def test_report_without_counts_says_so(tmp_path):
     html = run_review(folder, tmp_path / "out").read_text(encoding="utf-8")
     assert PRISMA_NOT_REPORTED in html
     assert not (tmp_path / "out" / "figures" / "prisma-flow.svg").exists()
+
+
+def test_user_text_with_dollar_signs_is_drawn_as_typed(counts):
+    # An exclusion reason with "$" (or "_") must show as typed, never be set as mathtext.
+    from dataclasses import replace
+
+    from matplotlib.text import Text
+
+    reason = "Cost $5 vs $10 per dose_1"
+    odd = replace(counts, reports_excluded=((reason, 18), *counts.reports_excluded[1:]))
+    drawn = [t for t in prisma_flow(odd).findobj(Text) if t.get_text()]
+    assert any(f"{reason} (n{NBSP}={NBSP}18)" in t.get_text() or reason in t.get_text() for t in drawn)
+    assert not any(t.get_parse_math() for t in drawn)

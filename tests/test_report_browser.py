@@ -209,3 +209,44 @@ def test_print_style_sheet(browser, crt_report):
         assert pdf[:5] == b"%PDF-"
     finally:
         visit.close()
+
+
+ALIGNMENT = """() => [...document.querySelectorAll('table')].flatMap((table) => {
+  const head = table.querySelector('thead tr');
+  const first = table.querySelector('tbody tr');
+  if (!head || !first) return [];
+  return [...head.children].map((th, i) => ({
+    header: th.textContent,
+    th: getComputedStyle(th).textAlign,
+    td: first.children[i] ? getComputedStyle(first.children[i]).textAlign : null,
+  }));
+})"""
+
+
+def test_column_headers_align_with_their_cells(desktop):
+    # A right-aligned column of numbers has its header right-aligned above it (RevMan, JAMA).
+    columns = desktop.page.evaluate(ALIGNMENT)
+    numeric = [c for c in columns if c["td"] == "right"]
+    assert len(numeric) >= 10
+    assert [c for c in columns if c["td"] is not None and c["th"] != c["td"]] == []
+
+
+WIDE = """() => [...document.querySelectorAll('figure.wide')].map((f) => ({
+  svg: f.querySelector('svg').getBoundingClientRect().width,
+  figure: f.getBoundingClientRect().right,
+  overflowX: getComputedStyle(f).overflowX,
+}))"""
+
+
+def test_phone_keeps_wide_figures_readable_and_scrolls_them(browser, crt_report):
+    # On a 390-pixel phone a forest plot scaled to the screen would print its text at ~3 px:
+    # wide figures keep at least 640 px and scroll sideways inside their own box.
+    visit = Visit(browser, crt_report, viewport=PHONE)
+    try:
+        wide = visit.page.evaluate(WIDE)
+        assert len(wide) >= 8
+        assert all(f["svg"] >= 640 and f["overflowX"] == "auto" for f in wide), wide
+        assert all(f["figure"] <= PHONE["width"] + 1 for f in wide), wide
+        assert visit.page.evaluate(OVERFLOW)["scrollWidth"] <= PHONE["width"]
+    finally:
+        visit.close()

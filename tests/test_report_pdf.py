@@ -98,3 +98,53 @@ def test_no_pdf_skips_it(tmp_path):
     result = CliRunner().invoke(main, ["run", str(FLOW), "--out", str(tmp_path / "out"), "--no-pdf"])
     assert result.exit_code == 0, result.output
     assert "report.pdf" not in result.output and not (tmp_path / "out" / "report.pdf").exists()
+
+
+def _table_fragments(html: Path):
+    """Per page, the table fragments WeasyPrint laid out there: (page, [rows as lists of cell
+    tags]) for the header row groups and for the body rows."""
+    import weasyprint
+    from weasyprint.formatting_structure import boxes
+
+    def walk(box):
+        yield box
+        for child in getattr(box, "children", None) or []:
+            yield from walk(child)
+
+    document = weasyprint.HTML(filename=str(html), media_type="print").render()
+    for number, page in enumerate(document.pages, 1):
+        for box in walk(page._page_box):
+            if isinstance(box, boxes.TableBox):
+                groups = [g for g in box.children if isinstance(g, boxes.TableRowGroupBox)]
+                rows = [
+                    (g.is_header, [c.element_tag for c in r.children]) for g in groups for r in g.children
+                ]
+                yield number, [r for h, r in rows if h], [r for h, r in rows if not h]
+
+
+def test_no_table_header_is_left_alone_at_a_page_bottom(crt_pdf):
+    # Every table fragment on a page has at least one data row, its column headers are in a
+    # repeated header group (thead: printed again on each page a table runs onto), and no
+    # page ends with a row of headers only.
+    fragments = list(_table_fragments(crt_pdf.with_name("report.html")))
+    assert len({page for page, _, _ in fragments}) >= 10
+    for page, _, body in fragments:
+        assert body, f"page {page}: a table's header without any of its rows"
+        assert not all(tag == "th" for tag in body[-1]), f"page {page}: a header row alone"
+    # Tables whose first row is all column headers: headers repeated on each page.
+    repeated = [head for _, head, _ in fragments if head]
+    assert len(repeated) >= len(fragments) - 1  # the question-and-methods table has row headers only
+    assert all(row and all(tag == "th" for tag in row) for head in repeated for row in head)
+
+
+def test_footer_is_not_left_alone_on_the_last_page(tmp_path):
+    # The BCG report used to end on a page holding only the footer line.
+    require_pdf()
+    from pypdf import PdfReader
+
+    bcg = CRT.parent / "bcg"
+    result = CliRunner().invoke(main, ["run", str(bcg), "--out", str(tmp_path / "bcg"), "--pdf"])
+    assert result.exit_code == 0, result.output
+    last = words(PdfReader(tmp_path / "bcg" / "report.pdf").pages[-1].extract_text())
+    assert "Results are recomputed from the data in the review folder" in last
+    assert "Data gaps" in last

@@ -435,3 +435,27 @@ def test_texts_are_kept_verbatim_in_review_toml(tmp_path):
     folder = import_revman(_write(tmp_path, "names.rm5", text), tmp_path / "out")
     review = analyse_review(folder).review
     assert review.outcomes[0].name == name
+
+
+def test_report_says_a_study_is_not_in_the_revman_analysis(types):
+    # A study of the file that RevMan analysis 1.1 does not hold has no data there: the report
+    # says so (not "no usable public data", which would be untrue of an import), and RevMan's
+    # stored doubles are shown rounded as a paper prints them (0.8968655609130709 → 0.90).
+    from trialsynth.report.explain import reported_sentence
+    from trialsynth.runner import results_document
+
+    folder, by_outcome, _ = types
+    analysis = analyse_review(folder)
+    doc = results_document(analysis)
+    entry = next(e for e in doc["outcomes"] if e["outcome"] == "1.1")
+    absent = entry["studies_without_data"]
+    assert absent  # types.rm5 has studies outside analysis 1.1
+    names = ", ".join(next(s.label for s in analysis.review.studies if s.id == sid) for sid in absent)
+    first = entry["explanation"][0]
+    assert first.endswith(
+        f"; without data for {names}: not in RevMan analysis 1.1 of types.rm5 (the file holds no data there)."
+    )
+    assert not any("public" in line or "paper" in line for line in entry["explanation"])
+    gap = next(g for g in doc["data_gaps"] if g["outcome"] == "1.1" and g["study"] == absent[0])
+    assert gap["note"] == "not in RevMan analysis 1.1 of types.rm5 (the file holds no data there)"
+    assert reported_sentence(by_outcome["1.1"].reported, "OR") == "OR = 0.90; 95% CI = 0.84–0.96; p = .001"

@@ -241,3 +241,52 @@ def test_report_draws_rob_figures_or_says_they_are_not_available(tmp_path):
     assert "Not available: the review folder has no risk_of_bias.csv. No judgement is assumed." in crt
     assert "Risk of bias (RoB 2) was not available: the review folder has no risk_of_bias.csv." in crt
     assert not any(p.name.startswith("rob-") for p in (tmp_path / "crt" / "figures").iterdir())
+
+
+def test_results_json_has_the_weighted_shares_by_hand(example):
+    # REML finds τ² = 0 here, so each trial's weight is 1/vᵢ with the log risk ratio's
+    # variance vᵢ = 1/a − 1/n₁ + 1/c − 1/n₂ (outcomes.csv). Overall: alpha low; bravo and delta
+    # some concerns; charlie and echo high. D3: charlie high, delta some concerns, others low.
+    from trialsynth.runner import results_document
+
+    counts = {
+        "alpha": (12, 100, 20, 100),
+        "bravo": (30, 250, 41, 245),
+        "charlie": (8, 60, 9, 62),
+        "delta": (55, 400, 70, 410),
+        "echo": (5, 45, 11, 44),
+    }
+    w = {s: 1 / (1 / a - 1 / n1 + 1 / c - 1 / n2) for s, (a, n1, c, n2) in counts.items()}
+    total = sum(w.values())
+    entry = results_document(example)["outcomes"][0]
+    assert entry["result"]["tau2"] == 0.0
+    rob = entry["risk_of_bias"]
+    assert rob["tool"] == "RoB 2" and [s["study"] for s in rob["studies"]] == list(counts)
+    assert rob["studies"][2]["D3"] == "high" and rob["studies"][2]["label"] == "Charlie 2016"
+    shares = rob["weighted_shares"]
+    expected_overall = {
+        "low": w["alpha"] / total,
+        "some_concerns": (w["bravo"] + w["delta"]) / total,
+        "high": (w["charlie"] + w["echo"]) / total,
+        "not_assessed": 0.0,
+    }
+    expected_d3 = {
+        "low": (w["alpha"] + w["bravo"] + w["echo"]) / total,
+        "some_concerns": w["delta"] / total,
+        "high": w["charlie"] / total,
+        "not_assessed": 0.0,
+    }
+    for got, want in ((shares["overall"], expected_overall), (shares["D3"], expected_d3)):
+        assert got.keys() == want.keys()
+        for key in want:
+            assert got[key] == pytest.approx(want[key], rel=1e-12, abs=1e-15)  # same sums, float order only
+    assert shares["D4"]["low"] == pytest.approx(1.0, rel=1e-12)
+
+
+def test_results_json_risk_of_bias_is_null_without_assessments(tmp_path):
+    from trialsynth.runner import results_document
+
+    folder = tmp_path / "review"
+    shutil.copytree(EXAMPLE, folder)
+    (folder / "risk_of_bias.csv").unlink()
+    assert results_document(analyse_review(folder))["outcomes"][0]["risk_of_bias"] is None

@@ -206,3 +206,17 @@ def test_crt_review_has_no_invented_certainty(tmp_path):
     # The primary outcome has only hazard ratios: no control risk, so no per-1000 numbers.
     death = next(r for r in rows if r.analysis_set == "paper" and r.outcome == "death_hfh")
     assert death.acr is None and death.risk_intervention is None
+
+
+def test_acr_of_many_trials_counts_them_without_naming_each():
+    # BCG: all 13 trials give control-arm counts; the SoF cell gives the pooled counts (summed
+    # by hand from outcomes.csv) and says "all 13 trials" instead of listing 13 names.
+    folder = Path(__file__).resolve().parents[1] / "examples" / "bcg"
+    with (folder / "outcomes.csv").open(encoding="utf-8", newline="") as handle:
+        rows = [r for r in csv.DictReader(handle) if r["use"] == "yes"]
+    events = sum(int(r["events_control"]) for r in rows)
+    n = sum(int(r["n_control"]) for r in rows)
+    (row,) = summary_of_findings(analyse_review(folder))
+    assert len(rows) == 13
+    assert row.acr_text == f"pooled control-arm risk of all 13 trials ({events}/{n})"
+    assert row.acr == pytest.approx(events / n, rel=1e-12)

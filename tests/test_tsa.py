@@ -316,10 +316,10 @@ def test_plot_draws_the_analysis_and_labels_touch_nothing(case):
     labels = [t.get_text() for t in ax.texts]
     assert labels == list(res.labels)
     names = [t.get_text() for t in fig.legends[0].get_texts()]
-    assert f"RIS {res.ris:,.0f} participants" in names and "cumulative Z-curve" in names
+    assert f"RIS {res.ris:,.0f} participants" in names and "Cumulative Z-curve" in names
     # The legend names only what was drawn: observed boundaries beyond ±8 are not drawn.
     drawn = any(b <= 8 for b in res.boundary)
-    assert ("monitoring boundary (α-spending)" in names) == drawn
+    assert ("Monitoring boundary (α-spending)" in names) == drawn
     assert drawn == (case != "early")
     # Layout: the legend lies below the axes; no label touches a drawn line or another label.
     boxes = label_boxes(fig)
@@ -452,3 +452,27 @@ def test_live_rpact_matches_pinned(tmp_path):
                     assert new[key] == val
     for case in fresh["efficacy"]:
         assert np.allclose(efficacy_boundaries(case["t"], case["alpha"]), case["boundary"], atol=BOUNDARY_TOL)
+
+
+def test_plot_uses_the_report_figures_font_and_title_style():
+    # Same family and sizes as the forest, funnel and diagnostic plots: a bold title on the
+    # left at TITLE_SIZE, axis labels and ticks at FONT_SIZE.
+    from trialsynth.plots._common import FONT_FAMILY, FONT_SIZE, TITLE_SIZE
+    from trialsynth.tsa import tsa_plot
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TrialsynthWarning)
+        fig = tsa_plot(_crt_response(), title="CRT response: trial sequential analysis")
+    (ax,) = fig.axes
+    title = ax._left_title
+    assert title.get_text() == "CRT response: trial sequential analysis" and not ax.title.get_text()
+    assert title.get_fontweight() == "bold" and title.get_fontsize() == TITLE_SIZE
+    assert ax.xaxis.label.get_fontsize() == ax.yaxis.label.get_fontsize() == FONT_SIZE
+    assert {t.get_fontsize() for t in ax.get_xticklabels() + ax.get_yticklabels()} == {FONT_SIZE}
+    assert {t.get_fontname() for t in (title, ax.xaxis.label, *ax.get_xticklabels())} == {FONT_FAMILY}
+    names = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert all(n[:1].isupper() for n in names), names
+    from matplotlib.text import Text
+
+    # Study labels and titles are user text: drawn as typed, never parsed as mathtext ("$").
+    assert not any(t.get_parse_math() for t in fig.findobj(Text) if t.get_text())

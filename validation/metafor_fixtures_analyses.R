@@ -484,6 +484,8 @@ bias_case("bcg", "OR", "REML", selmodel = FALSE)
 bias_case("bcg", "OR", "FE", selmodel = FALSE)
 bias_case("bcg", "OR", "DL", hk = TRUE, orwin_target = -0.1, selmodel = FALSE)
 bias_case("bcg", "RR", "REML", estimator = "R0", selmodel = FALSE)
+# The bundled BCG example's report: its funnel plot's trim and fill (L0, REML, risk ratio).
+bias_case("bcg", "RR", "REML", selmodel = FALSE, tag = "report")
 bias_case("egger2001", "OR", "REML", selmodel = FALSE)
 # (trimfill(estimator="Q0") stops with an error in metafor 3.8 on egger2001 under DL: no case.)
 bias_case("egger2001", "OR", "DL", selmodel = FALSE)

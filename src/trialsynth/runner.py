@@ -409,7 +409,7 @@ def _reported_entry(rep) -> dict[str, Any] | None:
 def results_document(analysis: ReviewAnalysis) -> dict[str, Any]:
     """The JSON-ready results (natural scale: ratios as ratios), deterministic in content and order."""
     from trialsynth import __version__
-    from trialsynth.report.explain import explain_difference
+    from trialsynth.report.explain import explain_difference, reporter_name
 
     review = analysis.review
     labels = {s.id: s.label for s in review.studies}
@@ -481,7 +481,10 @@ def results_document(analysis: ReviewAnalysis) -> dict[str, Any]:
                 }
                 for r in oa.used_rows
             ]
-        entry["explanation"] = explain_difference(oa, labels)
+        entry["risk_of_bias"] = _rob_entry(review, oa, labels)
+        entry["trim_and_fill"] = _trim_fill_entry(oa)
+        gaps = {g.study: g.note for g in review.data_gaps(oa.analysis_set) if g.outcome == o.id}
+        entry["explanation"] = explain_difference(oa, labels, gaps, reporter_name(review))
         outcomes.append(entry)
     gaps = [
         {
@@ -519,6 +522,71 @@ def results_document(analysis: ReviewAnalysis) -> dict[str, Any]:
         ],
         "data_gaps": gaps,
         "prisma": _prisma_entry(review.prisma),
+    }
+
+
+#: Fewest pooled trials for a funnel plot and trim and fill: with fewer, asymmetry cannot be
+#: told from chance (Sterne et al., BMJ 2011;343:d4002, recommendation 1: at least 10 studies).
+FUNNEL_MIN_TRIALS = 10
+
+
+def trim_fill_for(oa):
+    """Duval & Tweedie's trim and fill (L0, side from Egger's test, as metafor's ``trimfill``)
+    on the primary analysis' pooled trials, with its τ² estimator (inverse-variance fixed effect
+    for MH and Peto); ``None`` with fewer than :data:`FUNNEL_MIN_TRIALS` pooled trials."""
+    from trialsynth.bias import trim_and_fill
+    from trialsynth.diagnostics import FIXED_METHODS
+
+    res = oa.primary
+    if res is None or not res.pooled:
+        return None
+    used = [s for s in res.studies if s.included and math.isfinite(s.vi)]
+    if len(used) < FUNNEL_MIN_TRIALS:
+        return None
+    method = "FE" if res.method in FIXED_METHODS else res.method
+    return trim_and_fill(
+        [s.yi for s in used], [s.vi for s in used], method=method, hk=res.hk, level=res.level / 100
+    )
+
+
+def _trim_fill_entry(oa) -> dict[str, Any] | None:
+    """Trim and fill for results.json: natural-scale estimate and CI beside the analysis-scale fit."""
+    tf = trim_fill_for(oa)
+    if tf is None:
+        return None
+    back = math.exp if oa.primary.ratio else (lambda x: x)
+    return {
+        "scale": "analysis (log for ratios); estimate_natural etc. on the natural scale",
+        **tf.to_json_dict(),
+        "estimate_natural": back(tf.estimate),
+        "ci_lower_natural": back(tf.ci_lower),
+        "ci_upper_natural": back(tf.ci_upper),
+    }
+
+
+def _rob_entry(review, oa, labels: dict[str, str]) -> dict[str, Any] | None:
+    """The outcome's RoB 2 judgements as entered and, per domain, the share of the primary
+    analysis' weight at each judgement (the weighted summary plot's bars); ``None`` without
+    assessments."""
+    from trialsynth.plots.rob import COLUMNS, summary_fractions
+
+    rob = review.risk_of_bias_for(oa.outcome.id)
+    if not rob:
+        return None
+    weights = None
+    if oa.primary is not None:
+        weights = {s.study: s.weight for s in oa.primary.studies if s.included and s.weight == s.weight}
+    shares = summary_fractions(rob, weights) if weights else None
+    return {
+        "tool": "RoB 2",
+        "sources": sorted({r.source for r in rob}),
+        "studies": [
+            {"study": r.study, "label": labels.get(r.study, r.study), **r.as_dict(), "source": r.source}
+            for r in rob
+        ],
+        "weighted_shares": None
+        if shares is None
+        else {c: {j.replace(" ", "_"): v for j, v in shares[c].items()} for c in COLUMNS},
     }
 
 

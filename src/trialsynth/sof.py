@@ -183,14 +183,15 @@ def _acr(outcome, data, labels: dict[str, str]) -> tuple[float | None, str | Non
         )
     risk = control_risk(ec[ok], nc[ok], how)
     names = [labels.get(lab, lab) for lab, use in zip(data.labels, ok, strict=True) if use]
-    if how == "pooled":
-        text = (
-            f"pooled control-arm risk of {len(names)} trial{'s' if len(names) > 1 else ''} "
-            f"({ec[ok].sum():.0f}/{nc[ok].sum():.0f}: {', '.join(names)})"
-        )
-    else:
-        text = f"median control-arm risk of {len(names)} trials ({', '.join(names)})"
     skipped = [labels.get(lab, lab) for lab, use in zip(data.labels, ok, strict=True) if not use]
+    # When every trial with data contributes, more than a few are not named (the cell stays short).
+    named = bool(skipped) or len(names) <= 3
+    trials = f"{len(names)} trial{'s' if len(names) > 1 else ''}" if named else f"all {len(names)} trials"
+    if how == "pooled":
+        counts = f"{ec[ok].sum():.0f}/{nc[ok].sum():.0f}"
+        text = f"pooled control-arm risk of {trials} ({counts}" + (f": {', '.join(names)})" if named else ")")
+    else:
+        text = f"median control-arm risk of {trials}" + (f" ({', '.join(names)})" if named else "")
     if skipped:
         text += f"; no control-arm counts from {', '.join(skipped)}"
     return risk, how, text

@@ -63,6 +63,7 @@ def rc_params() -> dict:
         "font.sans-serif": [FONT_FAMILY],
         "font.size": FONT_SIZE,
         "text.usetex": False,
+        "text.parse_math": False,  # user text ("$5 vs $10", "p_1") is drawn as typed, never as maths
         "axes.unicode_minus": True,
         "svg.fonttype": "none",
         "svg.hashsalt": "trialsynth",
@@ -167,6 +168,12 @@ def model_text(result: MetaResult) -> str:
 def _tau2_chi2(style: str) -> tuple[str, str]:
     """RevMan writes 'Tau²' and 'Chi²'; the JAMA layout the Greek letters."""
     return ("Tau²", "Chi²") if style == "revman" else ("τ²", "χ²")
+
+
+def note_text(note: str, style: str = "revman") -> str:
+    """A result's note for a figure footer, its τ² and χ² spelled as the lines above it are."""
+    tau2, chi2 = _tau2_chi2(style)
+    return "Note: " + note.replace("τ²", tau2).replace("χ²", chi2)
 
 
 def heterogeneity_text(result: MetaResult, style: str = "revman") -> str:

@@ -63,29 +63,84 @@ _SPOTS = (
 )
 
 
+#: Farther spots, tried when no near one fits; a thin leader line then joins label and point.
+_FAR = 0.24
+_FAR_SPOTS = tuple(
+    (dx * _FAR, dy * _FAR, ha, va)
+    for dx, dy, ha, va in (
+        (1, 0, "left", "center"),
+        (-1, 0, "right", "center"),
+        (0.7, 0.7, "left", "bottom"),
+        (-0.7, 0.7, "right", "bottom"),
+        (0.7, -0.7, "left", "top"),
+        (-0.7, -0.7, "right", "top"),
+        (0, 1, "center", "bottom"),
+        (0, -1, "center", "top"),
+    )
+)
+#: A near label must be this much (inches) closer to its own point than to any other point,
+#: so that a reader never has to guess which of two close points it names.
+CLEARANCE = 0.04
+
+
+def _distance(box, u: float, v: float) -> float:
+    dx = max(box[0] - u, 0.0, u - box[2])
+    dy = max(box[1] - v, 0.0, v - box[3])
+    return math.hypot(dx, dy)
+
+
+def _segment_hits(box, a, b) -> bool:
+    """Whether the segment a→b passes through ``box`` (sampled; leader lines are short)."""
+    return any(
+        box[0] <= a[0] + t * (b[0] - a[0]) <= box[2] and box[1] <= a[1] + t * (b[1] - a[1]) <= box[3]
+        for t in (i / 20 for i in range(3, 18))
+    )
+
+
 def _place_labels(frame: _Frame, points, wanted, texts, blocked=()):
     """Greedy label placement: for each index in ``wanted`` (priority order) the first spot
-    around its point that stays inside the frame and clear of every marker and placed label.
+    around its point that stays inside the frame, clear of every marker and placed label and
+    unambiguous (nearer its own point than any other by :data:`CLEARANCE`); failing that, a
+    farther spot joined to the point by a leader line that crosses no marker or label.
 
-    Returns ``{index: (u, v, ha, va)}`` in inches; labels that fit nowhere are left out.
+    Returns ``{index: (u, v, ha, va, leader)}`` in inches; labels that fit nowhere are left out.
     """
-    boxes = [(u - MARK_R, v - MARK_R, u + MARK_R, v + MARK_R) for u, v in points] + list(blocked)
+    marks = [(u - MARK_R, v - MARK_R, u + MARK_R, v + MARK_R) for u, v in points]
+    boxes = list(marks) + list(blocked)
+    leaders: list[tuple[tuple[float, float], tuple[float, float]]] = []
     placed = {}
     for i in wanted:
         u, v = points[i]
         w = text_width(texts[i], SMALL_SIZE)
-        for dx, dy, ha, va in _SPOTS:
-            x0 = u + dx - {"left": 0.0, "right": w, "center": w / 2}[ha]
-            y0 = v + dy - {"bottom": 0.0, "top": LABEL_H, "center": LABEL_H / 2}[va]
-            box = (x0, y0, x0 + w, y0 + LABEL_H)
-            if box[0] < 0 or box[1] < 0 or box[2] > frame.w or box[3] > frame.h:
-                continue
-            own = (u - MARK_R, v - MARK_R, u + MARK_R, v + MARK_R)
-            if any(_overlaps(box, b) for b in boxes if b != own):
-                continue
-            boxes.append(box)
-            placed[i] = (u + dx, v + dy, ha, va)
-            break
+        own = marks[i]
+        for leader, spots in ((False, _SPOTS), (True, _FAR_SPOTS)):
+            for dx, dy, ha, va in spots:
+                x0 = u + dx - {"left": 0.0, "right": w, "center": w / 2}[ha]
+                y0 = v + dy - {"bottom": 0.0, "top": LABEL_H, "center": LABEL_H / 2}[va]
+                box = (x0, y0, x0 + w, y0 + LABEL_H)
+                if box[0] < 0 or box[1] < 0 or box[2] > frame.w or box[3] > frame.h:
+                    continue
+                if any(_overlaps(box, b) for b in boxes if b != own):
+                    continue
+                if any(_segment_hits(box, a, b) for a, b in leaders):
+                    continue
+                if leader:
+                    end = (u + dx, v + dy)
+                    if any(_segment_hits(b, (u, v), end) for b in boxes if b != own):
+                        continue
+                else:
+                    mine = _distance(box, u, v)
+                    if any(
+                        _distance(box, *q) < mine + CLEARANCE for j, q in enumerate(points) if j != i
+                    ):
+                        continue
+                boxes.append(box)
+                if leader:
+                    leaders.append(((u, v), (u + dx, v + dy)))
+                placed[i] = (u + dx, v + dy, ha, va, leader)
+                break
+            if i in placed:
+                break
     return placed
 
 
@@ -120,10 +175,15 @@ def _studies(ax, xs, ys) -> None:
     ax.add_line(Line2D(xs, ys, color=COLOURS["point"], clip_on=False, label="ts:studies", **style))
 
 
-def _put_labels(ax, frame: _Frame, placed, texts, label: str) -> None:
-    for i, (u, v, ha, va) in placed.items():
+def _put_labels(ax, frame: _Frame, placed, texts, label: str, points=None) -> None:
+    from matplotlib.lines import Line2D
+
+    for i, (u, v, ha, va, leader) in placed.items():
         x, y = frame.data(u, v)
         ax.text(x, y, texts[i], ha=ha, va=va, fontsize=SMALL_SIZE, parse_math=False, label=label)
+        if leader and points is not None:
+            px, py = frame.data(*points[i])
+            ax.add_line(Line2D([px, x], [py, y], color="#595959", lw=0.5, zorder=3, label="ts:leader"))
 
 
 def baujat_plot(
@@ -167,7 +227,7 @@ def baujat_plot(
         ax.set_xlim(frame.x0, frame.x1)
         ax.set_ylim(frame.y0, frame.y1)
         _studies(ax, px, py)
-        _put_labels(ax, frame, placed, texts, "ts:point-label")
+        _put_labels(ax, frame, placed, texts, "ts:point-label", points)
         _ticks_within(ax, frame.x0, frame.x1, frame.y0, frame.y1, 6, 6)
         ax.set_xlabel("Contribution to overall heterogeneity (Q)", fontsize=FONT_SIZE)
         ax.set_ylabel("Influence on overall result", fontsize=FONT_SIZE)
@@ -357,7 +417,7 @@ def radial_plot(
             )
         )
         _studies(ax, xs, zs)
-        _put_labels(ax, frame, placed, texts, "ts:point-label")
+        _put_labels(ax, frame, placed, texts, "ts:point-label", points)
         arc_name = MEASURE_NAMES.get(measure, measure or "Effect")
         mid = on_arc((t_lo + t_hi) / 2, radius)
         fig.text(

@@ -18,6 +18,7 @@ from trialsynth.plots._common import (
     level_text,
     model_text,
     natural,
+    note_text,
     overall_test_text,
     subgroup_test_text,
 )
@@ -291,7 +292,7 @@ def forest_plot(
     for definition in dict.fromkeys(i2_definition_text(r, style) for r in shown_i2):
         footer.append(definition)
     for note in overall.notes:
-        footer.append("Note: " + note)
+        footer.append(note_text(note, style))
     if risk_of_bias is not None:
         from trialsynth.plots.rob import rob_legend_lines
 

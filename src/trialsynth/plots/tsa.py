@@ -15,13 +15,15 @@ import math
 
 import numpy as np
 
+from trialsynth.plots._common import FONT_SIZE, TITLE_SIZE, rc_params
+
 __all__ = ["label_boxes", "tsa_plot"]
 
 #: Largest |Z| shown; boundaries above it (tiny information fractions) are left out.
 Y_CAP = 8.0
 #: Free space kept around a label (display pixels at the figure's dpi).
 LABEL_PAD = 3.0
-LABEL_SIZE = 7.0
+LABEL_SIZE = 7.5  # study labels: a size smaller than the other figures' point labels (they crowd)
 #: Labels placed farther than this (points) from their point get a leader line.
 LEADER_FROM = 14.0
 _RED, _BLUE = "#b2182b", "#2166ac"
@@ -171,6 +173,14 @@ def tsa_plot(result, *, title: str | None = None):
     information up to the RIS. The Z-curve is drawn as points joined in study order, the RIS as a
     vertical line. No pyplot state is touched.
     """
+    import matplotlib
+
+    # The same font, sizes and title style as every other figure of the report.
+    with matplotlib.rc_context(rc_params()):
+        return _draw(result, title)
+
+
+def _draw(result, title: str | None):
     from matplotlib.figure import Figure
 
     from trialsynth.tsa import _zq, efficacy_boundaries, futility_boundaries
@@ -192,13 +202,13 @@ def tsa_plot(result, *, title: str | None = None):
             lw=1.8,
             marker="_",
             ms=8,
-            label="monitoring boundary (α-spending)",
+            label="Monitoring boundary (α-spending)",
         )
         ax.plot(info[shown], -b_obs[shown], color=_RED, lw=1.8, marker="_", ms=8)
     wedge = np.isfinite(a_obs) & (a_obs > 0)
     if wedge.any():
         ax.plot(
-            info[wedge], a_obs[wedge], color=_BLUE, lw=1.4, marker="_", ms=8, label="futility (β-spending)"
+            info[wedge], a_obs[wedge], color=_BLUE, lw=1.4, marker="_", ms=8, label="Futility (β-spending)"
         )
         ax.plot(info[wedge], -a_obs[wedge], color=_BLUE, lw=1.4, marker="_", ms=8)
     last = float(min(frac[-1], 1.0))
@@ -212,17 +222,17 @@ def tsa_plot(result, *, title: str | None = None):
         xs = np.append(t_all[ahead] * ris, x_max)
         ys = np.append(b_all[ahead], b_all[-1])
         keep = ys <= Y_CAP
-        ax.plot(xs[keep], ys[keep], color=_RED, lw=1.2, ls="--", label="monitoring boundary (projected)")
+        ax.plot(xs[keep], ys[keep], color=_RED, lw=1.2, ls="--", label="Monitoring boundary (projected)")
         ax.plot(xs[keep], -ys[keep], color=_RED, lw=1.2, ls="--")
         fut = ahead & np.isfinite(a_all) & (a_all > 0)
         if fut.any():
-            ax.plot(t_all[fut] * ris, a_all[fut], color=_BLUE, lw=1.0, ls="--", label="futility (projected)")
+            ax.plot(t_all[fut] * ris, a_all[fut], color=_BLUE, lw=1.0, ls="--", label="Futility (projected)")
             ax.plot(t_all[fut] * ris, -a_all[fut], color=_BLUE, lw=1.0, ls="--")
     else:
         ax.plot([info[-1], x_max], [b_obs[-1], b_obs[-1]], color=_RED, lw=1.8)
         ax.plot([info[-1], x_max], [-b_obs[-1], -b_obs[-1]], color=_RED, lw=1.8)
     crit = _zq(result.alpha / 2.0)
-    ax.axhline(crit, color="0.6", lw=0.8, ls=":", label=f"conventional ±{crit:.2f}")
+    ax.axhline(crit, color="0.6", lw=0.8, ls=":", label=f"Conventional ±{crit:.2f}")
     ax.axhline(-crit, color="0.6", lw=0.8, ls=":")
     ax.axhline(0.0, color="0.3", lw=0.6)
     ax.axvline(ris, color="0.3", lw=1.0, ls="-.", label=f"RIS {ris:,.0f} {result.information_unit}")
@@ -235,16 +245,22 @@ def tsa_plot(result, *, title: str | None = None):
         lw=1.6,
         marker="o",
         ms=4,
-        label="cumulative Z-curve",
+        label="Cumulative Z-curve",
         gid="z-curve",
     )
     ax.set_xlim(0.0, x_max)
     top = max(Y_CAP, float(np.nanmax(np.abs(z))) + 0.5) if ok.any() else Y_CAP
     ax.set_ylim(-top, top)
-    ax.set_xlabel(f"Cumulative information ({result.information_unit})")
-    ax.set_ylabel("Cumulative Z")
-    ax.set_title(title or f"Trial sequential analysis: {result.conclusion}")
+    ax.set_xlabel(f"Cumulative information ({result.information_unit})", fontsize=FONT_SIZE)
+    ax.set_ylabel("Cumulative Z", fontsize=FONT_SIZE)
+    ax.tick_params(labelsize=FONT_SIZE)
+    ax.set_title(
+        title or f"Trial sequential analysis: {result.conclusion}",
+        loc="left",
+        fontsize=TITLE_SIZE,
+        fontweight="bold",
+    )
     handles, names = ax.get_legend_handles_labels()
-    fig.legend(handles, names, loc="outside lower center", ncol=4, fontsize=7, frameon=False)
+    fig.legend(handles, names, loc="outside lower center", ncol=4, fontsize=LABEL_SIZE, frameon=False)
     _place_labels(fig, ax, info[ok], z[ok], list(np.asarray(result.labels)[ok]))
     return fig

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from trialsynth.report.explain import num, p_abstract, reported_sentence, summary_sentence
+from trialsynth.report.explain import num, p_abstract, reported_sentence, reporter_name, summary_sentence
 from trialsynth.report.text import METHOD_NAMES, natural
 
 MEASURE_NAMES = {
@@ -17,6 +17,13 @@ MEASURE_NAMES = {
     "MD": "mean difference",
     "SMD": "standardised mean difference (Hedges' g)",
     "HR": "hazard ratio",
+}
+
+
+#: The conventions a review follows, as the report's header names them.
+PROFILE_NAMES = {
+    "metafor": "those of R's metafor package (in random-effects models I² from τ²)",
+    "revman": "those of RevMan 5 (I² from Q)",
 }
 
 
@@ -89,7 +96,7 @@ def _data_text(data, i: int) -> str:
 
 def _figures(oa, labels: dict[str, str], out: Path, stem: str, review) -> dict[str, Any]:
     """Draw the forest (and cumulative) plots of an outcome, save SVG/PNG/PDF, return inline SVG."""
-    from trialsynth.plots import cumulative_plot, forest_plot, save_figure
+    from trialsynth.plots import cumulative_plot, forest_plot, leave_one_out_plot, save_figure
 
     figs: dict[str, Any] = {}
     if oa.primary is None:
@@ -118,6 +125,27 @@ def _figures(oa, labels: dict[str, str], out: Path, stem: str, review) -> dict[s
     svg = next(p for p in paths if str(p).endswith(".svg"))
     figs["forest"] = _svg_inline(svg)
     figs["forest_files"] = [str(p.relative_to(out)) for p in paths]
+    by_label = (
+        {labels.get(sid, sid): arm[i] for i, sid in enumerate(oa.data.labels)} if arm_data else None
+    )
+    figs["subgroup_plots"] = []
+    for sub, sres in oa.subgroups:
+        fig = forest_plot(
+            _relabel(sres.overall, labels),
+            subgroups=[(lvl, _relabel(r, labels)) for lvl, r in sres.groups],
+            subgroup_test={"q": sres.q_between, "df": sres.q_between_df, "p": sres.q_between_p_value},
+            arm_data=by_label,
+            arm_headers=heads,
+            labels=sides,
+            title=f"{o.name}: by {sub.name.lower()}",
+        )
+        paths = save_figure(fig, out / "figures" / f"forest-{stem}-by-{_slug(sub.column)}")
+        figs["subgroup_plots"].append(
+            {
+                "svg": _svg_inline(next(p for p in paths if str(p).endswith(".svg"))),
+                "files": [str(p.relative_to(out)) for p in paths],
+            }
+        )
     if len(oa.cumulative) >= 2:
         steps = [(labels.get(s, s), _relabel(r, labels)) for s, r in oa.cumulative]
         fig = cumulative_plot(steps, labels=sides, title=f"{o.name}: cumulative")
@@ -125,6 +153,13 @@ def _figures(oa, labels: dict[str, str], out: Path, stem: str, review) -> dict[s
         svg = next(p for p in paths if str(p).endswith(".svg"))
         figs["cumulative_plot"] = _svg_inline(svg)
         figs["cumulative_files"] = [str(p.relative_to(out)) for p in paths]
+    if len(oa.leave_one_out) >= 3:
+        steps = [(labels.get(s, s), _relabel(r, labels)) for s, r in oa.leave_one_out]
+        fig = leave_one_out_plot(steps, overall=display, labels=sides, title=f"{o.name}: leave-one-out")
+        paths = save_figure(fig, out / "figures" / f"leave-one-out-{stem}")
+        figs["loo_plot"] = _svg_inline(next(p for p in paths if str(p).endswith(".svg")))
+        figs["loo_files"] = [str(p.relative_to(out)) for p in paths]
+    figs.update(_funnel_figure(oa, display, out, stem))
     figs.update(_diagnostic_figures(oa, labels, out, stem))
     figs.update(_rob_figures(oa, review, labels, out, stem))
     if oa.tsa is not None:
@@ -136,6 +171,44 @@ def _figures(oa, labels: dict[str, str], out: Path, stem: str, review) -> dict[s
         figs["tsa_plot"] = _svg_inline(svg)
         figs["tsa_files"] = [str(p.relative_to(out)) for p in paths]
     return figs
+
+
+def _funnel_figure(oa, display, out: Path, stem: str) -> dict[str, Any]:
+    """Contour-enhanced funnel plot with the trials trim and fill imputes, and what it found;
+    with fewer than ten pooled trials, why there is none."""
+    from trialsynth.plots import funnel_plot, save_figure
+    from trialsynth.runner import FUNNEL_MIN_TRIALS, trim_fill_for
+
+    res = oa.primary
+    if not res.pooled:
+        return {}
+    tf = trim_fill_for(oa)
+    if tf is None:
+        return {
+            "funnel_note": f"No funnel plot or trim and fill: with fewer than {FUNNEL_MIN_TRIALS} pooled "
+            "trials, funnel-plot asymmetry cannot be told from chance (Sterne et al., BMJ 2011;343:d4002)."
+        }
+    filled = {"yi": tf.filled_yi, "vi": tf.filled_vi}
+    fig = funnel_plot(display, contours=True, trimfill=filled, title=f"{oa.outcome.name}: funnel plot")
+    paths = save_figure(fig, out / "figures" / f"funnel-{stem}")
+    from trialsynth.diagnostics import FIXED_METHODS
+
+    fixed = res.method in FIXED_METHODS  # trim and fill refits MH and Peto by inverse variance
+    model = "inverse-variance fixed effect" if fixed else _model_name(res.method, res.hk)
+    if tf.k0 == 0:
+        found = "no trial was imputed, so the estimate is unchanged"
+    else:
+        trials = "trial was" if tf.k0 == 1 else "trials were"
+        found = (
+            f"{tf.k0} {trials} imputed on the {tf.side} side; adjusted {res.measure} "
+            f"{_ci_text(res, tf.estimate, tf.ci_lower, tf.ci_upper)}, {p_abstract(tf.p_value)}"
+        )
+    return {
+        "funnel_plot": _svg_inline(next(p for p in paths if str(p).endswith(".svg"))),
+        "funnel_files": [str(p.relative_to(out)) for p in paths],
+        "funnel_note": f"Trim and fill (Duval & Tweedie 2000; L0 estimator; model: {model}): {found}. "
+        "Imputed trials show what asymmetry would be removed, not trials known to exist.",
+    }
 
 
 def _diagnostic_figures(oa, labels: dict[str, str], out: Path, stem: str) -> dict[str, Any]:
@@ -212,6 +285,7 @@ def _tsa_text(oa) -> dict[str, Any]:
             f"TSA-adjusted {t.measure} CI {num(lo)} to {num(hi)}."
         ),
         "conclusion": t.conclusion_text,
+        "model": METHOD_NAMES.get(t.method, t.method),
         "assumption": oa.outcome.tsa.note,
     }
 
@@ -298,6 +372,12 @@ def build_context(analysis, doc: dict[str, Any], out: Path) -> dict[str, Any]:
             "forest_files": [],
             "cumulative_plot": "",
             "cumulative_files": [],
+            "loo_plot": "",
+            "loo_files": [],
+            "funnel_plot": "",
+            "funnel_files": [],
+            "funnel_note": "",
+            "subgroup_plots": [],
             "baujat_plot": "",
             "baujat_files": [],
             "radial_plot": "",
@@ -328,7 +408,7 @@ def build_context(analysis, doc: dict[str, Any], out: Path) -> dict[str, Any]:
                     "i2": num(r.i2, 0),
                 }
                 for spec, r in ((o.model, res), *oa.sensitivity)
-            ]
+            ] if oa.sensitivity else []  # the primary model alone would only repeat the result
             sec["loo"] = [
                 {
                     "label": labels.get(s, s),
@@ -458,13 +538,14 @@ def build_context(analysis, doc: dict[str, Any], out: Path) -> dict[str, Any]:
 
     return {
         "prisma": prisma_section(review, out),
+        "reporter": reporter_name(review),
         "sof": sof_section(analysis, out),
         "rob_status": rob_status,
         "title": review.title,
         "reproduces": review.reproduces,
         "generator": doc["generator"],
         "folder": review.path.name,
-        "profile": doc["profile"],
+        "profile": PROFILE_NAMES.get(doc["profile"], doc["profile"]),
         "question": review.question,
         "eligibility": review.eligibility,
         "search": review.search,

@@ -333,7 +333,8 @@ class _Writer:
                             "outcome": o.number,
                             "study": sid,
                             "use": "no",
-                            "note": f"the study is not in RevMan analysis {o.number} of {self.name}",
+                            "note": f"not in RevMan analysis {o.number} of {self.name} "
+                            "(the file holds no data there)",
                         }
                     )
         return rows
