@@ -86,3 +86,25 @@ def test_revman_random_effects_uses_mh_centred_q(fleiss):
 
 def fleiss_yi(fleiss):
     return pool_input(fleiss, method="FE").studies
+
+
+def test_revman_prediction_interval_uses_t_with_k_minus_2_df():
+    """Cochrane Handbook §10.10.4.3 (Higgins, Thompson & Spiegelhalter 2009), as RevMan:
+    μ̂ ± t(k−2, 0.975)·√(τ̂² + SE²). metafor's default uses the z quantile instead.
+    t(5, 0.975) = 2.5705818356363146 (seven trials: k − 2 = 5 df); z(0.975) = 1.959963984540054."""
+    from trialsynth.api import meta_analysis
+
+    yi, vi = [], []
+    for _, a, n1, c, n2 in TRIALS:
+        b, d = n1 - a, n2 - c
+        yi.append(math.log(a * d / (b * c)))
+        vi.append(1 / a + 1 / b + 1 / c + 1 / d)
+    for profile, quantile, used in (
+        ("revman", 2.5705818356363146, "t(k-2)"),
+        ("metafor", 1.959963984540054, "z"),
+    ):
+        res = meta_analysis(yi, vi, measure="OR", method="DL", profile=profile)
+        half = quantile * math.sqrt(res.tau2 + res.se**2)
+        assert res.pi_type == used
+        assert res.pi_lower == pytest.approx(res.estimate - half, rel=1e-12)
+        assert res.pi_upper == pytest.approx(res.estimate + half, rel=1e-12)

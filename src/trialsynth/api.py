@@ -178,6 +178,10 @@ def meta_analysis(
     _check_options(measure, method, hk_variant, level, pi_type, profile)
     if method not in IV_METHODS:
         raise InputError(f"method {method} needs 2×2 counts; use pool_input/pool_file")
+    if profile == "revman" and pi_type == "default":
+        # RevMan and the Cochrane Handbook (section 10.10.4.3; Higgins, Thompson & Spiegelhalter,
+        # JRSS A 2009): μ̂ ± t(k−2)·√(τ̂² + SE(μ̂)²); metafor's default is the z quantile.
+        pi_type = "higgins"
     yi = np.asarray(yi, dtype=float)
     vi = np.asarray(vi, dtype=float)
     labels = [str(i + 1) for i in range(len(yi))] if labels is None else list(labels)
