@@ -36,6 +36,7 @@ fixtures:
 	Rscript validation/metafor_fixtures_analyses.R tests/fixtures/metafor_analyses
 	Rscript validation/metafor_fixtures_figures.R tests/fixtures/metafor_figures
 	Rscript validation/multimodal_fixtures.R tests/fixtures/multimodal
+	Rscript validation/acceptance_fixtures.R tests/fixtures/acceptance
 
 clean:
 	rm -rf $(VENV) out

@@ -259,7 +259,12 @@ def sensitivity_file(
         if len(data.labels) < 2:
             raise InputError("leave-one-out needs at least two studies", file=data.source)
         loo = leave_one_out(data, **options)
-        out["leave_one_out"] = [_loo_entry(study, r) for study, r in loo if r is not None]
+        # Only the studies that were pooled are left out in turn (as metafor's leave1out): a
+        # row that was not pooled (a double-zero table for OR/RR) has no leave-one-out fit.
+        pooled_labels = set(labels)
+        out["leave_one_out"] = [
+            _loo_entry(study, r) for study, r in loo if r is not None and study in pooled_labels
+        ]
         out["baujat"] = baujat_from_fits(pooled, loo).to_json_dict()
         out["radial"] = radial_of(pooled).to_json_dict()
     if method in ("MH", "PETO"):

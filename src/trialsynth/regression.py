@@ -625,6 +625,30 @@ def design_matrix(
                 cols.append(np.array([1.0 if x == level else 0.0 for x in vals]))
                 names.append(f"{col}{level}")
     X = np.column_stack(cols) if cols else np.zeros((len(rows), 0))
+    # A categorical moderator with one level in the studies used has no dummy column: it is
+    # constant, as a constant numeric one (an error when nothing else is left, else dropped).
+    single = [
+        c
+        for c in resolved
+        if kinds[c] == "categorical" and len(levels[c]) < 2 and f"{c}{levels[c][0]}" not in names
+    ]
+    single = single if len(names) > int(intercept) else []
+    if len(names) == int(intercept) and resolved:
+        raise InputError(
+            "the moderators have the same value for every study used; they cannot explain anything: "
+            + ", ".join(resolved),
+            file=source,
+        )
+    if single:
+        warnings.warn(
+            f"{source + ': ' if source else ''}moderators with the same value for every study used "
+            "dropped from the model: " + ", ".join(single),
+            TrialsynthWarning,
+            stacklevel=2,
+        )
+        for col in single:
+            kinds.pop(col)
+            levels.pop(col)
     keep = _independent_columns(X)
     if not all(keep):
         redundant = [nm for nm, kp in zip(names, keep, strict=True) if not kp]
