@@ -55,3 +55,18 @@ def test_no_term_left_is_an_input_error():
     cols = {"flag": ["1"] * 6}
     with pytest.raises(InputError, match="same value for every study"):
         design_matrix(cols, ["flag"], labels=LABELS)
+
+
+def test_one_valued_text_moderator_beside_others_is_dropped_with_a_warning():
+    # 'region' is text with one level only: no dummy column can be made from it; with 'dose'
+    # beside it the model keeps intercept and dose (the matrix written out by hand).
+    cols = {"dose": ["1", "2", "3", "4", "5", "6"], "region": ["EU"] * 6}
+    with pytest.warns(TrialsynthWarning, match="region"):
+        d = design_matrix(cols, ["dose", "region"], labels=LABELS)
+    assert d.names == ("intrcpt", "dose")
+    np.testing.assert_array_equal(d.X, [[1, 1], [1, 2], [1, 3], [1, 4], [1, 5], [1, 6]])
+
+
+def test_one_valued_text_moderator_alone_is_an_input_error():
+    with pytest.raises(InputError, match="region"):
+        design_matrix({"region": ["EU"] * 6}, ["region"], labels=LABELS)
