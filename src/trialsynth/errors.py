@@ -8,6 +8,8 @@ corrections) are :class:`TrialsynthWarning` warnings, never silence.
 
 from __future__ import annotations
 
+import os
+
 
 class InputError(ValueError):
     """Bad input from a user: a file, a column, an option. The message is one line."""
@@ -37,3 +39,22 @@ class InputError(ValueError):
 
 class TrialsynthWarning(UserWarning):
     """A warning about the data or the fit: a correction applied, a study dropped, no convergence."""
+
+
+def read_user_file(path: str | os.PathLike[str], *, max_bytes: int | None = None) -> bytes:
+    """The bytes of a file a user named, or an :class:`InputError` naming it in one line
+    (missing, a folder, not readable, or larger than ``max_bytes``, checked before reading)."""
+    source = os.fspath(path)
+    try:
+        if max_bytes is not None and os.path.isfile(source) and os.stat(source).st_size > max_bytes:
+            raise InputError(f"the file is larger than {max_bytes // 2**20} MiB", file=source)
+        with open(source, "rb") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        raise InputError("the file does not exist", file=source) from None
+    except IsADirectoryError:
+        raise InputError("this is a folder, not a file", file=source) from None
+    except PermissionError:
+        raise InputError("the file cannot be read (permission denied)", file=source) from None
+    except OSError as exc:
+        raise InputError(f"the file cannot be read ({exc.strerror or exc})", file=source) from None

@@ -56,7 +56,7 @@ from typing import TypedDict
 
 import numpy as np
 
-from trialsynth.errors import InputError, TrialsynthWarning
+from trialsynth.errors import InputError, TrialsynthWarning, read_user_file
 from trialsynth.results import RATIO_MEASURES
 
 __all__ = ["MEASURES", "PoolInput", "parse_pool_table", "read_pool_csv"]
@@ -203,17 +203,7 @@ def read_pool_csv(path: str | os.PathLike[str], *, measure: str) -> PoolInput:
     """
     measure_code = _check_measure(measure)
     source = os.fspath(path)
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except FileNotFoundError:
-        raise InputError("the file does not exist", file=source) from None
-    except IsADirectoryError:
-        raise InputError("this is a folder, not a file", file=source) from None
-    except PermissionError:
-        raise InputError("the file cannot be read (permission denied)", file=source) from None
-    except OSError as exc:
-        raise InputError(f"the file cannot be read ({exc.strerror or exc})", file=source) from None
+    data = read_user_file(path)
 
     try:
         text = data.decode("utf-8-sig")

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
-from trialsynth.errors import InputError, TrialsynthWarning
+from trialsynth.errors import InputError, TrialsynthWarning, read_user_file
 from trialsynth.records.parsers import FORMATS, MAX_BYTES, decode, detect_format, parse_text, ris_pmid
 from trialsynth.records.store import KINDS, ImportInfo, RecordStore
 
@@ -133,16 +133,7 @@ def import_file(
     ``search_date`` to ``[search] last_searched`` of the review's review.toml. Every warning
     is also issued as a :class:`TrialsynthWarning`."""
     path = Path(path)
-    try:
-        if path.is_file() and path.stat().st_size > MAX_BYTES:
-            raise InputError(f"the file is larger than {MAX_BYTES // 2**20} MiB", file=str(path))
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError("the file does not exist", file=str(path)) from None
-    except IsADirectoryError:
-        raise InputError("this is a folder, not a file", file=str(path)) from None
-    except OSError as exc:
-        raise InputError(f"the file cannot be read ({exc.strerror or exc})", file=str(path)) from None
+    data = read_user_file(path, max_bytes=MAX_BYTES)
     if format is not None and format not in FORMATS:
         raise InputError(f"unknown format '{format}'; the formats are: {', '.join(FORMATS)}", file=str(path))
     search_date = check_search_date(search_date)

@@ -14,7 +14,7 @@ from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from trialsynth.errors import InputError
+from trialsynth.errors import InputError, read_user_file
 
 
 @dataclass(frozen=True)
@@ -57,14 +57,7 @@ def read_table(
     ignored silently).
     """
     source = str(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError("the file does not exist", file=source) from None
-    except IsADirectoryError:
-        raise InputError("this is a folder, not a file", file=source) from None
-    except OSError as exc:
-        raise InputError(f"the file cannot be read ({exc.strerror or exc})", file=source) from None
+    data = read_user_file(path)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

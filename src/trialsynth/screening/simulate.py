@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trialsynth.errors import InputError
+from trialsynth.errors import InputError, read_user_file
 from trialsynth.screening.rank import rank_unlabelled, tfidf
 
 __all__ = [
@@ -66,9 +66,7 @@ def read_labelled(path: str | Path) -> LabelledSet:
     ``label_included`` / ``included``) holding 1 (included) or 0 (excluded)."""
     path = Path(path)
     try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except FileNotFoundError:
-        raise InputError("the file does not exist", file=str(path)) from None
+        text = read_user_file(path).decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InputError("the file is not UTF-8 text", file=str(path)) from None
     reader = csv.DictReader(io.StringIO(text, newline=""))
