@@ -15,12 +15,13 @@ $(BIN)/.installed: pyproject.toml
 run: $(BIN)/.installed
 	$(BIN)/trialsynth run
 
-test: $(BIN)/.installed
-	$(BIN)/ruff check src tests
+test: lint
 	$(BIN)/python -m pytest
 
+# ruff, and the layers contract (imports point down only; docs/architecture.md).
 lint: $(BIN)/.installed
 	$(BIN)/ruff check src tests
+	$(BIN)/lint-imports
 
 # Fits per second against statsmodels, PyMARE and metafor (when Rscript is installed);
 # the last line printed is JSON. Installs the bench extra first.

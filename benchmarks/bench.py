@@ -4,9 +4,9 @@ One run, one data set: N meta-analyses of k studies (default k = 10), vᵢ ~ U(0
 yᵢ ~ N(0, vᵢ + τ²) with τ² = 0.05, from a fixed seed. A fit is the estimate, SE, CI, p-value,
 τ², I² and Q, as ``trialsynth pool`` reports them (no τ² interval). Systems timed:
 
-* ``trialsynth_batch``: :func:`trialsynth.batch.fit_batch` on all N at once (compiled engine;
+* ``trialsynth_batch``: :func:`trialsynth.stats.batch.fit_batch` on all N at once (compiled engine;
   the first call, which loads or compiles the kernel, is not timed; best of ``--repeat`` runs);
-* ``trialsynth_loop``: the single-fit engine (:func:`trialsynth.pooling.fit_arrays`) called once
+* ``trialsynth_loop``: the single-fit engine (:func:`trialsynth.stats.pooling.fit_arrays`) called once
   per meta-analysis, no τ² interval;
 * ``statsmodels``: ``combine_effects`` per meta-analysis with ``conf_int(use_t=True)``; it has no
   REML, so Paule–Mandel ("iterated") with its WLS/Hartung–Knapp interval is timed;
@@ -47,7 +47,7 @@ def make_data(n: int, k: int, seed: int, tau2: float = 0.05):
 
 
 def bench_batch(yi, vi, repeat: int):
-    from trialsynth.batch import fit_batch
+    from trialsynth.stats.batch import fit_batch
 
     fit_batch(yi[:100], vi[:100], method="REML", hk=True)  # load or compile the kernel
     best = best_cpu = np.inf
@@ -61,7 +61,7 @@ def bench_batch(yi, vi, repeat: int):
 
 
 def bench_loop(yi, vi):
-    from trialsynth.pooling import fit_arrays
+    from trialsynth.stats.pooling import fit_arrays
 
     est = np.empty(len(yi))
     tau2 = np.empty(len(yi))
@@ -177,7 +177,7 @@ def main(argv=None) -> int:
             warnings.simplefilter("ignore")
             seconds, est, tau2 = bench_statsmodels(yi[:n], vi[:n])
         rates["statsmodels"] = n / seconds
-        pm = __import__("trialsynth.batch", fromlist=["fit_batch"]).fit_batch(
+        pm = __import__("trialsynth.stats.batch", fromlist=["fit_batch"]).fit_batch(
             yi[:n], vi[:n], method="PM", hk=True
         )
         rows.append(

@@ -7,7 +7,7 @@ Builds a review folder with N synthetic records (seeded: titles and abstracts dr
 vocabulary, one record in ten about the review's topic), lets a second reviewer decide
 ``--other`` of them and the benchmarked reviewer ``--decided`` of them (written straight
 into the store in one transaction), then times ``--steps`` screening steps of a
-:class:`~trialsynth.screening.session.ScreeningSession`: one step is what the terminal and
+:class:`~trialsynth.workflow.screening.session.ScreeningSession`: one step is what the terminal and
 the web page do per record, ``status()`` (the next record and the progress counts) followed
 by ``decide()``. Prints milliseconds per step (median, mean, max), first with the decisions
 made back to back, then with a pause for reading each record (``--read-ms``, not timed),
@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from trialsynth.errors import TrialsynthWarning
-from trialsynth.records.store import NewRecord, open_store
-from trialsynth.screening.session import ScreeningSession
+from trialsynth._core.errors import TrialsynthWarning
+from trialsynth.io.records.store import NewRecord, open_store
+from trialsynth.workflow.screening.session import ScreeningSession
 
 TOPIC = "randomized cardiac resynchronization lead placement echocardiography guided trial heart failure"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from trialsynth.records.importing import import_file
-from trialsynth.records.store import open_store
+from trialsynth.io.records.importing import import_file
+from trialsynth.io.records.store import open_store
 
 #: (title, abstract, first author, year, journal) of the records, in import order.
 RECORDS = (

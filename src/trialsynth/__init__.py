@@ -5,7 +5,7 @@ The numerics are pure functions over stacked arrays (``effects``, ``estimators``
 their own modules and are the only places that format numbers.
 """
 
-from trialsynth.errors import InputError, TrialsynthWarning
+from trialsynth._core.errors import InputError, TrialsynthWarning
 
 __version__ = "0.1.0"
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 
-from trialsynth.results import RATIO_MEASURES, REVMAN_MH_RANDOM_NOTE, MetaResult
+from trialsynth._core.results import RATIO_MEASURES, REVMAN_MH_RANDOM_NOTE, MetaResult
 
 #: Colour-blind-safe palette (Okabe & Ito 2008 hues, darkened where a mark is small).
 COLOURS = {

@@ -1,4 +1,4 @@
-"""Baujat and Galbraith (radial) plots, drawn from the coordinates of :mod:`trialsynth.diagnostics`.
+"""Baujat and Galbraith (radial) plots, drawn from the coordinates of :mod:`trialsynth.stats.diagnostics`.
 
 Both are scatter plots whose axes are laid out in inches, so that point labels can be placed
 without overlapping and the radial plot's effect arc is a true circular arc on the page.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from trialsynth._core.results import RATIO_MEASURES, MetaResult
 from trialsynth.plots._common import (
     COLOURS,
     FONT_SIZE,
@@ -20,7 +21,6 @@ from trialsynth.plots._common import (
     tick_text,
     truncate,
 )
-from trialsynth.results import RATIO_MEASURES, MetaResult
 
 LABEL_W = 1.6  # widest point label, inches
 LABEL_H = SMALL_SIZE / 72 * 1.25
@@ -196,7 +196,7 @@ def baujat_plot(
     """Baujat plot (Baujat et al., Stat Med 2002): each study's contribution to the overall
     heterogeneity statistic Q (x) against its influence on the pooled result (y).
 
-    ``baujat``: a :class:`trialsynth.diagnostics.Baujat`. The studies furthest to the top right
+    ``baujat``: a :class:`trialsynth.stats.diagnostics.Baujat`. The studies furthest to the top right
     (largest x/max x + y/max y), at most ``max_labels`` of them, are labelled where a label fits
     without overlapping. ``fig.trialsynth`` describes what was drawn; the points carry the label
     ``ts:studies``, their names ``ts:point-label``.
@@ -288,8 +288,8 @@ def radial_plot(
 ):
     """Galbraith (radial) plot (Galbraith, Technometrics 1988), as metafor's ``radial()``.
 
-    ``radial``: a :class:`trialsynth.diagnostics.Radial`, or a fitted
-    :class:`~trialsynth.results.MetaResult` (its pooled studies, τ², estimate and CI).
+    ``radial``: a :class:`trialsynth.stats.diagnostics.Radial`, or a fitted
+    :class:`~trialsynth._core.results.MetaResult` (its pooled studies, τ², estimate and CI).
     Studies at x = 1/√(vᵢ + τ²), z = yᵢ/√(vᵢ + τ²); the line through the origin with slope θ̂ (the
     pooled estimate) and the shaded band z = θ̂x ± z₁₋α/₂; on the right an arc on which the line
     from the origin through a study reads its effect (ratios labelled as ratios), with the pooled
@@ -302,7 +302,7 @@ def radial_plot(
     from matplotlib.lines import Line2D
     from matplotlib.patches import Polygon
 
-    from trialsynth.diagnostics import radial_of
+    from trialsynth.stats.diagnostics import radial_of
 
     if isinstance(radial, MetaResult):
         measure = measure or radial.measure

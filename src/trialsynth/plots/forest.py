@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from trialsynth._core.results import MetaResult, StudyRow
 from trialsynth.plots._common import (
     MEASURE_NAMES,
     axis_limits,
@@ -23,7 +24,6 @@ from trialsynth.plots._common import (
     subgroup_test_text,
 )
 from trialsynth.plots._table import Col, Row, Spec, draw, square_size
-from trialsynth.results import MetaResult, StudyRow
 
 LAYOUTS = ("revman", "jama")
 
@@ -122,7 +122,7 @@ def forest_plot(
     ``arm_headers``, where a line break starts a second header line, e.g. "Treatment\nn/N"), or a
     mapping study label → such a dict.
     ``labels``: the "Favours …" texts under the axis, left (effect below the null) then right.
-    ``subgroups``: a :class:`trialsynth.analyses.SubgroupResult`, or a list of
+    ``subgroups``: a :class:`trialsynth.stats.analyses.SubgroupResult`, or a list of
     ``(name, MetaResult)`` with ``result`` the overall fit and ``subgroup_test``
     ``{"q": …, "df": …, "p": …}``. ``show_pi``: the prediction interval of a random-effects
     model with three or more studies. ``xlim``: axis limits on the natural scale; intervals beyond

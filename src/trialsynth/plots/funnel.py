@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
+from trialsynth._core.results import MetaResult
 from trialsynth.plots._common import (
     COLOURS,
     FONT_SIZE,
@@ -14,7 +15,6 @@ from trialsynth.plots._common import (
     rc_params,
     tick_text,
 )
-from trialsynth.results import MetaResult
 
 #: Two-sided significance regions around the null, lightest (0.05 ≤ p < 0.10) to darkest (p < 0.01).
 CONTOURS = (

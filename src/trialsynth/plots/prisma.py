@@ -11,7 +11,7 @@ reports join the included box.
 Every box is a :class:`~matplotlib.patches.FancyBboxPatch` labelled ``ts:box:<key>``, its
 text ``ts:text:<key>``, every arrow a :class:`~matplotlib.patches.FancyArrowPatch`
 labelled ``ts:arrow:<from>-><to>``; ``fig.trialsynth`` lists the boxes (text and counts),
-the arrows and the arithmetic problems of the counts (:func:`trialsynth.prisma.check_prisma`).
+the arrows and the arithmetic problems of the counts (:func:`trialsynth.stats.prisma.check_prisma`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import itertools
 from dataclasses import dataclass, field
 
 from trialsynth.plots._common import FONT_SIZE, SMALL_SIZE, TITLE_SIZE, rc_params, text_width
-from trialsynth.prisma import PrismaCounts, check_prisma
+from trialsynth.stats.prisma import PrismaCounts, check_prisma
 
 __all__ = ["prisma_flow"]
 
@@ -284,7 +284,7 @@ def prisma_flow(counts: PrismaCounts, *, title: str | None = None):
 
     Boxes follow Page et al. (BMJ 2021;372:n71, Figure 1); the other-methods column is drawn
     when ``counts`` has one. Counts are drawn as entered, even when they do not add up:
-    ``fig.trialsynth["problems"]`` then lists what :func:`~trialsynth.prisma.check_prisma`
+    ``fig.trialsynth["problems"]`` then lists what :func:`~trialsynth.stats.prisma.check_prisma`
     found, for the caller to show beside the figure.
     """
     import matplotlib

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from trialsynth.io.review.rob import DOMAIN_NAMES, DOMAINS, JUDGEMENTS
 from trialsynth.plots._common import FONT_SIZE, SMALL_SIZE, TITLE_SIZE, rc_params, text_width, truncate
-from trialsynth.review.rob import DOMAIN_NAMES, DOMAINS, JUDGEMENTS
 
 #: Fill colour per judgement (Okabe & Ito 2008: bluish green, yellow, vermillion).
 ROB_COLOURS = {"low": "#009E73", "some concerns": "#F0E442", "high": "#D55E00"}
@@ -128,7 +128,7 @@ def traffic_light_plot(
 ):
     """Traffic-light plot: one row per study, a circle per RoB 2 domain and overall.
 
-    ``assessments``: :class:`trialsynth.review.RiskOfBias` objects of one outcome, or
+    ``assessments``: :class:`trialsynth.io.review.RiskOfBias` objects of one outcome, or
     ``(study label, {"D1": …, …, "D5": …, "overall": …})`` pairs; ``labels`` maps study ids to
     the names shown. The domain names and the key are listed underneath. Each circle carries the
     label ``ts:rob:<domain>:<study>``; ``fig.trialsynth`` lists the judgements drawn.

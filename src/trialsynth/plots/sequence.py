@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from trialsynth._core.results import MetaResult
 from trialsynth.plots._common import (
     MEASURE_NAMES,
     axis_limits,
@@ -14,7 +15,6 @@ from trialsynth.plots._common import (
     natural,
 )
 from trialsynth.plots._table import Col, Row, Spec, draw
-from trialsynth.results import MetaResult
 
 
 def _sequence_plot(
@@ -112,7 +112,7 @@ def cumulative_plot(
     max_label_width: float | None = 4.0,
 ):
     """Cumulative meta-analysis: one row per step ``(study added, result after adding it)``,
-    as :func:`trialsynth.analyses.cumulative` returns them; point and CI of each pooled estimate."""
+    as :func:`trialsynth.stats.analyses.cumulative` returns them; point and CI of each pooled estimate."""
     return _sequence_plot(
         results,
         kind="cumulative",
@@ -136,7 +136,7 @@ def leave_one_out_plot(
     max_label_width: float | None = 4.0,
 ):
     """Leave-one-out: one row per ``(study omitted, result without it)``, as
-    :func:`trialsynth.analyses.leave_one_out` returns them; ``overall`` (the fit of all studies)
+    :func:`trialsynth.stats.analyses.leave_one_out` returns them; ``overall`` (the fit of all studies)
     adds a diamond and a dashed reference line."""
     return _sequence_plot(
         results,

@@ -20,7 +20,7 @@ _PANELS = (
 def simulation_plot(rows: Sequence[dict], *, level: float = 95.0, title: str | None = None):
     """Four panels (bias, MSE, coverage, CI width) with scenarios down the side and one marker per
     estimator, ±2 Monte Carlo standard errors as bars; reference lines at 0 bias and at the nominal
-    coverage. ``rows`` are :class:`trialsynth.simulate.SimulationResult` rows. Returns a Figure
+    coverage. ``rows`` are :class:`trialsynth.stats.simulate.SimulationResult` rows. Returns a Figure
     whose ``fig.trialsynth`` lists the scenarios and estimators drawn.
     """
     import math

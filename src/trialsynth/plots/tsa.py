@@ -1,4 +1,4 @@
-"""The trial sequential analysis plot (see :func:`trialsynth.tsa.tsa`).
+"""The trial sequential analysis plot (see :func:`trialsynth.stats.tsa.tsa`).
 
 The cumulative Z-curve over cumulative information with the α-spending monitoring boundaries,
 the β-spending futility wedge, the conventional ±z_{1−α/2} lines and the required information
@@ -166,7 +166,7 @@ def label_boxes(fig) -> list:
 
 
 def tsa_plot(result, *, title: str | None = None):
-    """The TSA plot of a :class:`trialsynth.tsa.TSAResult`; returns a matplotlib Figure.
+    """The TSA plot of a :class:`trialsynth.stats.tsa.TSAResult`; returns a matplotlib Figure.
 
     The boundaries at the observed looks are the analysis' own (solid); beyond the last look they
     are projected (dashed) for a design with further looks at every tenth of the remaining
@@ -183,7 +183,7 @@ def tsa_plot(result, *, title: str | None = None):
 def _draw(result, title: str | None):
     from matplotlib.figure import Figure
 
-    from trialsynth.tsa import _zq, efficacy_boundaries, futility_boundaries
+    from trialsynth.stats.tsa import _zq, efficacy_boundaries, futility_boundaries
 
     info = np.asarray(result.information)
     ris = result.ris

@@ -163,7 +163,7 @@ def _figures(oa, labels: dict[str, str], out: Path, stem: str, review) -> dict[s
     figs.update(_diagnostic_figures(oa, labels, out, stem))
     figs.update(_rob_figures(oa, review, labels, out, stem))
     if oa.tsa is not None:
-        from trialsynth.tsa import tsa_plot
+        from trialsynth.plots.tsa import tsa_plot
 
         fig = tsa_plot(_relabel_tsa(oa.tsa, labels), title=f"{o.name}: trial sequential analysis")
         paths = save_figure(fig, out / "figures" / f"tsa-{stem}")
@@ -177,7 +177,7 @@ def _funnel_figure(oa, display, out: Path, stem: str) -> dict[str, Any]:
     """Contour-enhanced funnel plot with the trials trim and fill imputes, and what it found;
     with fewer than ten pooled trials, why there is none."""
     from trialsynth.plots import funnel_plot, save_figure
-    from trialsynth.runner import FUNNEL_MIN_TRIALS, trim_fill_for
+    from trialsynth.workflow.runner import FUNNEL_MIN_TRIALS, trim_fill_for
 
     res = oa.primary
     if not res.pooled:
@@ -191,7 +191,7 @@ def _funnel_figure(oa, display, out: Path, stem: str) -> dict[str, Any]:
     filled = {"yi": tf.filled_yi, "vi": tf.filled_vi}
     fig = funnel_plot(display, contours=True, trimfill=filled, title=f"{oa.outcome.name}: funnel plot")
     paths = save_figure(fig, out / "figures" / f"funnel-{stem}")
-    from trialsynth.diagnostics import FIXED_METHODS
+    from trialsynth.stats.diagnostics import FIXED_METHODS
 
     fixed = res.method in FIXED_METHODS  # trim and fill refits MH and Peto by inverse variance
     model = "inverse-variance fixed effect" if fixed else _model_name(res.method, res.hk)
@@ -213,8 +213,8 @@ def _funnel_figure(oa, display, out: Path, stem: str) -> dict[str, Any]:
 
 def _diagnostic_figures(oa, labels: dict[str, str], out: Path, stem: str) -> dict[str, Any]:
     """Baujat and Galbraith (radial) plots of a pooled outcome with three or more trials."""
-    from trialsynth.diagnostics import baujat_from_fits
     from trialsynth.plots import baujat_plot, radial_plot, save_figure
+    from trialsynth.stats.diagnostics import baujat_from_fits
 
     res = oa.primary
     if not res.pooled:
@@ -300,7 +300,7 @@ def _tau_prior_text(spec: str) -> str:
     """A Turner et al. key spelled out with its parameters and source; other priors as given."""
     if not spec.startswith("turner"):
         return spec
-    from trialsynth.bayes import parse_tau_prior
+    from trialsynth.stats.bayes import parse_tau_prior
 
     return f"{spec} ({parse_tau_prior(spec).describe()})"
 

@@ -9,6 +9,7 @@ import io
 import math
 from html import escape
 
+from trialsynth._core.display import register_html
 from trialsynth.plots._common import MEASURE_NAMES, i2_definition_text, model_text, p_text
 from trialsynth.report.text import fmt, natural
 
@@ -96,8 +97,9 @@ def _study_table(result) -> str:
     return f"<table>{head}{''.join(body)}</table>"
 
 
+@register_html("MetaResult")
 def result_html(result) -> str:
-    """HTML of a :class:`~trialsynth.results.MetaResult`: summary, studies, forest plot."""
+    """HTML of a :class:`~trialsynth._core.results.MetaResult`: summary, studies, forest plot."""
     from trialsynth.plots import forest_plot
 
     fig = forest_plot(result)
@@ -107,8 +109,9 @@ def result_html(result) -> str:
     )
 
 
+@register_html("SubgroupResult")
 def subgroups_html(result) -> str:
-    """HTML of a :class:`~trialsynth.analyses.SubgroupResult`: per-subgroup estimates, the test
+    """HTML of a :class:`~trialsynth.stats.analyses.SubgroupResult`: per-subgroup estimates, the test
     for subgroup differences and the subgroup forest plot."""
     from trialsynth.plots import forest_plot
 

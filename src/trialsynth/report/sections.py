@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from trialsynth.prisma import check_prisma
+from trialsynth.stats.prisma import check_prisma
 
 #: What the report says when a review gives no flow counts: nothing is drawn from guesses.
 PRISMA_NOT_REPORTED = (
@@ -227,7 +227,7 @@ def sof_section(analysis, out: Path) -> list[dict[str, Any]]:
     """The summary-of-findings tables (one per analysis set) for the report; writes ``sof.csv``."""
     import csv
 
-    from trialsynth.sof import summary_of_findings
+    from trialsynth.stats.sof import summary_of_findings
 
     review = analysis.review
     rows = summary_of_findings(analysis)

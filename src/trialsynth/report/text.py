@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from trialsynth.results import MetaResult
+from trialsynth._core.results import MetaResult
 
 METHOD_NAMES = {
     "FE": "fixed effect (inverse variance)",

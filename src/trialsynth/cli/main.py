@@ -1,0 +1,544 @@
+"""The ``trialsynth`` command line: a thin layer over the library.
+
+Heavy modules are imported inside the commands so that ``--help`` and small pools answer
+quickly. Bad input exits with status 2 and one line on standard error; warnings (continuity
+corrections, dropped studies, non-convergence) are printed on standard error, one line each.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+
+import click
+
+MEASURES = ("OR", "RR", "RD", "MD", "SMD", "HR")
+METHODS = ("FE", "MH", "PETO", "DL", "REML", "PM", "ML", "HE", "SJ", "EB", "HS")
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    click.echo(f"warning: {message}", err=True)
+
+
+class _Group(click.Group):
+    """Turns a user-input error into one line on stderr and exit status 2."""
+
+    def invoke(self, ctx):
+        from trialsynth._core.errors import InputError
+
+        warnings.showwarning = _show_warning
+        try:
+            return super().invoke(ctx)
+        except InputError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+        except (OSError, UnicodeDecodeError) as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="trialsynth")
+def main() -> None:
+    """trialsynth: meta-analysis of randomized controlled trials, from data to report.
+
+    \b
+    Commands:
+      pool   pool one table of trials (CSV) and print the result
+      run    run a review folder (the bundled imaging-guided CRT review by default)
+    """
+
+
+def _json_dumps(data) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False)
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option(
+    "--measure",
+    required=True,
+    type=click.Choice(MEASURES, case_sensitive=False),
+    help="Effect measure: OR, RR, RD (2×2 counts or generic), MD, SMD (means/SDs or generic), HR (generic).",
+)
+@click.option(
+    "--method",
+    default="REML",
+    show_default=True,
+    type=click.Choice(METHODS, case_sensitive=False),
+    help="FE (inverse-variance fixed effect), MH (Mantel–Haenszel), PETO (Peto OR), or a random-effects "
+    "τ² estimator: DL, REML, PM, ML, HE, SJ, EB, HS.",
+)
+@click.option("--hk", is_flag=True, help="Hartung–Knapp: scaled SE and t(k−1) tests and intervals.")
+@click.option(
+    "--hk-variant",
+    default="knha",
+    show_default=True,
+    type=click.Choice(["knha", "adhoc"]),
+    help="knha: the Hartung–Knapp SE with no floor (metafor's test='knha'); adhoc: with the floor max(1, q).",
+)
+@click.option("--level", default=95.0, show_default=True, type=float, help="Confidence level in percent.")
+@click.option(
+    "--pi",
+    "pi_type",
+    default="default",
+    show_default=True,
+    type=click.Choice(["default", "z", "t", "higgins"]),
+    help="Prediction interval: default (z, or t(k−1) under --hk, as metafor), z, t (k−1 df), "
+    "higgins (t with k−2 df, Higgins et al. 2009).",
+)
+@click.option(
+    "--add", default=0.5, show_default=True, type=float, help="Continuity correction added to 2×2 cells."
+)
+@click.option(
+    "--to",
+    "add_to",
+    default="only0",
+    show_default=True,
+    type=click.Choice(["only0", "all", "if0all", "none"]),
+    help="Which tables get the correction: only0 (tables with a zero cell), all, if0all, none.",
+)
+@click.option(
+    "--profile",
+    default="metafor",
+    show_default=True,
+    type=click.Choice(["metafor", "revman"]),
+    help="Conventions: metafor's (default) or RevMan 5's.",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON object (analysis scale: log for ratios)."
+)
+@click.option(
+    "--bayes",
+    is_flag=True,
+    help="Bayesian random-effects meta-analysis (exact numerical integration; --method, --hk and --pi "
+    "do not apply).",
+)
+@click.option(
+    "--mu-prior",
+    default=None,
+    help="With --bayes: prior for the effect μ, 'uniform' (improper, the default) or 'normal:M,S'.",
+)
+@click.option(
+    "--tau-prior",
+    default=None,
+    help="With --bayes: prior for τ, halfnormal:S, halfcauchy:S, uniform[:A], lognormal:M,S "
+    "(log τ² ~ N(M, S²)) or turner[:OUTCOME:COMPARISON] (Turner et al. 2015, Table IV, log odds ratios; "
+    "e.g. turner:all-cause-mortality:pharma-placebo; comparisons pharma-placebo, pharma-pharma, "
+    "nonpharma-placebo, nonpharma-pharma, nonpharma-nonpharma). Default halfnormal:0.5 for OR, RR, HR, SMD.",
+)
+@click.option(
+    "--interval",
+    default="central",
+    show_default=True,
+    type=click.Choice(["central", "shortest"]),
+    help="With --bayes: equal-tailed or shortest credible intervals.",
+)
+@click.option(
+    "--subgroup", default=None, help="Subgroup analysis by this column (adds 'subgroups', 'q_between')."
+)
+@click.option(
+    "--subgroup-tau2",
+    default="separate",
+    show_default=True,
+    type=click.Choice(["separate", "common"]),
+    help="With --subgroup: a τ² per subgroup, or one common τ² (a model with the subgroup as a factor).",
+)
+@click.option(
+    "--moderators",
+    default=None,
+    help="Meta-regression on these columns (COL[,COL…]); a column that is not all numbers is categorical.",
+)
+@click.option(
+    "--permutations", default=None, type=int, help="With --moderators: permutation test (N iterations)."
+)
+@click.option("--seed", default=None, type=int, help="With --permutations: seed of the random permutations.")
+def pool(
+    file,
+    measure,
+    method,
+    hk,
+    hk_variant,
+    level,
+    pi_type,
+    add,
+    add_to,
+    profile,
+    as_json,
+    bayes,
+    mu_prior,
+    tau_prior,
+    interval,
+    subgroup=None,
+    subgroup_tau2="separate",
+    moderators=None,
+    permutations=None,
+    seed=None,
+) -> None:
+    """Pool the trials in FILE (CSV) and print the result.
+
+    \b
+    Columns, recognised by name (a `study` column is always required):
+      2×2 counts:   events_treatment, n_treatment, events_control, n_control
+      continuous:   mean_treatment, sd_treatment, n_treatment, mean_control, sd_control, n_control
+      generic:      estimate, ci_lower, ci_upper [, ci_level]   (natural scale, e.g. HR 0.60)
+                    log_estimate, se (ratio measures)  |  estimate, se (differences)
+      hazard ratio: p_value, events, direction, n_treatment, n_control  (Tierney et al. 2007)
+                    o_minus_e, v
+    Rows may use different forms. A row with blank cells is left out with a warning.
+    Without --json a table is printed with ratios back-transformed.
+    """
+    if bayes:
+        from trialsynth.workflow.pool_files import bayes_file
+
+        bres = bayes_file(
+            file,
+            measure=measure,
+            tau_prior=tau_prior,
+            mu_prior=mu_prior,
+            level=level,
+            interval=interval,
+            add=add,
+            to=add_to,
+            profile=profile,
+        )
+        click.echo(_json_dumps(bres.to_json_dict()) if as_json else bres.format_text())
+        return
+    from trialsynth.workflow.pool_files import pool_file
+
+    result = pool_file(
+        file,
+        measure=measure.upper(),
+        method=method.upper(),
+        hk=hk,
+        hk_variant=hk_variant,
+        level=level,
+        pi_type=pi_type,
+        add=add,
+        to=add_to,
+        profile=profile,
+    )
+    extra, extra_text = {}, ""
+    if subgroup or moderators:
+        from trialsynth.workflow.pool_files import pool_extras
+
+        extra, extra_text = pool_extras(
+            file,
+            measure=measure,
+            subgroup=subgroup,
+            subgroup_tau2=subgroup_tau2,
+            moderators=moderators,
+            permutations=permutations,
+            seed=seed,
+            method=method.upper(),
+            hk=hk,
+            hk_variant=hk_variant,
+            level=level,
+            pi_type=pi_type,
+            add=add,
+            to=add_to,
+            profile=profile,
+        )
+    if as_json:
+        click.echo(_json_dumps({**result.to_json_dict(), **extra}))
+    else:
+        from trialsynth.report.text import result_table
+
+        click.echo(result_table(result) + ("\n\n" + extra_text if extra_text else ""))
+
+
+@main.command()
+@click.argument("review_dir", required=False, type=click.Path(file_okay=False))
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    help="Output folder (default: out/<review folder name>).",
+)
+@click.option(
+    "--pdf/--no-pdf",
+    default=None,
+    help="Also print the report to report.pdf (needs the optional WeasyPrint). Default: when available.",
+)
+def run(review_dir, out_dir, pdf) -> None:
+    """Run a review folder into results.json, figures, report.html and report.pdf.
+
+    Without REVIEW_DIR the bundled imaging-guided CRT review (examples/imaging-guided-crt)
+    is run into out/imaging-guided-crt. Warnings from the analyses are listed in the report.
+    """
+    from trialsynth.report.pdf import report_pdf
+    from trialsynth.report.review import run_review
+
+    report = run_review(review_dir, out_dir)
+    click.echo(f"Report written to {report}")
+    click.echo(f"Results: {report.parent / 'results.json'}")
+    report_pdf(report, pdf)
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option(
+    "--measure", required=True, type=click.Choice(MEASURES, case_sensitive=False), help="Effect measure."
+)
+@click.option(
+    "--method",
+    default="DL",
+    show_default=True,
+    type=click.Choice(METHODS, case_sensitive=False),
+    help="Pooling method of the cumulative meta-analysis (TSA's default: DerSimonian–Laird).",
+)
+@click.option(
+    "--alpha", default=0.05, show_default=True, type=float, help="Two-sided α (0.05, or 5 for 5 %)."
+)
+@click.option("--power", default=0.80, show_default=True, type=float, help="Power 1 − β (0.80, or 80).")
+@click.option("--control-risk", type=float, help="Binary: anticipated control event proportion (0.30).")
+@click.option("--rrr", type=float, help="Binary: anticipated relative risk reduction (0.20 for 20 %).")
+@click.option("--mean-difference", type=float, help="Continuous: minimal relevant mean difference.")
+@click.option("--sd", type=float, help="Continuous: the outcome's standard deviation.")
+@click.option("--hazard-ratio", type=float, help="Time to event: anticipated hazard ratio (RIS in events).")
+@click.option(
+    "--diversity",
+    "diversity_value",
+    default="auto",
+    show_default=True,
+    help="Heterogeneity adjustment D²: 'auto' (from the data under --method) or a fraction in [0, 1).",
+)
+@click.option(
+    "--better",
+    default="lower",
+    show_default=True,
+    type=click.Choice(["lower", "higher"]),
+    help="Which direction favours the treatment on the analysis scale (lower: fewer bad events).",
+)
+@click.option(
+    "--plot", "plot_path", type=click.Path(dir_okay=False), help="Also write the TSA plot (PNG, SVG, PDF)."
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON object (analysis scale: log for ratios)."
+)
+def tsa(
+    file,
+    measure,
+    method,
+    alpha,
+    power,
+    control_risk,
+    rrr,
+    mean_difference,
+    sd,
+    hazard_ratio,
+    diversity_value,
+    better,
+    plot_path,
+    as_json,
+) -> None:
+    """Trial sequential analysis of the trials in FILE, in the file's row order (sort it by date).
+
+    Information is counted in participants (n_treatment + n_control), or in events for HR.
+    Prints the required information size, the cumulative Z-curve, the monitoring and futility
+    boundaries at each look, the TSA-adjusted CI and a conclusion.
+    """
+    from trialsynth.plots.tsa import tsa_plot
+    from trialsynth.workflow.pool_files import tsa_file
+
+    result = tsa_file(
+        file,
+        measure=measure,
+        method=method,
+        alpha=alpha,
+        power=power,
+        control_risk=control_risk,
+        rrr=rrr,
+        mean_difference=mean_difference,
+        sd=sd,
+        hazard_ratio=hazard_ratio,
+        diversity_value=diversity_value,
+        better=better,
+    )
+    if plot_path:
+        tsa_plot(result).savefig(plot_path, dpi=150)
+    click.echo(_json_dumps(result.to_json_dict()) if as_json else result.format_text())
+
+
+def _model_options(func):
+    """The model options shared by ``influence`` and ``bias`` (as ``pool``)."""
+    options = [
+        click.argument("file", type=click.Path(dir_okay=False)),
+        click.option(
+            "--measure",
+            required=True,
+            type=click.Choice(MEASURES, case_sensitive=False),
+            help="Effect measure.",
+        ),
+        click.option(
+            "--method",
+            default="REML",
+            show_default=True,
+            type=click.Choice(METHODS, case_sensitive=False),
+            help="FE, MH, PETO or a τ² estimator (DL, REML, PM, ML, HE, SJ, EB, HS), as for pool.",
+        ),
+        click.option("--hk", is_flag=True, help="Hartung–Knapp: scaled SEs and t tests (as metafor's knha)."),
+        click.option(
+            "--hk-variant",
+            default="knha",
+            show_default=True,
+            type=click.Choice(["knha", "adhoc"]),
+            help="As pool.",
+        ),
+        click.option(
+            "--level", default=95.0, show_default=True, type=float, help="Confidence level in percent."
+        ),
+        click.option("--add", default=0.5, show_default=True, type=float, help="Continuity correction."),
+        click.option(
+            "--to",
+            "add_to",
+            default="only0",
+            show_default=True,
+            type=click.Choice(["only0", "all", "if0all", "none"]),
+            help="Which tables get the correction.",
+        ),
+        click.option(
+            "--profile", default="metafor", show_default=True, type=click.Choice(["metafor", "revman"])
+        ),
+        click.option("--json", "as_json", is_flag=True, help="Print one JSON object (analysis scale)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _pool_options(method, hk, hk_variant, level, add, add_to, profile) -> dict:
+    return {
+        "method": method.upper(),
+        "hk": hk,
+        "hk_variant": hk_variant,
+        "level": level,
+        "add": add,
+        "to": add_to,
+        "profile": profile,
+    }
+
+
+@main.command()
+@_model_options
+@click.option("--moderators", default=None, help="Diagnostics of the meta-regression on these columns.")
+@click.option(
+    "--cumulative", "cumulative_flag", is_flag=True, help="Also a cumulative meta-analysis (file order)."
+)
+@click.option("--cumulative-by", default=None, help="Also a cumulative meta-analysis ordered by this column.")
+def influence(
+    file,
+    measure,
+    method,
+    hk,
+    hk_variant,
+    level,
+    add,
+    add_to,
+    profile,
+    as_json,
+    moderators,
+    cumulative_flag,
+    cumulative_by,
+) -> None:
+    """Leave-one-out and influence diagnostics of the trials in FILE (metafor's leave1out, influence).
+
+    Prints each study's leave-one-out fit and its externally standardised residual, DFFITS,
+    Cook's distance, covariance ratio, τ² and Q without it, hat value and weight, flagged as
+    influential by metafor's rule. Estimates are on the analysis scale (log for ratios).
+    """
+    from trialsynth.workflow.pool_files import sensitivity_file
+
+    out, text = sensitivity_file(
+        file,
+        measure=measure.upper(),
+        moderators=moderators,
+        cumulative=cumulative_flag,
+        cumulative_by=cumulative_by,
+        **_pool_options(method, hk, hk_variant, level, add, add_to, profile),
+    )
+    click.echo(_json_dumps(out) if as_json else text)
+
+
+@main.command()
+@_model_options
+@click.option(
+    "--trimfill-estimator",
+    default="L0",
+    show_default=True,
+    type=click.Choice(["L0", "R0", "Q0"]),
+    help="Trim-and-fill estimator of the number of missing studies.",
+)
+@click.option(
+    "--side",
+    default=None,
+    type=click.Choice(["left", "right"]),
+    help="Trim-and-fill side (default: chosen from the sign of Egger's regression slope, as metafor).",
+)
+@click.option(
+    "--orwin-target", default=None, type=float, help="Orwin's fail-safe N target (default: mean/2)."
+)
+@click.option("--fsn-alpha", default=0.05, show_default=True, type=float, help="Rosenthal's / Rosenberg's α.")
+@click.option(
+    "--steps",
+    default="0.025",
+    show_default=True,
+    help="Selection model cut-points for one-sided p-values (COMMA separated; 1 is added).",
+)
+def bias(
+    file,
+    measure,
+    method,
+    hk,
+    hk_variant,
+    level,
+    add,
+    add_to,
+    profile,
+    as_json,
+    trimfill_estimator,
+    side,
+    orwin_target,
+    fsn_alpha,
+    steps,
+) -> None:
+    """Small-study effects and publication bias for the trials in FILE (metafor's conventions).
+
+    Egger's regression test (mixed-effects model with the SE as moderator, as regtest; the
+    classic weighted-regression version as egger_lm), Begg's rank correlation, trim and fill,
+    Rosenthal's, Orwin's and Rosenberg's fail-safe N, and where the data allow Peters' and
+    Harbord's tests and a step-function selection model. Analysis scale (log for ratios).
+    """
+    from trialsynth.workflow.pool_files import bias_file
+
+    out, text = bias_file(
+        file,
+        measure=measure.upper(),
+        trimfill_estimator=trimfill_estimator,
+        side=side,
+        orwin_target=orwin_target,
+        fsn_alpha=fsn_alpha,
+        steps=steps,
+        **_pool_options(method, hk, hk_variant, level, add, add_to, profile),
+    )
+    click.echo(_json_dumps(out) if as_json else text)
+
+
+from trialsynth.cli.revman import revman  # noqa: E402
+
+main.add_command(revman)
+
+from trialsynth.cli.records import COMMANDS as _RECORDS_COMMANDS  # noqa: E402
+
+for _command in _RECORDS_COMMANDS:
+    main.add_command(_command)
+
+from trialsynth.cli.screen import COMMANDS as _SCREEN_COMMANDS  # noqa: E402
+
+for _command in _SCREEN_COMMANDS:
+    main.add_command(_command)
+
+from trialsynth.cli.simulate import simulate  # noqa: E402
+
+main.add_command(simulate)

@@ -1,0 +1,468 @@
+"""The library's front door: pool a table of trials into a :class:`MetaResult`.
+
+``pool_file`` reads a CSV (see :mod:`trialsynth.io.poolcsv` for the columns), ``pool_input``
+pools data already read, and ``meta_analysis`` pools effect sizes given as arrays.
+Conventions follow metafor unless ``profile="revman"``; every result records the profile,
+the test, the prediction-interval type and the corrections it used.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import replace
+
+import numpy as np
+
+from trialsynth._core.dist import crit_value
+from trialsynth._core.errors import InputError, TrialsynthWarning
+from trialsynth._core.results import RATIO_MEASURES, REVMAN_MH_RANDOM_NOTE, MetaResult, StudyRow
+from trialsynth.stats import effects as fx
+from trialsynth.stats.pooling import (
+    IV_METHODS,
+    PI_TYPES,
+    fit_arrays,
+    heterogeneity_from_estimate,
+    mantel_haenszel,
+    mantel_haenszel_weights,
+    one_study_convention,
+    peto,
+)
+
+MEASURES = ("OR", "RR", "RD", "MD", "SMD", "HR")
+METHODS = ("FE", "MH", "PETO", "DL", "REML", "PM", "ML", "HE", "SJ", "EB", "HS")
+COUNT_METHODS = {"MH": ("OR", "RR", "RD"), "PETO": ("OR",)}
+
+
+def _check_options(measure: str, method: str, hk_variant: str, level: float, pi_type: str, profile: str):
+    if measure not in MEASURES:
+        raise InputError(f"unknown measure '{measure}'; choose one of {', '.join(MEASURES)}")
+    if method not in METHODS:
+        raise InputError(f"unknown method '{method}'; choose one of {', '.join(METHODS)}")
+    if method in COUNT_METHODS and measure not in COUNT_METHODS[method]:
+        allowed = ", ".join(COUNT_METHODS[method])
+        raise InputError(f"method {method} works on 2×2 counts with measure {allowed}, not {measure}")
+    if hk_variant not in ("knha", "adhoc"):
+        raise InputError("the Hartung–Knapp variant must be 'knha' or 'adhoc'")
+    if not 0 < level < 1:
+        raise InputError(f"the confidence level must be between 0 and 100 percent, not {level * 100:g}")
+    if pi_type not in PI_TYPES:
+        raise InputError(f"unknown prediction-interval type '{pi_type}'; choose one of {', '.join(PI_TYPES)}")
+    if profile not in fx.PROFILES:
+        raise InputError(f"unknown conventions profile '{profile}'; choose one of {', '.join(fx.PROFILES)}")
+
+
+def _level_fraction(level: float) -> float:
+    """Accept a level in percent (95) or as a fraction (0.95)."""
+    return level / 100.0 if level > 1 else level
+
+
+def _effects_for_rows(data, *, measure: str, method: str, profile: str, add: float, to: str, drop00):
+    """Per-row (yi, vi, corrected, dropped) from a PoolInput whose rows may mix input forms."""
+    n = len(data.labels)
+    yi = np.full(n, np.nan)
+    vi = np.full(n, np.nan)
+    corrected = np.zeros(n, dtype=bool)
+    dropped = np.zeros(n, dtype=bool)
+    kinds = np.asarray(data.kinds)
+    val = data.values
+    ratio = measure in RATIO_MEASURES
+
+    def put(sel, eff):
+        yi[sel], vi[sel] = eff.yi, eff.vi
+        corrected[sel], dropped[sel] = eff.corrected, eff.dropped
+
+    sel = kinds == "binary"
+    if sel.any():
+        bmeasure = "PETO" if method == "PETO" else measure
+        eff = fx.binary_effects(
+            val["events_treatment"][sel],
+            val["n_treatment"][sel],
+            val["events_control"][sel],
+            val["n_control"][sel],
+            bmeasure,
+            add=add,
+            # RevMan's Peto odds ratios need no zero-cell correction: O − E and V stay finite.
+            to="none" if method == "PETO" and profile == "revman" else to,
+            drop00=drop00,
+        )
+        put(sel, eff)
+    sel = kinds == "continuous"
+    if sel.any():
+        cols = ("mean_treatment", "sd_treatment", "n_treatment", "mean_control", "sd_control", "n_control")
+        put(sel, fx.continuous_effects(*(val[c][sel] for c in cols), measure, profile=profile))
+    sel = kinds == "generic_ci"
+    if sel.any():
+        lvl = val["ci_level"][sel] if "ci_level" in val else np.full(sel.sum(), 95.0)
+        lvl = np.where(np.isnan(lvl), 95.0, lvl)
+        put(
+            sel,
+            fx.generic_from_ci(
+                val["estimate"][sel], val["ci_lower"][sel], val["ci_upper"][sel], ratio=ratio, level=lvl
+            ),
+        )
+    sel = kinds == "generic_log_se"
+    if sel.any():
+        put(sel, fx.generic_from_se(val["log_estimate"][sel], val["se"][sel]))
+    sel = kinds == "generic_se"
+    if sel.any():
+        put(sel, fx.generic_from_se(val["estimate"][sel], val["se"][sel]))
+    sel = kinds == "hr_ome"
+    if sel.any():
+        put(sel, fx.hr_from_o_minus_e(val["o_minus_e"][sel], val["v"][sel]))
+    sel = kinds == "hr_pvalue"
+    if sel.any():
+        favours = np.asarray([d == "treatment" for d in data.direction])[sel]
+        put(
+            sel,
+            fx.hr_from_p_value(
+                val["p_value"][sel],
+                val["events"][sel],
+                favours,
+                val["n_treatment"][sel],
+                val["n_control"][sel],
+            ),
+        )
+    return yi, vi, corrected, dropped
+
+
+def _study_rows(labels, yi, vi, weights, included, notes, level) -> tuple[StudyRow, ...]:
+    z = float(crit_value(level))
+    rows = []
+    for i, label in enumerate(labels):
+        se = np.sqrt(vi[i]) if np.isfinite(vi[i]) else np.nan
+        rows.append(
+            StudyRow(
+                study=label,
+                yi=float(yi[i]),
+                vi=float(vi[i]),
+                weight=float(weights[i]) if included[i] else np.nan,
+                ci_lower=float(yi[i] - z * se),
+                ci_upper=float(yi[i] + z * se),
+                included=bool(included[i]),
+                note=notes[i],
+            )
+        )
+    return tuple(rows)
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, TrialsynthWarning, stacklevel=3)
+
+
+def meta_analysis(
+    yi: Sequence[float],
+    vi: Sequence[float],
+    *,
+    labels: Sequence[str] | None = None,
+    measure: str = "MD",
+    method: str = "REML",
+    hk: bool = False,
+    hk_variant: str = "knha",
+    level: float = 95.0,
+    pi_type: str = "default",
+    profile: str = "metafor",
+    corrections: Sequence[str] = (),
+    study_notes: Sequence[str] | None = None,
+    tau2: float | None = None,
+    model_notes: Sequence[str] = (),
+) -> MetaResult:
+    """Inverse-variance fixed- or random-effects meta-analysis of effects ``yi`` with variances ``vi``.
+
+    Studies with a missing (NaN) effect or variance are shown but not pooled. ``tau2``, when
+    given, is used instead of estimating τ² with ``method``. Under ``profile="revman"`` I² and H²
+    come from Q for random-effects models too (RevMan 5 reports I² = (Q − df)/Q).
+    """
+    measure, method = measure.upper(), method.upper()
+    level = _level_fraction(level)
+    _check_options(measure, method, hk_variant, level, pi_type, profile)
+    if method not in IV_METHODS:
+        raise InputError(f"method {method} needs 2×2 counts; use pool_input/pool_file")
+    if profile == "revman" and pi_type == "default":
+        # RevMan and the Cochrane Handbook (section 10.10.4.3; Higgins, Thompson & Spiegelhalter,
+        # JRSS A 2009): μ̂ ± t(k−2)·√(τ̂² + SE(μ̂)²); metafor's default is the z quantile.
+        pi_type = "higgins"
+    yi = np.asarray(yi, dtype=float)
+    vi = np.asarray(vi, dtype=float)
+    labels = [str(i + 1) for i in range(len(yi))] if labels is None else list(labels)
+    notes = list(study_notes) if study_notes is not None else [""] * len(yi)
+    included = np.isfinite(yi) & np.isfinite(vi)
+    k = int(included.sum())
+    if k == 0:
+        raise InputError("no study has a usable effect estimate")
+    result_notes: list[str] = list(model_notes)
+    if k == 1:
+        result_notes.append("only one study: its own estimate is shown and nothing was pooled")
+        _warn("only one study has data: its own estimate is shown, nothing was pooled")
+        if hk:
+            result_notes.append("Hartung–Knapp needs two or more studies: z test used (as metafor)")
+    if hk and k == 2:
+        result_notes.append("Hartung–Knapp with two studies: the interval rests on one degree of freedom")
+        _warn("Hartung–Knapp with two studies: the confidence interval rests on one degree of freedom")
+    fit = fit_arrays(
+        yi[included],
+        vi[included],
+        method=method,
+        hk=hk and k >= 2,
+        hk_variant=hk_variant,
+        level=level,
+        pi_type=pi_type,
+        tau2_ci=True,
+        tau2=tau2,
+    )
+    one_study_convention(fit, k == 1, method)
+    f = {key: val.item() if np.ndim(val) == 0 else val for key, val in fit.items()}
+    if profile == "revman" and method != "FE" and f["q_df"] >= 1:
+        q_, df_ = f["q"], f["q_df"]
+        f["i2"] = 100.0 * max(0.0, (q_ - df_) / q_) if q_ > 0 else 0.0
+        f["h2"] = q_ / df_
+    if not f["converged"]:
+        _warn(f"the {method} estimate of τ² did not converge")
+    weights = np.full(len(yi), np.nan)
+    weights[included] = fit["weights"]
+    single = k == 1
+    if pi_type == "default":
+        pi_used = "t(k-1)" if hk else "z"
+    else:
+        pi_used = {"z": "z", "t": "t(k-1)", "higgins": "t(k-2)"}[pi_type]
+    if method == "FE" or single:
+        pi_used = "none"
+    return MetaResult(
+        measure=measure,
+        method=method,
+        hk=bool(hk),
+        k=k,
+        estimate=f["estimate"],
+        se=f["se"],
+        ci_lower=f["ci_lower"],
+        ci_upper=f["ci_upper"],
+        statistic=f["statistic"],
+        p_value=f["p_value"],
+        df=f["df"],
+        tau2=f["tau2"],
+        tau2_ci_lower=f["tau2_ci_lower"],
+        tau2_ci_upper=f["tau2_ci_upper"],
+        i2=f["i2"],
+        h2=f["h2"],
+        q=f["q"],
+        q_df=int(f["q_df"]),
+        q_p_value=f["q_p_value"],
+        pi_lower=f["pi_lower"],
+        pi_upper=f["pi_upper"],
+        converged=bool(f["converged"]),
+        iterations=int(f["iterations"]),
+        level=level * 100,
+        profile=profile,
+        test="t" if hk and k >= 2 else "z",
+        pi_type=pi_used,
+        studies=_study_rows(labels, yi, vi, weights, included, notes, level),
+        pooled=not single,
+        hk_variant=hk_variant if hk else "",
+        corrections=tuple(corrections),
+        notes=tuple(result_notes),
+    )
+
+
+def _count_method_result(data, yi, vi, included, notes, corrections, *, measure, method, level, profile):
+    """Mantel–Haenszel or Peto fit from the raw counts of a PoolInput."""
+    val = data.values
+    a, n1 = val["events_treatment"], val["n_treatment"]
+    c, n2 = val["events_control"], val["n_control"]
+    use = np.ones(len(a), dtype=bool)
+    if measure in ("OR", "RR") or method == "PETO":
+        # Tables with no events (or only events) in both arms carry no information.
+        use = ~(((a == 0) & (c == 0)) | ((a == n1) & (c == n2)))
+    ma, mn1, mc, mn2 = a[use], n1[use], c[use], n2[use]
+    if profile == "revman" and method == "MH":
+        zero = (ma == 0) | (mc == 0) | (ma == mn1) | (mc == mn2)
+        ma, mc = ma + 0.5 * zero, mc + 0.5 * zero
+        mn1, mn2 = mn1 + 1.0 * zero, mn2 + 1.0 * zero
+    try:
+        if method == "MH":
+            est, se = mantel_haenszel(
+                ma, mn1, mc, mn2, measure, rd_variance="GR" if profile == "revman" else "SGR"
+            )
+            w_used = mantel_haenszel_weights(ma, mn1, mc, mn2, measure)
+        else:
+            est, se, w_used = peto(ma, mn1, mc, mn2)
+    except ValueError as exc:
+        raise InputError(f"{data.source}: {exc}") from None
+    weights = np.full(len(a), np.nan)
+    weights[use] = w_used
+    level_crit = float(crit_value(level))
+    if method == "PETO":
+        # Peto's O − E and V need no continuity correction: Q is computed from the uncorrected
+        # per-study Peto odds ratios (as metafor's rma.peto), the table shows the corrected ones.
+        raw = fx.binary_effects(a, n1, c, n2, "PETO", to="none", drop00=True)
+        het = heterogeneity_from_estimate(raw.yi, raw.vi, est)
+    else:
+        het = heterogeneity_from_estimate(yi, vi, est)
+    from trialsynth._core.dist import norm_two_sided_p
+
+    k = int(included.sum())
+    return MetaResult(
+        measure=measure,
+        method=method,
+        hk=False,
+        k=k,
+        estimate=est,
+        se=se,
+        ci_lower=est - level_crit * se,
+        ci_upper=est + level_crit * se,
+        statistic=est / se,
+        p_value=float(norm_two_sided_p(est / se)),
+        df=np.nan,
+        tau2=np.nan,
+        tau2_ci_lower=np.nan,
+        tau2_ci_upper=np.nan,
+        i2=het["i2"],
+        h2=het["h2"],
+        q=het["q"],
+        q_df=het["q_df"],
+        q_p_value=het["q_p_value"],
+        pi_lower=np.nan,
+        pi_upper=np.nan,
+        converged=True,
+        iterations=0,
+        level=level * 100,
+        profile=profile,
+        test="z",
+        pi_type="none",
+        studies=_study_rows(data.labels, yi, vi, weights, included, notes, level),
+        pooled=k > 1,
+        corrections=tuple(corrections),
+        notes=() if k > 1 else ("only one study: nothing was pooled",),
+    )
+
+
+def _revman_mh_tau2(data, yi, vi, measure: str) -> tuple[float, dict]:
+    """RevMan 5's τ² for Mantel–Haenszel random effects (Deeks & Higgins 2010, section 3.3.4):
+    Q_MH = Σwᵢ(yᵢ − θ_MH)² with inverse-variance weights wᵢ = 1/vᵢ, and
+    τ² = max(0, (Q_MH − (k − 1))/(Σw − Σw²/Σw))."""
+    fe = _count_method_result(
+        data,
+        yi,
+        vi,
+        np.isfinite(yi) & np.isfinite(vi),
+        [""] * len(yi),
+        [],
+        measure=measure,
+        method="MH",
+        level=0.95,
+        profile="revman",
+    )
+    ok = np.isfinite(yi) & np.isfinite(vi)
+    w = 1.0 / vi[ok]
+    c = w.sum() - (w**2).sum() / w.sum()
+    het = heterogeneity_from_estimate(yi, vi, fe.estimate)
+    tau2 = max(0.0, (het["q"] - het["q_df"]) / c) if het["q_df"] >= 1 else 0.0
+    return tau2, het
+
+
+def pool_input(
+    data,
+    *,
+    method: str = "REML",
+    hk: bool = False,
+    hk_variant: str = "knha",
+    level: float = 95.0,
+    pi_type: str = "default",
+    profile: str = "metafor",
+    add: float = 0.5,
+    to: str = "only0",
+    drop00: bool | None = None,
+) -> MetaResult:
+    """Pool a :class:`trialsynth.io.poolcsv.PoolInput` (rows may mix input forms)."""
+    measure, method = data.measure.upper(), method.upper()
+    level = _level_fraction(level)
+    _check_options(measure, method, hk_variant, level, pi_type, profile)
+    if to not in ("only0", "all", "if0all", "none"):
+        raise InputError(f"unknown continuity-correction rule '{to}'; choose only0, all, if0all or none")
+    if not add >= 0:
+        raise InputError("the continuity correction must be zero or positive")
+    if method in COUNT_METHODS and any(kd != "binary" for kd in data.kinds):
+        others = [lab for lab, kd in zip(data.labels, data.kinds, strict=True) if kd != "binary"]
+        raise InputError(
+            f"{data.source}: method {method} needs 2×2 counts for every study; "
+            f"study '{others[0]}' gives another form"
+        )
+    if method in COUNT_METHODS:
+        # metafor's rma.mh / rma.peto: drop double-zero tables from the per-study effects
+        # for OR and RR (and Peto), keep them for RD.
+        drop00 = (measure != "RD") if drop00 is None else drop00
+    yi, vi, corrected, dropped = _effects_for_rows(
+        data, measure=measure, method=method, profile=profile, add=add, to=to, drop00=drop00
+    )
+    notes = [""] * len(yi)
+    corrections = []
+    bound = np.asarray(data.p_bound, dtype=bool) & (np.asarray(data.kinds) == "hr_pvalue")
+    if bound.any():
+        names = [lab for lab, bflag in zip(data.labels, bound, strict=True) if bflag]
+        corrections.append(
+            f"p-value given as a bound, used at the bound (conservative: HR closer to 1): {', '.join(names)}"
+        )
+        for i in np.nonzero(bound)[0]:
+            notes[i] = "p-value given as a bound: used at the bound, so the HR is conservative"
+        _warn(
+            f"{data.source}: p-value given as a bound for {', '.join(names)}; it is used at the bound, "
+            "so the hazard ratio is conservative"
+        )
+    if corrected.any():
+        names = [lab for lab, cflag in zip(data.labels, corrected, strict=True) if cflag]
+        corrections.append(f"{add:g} added to every cell of tables with a zero cell: {', '.join(names)}")
+        for i in np.nonzero(corrected)[0]:
+            notes[i] = f"{add:g} added to each cell (zero cell)"
+        _warn(f"{data.source}: continuity correction of {add:g} added to all cells of {', '.join(names)}")
+    if dropped.any():
+        names = [lab for lab, dflag in zip(data.labels, dropped, strict=True) if dflag]
+        for i in np.nonzero(dropped)[0]:
+            notes[i] = "no events (or only events) in both arms: left out of the ratio measure"
+        corrections.append(f"left out (no events or only events in both arms): {', '.join(names)}")
+        _warn(f"{data.source}: left out, no events (or only events) in both arms: {', '.join(names)}")
+    if method in COUNT_METHODS:
+        included = np.isfinite(yi) & np.isfinite(vi)
+        if not included.any():
+            raise InputError(f"{data.source}: no study has a usable effect estimate")
+        return _count_method_result(
+            data,
+            yi,
+            vi,
+            included,
+            notes,
+            corrections,
+            measure=measure,
+            method=method,
+            level=level,
+            profile=profile,
+        )
+    tau2 = None
+    model_notes: list[str] = []
+    if (
+        profile == "revman"
+        and method == "DL"
+        and measure in COUNT_METHODS["MH"]
+        and all(kd == "binary" for kd in data.kinds)
+    ):
+        tau2, het = _revman_mh_tau2(data, yi, vi, measure)
+        model_notes.append(REVMAN_MH_RANDOM_NOTE)
+    result = meta_analysis(
+        yi,
+        vi,
+        labels=data.labels,
+        tau2=tau2,
+        model_notes=model_notes,
+        measure=measure,
+        method=method,
+        hk=hk,
+        hk_variant=hk_variant,
+        level=level,
+        pi_type=pi_type,
+        profile=profile,
+        corrections=corrections,
+        study_notes=notes,
+    )
+    if tau2 is not None:
+        result = replace(result, **het)
+    return result
+
+

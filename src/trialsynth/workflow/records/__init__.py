@@ -1,0 +1,1 @@
+"""Work on the search records of a review: de-duplication, dual extraction, PRISMA counts."""

@@ -1,0 +1,108 @@
+"""The bundled reviews' recomputed results against metafor on the same inputs.
+
+tests/fixtures/reviews_metafor.json is written by validation/review_fixtures.R, which reads
+the reviews' own outcomes.csv/studies.csv with base R and fits each outcome's primary
+model, its sensitivity analyses, subgroups and cumulative meta-analysis with metafor 3.8
+(for the CRT review's RevMan profile, τ² from Q around metafor's rma.mh estimate). When
+Rscript is available the script is re-run live and its output compared with the pinned copy.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.stats.test_against_metafor import ABS_TOL, REL_TOL
+from trialsynth.workflow.runner import analyse_review
+
+ROOT = Path(__file__).resolve().parents[2]
+PINNED = ROOT / "tests" / "fixtures" / "reviews_metafor.json"
+CASES = json.loads(PINNED.read_text())["cases"]
+
+
+@pytest.fixture(scope="module")
+def analyses():
+    out = {}
+    for name in ("imaging-guided-crt", "bcg"):
+        for oa in analyse_review(ROOT / "examples" / name).outcomes:
+            out[(name, oa.analysis_set, oa.outcome.id)] = oa
+    return out
+
+
+def close(a, b) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return math.isclose(a, b, rel_tol=REL_TOL, abs_tol=ABS_TOL)
+
+
+def _fit_for(oa, method, hk):
+    if oa.outcome.model.method == method and oa.outcome.model.hk == hk:
+        return oa.primary
+    for spec, res in oa.sensitivity:
+        if spec.method == method and spec.hk == hk:
+            return res
+    raise AssertionError(f"no {method} (hk={hk}) analysis for {oa.outcome.id}")
+
+
+def _case_id(c):
+    kind = "cumulative" if c.get("cumulative") else "subgroups" if c.get("subgroups") else "fit"
+    return f"{c['review']}-{c['analysis_set']}-{c['outcome']}-{c['method']}{'-hk' if c['hk'] else ''}-{kind}"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[_case_id(c) for c in CASES])
+def test_bundled_review_matches_metafor(case, analyses):
+    oa = analyses[(case["review"], case["analysis_set"], case["outcome"])]
+    if case.get("cumulative"):
+        assert [s for s, _ in oa.cumulative] == case["order"]
+        for (_, res), est, lo, hi in zip(
+            oa.cumulative, case["estimate"], case["ci_lower"], case["ci_upper"], strict=True
+        ):
+            assert close(res.estimate, est) and close(res.ci_lower, lo) and close(res.ci_upper, hi)
+        return
+    if case.get("subgroups"):
+        ((_, sres),) = [(s, r) for s, r in oa.subgroups if s.column == case["subgroups"]]
+        for (level, res), exp in zip(sres.groups, case["groups"], strict=True):
+            assert level == exp["level"] and res.k == exp["k"]
+            assert close(res.estimate, exp["estimate"]) and close(res.se, exp["se"])
+            assert close(res.tau2, exp["tau2"])
+        assert close(sres.q_between, case["q_between"])
+        assert sres.q_between_df == case["q_between_df"]
+        assert close(sres.q_between_p_value, case["q_between_p_value"])
+        return
+    res = _fit_for(oa, case["method"], case["hk"])
+    assert res.k == case["k"]
+    assert [s.study for s in res.studies if s.included] == case["studies"]
+    for key in ("estimate", "se", "ci_lower", "ci_upper", "p_value"):
+        assert close(getattr(res, key), case[key]), (key, getattr(res, key), case[key])
+    tau2 = None if math.isnan(res.tau2) else res.tau2
+    assert close(tau2, case["tau2"])
+    weights = [s.weight for s in res.studies if s.included]
+    assert all(close(w, e) for w, e in zip(weights, case["weights"], strict=True))
+
+
+def test_every_pooled_outcome_is_covered(analyses):
+    covered = {(c["review"], c["analysis_set"], c["outcome"]) for c in CASES}
+    with_data = {key for key, oa in analyses.items() if oa.primary is not None}
+    assert with_data == covered
+
+
+def test_live_review_fixtures_against_R(tmp_path):
+    rscript = shutil.which("Rscript")
+    if rscript is None:
+        if os.environ.get("TRIALSYNTH_REQUIRE_R") == "1":
+            pytest.fail("Rscript is required (TRIALSYNTH_REQUIRE_R=1): apt-get install r-cran-metafor")
+        pytest.skip("Rscript not available")
+    out = tmp_path / "reviews.json"
+    subprocess.run([rscript, str(ROOT / "validation" / "review_fixtures.R"), str(out)], check=True)
+    fresh = json.loads(out.read_text())["cases"]
+    assert [_case_id(c) for c in fresh] == [_case_id(c) for c in CASES]
+    for new, old in zip(fresh, CASES, strict=True):
+        for key in ("estimate", "se", "ci_lower", "ci_upper", "p_value", "tau2", "q_between"):
+            if key in old and not isinstance(old[key], list):
+                assert close(new.get(key), old[key]), (key, new.get(key), old[key])
