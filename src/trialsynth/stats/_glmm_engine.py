@@ -138,7 +138,9 @@ def laplace2_loglik(eta0, z1, z2, x, n, obs, sd1: float, sd2: float, max_iter=20
     h, g, h11, h22, h12 = parts(b)
     for _ in range(max_iter):
         det = h11 * h22 - h12**2
-        step = np.stack([(h22 * g[:, 0] - h12 * g[:, 1]) / det, (h11 * g[:, 1] - h12 * g[:, 0]) / det], axis=1)
+        step = np.stack(
+            [(h22 * g[:, 0] - h12 * g[:, 1]) / det, (h11 * g[:, 1] - h12 * g[:, 0]) / det], axis=1
+        )
         if np.all(np.abs(step) < 1e-13 * (1 + np.abs(b))):
             break
         t = np.ones(k)
@@ -291,7 +293,7 @@ def maximise(
     """
     local = np.array(local0, dtype=float, copy=True)
     glob = np.array(glob0, dtype=float, copy=True)
-    k, nl = local.shape
+    k = local.shape[0]
     free_local = np.ones(k, dtype=bool) if free_local is None else np.asarray(free_local, dtype=bool)
     converged = False
     iterations = 0

@@ -658,9 +658,7 @@ def _fit_um_rs(a, n1, c, n2, *, method, n_agq, n_exact):
 
         def fun_re(loc, glob):
             eta = glob[0] + glob[1] * grp
-            return eng.laplace2_loglik(
-                eta, ones, half, x, n, obs, abs(float(glob[2])), abs(float(glob[3]))
-            )
+            return eng.laplace2_loglik(eta, ones, half, x, n, obs, abs(float(glob[2])), abs(float(glob[3])))
 
         fit = eng.maximise(fun_re, none, [*fe.glob, 0.3])
         tau2 = float(fit.glob[3] ** 2)
