@@ -269,3 +269,53 @@ def test_live_glmm_fixtures_against_R(tmp_path):
                 assert got is None, (new["id"], key)
             else:
                 assert got == pytest.approx(want, rel=1e-6, abs=1e-9), (new["id"], key)
+
+
+# ---------------------------------------------------------------------------------------------
+# Single-arm proportion measures (escalc, rma, predict with back-transformation)
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", sorted(PINNED["proportions"]))
+@pytest.mark.parametrize("measure", ["PR", "PLO", "PAS", "PFT"])
+def test_proportion_measures_match_escalc_and_rma(name, measure):
+    from trialsynth.pooling import fit_arrays
+    from trialsynth.stats.proportions import back_transform, proportion_effects
+
+    data = PINNED["proportions"][name]
+    want = data["measures"][measure]
+    eff = proportion_effects(data["xi"], data["ni"], measure)
+    np.testing.assert_allclose(eff.yi, want["yi"], rtol=1e-12)
+    np.testing.assert_allclose(eff.vi, want["vi"], rtol=1e-12)
+    for method, fit_want in want["fits"].items():
+        fit = fit_arrays(eff.yi, eff.vi, method="FE" if method == "EE" else method)
+        assert float(fit["estimate"]) == pytest.approx(fit_want["estimate"], rel=1e-6), method
+        for key in ("pred", "pred_ci_lower", "pred_ci_upper"):
+            y = {"pred": fit["estimate"], "pred_ci_lower": fit["ci_lower"], "pred_ci_upper": fit["ci_upper"]}[
+                key
+            ]
+            got = float(back_transform(y, measure, ni=data["ni"]))
+            assert got == pytest.approx(fit_want[key], rel=1e-6, abs=1e-12), (method, key)
+
+
+@pytest.mark.parametrize("name", sorted(PINNED["proportions"]))
+def test_miller_back_transformation_matches_transf_ipft_hm(name):
+    from trialsynth.stats.proportions import back_transform
+
+    data = PINNED["proportions"][name]["ipft_hm"]
+    ni = PINNED["proportions"][name]["ni"]
+    np.testing.assert_allclose(back_transform(data["x"], "PFT", ni=ni), data["p"], rtol=1e-12, atol=1e-15)
+
+
+def test_study_cis_by_hand():
+    """Clopper–Pearson: x = 0 of 10 gives [0, 1 − 0.025^(1/10)]; Wilson for 3 of 10 by the formula."""
+    from trialsynth.stats.proportions import study_ci
+
+    lo, hi = study_ci([0], [10])
+    assert lo[0] == 0.0 and hi[0] == pytest.approx(1 - 0.025 ** (1 / 10), rel=1e-12)
+    lo, hi = study_ci([10], [10])
+    assert lo[0] == pytest.approx(0.025 ** (1 / 10), rel=1e-12) and hi[0] == 1.0
+    z = 1.959963984540054
+    p, n = 0.3, 10
+    centre = (p + z**2 / 20) / (1 + z**2 / 10)
+    half = z * math.sqrt(p * (1 - p) / n + z**2 / 400) / (1 + z**2 / 10)
+    lo, hi = study_ci([3], [10], method="wilson")
+    assert (lo[0], hi[0]) == pytest.approx((centre - half, centre + half), rel=1e-12)
