@@ -30,8 +30,8 @@ from trialsynth.pooling import (
 from trialsynth.results import RATIO_MEASURES, REVMAN_MH_RANDOM_NOTE, MetaResult, StudyRow
 
 MEASURES = ("OR", "RR", "RD", "MD", "SMD", "HR")
-METHODS = ("FE", "MH", "PETO", "DL", "REML", "PM", "ML", "HE", "SJ", "EB", "HS")
-COUNT_METHODS = {"MH": ("OR", "RR", "RD"), "PETO": ("OR",)}
+METHODS = ("FE", "MH", "PETO", "DL", "REML", "PM", "ML", "HE", "SJ", "EB", "HS", "GLMM")
+COUNT_METHODS = {"MH": ("OR", "RR", "RD"), "PETO": ("OR",), "GLMM": ("OR",)}
 
 
 def _check_options(measure: str, method: str, hk_variant: str, level: float, pi_type: str, profile: str):
@@ -371,8 +371,14 @@ def pool_input(
     add: float = 0.5,
     to: str = "only0",
     drop00: bool | None = None,
+    glmm: str = "UM.FS",
+    fixed: bool = False,
 ) -> MetaResult:
-    """Pool a :class:`trialsynth.io.PoolInput` (rows may mix input forms)."""
+    """Pool a :class:`trialsynth.io.PoolInput` (rows may mix input forms).
+
+    ``method="GLMM"`` fits the binomial–normal model ``glmm`` (UM.FS, UM.RS, CM.EL, CM.AL; see
+    :mod:`trialsynth.stats.glmm`) to 2×2 counts, with random effects unless ``fixed``.
+    """
     measure, method = data.measure.upper(), method.upper()
     level = _level_fraction(level)
     _check_options(measure, method, hk_variant, level, pi_type, profile)
@@ -386,6 +392,10 @@ def pool_input(
             f"{data.source}: method {method} needs 2×2 counts for every study; "
             f"study '{others[0]}' gives another form"
         )
+    if method == "GLMM":
+        from trialsynth.stats.glmm_result import glmm_pool_result
+
+        return glmm_pool_result(data, model=glmm, fixed=fixed, level=level, add=add)
     if method in COUNT_METHODS:
         # metafor's rma.mh / rma.peto: drop double-zero tables from the per-study effects
         # for OR and RR (and Peto), keep them for RD.

@@ -319,3 +319,35 @@ def test_study_cis_by_hand():
     half = z * math.sqrt(p * (1 - p) / n + z**2 / 400) / (1 + z**2 / 10)
     lo, hi = study_ci([3], [10], method="wilson")
     assert (lo[0], hi[0]) == pytest.approx((centre - half, centre + half), rel=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line: trialsynth pool --method GLMM
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("model", ["UM.FS", "UM.RS", "CM.EL", "CM.AL"])
+@pytest.mark.parametrize("fixed", [False, True])
+def test_cli_pool_glmm_matches_metafor(tmp_path, model, fixed):
+    from click.testing import CliRunner
+
+    from trialsynth.cli import main
+
+    data = PINNED["datasets"]["nielweise2007"]
+    lines = ["study,events_treatment,n_treatment,events_control,n_control"]
+    lines += [
+        f"S{i + 1},{int(a)},{int(n1)},{int(c)},{int(n2)}"
+        for i, (a, n1, c, n2) in enumerate(zip(data["ai"], data["n1i"], data["ci"], data["n2i"], strict=True))
+    ]
+    path = tmp_path / "trials.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    args = ["pool", str(path), "--measure", "OR", "--method", "GLMM", "--glmm", model, "--json"]
+    result = CliRunner().invoke(main, [*args, "--fixed"] if fixed else args)
+    assert result.exit_code == 0, result.output
+    got = json.loads(result.stdout, parse_constant=lambda c: pytest.fail(f"JSON has {c}"))
+    case = next(c for c in OR_CASES if c["id"] == f"nielweise2007_{model}_{'EE' if fixed else 'ML'}")
+    want = case["expected"]
+    assert got["method"] == "GLMM" and got["k"] == want["k"] == 17
+    assert got["estimate"] == pytest.approx(want["estimate"], rel=_tolerance(case, "estimate"))
+    assert got["se"] == pytest.approx(want["se"], rel=_tolerance(case, "se"))
+    assert got["glmm"]["qe_lrt"] == pytest.approx(want["qe_lrt"], rel=_tolerance(case, "qe_lrt"))
+    assert (got["tau2"] is None) == fixed
+    assert any("S15" in c for c in got["corrections"])  # the double-zero trial, left out
