@@ -29,7 +29,7 @@ from trialsynth.pooling import (
 )
 from trialsynth.results import RATIO_MEASURES, REVMAN_MH_RANDOM_NOTE, MetaResult, StudyRow
 
-MEASURES = ("OR", "RR", "RD", "MD", "SMD", "HR")
+MEASURES = ("OR", "RR", "RD", "MD", "SMD", "HR", "PR", "PLO", "PAS", "PFT")
 METHODS = ("FE", "MH", "PETO", "DL", "REML", "PM", "ML", "HE", "SJ", "EB", "HS", "GLMM")
 COUNT_METHODS = {"MH": ("OR", "RR", "RD"), "PETO": ("OR",), "GLMM": ("OR",)}
 
@@ -107,6 +107,11 @@ def _effects_for_rows(data, *, measure: str, method: str, profile: str, add: flo
     sel = kinds == "generic_se"
     if sel.any():
         put(sel, fx.generic_from_se(val["estimate"][sel], val["se"][sel]))
+    sel = kinds == "proportion"
+    if sel.any():
+        from trialsynth.stats.proportions import proportion_effects
+
+        put(sel, proportion_effects(val["events"][sel], val["n"][sel], measure, add=add))
     sel = kinds == "hr_ome"
     if sel.any():
         put(sel, fx.hr_from_o_minus_e(val["o_minus_e"][sel], val["v"][sel]))

@@ -13,7 +13,7 @@ import warnings
 
 import click
 
-MEASURES = ("OR", "RR", "RD", "MD", "SMD", "HR")
+MEASURES = ("OR", "RR", "RD", "MD", "SMD", "HR", "PR", "PLO", "PAS", "PFT")
 METHODS = ("FE", "MH", "PETO", "DL", "REML", "PM", "ML", "HE", "SJ", "EB", "HS")
 POOL_METHODS = (*METHODS, "GLMM")
 GLMM_MODELS = ("UM.FS", "UM.RS", "CM.EL", "CM.AL")

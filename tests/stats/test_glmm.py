@@ -351,3 +351,31 @@ def test_cli_pool_glmm_matches_metafor(tmp_path, model, fixed):
     assert got["glmm"]["qe_lrt"] == pytest.approx(want["qe_lrt"], rel=_tolerance(case, "qe_lrt"))
     assert (got["tau2"] is None) == fixed
     assert any("S15" in c for c in got["corrections"])  # the double-zero trial, left out
+
+
+@pytest.mark.parametrize("measure", ["PR", "PLO", "PAS", "PFT"])
+@pytest.mark.parametrize("method", ["EE", "REML", "DL"])
+def test_cli_pool_proportions_match_rma(tmp_path, measure, method):
+    """``events, n`` rows pooled by inverse variance as metafor's rma(escalc(measure, xi, ni))."""
+    from click.testing import CliRunner
+
+    from trialsynth.cli import main
+
+    data = PINNED["proportions"]["rare"]  # zero counts and one study with only events
+    lines = ["study,events,n"] + [
+        f"P{i + 1},{int(x)},{int(n)}" for i, (x, n) in enumerate(zip(data["xi"], data["ni"], strict=True))
+    ]
+    path = tmp_path / "props.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    args = ["pool", str(path), "--measure", measure, "--method", "FE" if method == "EE" else method, "--json"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TrialsynthWarning)
+        result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    got = json.loads(result.stdout, parse_constant=lambda c: pytest.fail(f"JSON has {c}"))
+    want = data["measures"][measure]["fits"][method]
+    assert got["estimate"] == pytest.approx(want["estimate"], rel=1e-6)
+    assert got["se"] == pytest.approx(want["se"], rel=1e-6)
+    np.testing.assert_allclose(
+        [s["effect"] for s in got["studies"]], data["measures"][measure]["yi"], rtol=1e-12
+    )
