@@ -484,37 +484,24 @@ def _se_of(maximum: eng.Maximum, index: int) -> float:
     return float(np.sqrt(cov[index, index]))
 
 
-def _fit_um_fs(a, n1, c, n2, *, method, n_agq, n_exact):
-    x, n, grp, half = _arms(a, n1, c, n2)
-    obs = np.ones_like(x, dtype=bool)
-    nodes, weights = eng.gh_rule(n_agq)
+def _fe_then_ml(fun, local0, theta0, method, integration, derivatives=None):
+    """The fixed-effect fit (τ absent), then for ML the random-effects fit started from it (τ = 0.3).
 
-    def fun_fe(loc, glob):
-        eta = loc[:, :1] + glob[0] * grp
-        return eng.agq_loglik(eta, half, x, n, obs, 0.0, nodes, weights)
-
-    start = _start_alpha(c, n2)[:, None]
-    fe = eng.maximise(fun_fe, start, [_start_theta(a, n1, c, n2)])
-    ll_sat = float(_xlogx_ratio(x, n).sum())
-    finite = (a > 0) & (c > 0) & (a < n1) & (c < n2)
-    fa, fb, fc, fd = a[finite], (n1 - a)[finite], c[finite], (n2 - c)[finite]
-    q_wald = _cochran(np.log(fa * fd / (fb * fc)), 1 / fa + 1 / fb + 1 / fc + 1 / fd)
+    ``fun(local, glob)`` reads θ from glob[0] and τ from glob[1] when present.
+    """
+    fe = eng.maximise(fun, local0, [theta0], derivatives=derivatives)
     if method == "FE":
-        fit, tau2, integration = fe, 0.0, "none (fixed effect)"
-    else:
+        return fe, fe, 0.0, "none (fixed effect)"
+    fit = eng.maximise(fun, fe.local, [fe.glob[0], 0.3], derivatives=derivatives)
+    return fe, fit, float(fit.glob[1] ** 2), integration
 
-        def fun_re(loc, glob):
-            eta = loc[:, :1] + glob[0] * grp
-            return eng.agq_loglik(eta, half, x, n, obs, abs(float(glob[1])), nodes, weights)
 
-        fit = eng.maximise(fun_re, fe.local, [fe.glob[0], 0.3])
-        tau2 = float(fit.glob[1] ** 2)
-        integration = _agq_name(n_agq)
+def _parts(fe, fit, tau2, q_wald, ll_sat, integration, index=0, sigma2=math.nan):
     return {
-        "est": float(fit.glob[0]),
-        "se": _se_of(fit, 0),
+        "est": float(fit.glob[index]),
+        "se": _se_of(fit, index),
         "tau2": tau2,
-        "sigma2": math.nan,
+        "sigma2": sigma2,
         "q_wald": q_wald,
         "ll_fe": fe.loglik,
         "ll_sat": ll_sat,
@@ -523,6 +510,28 @@ def _fit_um_fs(a, n1, c, n2, *, method, n_agq, n_exact):
         "iterations": fit.iterations,
         "integration": integration,
     }
+
+
+def _tau(glob) -> float:
+    return abs(float(glob[1])) if glob.size > 1 else 0.0
+
+
+def _fit_um_fs(a, n1, c, n2, *, method, n_agq, n_exact):
+    x, n, grp, half = _arms(a, n1, c, n2)
+    obs = np.ones_like(x, dtype=bool)
+    nodes, weights = eng.gh_rule(n_agq)
+
+    def fun(loc, glob):
+        return eng.agq_loglik(loc[:, :1] + glob[0] * grp, half, x, n, obs, _tau(glob), nodes, weights)
+
+    fe, fit, tau2, integration = _fe_then_ml(
+        fun, _start_alpha(c, n2)[:, None], _start_theta(a, n1, c, n2), method, _agq_name(n_agq)
+    )
+    ll_sat = float(_xlogx_ratio(x, n).sum())
+    finite = (a > 0) & (c > 0) & (a < n1) & (c < n2)
+    fa, fb, fc, fd = a[finite], (n1 - a)[finite], c[finite], (n2 - c)[finite]
+    q_wald = _cochran(np.log(fa * fd / (fb * fc)), 1 / fa + 1 / fb + 1 / fc + 1 / fd)
+    return _parts(fe, fit, tau2, q_wald, ll_sat, integration)
 
 
 def _agq_name(n_agq: int) -> str:
@@ -541,33 +550,14 @@ def _fit_cm_al(a, n1, c, n2, *, method, n_agq, n_exact):
     none = np.zeros((a.size, 0))
 
     def fun(loc, glob):
-        tau = abs(float(glob[1])) if glob.size > 1 else 0.0
-        return eng.agq_loglik(offset + glob[0], one, x, n, obs, tau, nodes, weights)
+        return eng.agq_loglik(offset + glob[0], one, x, n, obs, _tau(glob), nodes, weights)
 
-    fe = eng.maximise(fun, none, [_start_theta(a, n1, c, n2)])
+    fe, fit, tau2, integration = _fe_then_ml(fun, none, _start_theta(a, n1, c, n2), method, _agq_name(n_agq))
     ll_sat = float(_xlogx_ratio(a, m).sum())
     finite = (a > 0) & (c > 0)
     theta_i = np.log(a[finite] / c[finite]) - np.log(n1[finite] / n2[finite])
     q_wald = _cochran(theta_i, 1 / a[finite] + 1 / c[finite])
-    if method == "FE":
-        fit, tau2, integration = fe, 0.0, "none (fixed effect)"
-    else:
-        fit = eng.maximise(fun, none, [fe.glob[0], 0.3])
-        tau2 = float(fit.glob[1] ** 2)
-        integration = _agq_name(n_agq)
-    return {
-        "est": float(fit.glob[0]),
-        "se": _se_of(fit, 0),
-        "tau2": tau2,
-        "sigma2": math.nan,
-        "q_wald": q_wald,
-        "ll_fe": fe.loglik,
-        "ll_sat": ll_sat,
-        "loglik": fit.loglik,
-        "converged": fe.converged and fit.converged,
-        "iterations": fit.iterations,
-        "integration": integration,
-    }
+    return _parts(fe, fit, tau2, q_wald, ll_sat, integration)
 
 
 def _fit_cm_el(a, n1, c, n2, *, method, n_agq, n_exact):
@@ -576,36 +566,20 @@ def _fit_cm_el(a, n1, c, n2, *, method, n_agq, n_exact):
     none = np.zeros((a.size, 0))
 
     def fun(loc, glob):
-        tau = abs(float(glob[1])) if glob.size > 1 else 0.0
-        return _cm_el_integrated(dist, float(glob[0]), tau, nodes, weights)
+        return _cm_el_integrated(dist, float(glob[0]), _tau(glob), nodes, weights)
 
     def derivs(loc, glob):
         return _cm_el_derivatives(dist, np.asarray(glob, dtype=float), nodes, weights)
 
-    fe = eng.maximise(fun, none, [_start_theta(a, n1, c, n2)], derivatives=derivs)
+    integration = f"adaptive Gauss–Hermite quadrature, {n_exact} points (exact likelihood)"
+    fe, fit, tau2, integration = _fe_then_ml(
+        fun, none, _start_theta(a, n1, c, n2), method, integration, derivatives=derivs
+    )
     lam, v = dist.conditional_mle()
     finite = dist.interior
     q_wald = _cochran(lam[finite], v[finite])
     ll_sat = float(np.where(finite, dist.logpmf(np.where(finite, lam, 0.0)), 0.0).sum())
-    if method == "FE":
-        fit, tau2, integration = fe, 0.0, "none (fixed effect)"
-    else:
-        fit = eng.maximise(fun, none, [fe.glob[0], 0.3], derivatives=derivs)
-        tau2 = float(fit.glob[1] ** 2)
-        integration = f"adaptive Gauss–Hermite quadrature, {n_exact} points (exact likelihood)"
-    return {
-        "est": float(fit.glob[0]),
-        "se": _se_of(fit, 0),
-        "tau2": tau2,
-        "sigma2": math.nan,
-        "q_wald": q_wald,
-        "ll_fe": fe.loglik,
-        "ll_sat": ll_sat,
-        "loglik": fit.loglik,
-        "converged": fe.converged and fit.converged,
-        "iterations": fit.iterations,
-        "integration": integration,
-    }
+    return _parts(fe, fit, tau2, q_wald, ll_sat, integration)
 
 
 def _fit_um_rs(a, n1, c, n2, *, method, n_agq, n_exact):
@@ -708,20 +682,14 @@ def glmm_proportion(xi, ni, *, method: str = "ML", level: float = 95.0, n_agq: i
     none = np.zeros((k, 0))
 
     def fun(loc, glob):
-        tau = abs(float(glob[1])) if glob.size > 1 else 0.0
-        return eng.agq_loglik(np.full_like(x, glob[0]), one, x, n, obs, tau, nodes, weights)
+        return eng.agq_loglik(np.full_like(x, glob[0]), one, x, n, obs, _tau(glob), nodes, weights)
 
-    fe = eng.maximise(fun, none, [float(special.logit(x_all.sum() / n_all.sum()))])
+    start = float(special.logit(x_all.sum() / n_all.sum()))
+    fe, fit, tau2, integration = _fe_then_ml(fun, none, start, method, _agq_name(int(n_agq)))
     finite = (x_all > 0) & (x_all < n_all)
     xf, nf = x_all[finite], n_all[finite]
     q_wald = _cochran(special.logit(xf / nf), 1 / xf + 1 / (nf - xf))
     ll_sat = float(_xlogx_ratio(x_all, n_all).sum())
-    if method == "FE":
-        fit, tau2, integration = fe, 0.0, "none (fixed effect)"
-    else:
-        fit = eng.maximise(fun, none, [fe.glob[0], 0.3])
-        tau2 = float(fit.glob[1] ** 2)
-        integration = _agq_name(int(n_agq))
     zero = (x_all == 0) | (x_all == n_all)
     add = np.where(zero, 0.5, 0.0)
     vi_display = 1 / (x_all + add) + 1 / (n_all - x_all + add)
