@@ -313,15 +313,13 @@ class _NoncentralHypergeometric:
         return lam, np.where(self.interior, 1.0 / var, np.nan)
 
 
-def _cm_el_integrated(dist: _NoncentralHypergeometric, theta: float, tau: float, nodes, weights):
-    """log ∫ P(a | θ + τu) φ(u) du per study by adaptive Gauss–Hermite quadrature."""
-    k = dist.a.size
-    if tau == 0.0:
-        return dist.logpmf(np.full(k, theta))
-    # The mode of log P(a | θ + τu) − u²/2 (concave in u: its second derivative is −τ²Var − 1).
-    # The 31-point rule integrates exactly to rounding for any centre near the mode, so a
-    # tolerance of 1e-10 on u is ample.
-    u = np.zeros(k)
+def _cm_el_mode(dist: _NoncentralHypergeometric, theta: float, tau: float):
+    """Mode û of log P(a | θ + τu) − u²/2 per study and the scale (τ²Var + 1)^(−½) there.
+
+    The function is concave in u (second derivative −τ²Var − 1), so Newton converges from 0. The
+    31-point rule integrates exactly to rounding for any centre near the mode: 1e-10 on u is ample.
+    """
+    u = np.zeros(dist.a.size)
     mean, var = dist.mean_var(theta + tau * u)
     for _ in range(100):
         step = (tau * (dist.a - mean) - u) / (tau**2 * var + 1.0)
@@ -329,7 +327,15 @@ def _cm_el_integrated(dist: _NoncentralHypergeometric, theta: float, tau: float,
         mean, var = dist.mean_var(theta + tau * u)
         if np.all(np.abs(step) < 1e-10 * (1 + np.abs(u))):
             break
-    s = 1.0 / np.sqrt(tau**2 * var + 1.0)
+    return u, 1.0 / np.sqrt(tau**2 * var + 1.0)
+
+
+def _cm_el_integrated(dist: _NoncentralHypergeometric, theta: float, tau: float, nodes, weights):
+    """log ∫ P(a | θ + τu) φ(u) du per study by adaptive Gauss–Hermite quadrature."""
+    k = dist.a.size
+    if tau == 0.0:
+        return dist.logpmf(np.full(k, theta))
+    u, s = _cm_el_mode(dist, theta, tau)
     uq = u[:, None] + s[:, None] * nodes[None, :]
     lp = dist.logpmf(theta + tau * uq)
     terms = np.log(weights)[None, :] + lp - 0.5 * uq**2 + 0.5 * nodes[None, :] ** 2
@@ -347,18 +353,7 @@ def _cm_el_derivatives(dist: _NoncentralHypergeometric, glob, nodes, weights):
     theta = float(glob[0])
     tau = float(glob[1]) if glob.size > 1 else 0.0
     k = dist.a.size
-    u = np.zeros(k)
-    if tau != 0.0:
-        mean, var = dist.mean_var(theta + tau * u)
-        for _ in range(100):
-            step = (tau * (dist.a - mean) - u) / (tau**2 * var + 1.0)
-            u = u + step
-            mean, var = dist.mean_var(theta + tau * u)
-            if np.all(np.abs(step) < 1e-10 * (1 + np.abs(u))):
-                break
-        s = 1.0 / np.sqrt(tau**2 * var + 1.0)
-    else:
-        s = np.ones(k)
+    u, s = _cm_el_mode(dist, theta, tau) if tau != 0.0 else (np.zeros(k), np.ones(k))
     uq = u[:, None] + s[:, None] * nodes[None, :]  # (k, Q)
     lam = theta + tau * uq
     lw, lse = dist._weights(lam)  # (k, Q, S), (k, Q)
