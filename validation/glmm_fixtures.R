@@ -37,13 +37,18 @@ source(file.path(here, "json.R"))
 
 # Tight controls: glm to 1e-12 in the deviance, glmer's bobyqa to rhoend 1e-10 (its default stops
 # near 2e-7), nlminb (CM.EL) to a relative 1e-10 (1e-12 is not reachable: nlminb stops with
-# "false convergence"), integrate (CM.EL random effects) to a relative 1e-12.
+# "false convergence"), integrate (CM.EL random effects) to a relative 1e-12, glmer's PIRLS to
+# tolPwrss 1e-12. Where PIRLS cannot reach that (dat.bcg's tables of 10^5 participants, UM.FS and
+# UM.RS random effects) the fit is retried with glmer's default tolPwrss and marked "retry".
 CTL <- list(
   glmCtrl = list(epsilon = 1e-12, maxit = 1000),
   glmerCtrl = list(optimizer = "bobyqa", optCtrl = list(rhoend = 1e-10, maxfun = 1e6), tolPwrss = 1e-12),
   optCtrl = list(rel.tol = 1e-10, iter.max = 10000, eval.max = 10000),
   intCtrl = list(rel.tol = 1e-12, subdivisions = 1000L)
 )
+
+CTL_RETRY <- CTL
+CTL_RETRY$glmerCtrl$tolPwrss <- NULL
 
 num <- function(x) lapply(as.numeric(x), function(v) v)
 
@@ -91,16 +96,22 @@ for (name in names(datasets)) {
   ai <- unlist(ds$ai); n1i <- unlist(ds$n1i); ci <- unlist(ds$ci); n2i <- unlist(ds$n2i)
   for (model in c("UM.FS", "UM.RS", "CM.EL", "CM.AL")) for (method in c("EE", "ML")) {
     id <- paste(name, model, method, sep = "_")
-    res <- tryCatch(suppressWarnings(
+    fit <- function(ctl) tryCatch(suppressWarnings(
       rma.glmm(measure = "OR", ai = ai, n1i = n1i, ci = ci, n2i = n2i, model = model,
-               method = method, control = CTL)), error = function(e) conditionMessage(e))
+               method = method, control = ctl)), error = function(e) conditionMessage(e))
+    res <- fit(CTL)
+    controls <- "tight"
+    if (is.character(res) && model %in% c("UM.FS", "UM.RS")) {
+      res <- fit(CTL_RETRY)
+      controls <- "retry"
+    }
     if (is.character(res)) {
       or_cases[[length(or_cases) + 1]] <- list(id = id, dataset = name, model = model,
                                                 method = method, error = res)
       next
     }
     or_cases[[length(or_cases) + 1]] <- list(
-      id = id, dataset = name, model = model, method = method,
+      id = id, dataset = name, model = model, method = method, controls = controls,
       expected = list(k = as.integer(res$k), estimate = val(res$beta), se = val(res$se),
                       ci_lower = val(res$ci.lb), ci_upper = val(res$ci.ub), z = val(res$zval),
                       p_value = val(res$pval), tau2 = val(res$tau2),
@@ -190,6 +201,6 @@ write_json_file(list(
   metafor_version = as.character(packageVersion("metafor")),
   lme4_version = as.character(packageVersion("lme4")),
   biasedurn_version = as.character(packageVersion("BiasedUrn")),
-  controls = "glm epsilon 1e-12; glmer bobyqa rhoend 1e-10, tolPwrss 1e-12; nlminb rel.tol 1e-10; integrate rel.tol 1e-12",
+  controls = "glm epsilon 1e-12; glmer bobyqa rhoend 1e-10, tolPwrss 1e-12 (retry: default tolPwrss); nlminb rel.tol 1e-10; integrate rel.tol 1e-12",
   datasets = datasets, or_cases = or_cases, exact = exact, proportions = proportions
 ), file.path(outdir, "cases.json"))

@@ -28,6 +28,15 @@ fixtures and justified:
   own saturated model, with the information computed by BiasedUrn, is 163.09 (ours), a numerical
   problem of metafor's density for tables with hundreds of events.
 
+* dat.bcg UM.FS and UM.RS random effects: glmer's PIRLS cannot reach tolPwrss 1e-12 on tables of
+  10^5 participants, so the script refits them with its default (1e-7), marked "retry". Its
+  deviance is then noisy at ~1e-7, which moves the optimum along the flat direction: our Laplace
+  log-likelihood at metafor's UM.RS estimate, the other parameters re-maximised, is only 7.1e-8
+  below our maximum although the estimates differ by 9e-5 relative; and the finite-difference
+  Hessian (step 1e-4) of a deviance with 1e-7 noise is off by ~1e-7/1e-8 in curvature units.
+  Tolerances for these cases: estimate 2e-4, τ², σ², I², H² 1e-3, SE and z 1e-2 (largest seen
+  3.7e-3, UM.RS SE).
+
 Cases where metafor fails with the tight controls (recorded as errors in the fixture) check that
 our fit converges; sparse16 CM.EL ML, where metafor reports τ² = 3e-5 with an SE of 4e-7 (a
 degenerate Hessian at the boundary), is compared on the estimate only.
@@ -65,6 +74,9 @@ UMRS_WALD = 1e-2
 SPARSE_WALD = 5e-2
 CMEL_SE = 5e-3
 CMEL_FIT = 2e-5
+RETRY_ESTIMATE = 2e-4
+RETRY_FIT = 1e-3
+RETRY_SE = 1e-2
 ABS_FLOOR = 1e-6
 # Absolute floors for quantities that can be (near) zero: τ² and σ² near the boundary, where the
 # optimisers' stopping rules act on the absolute scale; I² (percent) moves 100/s² times as much.
@@ -74,6 +86,8 @@ FLOORS = {"tau2": ABS_FLOOR, "sigma2": ABS_FLOOR, "i2": 1e-3}
 def _tolerance(case: dict, key: str) -> float | None:
     """Relative tolerance for one quantity of one case (None: not compared; see the docstring)."""
     model, method, sparse = case["model"], case["method"], case["dataset"] in SPARSE
+    if case.get("controls") == "retry" and key != "qe_wald":
+        return RETRY_SE if key in ("se", "z") else RETRY_FIT if key != "estimate" else RETRY_ESTIMATE
     glmer = model == "UM.RS" or (method == "ML" and model in ("UM.FS", "CM.AL"))
     if key == "qe_wald":
         if model == "CM.EL" and case["dataset"] == "bcg":
