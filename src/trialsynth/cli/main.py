@@ -13,8 +13,10 @@ import warnings
 
 import click
 
-MEASURES = ("OR", "RR", "RD", "MD", "SMD", "HR")
+MEASURES = ("OR", "RR", "RD", "MD", "SMD", "HR", "PR", "PLO", "PAS", "PFT")
 METHODS = ("FE", "MH", "PETO", "DL", "REML", "PM", "ML", "HE", "SJ", "EB", "HS")
+POOL_METHODS = (*METHODS, "GLMM")
+GLMM_MODELS = ("UM.FS", "UM.RS", "CM.EL", "CM.AL")
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
@@ -66,10 +68,19 @@ def _json_dumps(data) -> str:
     "--method",
     default="REML",
     show_default=True,
-    type=click.Choice(METHODS, case_sensitive=False),
-    help="FE (inverse-variance fixed effect), MH (Mantel–Haenszel), PETO (Peto OR), or a random-effects "
-    "τ² estimator: DL, REML, PM, ML, HE, SJ, EB, HS.",
+    type=click.Choice(POOL_METHODS, case_sensitive=False),
+    help="FE (inverse-variance fixed effect), MH (Mantel–Haenszel), PETO (Peto OR), a random-effects "
+    "τ² estimator: DL, REML, PM, ML, HE, SJ, EB, HS, or GLMM (binomial–normal model, see --glmm).",
 )
+@click.option(
+    "--glmm",
+    "glmm_model",
+    default="UM.FS",
+    show_default=True,
+    type=click.Choice(GLMM_MODELS, case_sensitive=False),
+    help="With --method GLMM (OR from 2×2 counts): the binomial–normal model, as metafor's rma.glmm.",
+)
+@click.option("--fixed", is_flag=True, help="With --method GLMM: fixed-effect model (τ² = 0).")
 @click.option("--hk", is_flag=True, help="Hartung–Knapp: scaled SE and t(k−1) tests and intervals.")
 @click.option(
     "--hk-variant",
@@ -175,6 +186,8 @@ def pool(
     moderators=None,
     permutations=None,
     seed=None,
+    glmm_model="UM.FS",
+    fixed=False,
 ) -> None:
     """Pool the trials in FILE (CSV) and print the result.
 
@@ -207,10 +220,12 @@ def pool(
         return
     from trialsynth.workflow.pool_files import pool_file
 
+    glmm_options = {"glmm": glmm_model.upper(), "fixed": fixed} if method.upper() == "GLMM" else {}
     result = pool_file(
         file,
         measure=measure.upper(),
         method=method.upper(),
+        **glmm_options,
         hk=hk,
         hk_variant=hk_variant,
         level=level,

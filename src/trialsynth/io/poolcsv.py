@@ -62,7 +62,9 @@ from trialsynth._core.results import RATIO_MEASURES
 __all__ = ["MEASURES", "PoolInput", "parse_pool_table", "read_pool_csv"]
 
 #: The effect measures that can be pooled, in the order they are listed to users.
-MEASURES: tuple[str, ...] = ("OR", "RR", "RD", "MD", "SMD", "HR")
+MEASURES: tuple[str, ...] = ("OR", "RR", "RD", "MD", "SMD", "HR", "PR", "PLO", "PAS", "PFT")
+#: Single-arm proportions (events of n): raw, logit, arcsine, Freeman–Tukey double arcsine.
+PROPORTION_MEASURES = frozenset({"PR", "PLO", "PAS", "PFT"})
 
 _MEASURE_NAMES = {
     "OR": "an odds ratio",
@@ -71,9 +73,13 @@ _MEASURE_NAMES = {
     "MD": "a mean difference",
     "SMD": "a standardised mean difference",
     "HR": "a hazard ratio",
+    "PR": "a proportion",
+    "PLO": "a logit proportion",
+    "PAS": "an arcsine proportion",
+    "PFT": "a Freeman–Tukey proportion",
 }
 
-_ALL = frozenset(MEASURES)
+_ALL = frozenset(MEASURES) - PROPORTION_MEASURES
 _DIFFERENCE_MEASURES = frozenset({"MD", "SMD", "RD"})
 
 
@@ -114,6 +120,7 @@ _FORMS: tuple[_Form, ...] = (
     ),
     _Form("generic_se", ("estimate", "se"), _DIFFERENCE_MEASURES, "estimate with standard error"),
     _Form("hr_ome", ("o_minus_e", "v"), frozenset({"HR"}), "O-E and its variance V"),
+    _Form("proportion", ("events", "n"), PROPORTION_MEASURES, "events of n (single arm)"),
     _Form(
         "hr_pvalue",
         ("p_value", "events", "direction", "n_treatment", "n_control"),
@@ -142,6 +149,7 @@ NUMERIC_COLUMNS: tuple[str, ...] = (
     "v",
     "p_value",
     "events",
+    "n",
 )
 
 _DIRECTIONS = ("treatment", "control")
@@ -272,7 +280,7 @@ def parse_pool_table(
 def _check_measure(measure: object) -> str:
     """Return the upper-cased measure code, or raise InputError listing the measures."""
     code = measure.strip().upper() if isinstance(measure, str) else ""
-    if code not in _ALL:
+    if code not in MEASURES:
         raise InputError(f"unknown measure '{measure}'; use one of {', '.join(MEASURES)}")
     return code
 
@@ -552,10 +560,12 @@ def _parse_cell(column: str, text: str, where: _Where) -> float:
         if value < 0 or not value.is_integer():
             raise InputError(f"a number of events must be a whole number, 0 or more, not '{text}'", **where)
     elif column == "events":
+        if value < 0 or not value.is_integer():
+            raise InputError(f"a number of events must be a whole number, 0 or more, not '{text}'", **where)
+    elif column == "n":
         if value <= 0 or not value.is_integer():
             raise InputError(
-                f"the total number of events must be a whole number above 0, not '{text}'",
-                **where,
+                f"a number of participants must be a whole number above 0, not '{text}'", **where
             )
     elif column in ("sd_treatment", "sd_control"):
         if value <= 0:
@@ -621,6 +631,9 @@ def _check_row(
                     f"{raw[f'n_{arm}']} patients",
                     f"events_{arm}",
                 )
+    elif form.kind == "proportion":
+        if parsed["events"] > parsed["n"]:
+            raise fail(f"{raw['events']} events is more than its {raw['n']} participants", "events")
     elif form.kind == "generic_ci":
         est, lower, upper = parsed["estimate"], parsed["ci_lower"], parsed["ci_upper"]
         if measure in RATIO_MEASURES:
@@ -649,6 +662,10 @@ def _check_row(
         if measure == "RD":
             _check_risk_difference(("estimate",), parsed, raw, fail)
     elif form.kind == "hr_pvalue":
+        if parsed["events"] == 0:
+            raise fail(
+                f"the total number of events must be a whole number above 0, not '{raw['events']}'", "events"
+            )
         if parsed["events"] > parsed["n_treatment"] + parsed["n_control"]:
             raise fail(
                 f"{raw['events']} events is more than the {raw['n_treatment']} + {raw['n_control']} patients",

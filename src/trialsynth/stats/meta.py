@@ -29,9 +29,9 @@ from trialsynth.stats.pooling import (
     peto,
 )
 
-MEASURES = ("OR", "RR", "RD", "MD", "SMD", "HR")
-METHODS = ("FE", "MH", "PETO", "DL", "REML", "PM", "ML", "HE", "SJ", "EB", "HS")
-COUNT_METHODS = {"MH": ("OR", "RR", "RD"), "PETO": ("OR",)}
+MEASURES = ("OR", "RR", "RD", "MD", "SMD", "HR", "PR", "PLO", "PAS", "PFT")
+METHODS = ("FE", "MH", "PETO", "DL", "REML", "PM", "ML", "HE", "SJ", "EB", "HS", "GLMM")
+COUNT_METHODS = {"MH": ("OR", "RR", "RD"), "PETO": ("OR",), "GLMM": ("OR",)}
 
 
 def _check_options(measure: str, method: str, hk_variant: str, level: float, pi_type: str, profile: str):
@@ -107,6 +107,11 @@ def _effects_for_rows(data, *, measure: str, method: str, profile: str, add: flo
     sel = kinds == "generic_se"
     if sel.any():
         put(sel, fx.generic_from_se(val["estimate"][sel], val["se"][sel]))
+    sel = kinds == "proportion"
+    if sel.any():
+        from trialsynth.stats.proportions import proportion_effects
+
+        put(sel, proportion_effects(val["events"][sel], val["n"][sel], measure, add=add))
     sel = kinds == "hr_ome"
     if sel.any():
         put(sel, fx.hr_from_o_minus_e(val["o_minus_e"][sel], val["v"][sel]))
@@ -371,8 +376,14 @@ def pool_input(
     add: float = 0.5,
     to: str = "only0",
     drop00: bool | None = None,
+    glmm: str = "UM.FS",
+    fixed: bool = False,
 ) -> MetaResult:
-    """Pool a :class:`trialsynth.io.poolcsv.PoolInput` (rows may mix input forms)."""
+    """Pool a :class:`trialsynth.io.poolcsv.PoolInput` (rows may mix input forms).
+
+    ``method="GLMM"`` fits the binomial–normal model ``glmm`` (UM.FS, UM.RS, CM.EL, CM.AL; see
+    :mod:`trialsynth.stats.glmm`) to 2×2 counts, with random effects unless ``fixed``.
+    """
     measure, method = data.measure.upper(), method.upper()
     level = _level_fraction(level)
     _check_options(measure, method, hk_variant, level, pi_type, profile)
@@ -386,6 +397,10 @@ def pool_input(
             f"{data.source}: method {method} needs 2×2 counts for every study; "
             f"study '{others[0]}' gives another form"
         )
+    if method == "GLMM":
+        from trialsynth.stats.glmm_result import glmm_pool_result
+
+        return glmm_pool_result(data, model=glmm, fixed=fixed, level=level, add=add)
     if method in COUNT_METHODS:
         # metafor's rma.mh / rma.peto: drop double-zero tables from the per-study effects
         # for OR and RR (and Peto), keep them for RD.

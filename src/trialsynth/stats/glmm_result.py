@@ -1,0 +1,130 @@
+"""A binomial–normal model fit of 2×2 counts as a :class:`MetaResult` (``method="GLMM"``).
+
+The study rows show each trial's log odds ratio with ½ added to tables with a zero cell (for the
+forest plot only: the model uses the counts as they are) and no weight (a GLMM has none).
+Cochran's Q slot holds the Wald-type test of heterogeneity; the likelihood-ratio test, σ² (UM.RS),
+the log-likelihood and the integration method are in ``extra["glmm"]``. The prediction interval is
+μ̂ ± z·√(SE² + τ²) (metafor's ``predict`` for ``rma.glmm``).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+
+from trialsynth._core.dist import crit_value
+from trialsynth._core.errors import TrialsynthWarning
+from trialsynth._core.results import MetaResult, StudyRow
+from trialsynth.stats import effects as fx
+from trialsynth.stats.glmm import glmm_or
+
+MODEL_NAMES = {
+    "UM.FS": "unconditional binomial–normal model with fixed study effects",
+    "UM.RS": "unconditional binomial–normal model with random study effects",
+    "CM.EL": "conditional model, exact (noncentral hypergeometric) likelihood",
+    "CM.AL": "conditional model, approximate (binomial) likelihood",
+}
+REFERENCE = "Stijnen, Hamza & Özdemir, Stat Med 2010;29:3046–67; Jackson et al., Stat Med 2018;37:1059–85"
+
+
+def glmm_pool_result(data, *, model: str, fixed: bool, level: float, add: float = 0.5) -> MetaResult:
+    """Fit ``model`` to the 2×2 rows of ``data`` (a PoolInput with measure OR only)."""
+    val = data.values
+    a, n1 = val["events_treatment"], val["n_treatment"]
+    c, n2 = val["events_control"], val["n_control"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", TrialsynthWarning)
+        fit = glmm_or(a, n1, c, n2, model=model, method="FE" if fixed else "ML", level=level)
+    for w in caught:
+        warnings.warn(f"{data.source}: {w.message}", w.category, stacklevel=3)
+    shown = fx.binary_effects(a, n1, c, n2, "OR", add=add, to="only0", drop00=True)
+    included = np.asarray(fit.included)
+    z = float(crit_value(level))
+    rows = []
+    for i, label in enumerate(data.labels):
+        yi, vi = float(shown.yi[i]), float(shown.vi[i])
+        se = math.sqrt(vi) if math.isfinite(vi) else math.nan
+        note = ""
+        if not included[i]:
+            note = "no events (or only events) in both arms: left out of the model"
+        elif shown.corrected[i]:
+            note = f"{add:g} added to each cell for display only (the model uses the counts)"
+        rows.append(
+            StudyRow(
+                study=label,
+                yi=yi,
+                vi=vi,
+                weight=math.nan,
+                ci_lower=yi - z * se,
+                ci_upper=yi + z * se,
+                included=bool(included[i]),
+                note=note,
+            )
+        )
+    if fixed or fit.k < 2:
+        pi_lower = pi_upper = math.nan
+        pi_type = "none"
+    else:
+        half = z * math.sqrt(fit.se**2 + fit.tau2)
+        pi_lower, pi_upper = fit.estimate - half, fit.estimate + half
+        pi_type = "z"
+    code = fit.model
+    notes = [
+        f"GLMM {code} ({MODEL_NAMES[code]}), {'fixed effect' if fixed else 'random effects, τ² by ML'}; "
+        f"integration: {fit.integration}; {REFERENCE}",
+    ]
+    if not fit.converged:
+        notes.append("the GLMM fit did not converge: estimates may be unreliable")
+    left_out = [label for label, used in zip(data.labels, included, strict=True) if not used]
+    corrections = (
+        [f"left out (no events or only events in both arms): {', '.join(left_out)}"] if left_out else []
+    )
+    return MetaResult(
+        measure="OR",
+        method="GLMM",
+        hk=False,
+        k=fit.k,
+        estimate=fit.estimate,
+        se=fit.se,
+        ci_lower=fit.ci_lower,
+        ci_upper=fit.ci_upper,
+        statistic=fit.z,
+        p_value=fit.p_value,
+        df=math.nan,
+        tau2=fit.tau2 if not fixed else math.nan,
+        tau2_ci_lower=math.nan,
+        tau2_ci_upper=math.nan,
+        i2=fit.i2,
+        h2=fit.h2,
+        q=fit.qe_wald,
+        q_df=fit.qe_df,
+        q_p_value=fit.qe_wald_p,
+        pi_lower=pi_lower,
+        pi_upper=pi_upper,
+        converged=fit.converged,
+        iterations=fit.iterations,
+        level=fit.level,
+        profile="metafor",
+        test="z",
+        pi_type=pi_type,
+        studies=tuple(rows),
+        pooled=fit.k > 1,
+        corrections=tuple(corrections),
+        notes=tuple(notes),
+        extra={
+            "glmm": {
+                "model": code,
+                "fixed": bool(fixed),
+                "integration": fit.integration,
+                "qe_wald": fit.qe_wald,
+                "qe_wald_p": fit.qe_wald_p,
+                "qe_lrt": fit.qe_lrt,
+                "qe_lrt_p": fit.qe_lrt_p,
+                "qe_df": fit.qe_df,
+                "sigma2": fit.sigma2,
+                "loglik": fit.loglik,
+            }
+        },
+    )
