@@ -654,6 +654,14 @@ def _profile(lik: _Likelihood, theta_hat, i, value, warm, scale):
         pol, _, _ = _newton_polish(lik, cand, active, scales)
         if lik.loglik(pol) >= lik.loglik(cand):
             cand = pol
+    if s.kind == "UN":
+        # The profile of a UN parameter can have several maxima: also climb from the estimate.
+        alt = np.array(theta_hat, dtype=float)
+        alt[i] = value
+        alt = _maximise_transformed(lik, alt, free)
+        alt, _, _ = _newton_polish(lik, alt, free, scales)
+        if lik.loglik(alt) > lik.loglik(cand):
+            cand = alt
     th = cand
     ll, g = lik.value_grad(th)
     return ll, th, (g[i] if g is not None else math.nan)
@@ -707,7 +715,9 @@ def _profile_ci(lik: _Likelihood, theta_hat, ll_hat, level, scale):
                 continue
             if math.isfinite(edge):
                 if drop(edge)[0] <= 0:
-                    bounds.append(edge)
+                    # No crossing before the end of the parameter space: the bound is that end
+                    # (±1 for a correlation, 0 for a variance), as metafor reports it.
+                    bounds.append(math.copysign(1.0, edge) if s.is_rho[i] else edge)
                     continue
                 outside = edge
             else:
