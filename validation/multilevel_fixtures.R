@@ -5,7 +5,7 @@
 #   Rscript validation/multilevel_fixtures.R OUTDIR   (pinned copy: tests/fixtures/multilevel)
 #
 # Writes OUTDIR/cases.json: one entry per model with its inputs (yi, the sampling covariance V as
-# rows, the grouping labels, the model matrix X and its column names) and what R gives:
+# [row, col, value] triplets of its nonzero upper triangle, the grouping labels, the model matrix X and its column names) and what R gives:
 #   * rma.mv (optim's BFGS at reltol 1e-14), then polished: Newton steps on metafor's own
 #     log-likelihood (logLik of rma.mv with the components fixed), with gradient and Hessian from
 #     numDeriv (Richardson extrapolation), until the step is below 1e-9 relative (at most 8
@@ -43,6 +43,13 @@ CI_CTL <- list(tol = 1e-12, maxiter = 10000)
 
 num <- function(x) as.list(as.numeric(x))
 rows_of <- function(M) lapply(seq_len(nrow(M)), function(i) num(M[i, ]))
+# A symmetric sparse matrix as its nonzero entries on and above the diagonal: [row, col, value]
+# (1-based), to keep the fixture small.
+triplets <- function(M) {
+  idx <- which(M != 0 & upper.tri(M, diag = TRUE), arr.ind = TRUE)
+  idx <- idx[order(idx[, 1], idx[, 2]), , drop = FALSE]
+  lapply(seq_len(nrow(idx)), function(r) list(as.integer(idx[r, 1]), as.integer(idx[r, 2]), M[idx[r, 1], idx[r, 2]]))
+}
 
 # rma.mv with every variance/correlation component fixed at theta (no optimisation).
 fixed_fit <- function(res, theta) {
@@ -127,7 +134,7 @@ add_case <- function(id, citation, fit, yi, V, X, structure, groups, cluster, ha
   ll <- as.numeric(logLik(res))
   entry <- list(
     id = id, citation = citation, r_call = r_call, struct = structure, method = res$method, test = test,
-    input = list(yi = num(yi), V = rows_of(V), X = rows_of(X), names = as.list(colnames(X)),
+    input = list(yi = num(yi), V = triplets(V), X = rows_of(X), names = as.list(colnames(X)),
                  groups = lapply(groups, function(g) as.list(as.character(g))),
                  cluster = as.list(as.character(cluster))),
     expected = list(

@@ -139,7 +139,6 @@ class _Structure:
                 J[m + q, b] = rho[q] * t2[a] / (2 * s)
         return fvals, J
 
-
     def f2(self, theta) -> np.ndarray:
         """∂²fₗ/∂θᵢ∂θⱼ, shape (L, n, n) (zero for the nested structure)."""
         n = len(theta)
@@ -199,7 +198,12 @@ def _outcome_structure(study, outcome, struct: str) -> _Structure:
     if struct == "CS":
         Q = [(same & (oa == ob)).astype(float), (same & (oa != ob)).astype(float)]
         return _Structure(
-            "CS", Q, ["tau2", "rho"], np.array([False, True]), [m, len(s_levels)], ["outcome", "study"],
+            "CS",
+            Q,
+            ["tau2", "rho"],
+            np.array([False, True]),
+            [m, len(s_levels)],
+            ["outcome", "study"],
             outcomes=o_levels,
         )
     if m < 2:
@@ -251,8 +255,8 @@ class _Likelihood:
         self.y, self.X, self.V, self.s = y, X, V, structure
         self.k, self.p = X.shape
         self.restricted = restricted
-        self.const = (self.k - self.p) * _LOG2PI - np.linalg.slogdet(X.T @ X)[1] if restricted else (
-            self.k * _LOG2PI
+        self.const = (
+            (self.k - self.p) * _LOG2PI - np.linalg.slogdet(X.T @ X)[1] if restricted else (self.k * _LOG2PI)
         )
         by_size: dict[int, list[np.ndarray]] = {}
         for b in blocks:
@@ -275,7 +279,7 @@ class _Likelihood:
         XtMiX = np.zeros((self.p, self.p))
         XtMiy = np.zeros(self.p)
         blocks = []
-        for idx, Vb, Qb, Xb, yb in self.groups:
+        for _idx, Vb, Qb, Xb, yb in self.groups:
             Mb = Vb + np.tensordot(fvals, Qb, axes=1)
             try:
                 np.linalg.cholesky(Mb)
@@ -299,7 +303,7 @@ class _Likelihood:
         beta = vb @ XtMiy
         rss = 0.0
         us = []
-        for (Mi, MiX, Miy), (_, _, _, _, yb) in zip(blocks, self.groups, strict=True):
+        for (_Mi, MiX, Miy), (_, _, _, _, yb) in zip(blocks, self.groups, strict=True):
             u = Miy - MiX @ beta
             us.append(u)
             rss += float((yb * u).sum())
@@ -396,8 +400,12 @@ def _maximise_box(lik: _Likelihood, start, free, fixed_theta, scale):
         return -ll, -g[free] * scale
 
     res = optimize.minimize(
-        fun, np.asarray(start, dtype=float) / scale, jac=True, method="L-BFGS-B",
-        bounds=[(0.0, None)] * int(np.sum(free)), options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 2000},
+        fun,
+        np.asarray(start, dtype=float) / scale,
+        jac=True,
+        method="L-BFGS-B",
+        bounds=[(0.0, None)] * int(np.sum(free)),
+        options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 2000},
     )
     th = theta0.copy()
     th[free] = res.x * scale
@@ -448,7 +456,11 @@ def _maximise_nested(lik: _Likelihood, start, free, base, scale, *, maxiter=200)
 def _to_eta(s: _Structure, theta, free):
     out = []
     for i in np.nonzero(free)[0]:
-        out.append(math.atanh(np.clip(theta[i], -RHO_MAX, RHO_MAX)) if s.is_rho[i] else math.log(max(theta[i], 1e-300)))
+        out.append(
+            math.atanh(np.clip(theta[i], -RHO_MAX, RHO_MAX))
+            if s.is_rho[i]
+            else math.log(max(theta[i], 1e-300))
+        )
     return np.array(out)
 
 
@@ -500,7 +512,7 @@ def _un_cholesky_fit(lik: _Likelihood, G0):
 
     def fun(x):
         L = L_of(x)
-        theta, G = theta_of(L)
+        theta, _ = theta_of(L)
         part = lik.parts(theta)
         if part is None:
             return 1e300, np.zeros(len(x))
@@ -584,7 +596,12 @@ def _starts(s: _Structure, scale):
     if s.kind == "CS":
         return [np.array([scale, r]) for r in (0.0, 0.5, -0.2, 0.9)] + [np.array([scale * 0.1, 0.5])]
     m = len(s.outcomes)
-    return [np.eye(m) * scale, np.eye(m) * scale * 0.1, scale * (0.5 * np.eye(m) + 0.5), np.eye(m) * 3 * scale]
+    return [
+        np.eye(m) * scale,
+        np.eye(m) * scale * 0.1,
+        scale * (0.5 * np.eye(m) + 0.5),
+        np.eye(m) * 3 * scale,
+    ]
 
 
 def _fit_theta(lik: _Likelihood, scale):
@@ -606,7 +623,9 @@ def _fit_theta(lik: _Likelihood, scale):
         if np.isfinite(ll):
             candidates.append((ll, th))
     if not candidates:
-        raise InputError("the multilevel model cannot be fitted: its covariance matrix is never positive definite")
+        raise InputError(
+            "the multilevel model cannot be fitted: its covariance matrix is never positive definite"
+        )
     candidates.sort(key=lambda c: -c[0])
     best_ll, theta = candidates[0]
     if s.kind == "nested":
@@ -916,8 +935,13 @@ def _fit(y, V, X, structure, *, method, test, level, names, intercept, profile, 
     names = list(names) if names is not None else [f"X{j + 1}" for j in range(p)]
     coefs = tuple(
         Coefficient(
-            name=names[j], estimate=float(beta[j]), se=float(se[j]), statistic=float(stat[j]),
-            p_value=float(pval[j]), ci_lower=float(beta[j] - crit * se[j]), ci_upper=float(beta[j] + crit * se[j]),
+            name=names[j],
+            estimate=float(beta[j]),
+            se=float(se[j]),
+            statistic=float(stat[j]),
+            p_value=float(pval[j]),
+            ci_lower=float(beta[j] - crit * se[j]),
+            ci_upper=float(beta[j] + crit * se[j]),
         )
         for j in range(p)
     )
@@ -949,25 +973,46 @@ def _fit(y, V, X, structure, *, method, test, level, names, intercept, profile, 
         i2_levels = 100.0 * theta / (total + s2)
         i2 = float(i2_levels.sum())
         for j, nm in enumerate(structure.names):
-            comps.append(VarianceComponent(nm, structure.level_names[j], float(theta[j]), *map(float, cis[j]),
-                                           structure.n_levels[j], float(i2_levels[j])))
+            comps.append(
+                VarianceComponent(
+                    nm,
+                    structure.level_names[j],
+                    float(theta[j]),
+                    *map(float, cis[j]),
+                    structure.n_levels[j],
+                    float(i2_levels[j]),
+                )
+            )
     elif structure.kind == "CS":
         i2 = float(100.0 * theta[0] / (theta[0] + s2))
-        comps.append(VarianceComponent("tau2", "outcome", float(theta[0]), *map(float, cis[0]), structure.n_levels[0], i2))
-        comps.append(VarianceComponent("rho", "outcome", float(theta[1]), *map(float, cis[1]), structure.n_levels[0]))
+        comps.append(
+            VarianceComponent(
+                "tau2", "outcome", float(theta[0]), *map(float, cis[0]), structure.n_levels[0], i2
+            )
+        )
+        comps.append(
+            VarianceComponent("rho", "outcome", float(theta[1]), *map(float, cis[1]), structure.n_levels[0])
+        )
     else:
         mo = len(structure.outcomes)
         i2 = math.nan
         for j, nm in enumerate(structure.names):
             i2j = float(100.0 * theta[j] / (theta[j] + s2)) if j < mo else math.nan
-            comps.append(VarianceComponent(nm, "outcome", float(theta[j]), *map(float, cis[j]), structure.n_levels[0], i2j))
+            comps.append(
+                VarianceComponent(
+                    nm, "outcome", float(theta[j]), *map(float, cis[j]), structure.n_levels[0], i2j
+                )
+            )
     npar = p + len(theta)
     dev = -2.0 * ll
     nobs = k - p if method == "REML" else k
-    boundary = tuple(structure.names[j] for j in range(len(theta)) if structure.kind == "nested" and not free[j])
+    boundary = tuple(
+        structure.names[j] for j in range(len(theta)) if structure.kind == "nested" and not free[j]
+    )
     if boundary:
         warnings.warn(
-            f"variance component{'s' if len(boundary) > 1 else ''} estimated at 0 (boundary): {', '.join(boundary)}",
+            f"variance component{'s' if len(boundary) > 1 else ''} estimated at 0 (boundary): "
+            + ", ".join(boundary),
             TrialsynthWarning,
             stacklevel=3,
         )
@@ -982,7 +1027,9 @@ def _fit(y, V, X, structure, *, method, test, level, names, intercept, profile, 
         coefficients=coefs,
         components=tuple(comps),
         sigma2=tuple(float(t) for t in theta) if structure.kind == "nested" else (),
-        tau2=tuple(float(theta[j]) for j in range(len(theta)) if not is_rho[j]) if structure.kind != "nested" else (),
+        tau2=tuple(float(theta[j]) for j in range(len(theta)) if not is_rho[j])
+        if structure.kind != "nested"
+        else (),
         rho=tuple(float(theta[j]) for j in range(len(theta)) if is_rho[j]),
         i2=i2,
         typical_variance=s2,
@@ -1041,8 +1088,20 @@ def fit_multilevel(
     if names is None:
         names = ["intrcpt"] + [f"X{j}" for j in range(1, X.shape[1])] if intercept else None
     n_studies = structure.n_levels[0]
-    return _fit(y, V, X, structure, method=method, test=test, level=level, names=names, intercept=intercept,
-                profile=profile, cluster=[str(x) for x in levels[0]], n_studies=n_studies)
+    return _fit(
+        y,
+        V,
+        X,
+        structure,
+        method=method,
+        test=test,
+        level=level,
+        names=names,
+        intercept=intercept,
+        profile=profile,
+        cluster=[str(x) for x in levels[0]],
+        n_studies=n_studies,
+    )
 
 
 def fit_multivariate(
@@ -1074,5 +1133,115 @@ def fit_multivariate(
     structure = _outcome_structure(study, outcome, struct)
     if names is None:
         names = ["intrcpt"] + [f"X{j}" for j in range(1, X.shape[1])] if intercept else None
-    return _fit(y, V, X, structure, method=method, test=test, level=level, names=names, intercept=intercept,
-                profile=profile, cluster=[str(x) for x in study], n_studies=structure.n_levels[1])
+    return _fit(
+        y,
+        V,
+        X,
+        structure,
+        method=method,
+        test=test,
+        level=level,
+        names=names,
+        intercept=intercept,
+        profile=profile,
+        cluster=[str(x) for x in study],
+        n_studies=structure.n_levels[1],
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# A table of trials with several effect sizes per study
+
+
+def pool_multilevel(
+    data,
+    *,
+    method: str = "REML",
+    robust: str | None = None,
+    rho: float = 0.0,
+    moderators: Sequence[str] = (),
+    level: float = 95.0,
+    **options,
+) -> dict:
+    """Fit the three-level model ``~ 1 | study/es_id`` to a :class:`trialsynth.io.PoolInput` read with
+    ``repeated=True``; returns the ``trialsynth pool --multilevel --json`` object.
+
+    Effect sizes come from :func:`trialsynth.api.pool_input` (``options``: corrections, profile);
+    the ``es_id`` column (any case) names the effect sizes within a study (default: one per row);
+    ``rho`` is the working within-study correlation of the sampling errors. ``robust="CR2"`` adds
+    cluster-robust tests by study. The keys of ``pool --json`` are kept, with the pooled estimate
+    (intercept) of the multilevel model, ``sigma2`` (outer level first), ``multilevel`` (the model)
+    and ``robust``.
+    """
+    from trialsynth.api import pool_input
+    from trialsynth.regression import design_matrix
+
+    method = method.upper()
+    if method not in ("REML", "ML"):
+        raise InputError(f"--multilevel fits by REML or ML, not {method}", file=data.source)
+    if robust is not None and robust.upper() != "CR2":
+        raise InputError(f"unknown robust variance '{robust}'; use CR2", file=data.source)
+    with warnings.catch_warnings():
+        # The univariate fit only supplies effect sizes and the per-row table.
+        warnings.filterwarnings("ignore", message=".*converge.*")
+        pooled = pool_input(data, method=method, level=level, **options)
+    yi = np.array([s.yi for s in pooled.studies])
+    vi = np.array([s.vi for s in pooled.studies])
+    usable = np.array([s.included and np.isfinite(s.yi) and np.isfinite(s.vi) for s in pooled.studies])
+    lookup = {name.strip().lower(): name for name in data.extra_columns}
+    es = list(data.extra_columns[lookup["es_id"]]) if "es_id" in lookup else [str(i) for i in range(len(yi))]
+    if moderators:
+        design = design_matrix(
+            data.extra_columns, moderators, source=data.source, usable=usable, labels=data.labels
+        )
+        rows, X, names = design.rows, design.X, list(design.names)
+    else:
+        rows = np.nonzero(usable)[0]
+        X, names = np.ones((len(rows), 1)), ["intrcpt"]
+    study = [data.labels[i] for i in rows]
+    es_id = [str(es[i]).strip() for i in rows]
+    if any(not e for e in es_id):
+        raise InputError("the es_id column has a blank cell", file=data.source, column=lookup.get("es_id"))
+    pairs = list(zip(study, es_id, strict=True))
+    if len(set(pairs)) != len(pairs):
+        raise InputError(
+            "an es_id appears twice within one study", file=data.source, column=lookup.get("es_id")
+        )
+    V = sampling_covariance(vi[rows], study, rho)
+    fit = fit_multilevel(yi[rows], V, X, levels=[study, es_id], method=method, level=level, names=names)
+    out = pooled.to_json_dict()
+    first = fit.coefficients[0]
+    out.update(
+        {
+            "k": fit.k,
+            "method": method,
+            "estimate": first.estimate,
+            "se": first.se,
+            "ci_lower": first.ci_lower,
+            "ci_upper": first.ci_upper,
+            "statistic": first.statistic,
+            "p_value": first.p_value,
+            "df": None,
+            "tau2": None,
+            "tau2_ci_lower": None,
+            "tau2_ci_upper": None,
+            "tau": None,
+            "i2": fit.i2,
+            "h2": None,
+            "q": fit.qe,
+            "q_df": fit.qe_df,
+            "q_p_value": fit.qe_p_value,
+            "pi_lower": None,
+            "pi_upper": None,
+            "converged": fit.converged,
+            "sigma2": list(fit.sigma2),
+            "multilevel": fit.to_json_dict(),
+        }
+    )
+    if robust is not None:
+        from trialsynth.stats.robust import robust as robust_fit
+
+        out["robust"] = robust_fit(fit).to_json_dict()
+    from trialsynth.results import _clean
+
+    return _clean(out)

@@ -206,9 +206,13 @@ def robust_arrays(
         crit = float(crit_value(level, dfs[j]))
         coefs.append(
             Coefficient(
-                name=names[j], estimate=float(beta[j]), se=float(se[j]), statistic=float(t),
+                name=names[j],
+                estimate=float(beta[j]),
+                se=float(se[j]),
+                statistic=float(t),
                 p_value=float(t_two_sided_p(t, dfs[j])),
-                ci_lower=float(beta[j] - crit * se[j]), ci_upper=float(beta[j] + crit * se[j]),
+                ci_lower=float(beta[j] - crit * se[j]),
+                ci_upper=float(beta[j] + crit * se[j]),
             )
         )
     btt = np.arange(1, p) if intercept else np.arange(p)
@@ -218,8 +222,16 @@ def robust_arrays(
     else:
         F, q, df2, pval = math.nan, 0, math.nan, math.nan
     return RobustResult(
-        vcov_type="CR2", n_clusters=len(parts), coefficients=tuple(coefs), df=tuple(dfs), qm=float(F),
-        qm_df=int(q), qm_df2=float(df2), qm_p_value=pval, level=level * 100, vcov=vcov,
+        vcov_type="CR2",
+        n_clusters=len(parts),
+        coefficients=tuple(coefs),
+        df=tuple(dfs),
+        qm=float(F),
+        qm_df=int(q),
+        qm_df2=float(df2),
+        qm_p_value=pval,
+        level=level * 100,
+        vcov=vcov,
     )
 
 
@@ -228,7 +240,12 @@ def robust(fit, cluster: Sequence[str] | None = None, *, level: float | None = N
     outer level unless ``cluster`` is given), as metafor's ``robust(fit, cluster, clubSandwich=TRUE)``."""
     cluster = fit.cluster if cluster is None else cluster
     return robust_arrays(
-        fit.y, fit.X, fit.marginal, cluster, names=fit.names, intercept=fit.names[:1] == ("intrcpt",),
+        fit.y,
+        fit.X,
+        fit.marginal,
+        cluster,
+        names=fit.names,
+        intercept=fit.names[:1] == ("intrcpt",),
         level=fit.level if level is None else level,
     )
 
