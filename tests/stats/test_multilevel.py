@@ -258,7 +258,7 @@ def _write_konstantopoulos_csv(path):
     y, V, _, inp = case_inputs(case)
     lines = ["study,es_id,estimate,se"]
     for d, s, yi, vi in zip(inp["groups"][0], inp["groups"][1], y, np.diag(V), strict=True):
-        lines.append(f"district {d},{s},{yi!r},{math.sqrt(vi)!r}")
+        lines.append(f"district {d},{s},{float(yi)!r},{math.sqrt(vi)!r}")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return case
 

@@ -25,17 +25,23 @@ profiled out, β̂(θ) = (X'M⁻¹X)⁻¹X'M⁻¹y, and θ maximises
     REML: ℓ = −½[(k − p) log 2π − log|X'X| + log|M| + log|X'M⁻¹X| + r'M⁻¹r]
 
 (r = y − Xβ̂; the REML constant is metafor's). With P = M⁻¹ − M⁻¹X(X'M⁻¹X)⁻¹X'M⁻¹ and
-u = Py = M⁻¹r the gradient is exact: ∂ℓ/∂fₗ = −½ tr(A Qₗ) + ½ u'Qₗu with A = P (REML) or M⁻¹
-(ML), and ∂ℓ/∂θ follows by the chain rule. Optimisation: quasi-Newton from several starts
-(σ² on their natural scale with bounds σ² ≥ 0, so that a component can sit at 0; for CS, log τ²
-and atanh ρ; for UN, the log-Cholesky factor of the outcome covariance G, which keeps G positive
-semi-definite), the best start kept, then Newton steps on the exact gradient (Hessian by
-central differences of the exact gradient) until the step is below 1e-10 relative. ``converged``
-says the final gradient vanishes (and points outwards at a boundary).
+u = Py = M⁻¹r the gradient and the observed Hessian are exact (:meth:`_Likelihood.hess_f`):
+∂ℓ/∂fₗ = −½ tr(A Qₗ) + ½ u'Qₗu with A = P (REML) or M⁻¹ (ML), and ∂θ by the chain rule; M is
+handled block by block (blocks of equal size stacked), so a fit costs Σ nⱼ³, not k³.
+
+Optimisation, from several starts (the best kept, to find the global maximum): for σ² a projected
+Newton ascent on σ² ≥ 0 (a component can sit at 0; L-BFGS-B as fallback); for CS quasi-Newton on
+(log τ², atanh ρ); for UN on the log-Cholesky factor of the outcome covariance G (G stays positive
+semi-definite). The best start is then polished by Newton steps with the exact Hessian until the
+step is below 1e-10 relative. ``converged`` says the final gradient vanishes (and points outwards
+at a σ² = 0 boundary).
 
 Profile-likelihood CIs (metafor's ``confint.rma.mv``): for each parameter θᵢ the bounds are the
-values where 2[ℓ(θ̂) − max_{θ₋ᵢ} ℓ(θᵢ, θ₋ᵢ)] = χ²₁,₁₋α, found by Brent's method; 0 (or ±1 for a
-correlation) when the drop stays smaller up to the edge of the parameter space.
+values where 2[ℓ(θ̂) − max_{θ₋ᵢ} ℓ(θᵢ, θ₋ᵢ)] = χ²₁,₁₋α, found by bracketed Newton steps (the
+derivative of the profile is ∂ℓ/∂θᵢ at the profile maximum, by the envelope theorem) to 1e-10
+relative; 0 (or ±1 for a correlation) when the drop stays smaller up to the edge of the
+parameter space. UN profiles are climbed from the previous point and from θ̂ (they can have
+several maxima).
 
 I² per level (Cheung, Psychol Methods 2014; the generalised typical sampling variance of
 metafor's FAQ "I² for multilevel and multivariate models"): with W = V⁻¹ and
@@ -945,7 +951,9 @@ def _fit(y, V, X, structure, *, method, test, level, names, intercept, profile, 
         )
         for j in range(p)
     )
-    btt = np.arange(1, p) if intercept else np.arange(p)
+    btt = (
+        np.arange(1, p) if intercept and p > 1 else np.arange(p)
+    )  # as metafor: alone, the intercept is tested
     m = len(btt)
     if m:
         bm = beta[btt]

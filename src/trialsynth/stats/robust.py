@@ -19,9 +19,10 @@ vector of the coefficient) (Pustejovsky & Tipton 2018, section 3.1).
 Several coefficients (``Wald_test(..., test = "HTZ")``, Tipton & Pustejovsky, J Educ Behav Stat
 2015; Pustejovsky & Tipton 2018, section 3.2): Q = (Cβ̂)'(C V_CR2 C')⁻¹(Cβ̂) for q constraints C.
 With the rows of C standardised so that E[C V_CR2 C'] = I, V_CR2 is approximated by a Wishart
-matrix with η degrees of freedom matching Σₛₜ Var(Vₛₜ) = q(q + 1)/η, where (y Gaussian, Φ its
-covariance) Var(Vₛₜ) = ½ Σᵢⱼ [Ωᵗˢⱼᵢ Ωᵗˢᵢⱼ + Ωᵗᵗⱼᵢ Ωˢˢᵢⱼ + Ωˢˢⱼᵢ Ωᵗᵗᵢⱼ + Ωˢᵗⱼᵢ Ωˢᵗᵢⱼ]... written below
-as ½ Σᵢⱼ (terms a–d) with Ωˢᵗᵢⱼ = uₛᵢ'Φuₜⱼ; then F = (η − q + 1)/(η q)·Q ~ F(q, η − q + 1).
+matrix with η degrees of freedom matching Σₛₜ Var(Vₛₜ) = q(q + 1)/η. With Ωˢᵗᵢⱼ = uₛᵢ'Φuₜⱼ and y
+Gaussian with covariance Φ, Var(Vₛₜ) = ½ Σᵢⱼ (Ωᵗˢⱼᵢ Ωᵗˢᵢⱼ + Ωᵗᵗⱼᵢ Ωˢˢᵢⱼ + Ωˢˢⱼᵢ Ωᵗᵗᵢⱼ + Ωˢᵗⱼᵢ Ωˢᵗᵢⱼ)
+(the variance of a Gaussian quadratic form, 2 tr(GΦGΦ), for G the symmetrised Σⱼ uₛⱼuₜⱼ');
+then F = (η − q + 1)/(η q)·Q ~ F(q, η − q + 1).
 
 metafor's ``robust(fit, cluster, clubSandwich = TRUE)`` reports exactly these: CR2 SEs, t tests
 and t-based CIs with the Satterthwaite df per coefficient, and the HTZ test of the moderators.
@@ -215,7 +216,9 @@ def robust_arrays(
                 ci_upper=float(beta[j] + crit * se[j]),
             )
         )
-    btt = np.arange(1, p) if intercept else np.arange(p)
+    btt = (
+        np.arange(1, p) if intercept and p > 1 else np.arange(p)
+    )  # as metafor: alone, the intercept is tested
     if len(btt):
         C = np.eye(p)[btt]
         F, q, df2, pval = htz_test(beta, vcov, parts, IH, Phi, C)
