@@ -938,7 +938,9 @@ def _fit(y, V, X, structure, *, method, test, level, names, intercept, profile, 
     else:
         pval = norm_two_sided_p(stat)
         crit = crit_value(level)
-    names = list(names) if names is not None else [f"X{j + 1}" for j in range(p)]
+    if names is None:
+        names = ["intrcpt", *(f"X{j}" for j in range(1, p))] if intercept else [f"X{j + 1}" for j in range(p)]
+    names = list(names)
     coefs = tuple(
         Coefficient(
             name=names[j],
@@ -1093,23 +1095,8 @@ def fit_multilevel(
         if len(lv) != len(y):
             raise InputError("every grouping level needs one label per effect size")
     structure = _nested_structure(levels, list(level_names) + [f"level{j + 1}" for j in range(len(levels))])
-    if names is None:
-        names = ["intrcpt"] + [f"X{j}" for j in range(1, X.shape[1])] if intercept else None
-    n_studies = structure.n_levels[0]
-    return _fit(
-        y,
-        V,
-        X,
-        structure,
-        method=method,
-        test=test,
-        level=level,
-        names=names,
-        intercept=intercept,
-        profile=profile,
-        cluster=[str(x) for x in levels[0]],
-        n_studies=n_studies,
-    )
+    options = dict(method=method, test=test, level=level, names=names, intercept=intercept, profile=profile)
+    return _fit(y, V, X, structure, cluster=levels[0], n_studies=structure.n_levels[0], **options)
 
 
 def fit_multivariate(
@@ -1139,22 +1126,8 @@ def fit_multivariate(
     if len(study) != len(y) or len(outcome) != len(y):
         raise InputError("study and outcome need one label per effect size")
     structure = _outcome_structure(study, outcome, struct)
-    if names is None:
-        names = ["intrcpt"] + [f"X{j}" for j in range(1, X.shape[1])] if intercept else None
-    return _fit(
-        y,
-        V,
-        X,
-        structure,
-        method=method,
-        test=test,
-        level=level,
-        names=names,
-        intercept=intercept,
-        profile=profile,
-        cluster=[str(x) for x in study],
-        n_studies=structure.n_levels[1],
-    )
+    options = dict(method=method, test=test, level=level, names=names, intercept=intercept, profile=profile)
+    return _fit(y, V, X, structure, cluster=study, n_studies=structure.n_levels[1], **options)
 
 
 # ---------------------------------------------------------------------------------------
