@@ -165,6 +165,20 @@ def _json_dumps(data) -> str:
     "--permutations", default=None, type=int, help="With --moderators: permutation test (N iterations)."
 )
 @click.option("--seed", default=None, type=int, help="With --permutations: seed of the random permutations.")
+@click.option(
+    "--multilevel",
+    is_flag=True,
+    help="Several effect sizes per study (rows sharing a study label; an es_id column names them): "
+    "three-level model ~ 1 | study/es_id by REML or ML (adds 'sigma2', outer level first, and 'multilevel').",
+)
+@click.option(
+    "--rho", default=0.0, show_default=True, type=float,
+    help="With --multilevel: working correlation of the sampling errors within a study.",
+)
+@click.option(
+    "--robust", "robust_type", default=None, type=click.Choice(["CR2"], case_sensitive=False),
+    help="With --multilevel: cluster-robust (CR2, Satterthwaite df) tests by study (adds 'robust').",
+)
 def pool(
     file,
     measure,
@@ -188,6 +202,9 @@ def pool(
     seed=None,
     glmm_model="UM.FS",
     fixed=False,
+    multilevel=False,
+    rho=0.0,
+    robust_type=None,
 ) -> None:
     """Pool the trials in FILE (CSV) and print the result.
 
@@ -217,6 +234,11 @@ def pool(
             profile=profile,
         )
         click.echo(_json_dumps(bres.to_json_dict()) if as_json else bres.format_text())
+        return
+    if multilevel or robust_type:
+        _pool_multilevel(
+            file, measure, method, level, add, add_to, profile, moderators, rho, robust_type, as_json
+        )
         return
     from trialsynth.workflow.pool_files import pool_file
 
@@ -261,6 +283,40 @@ def pool(
         from trialsynth.report.text import result_table
 
         click.echo(result_table(result) + ("\n\n" + extra_text if extra_text else ""))
+
+
+def _pool_multilevel(
+    file, measure, method, level, add, add_to, profile, moderators, rho, robust_type, as_json
+):
+    from trialsynth._core.errors import InputError
+    from trialsynth.io.poolcsv import read_pool_csv
+    from trialsynth.stats.multilevel import pool_multilevel
+
+    if robust_type and method.upper() not in ("REML", "ML"):
+        raise InputError("--robust needs --multilevel with --method REML or ML")
+    data = read_pool_csv(file, measure=measure.upper(), repeated=True)
+    mods = [m.strip() for m in moderators.split(",")] if moderators else []
+    out = pool_multilevel(
+        data, method=method, robust=robust_type, rho=rho, moderators=mods, level=level, add=add, to=add_to,
+        profile=profile,
+    )
+    if as_json:
+        click.echo(_json_dumps(out))
+        return
+    ml = out["multilevel"]
+    lines = [
+        f"Three-level model ({ml['method']}), k = {ml['k_effects']} effect sizes in {ml['k_studies']} studies"
+    ]
+    for c in ml["coefficients"]:
+        lines.append(f"  {c['name']:<20} {c['estimate']:10.4f}  SE {c['se']:.4f}  "
+                     f"CI {c['ci_lower']:.4f} to {c['ci_upper']:.4f}  p = {c['p_value']:.4g}")
+    for v in ml["variance_components"]:
+        lines.append(f"  σ² ({v['level']}, {v['n_levels']} levels) = {v['estimate']:.4f}  "
+                     f"I² = {v['i2']:.1f}%")
+    if "robust" in out:
+        for c in out["robust"]["coefficients"]:
+            lines.append(f"  CR2 {c['name']:<16} SE {c['se']:.4f}  df {c['df']:.2f}  p = {c['p_value']:.4g}")
+    click.echo("\n".join(lines))
 
 
 @main.command()

@@ -203,11 +203,12 @@ class PoolInput:
 # --------------------------------------------------------------------------- public API
 
 
-def read_pool_csv(path: str | os.PathLike[str], *, measure: str) -> PoolInput:
+def read_pool_csv(path: str | os.PathLike[str], *, measure: str, repeated: bool = False) -> PoolInput:
     """Read a pooling table from a CSV file (UTF-8, with or without a byte-order mark).
 
     See the module docstring for the columns. ``path`` as given is used as the file name
-    in messages. Raises :class:`InputError` for anything wrong with the file.
+    in messages. Raises :class:`InputError` for anything wrong with the file. ``repeated``
+    allows several rows per study (several effect sizes, for a multilevel model).
     """
     measure_code = _check_measure(measure)
     source = os.fspath(path)
@@ -247,6 +248,7 @@ def read_pool_csv(path: str | os.PathLike[str], *, measure: str) -> PoolInput:
         source=source,
         row_numbers=[n for n, _ in body],
         header_row=header_row,
+        repeated=repeated,
     )
 
 
@@ -300,6 +302,7 @@ def _parse(
     source: str,
     row_numbers: list[int],
     header_row: int,
+    repeated: bool = False,
 ) -> PoolInput:
     names = [_cell(h) for h in header]
     if names:
@@ -403,9 +406,10 @@ def _parse(
         label = row[study_i]
         if not label:
             raise InputError("the study label is blank", file=source, row=number, column=names[study_i])
-        if label in seen:
+        if label in seen and not repeated:
             raise InputError(
-                f"study '{label}' appears twice (rows {seen[label]} and {number})",
+                f"study '{label}' appears twice (rows {seen[label]} and {number}); several effect sizes "
+                "per study need a multilevel model (--multilevel, with an es_id column)",
                 file=source,
                 row=number,
                 column=names[study_i],
