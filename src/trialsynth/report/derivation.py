@@ -1,7 +1,8 @@
 """Derivations as text: the one place a :class:`~trialsynth.stats.derive.Derivation` is formatted.
 
 ``render`` gives one line such as ``SD from SE: 1.2 × √40 = 7.589`` (numbers to four significant
-digits, whole numbers as integers); ``render_all`` joins a row's derivations with "; ".
+digits, whole numbers as integers; the subject, e.g. the arm, after the method:
+``SD from SE, treatment: …``); ``render_all`` joins a row's derivations with "; ".
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ def number(x, digits: int = 4) -> str:
 def render(derivation, digits: int = 4) -> str:
     """One derivation (scalar) as "method: arithmetic = result [notes]"."""
     values = {name: number(value, digits) for name, value in derivation.inputs}
-    text = (
-        f"{derivation.method}: {derivation.expression.format(**values)} = {number(derivation.result, digits)}"
-    )
+    subject = f", {derivation.subject}" if derivation.subject else ""
+    arithmetic = derivation.expression.format(**values)
+    text = f"{derivation.method}{subject}: {arithmetic} = {number(derivation.result, digits)}"
     if derivation.notes:
         text += " (" + "; ".join(derivation.notes) + ")"
     return text

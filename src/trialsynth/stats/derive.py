@@ -107,6 +107,8 @@ class Derivation:
     result: Any
     reference: str
     notes: tuple[str, ...] = ()
+    #: What the number belongs to when that is not obvious, e.g. "treatment" for an arm's SD.
+    subject: str = ""
 
     def input(self, name: str) -> Any:
         """The value of one input by name."""
@@ -128,6 +130,10 @@ class Derivation:
             result=pick(self.result),
         )
 
+    def about(self, subject: str) -> Derivation:
+        """The same record naming what it belongs to (an arm, a study)."""
+        return replace(self, subject=subject)
+
     def with_notes(self, *notes: str) -> Derivation:
         return replace(self, notes=self.notes + tuple(n for n in notes if n))
 
@@ -141,6 +147,7 @@ class Derivation:
             "result": _plain(self.result),
             "reference": self.reference,
             "notes": list(self.notes),
+            "subject": self.subject,
         }
 
 
@@ -510,7 +517,7 @@ def mean_sd_from_median(
     skew = skewness_check(n, m, lo, hi) if has_q else None
     if skew is not None:
         doubtful = np.asarray(skew.value) > 1
-        if np.any(doubtful):
+        if np.all(doubtful):  # a vectorised call leaves per-row notes to the caller
             note = "quartiles suggest skewed data: the normal-based estimate is doubtful"
             mean_d = _with_note(mean_d, note)
             sd_d = _with_note(sd_d, note)
