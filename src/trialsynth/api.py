@@ -17,7 +17,6 @@ import numpy as np
 from trialsynth import effects as fx
 from trialsynth._dist import crit_value
 from trialsynth.errors import InputError, TrialsynthWarning
-from trialsynth.stats import derive
 from trialsynth.pooling import (
     IV_METHODS,
     PI_TYPES,
@@ -29,6 +28,7 @@ from trialsynth.pooling import (
     peto,
 )
 from trialsynth.results import RATIO_MEASURES, REVMAN_MH_RANDOM_NOTE, MetaResult, StudyRow
+from trialsynth.stats import derive
 
 MEASURES = ("OR", "RR", "RD", "MD", "SMD", "HR", "ROM", "IRR", "IRD")
 METHODS = ("FE", "MH", "PETO", "DL", "REML", "PM", "ML", "HE", "SJ", "EB", "HS")
@@ -107,7 +107,10 @@ def _effects_for_rows(
         cols = ("mean_treatment", "sd_treatment", "n_treatment", "mean_control", "sd_control", "n_control")
         if measure == "ROM":
             rom = derive.log_ratio_of_means(*(val[c][sel] for c in cols))
-            put(sel, fx.Effects(rom.yi.value, rom.vi.value, np.zeros(sel.sum(), bool), np.zeros(sel.sum(), bool)))
+            put(
+                sel,
+                fx.Effects(rom.yi.value, rom.vi.value, np.zeros(sel.sum(), bool), np.zeros(sel.sum(), bool)),
+            )
         else:
             put(sel, fx.continuous_effects(*(val[c][sel] for c in cols), measure, profile=profile))
     sel = kinds == "md_pvalue"
@@ -298,7 +301,19 @@ def meta_analysis(
 
 
 def _count_method_result(
-    data, yi, vi, included, notes, corrections, *, measure, method, level, profile, values=None, derivations=None
+    data,
+    yi,
+    vi,
+    included,
+    notes,
+    corrections,
+    *,
+    measure,
+    method,
+    level,
+    profile,
+    values=None,
+    derivations=None,
 ):
     """Mantel–Haenszel or Peto fit from the counts of a PoolInput (``values``: cluster-adjusted counts)."""
     val = data.values if values is None else values
@@ -470,7 +485,9 @@ def pool_input(
         )
         for i in np.nonzero(bound)[0]:
             notes[i] = "p-value given as a bound: used at the bound, so the SE is conservative"
-        _warn(f"{data.source}: p-value given as a bound for {', '.join(names)}; used at the bound (larger SE)")
+        _warn(
+            f"{data.source}: p-value given as a bound for {', '.join(names)}; used at the bound (larger SE)"
+        )
     bound = np.asarray(data.p_bound, dtype=bool) & (kinds == "hr_pvalue")
     if bound.any():
         names = [lab for lab, bflag in zip(data.labels, bound, strict=True) if bflag]

@@ -442,6 +442,8 @@ def _parse(
     for form in complete:
         used.update(form.columns)
         used.update(c for c in form.optional if c in index)
+    # The cluster columns are checked on every row: a row whose form cannot use them is an error.
+    used.update(c for c in _CLUSTER if c in index)
     _warn_partial_sets(source, valid, complete, index, used, shown)
 
     # ci_level is always reported for generic_ci (95 where not given), even without the column.
