@@ -204,6 +204,8 @@ def pool(
                     o_minus_e, v
       rates (IRR, IRD): events_treatment, person_time_treatment, events_control, person_time_control
     Forms whose numbers are derived (ARM is treatment and control, each with n_ARM):
+      percent_ARM                          % of the arm with the event: events = round(% × n),
+                                           flagged as derived (OR, RR, RD)
       mean_ARM, se_ARM                     SE of the arm mean: SD = SE × √n
       mean_ARM, ci_lower_ARM, ci_upper_ARM 95% CI of the arm mean: SD = √n × width / (2 × t or z),
                                            t(n−1) below 60 patients (Cochrane Handbook 6.5.2.2)

@@ -36,6 +36,10 @@ Forms from which the numbers to pool are *derived* (:mod:`trialsynth.stats.deriv
 derivation is kept with the study, see docs/derived-numbers.md); ``*`` is ``treatment`` and
 ``control``, each arm with its ``n_*``:
 
+``binary_percent`` -- ``percent_*`` with ``n_*``: the percentage of the arm with the event;
+    events = round(percent/100 × n), half up (:func:`trialsynth.stats.derive.count_from_percent`).
+    The row is then a ``binary`` row whose ``events_*`` are derived: its kind is ``binary`` and
+    ``values["percent_*"]`` keep the percentages (OR, RR, RD)
 ``continuous_se`` -- ``mean_*``, ``se_*`` (SE of the arm mean; SD = SE·√n) (MD, SMD, ROM)
 ``continuous_ci`` -- ``mean_*``, ``ci_lower_*``, ``ci_upper_*`` (95% CI of the arm mean; SD by
     the t or normal quantile, Handbook 6.5.2.2) (MD, SMD, ROM)
@@ -78,6 +82,7 @@ import numpy as np
 
 from trialsynth.errors import InputError, TrialsynthWarning, read_user_file
 from trialsynth.results import RATIO_MEASURES
+from trialsynth.stats import derive
 
 __all__ = ["MEASURES", "PoolInput", "parse_pool_table", "read_pool_csv"]
 
@@ -125,6 +130,13 @@ _FORMS: tuple[_Form, ...] = (
         ("events_treatment", "n_treatment", "events_control", "n_control"),
         frozenset({"OR", "RR", "RD"}),
         "event counts",
+        optional=_CLUSTER,
+    ),
+    _Form(
+        "binary_percent",
+        _both("percent", "n"),
+        frozenset({"OR", "RR", "RD"}),
+        "percentages with events and their denominators",
         optional=_CLUSTER,
     ),
     _Form(
@@ -215,6 +227,7 @@ NUMERIC_COLUMNS: tuple[str, ...] = (
     "icc",
     "cluster_size",
     *_both("person_time"),
+    *_both("percent"),
 )
 
 _DIRECTIONS = ("treatment", "control")
@@ -448,7 +461,12 @@ def _parse(
 
     # ci_level is always reported for generic_ci (95 where not given), even without the column.
     has_ci = any(f.kind == "generic_ci" for f in complete)
-    numeric = [c for c in NUMERIC_COLUMNS if c in used or (c == "ci_level" and has_ci)]
+    has_percent = any(f.kind == "binary_percent" for f in complete)
+    numeric = [
+        c
+        for c in NUMERIC_COLUMNS
+        if c in used or (c == "ci_level" and has_ci) or (has_percent and c in _both("events"))
+    ]
     extra = [i for i, n in enumerate(names) if n and n.casefold() != "study" and n.casefold() not in used]
     study_i = index["study"]
     # Column order used for per-cell checks: the header's order, so the first bad cell is reported.
@@ -513,6 +531,16 @@ def _parse(
 
         _check_row(form, measure, parsed, raw, source, number, shown)
 
+        if form.kind == "binary_percent":
+            # Counts from percentages: the row becomes a binary row with derived events.
+            for arm in _ARMS:
+                parsed[f"events_{arm}"] = derive.count_from_percent(
+                    parsed[f"percent_{arm}"], parsed[f"n_{arm}"]
+                ).value
+            form = next(f for f in _FORMS if f.kind == "binary")
+            form = _Form(
+                form.kind, form.columns, form.measures, form.description, (*form.optional, *_both("percent"))
+            )
         labels.append(label)
         kinds.append(form.kind)
         kept_rows.append(number)
@@ -638,6 +666,9 @@ def _parse_cell(column: str, text: str, where: _Where) -> float:
                 f"the total number of events must be a whole number above 0, not '{text}'",
                 **where,
             )
+    elif column.startswith("percent_"):
+        if not 0.0 <= value <= 100.0:
+            raise InputError(f"a percentage lies between 0 and 100, not '{text}'", **where)
     elif column in ("icc",):
         if not 0.0 <= value <= 1.0:
             raise InputError(f"an intracluster correlation lies between 0 and 1, not '{text}'", **where)

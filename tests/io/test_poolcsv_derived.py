@@ -288,3 +288,23 @@ def test_top_level_api_name():
     import trialsynth as ts
 
     assert ts.derive.sd_from_se(1.2, 40).value == pytest.approx(1.2 * math.sqrt(40), rel=HAND)
+
+
+def test_counts_from_percentages_become_binary_rows(tmp_path):
+    # CRT dossier, TARGET responders: 70% of 103 and 55% of 104 analysed → 72 and 57 (round half up).
+    text = "study,events_treatment,n_treatment,events_control,n_control,percent_treatment,percent_control\n"
+    text += "TARGET,,103,,104,70,55\nOther,10,50,12,50,,\n"
+    path = _write(tmp_path, text)
+    from trialsynth.io import read_pool_csv
+
+    data = read_pool_csv(path, measure="OR")
+    assert data.kinds == ("binary", "binary")
+    assert data.values["events_treatment"].tolist() == [72.0, 10.0]
+    assert data.values["events_control"].tolist() == [57.0, 12.0]
+    res = pool_file(path, measure="OR", method="FE")
+    target = _studies(res)["TARGET"]
+    assert target.yi == pytest.approx(math.log((72 * 47) / (31 * 57)), rel=HAND)
+    assert [d.method for d in target.derivations] == ["Count from percentage"] * 2
+    assert _studies(res)["Other"].derivations == ()
+    with pytest.raises(InputError, match="between 0 and 100"):
+        pool_file(_write(tmp_path, text.replace(",70,", ",170,"), "bad.csv"), measure="OR")

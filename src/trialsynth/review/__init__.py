@@ -94,7 +94,9 @@ Files
     ``ci_lower``, ``ci_upper``, ``ci_level`` | ``log_estimate``, ``se`` | ``estimate``,
     ``se`` | ``o_minus_e``, ``v`` | ``p_value``, ``events``, ``direction``; and the forms whose
     numbers are derived (:mod:`trialsynth.stats.derive`, docs/derived-numbers.md), ``*`` being
-    ``treatment`` and ``control``: ``se_*`` | ``ci_lower_*``, ``ci_upper_*`` (with ``mean_*``) |
+    ``treatment`` and ``control``: ``percent_treatment``, ``percent_control`` (with the
+    ``n_`` columns: events = round(percent × n)) | ``se_*`` | ``ci_lower_*``, ``ci_upper_*``
+    (with ``mean_*``) |
     ``baseline_sd_*``, ``final_sd_*``, ``correlation`` (with ``mean_*`` as a change) |
     ``median_*`` with ``q1_*``, ``q3_*`` and/or ``min_*``, ``max_*`` | ``estimate``,
     ``p_value`` (an MD) | ``events_*``, ``person_time_*`` (IRR, IRD) | ``icc``,

@@ -48,6 +48,18 @@ def derive_rows(
         for j, i in enumerate(rows):
             steps[i].append(derived.derivation.at(j).about(subject))
 
+    # Binary rows given as percentages (trialsynth.io fills their events the same way).
+    percent = val.get("percent_treatment")
+    rows = (
+        np.flatnonzero((kinds_a == "binary") & np.isfinite(percent))
+        if percent is not None
+        else np.array([], int)
+    )
+    for arm in _ARMS if rows.size else ():
+        out = derive.count_from_percent(val[f"percent_{arm}"][rows], val[f"n_{arm}"][rows])
+        column(f"events_{arm}")[rows] = out.value
+        record(rows, out, arm)
+
     for arm in _ARMS:
         n = column(f"n_{arm}")
         sd = column(f"sd_{arm}")
