@@ -477,28 +477,20 @@ def pool_input(
             corrections.append(f"left out, derived numbers (sensitivity analysis): {', '.join(names)}")
             _warn(f"{data.source}: left out as derived (sensitivity analysis): {', '.join(names)}")
     kinds = np.asarray(data.kinds)
-    bound = np.asarray(data.p_bound, dtype=bool) & (kinds == "md_pvalue")
-    if bound.any():
+    for kind, effect, short in (("md_pvalue", "SE", "larger SE"), ("hr_pvalue", "HR", "HR closer to 1")):
+        bound = np.asarray(data.p_bound, dtype=bool) & (kinds == kind)
+        if not bound.any():
+            continue
         names = [lab for lab, bflag in zip(data.labels, bound, strict=True) if bflag]
         corrections.append(
-            f"p-value given as a bound, used at the bound (conservative: larger SE): {', '.join(names)}"
+            f"p-value given as a bound, used at the bound (conservative: {short}): {', '.join(names)}"
         )
         for i in np.nonzero(bound)[0]:
-            notes[i] = "p-value given as a bound: used at the bound, so the SE is conservative"
+            notes[i] = f"p-value given as a bound: used at the bound, so the {effect} is conservative"
+        what = "the hazard ratio" if kind == "hr_pvalue" else "the SE"
         _warn(
-            f"{data.source}: p-value given as a bound for {', '.join(names)}; used at the bound (larger SE)"
-        )
-    bound = np.asarray(data.p_bound, dtype=bool) & (kinds == "hr_pvalue")
-    if bound.any():
-        names = [lab for lab, bflag in zip(data.labels, bound, strict=True) if bflag]
-        corrections.append(
-            f"p-value given as a bound, used at the bound (conservative: HR closer to 1): {', '.join(names)}"
-        )
-        for i in np.nonzero(bound)[0]:
-            notes[i] = "p-value given as a bound: used at the bound, so the HR is conservative"
-        _warn(
-            f"{data.source}: p-value given as a bound for {', '.join(names)}; it is used at the bound, "
-            "so the hazard ratio is conservative"
+            f"{data.source}: p-value given as a bound for {', '.join(names)}; "
+            f"used at the bound, so {what} is conservative"
         )
     if corrected.any():
         names = [lab for lab, cflag in zip(data.labels, corrected, strict=True) if cflag]

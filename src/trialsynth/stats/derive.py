@@ -365,6 +365,15 @@ def sd_from_se_diff(se, n1, n2) -> Derived:
 # --------------------------------------------------------------------------- medians, quartiles, ranges
 
 
+def _bracket(median, low, high, low_name: str, high_name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Two summary values around a median, checked: low ≤ median ≤ high and low < high."""
+    low, high = _arr(low), _arr(high)
+    _require(low <= median, f"{low_name} is above the median")
+    _require(high >= median, f"{high_name} is below the median")
+    _require(high > low, f"{high_name} must be above {low_name}")
+    return low, high
+
+
 def _xi(n):
     """ξ(n) = 2Φ⁻¹((n − 0.375)/(n + 0.25)): the expected range of n standard normals (Wan 2014)."""
     return 2 * norm_quantile((n - 0.375) / (n + 0.25))
@@ -416,16 +425,10 @@ def mean_sd_from_median(
     _require(n > 1, "estimating a mean and SD from a median needs more than one patient")
     inputs: list[tuple[str, Any]] = [("n", n)]
     if has_r:
-        a, b = _arr(minimum), _arr(maximum)
-        _require(a <= m, "the minimum is above the median")
-        _require(b >= m, "the maximum is below the median")
-        _require(b > a, "the maximum must be above the minimum")
+        a, b = _bracket(m, minimum, maximum, "the minimum", "the maximum")
         inputs += [("min", a)]
     if has_q:
-        lo, hi = _arr(q1), _arr(q3)
-        _require(lo <= m, "the first quartile is above the median")
-        _require(hi >= m, "the third quartile is below the median")
-        _require(hi > lo, "the third quartile must be above the first")
+        lo, hi = _bracket(m, q1, q3, "the first quartile", "the third quartile")
         inputs += [("q1", lo)]
     inputs += [("median", m)]
     if has_q:
