@@ -190,7 +190,8 @@ def _pooled_events(crt, outcome: str, study: str) -> list[float]:
     header, rows, options = table.pool_arguments()
     data = parse_pool_table(header, rows, measure="OR", **options)
     i = list(table.studies).index(study)
-    return [float(data.values[c][i]) for c in ("events_treatment", "n_treatment", "events_control", "n_control")]
+    columns = ("events_treatment", "n_treatment", "events_control", "n_control")
+    return [float(data.values[c][i]) for c in columns]
 
 
 def test_crt_numbers_as_in_the_dossier(crt) -> None:
