@@ -642,29 +642,20 @@ def cluster_effective(n, cluster_size, icc, *, events=None) -> tuple[Derived, De
     (Handbook 23.1.4).
     """
     de = design_effect(cluster_size, icc).value
-    n = _arr(n)
-    n_eff = _derived(
-        n / de,
-        "Effective sample size (cluster trial)",
-        "n_eff = n / (1 + (m − 1) × ICC)",
-        "{n} / {de}",
-        (("n", n), ("de", de), ("m", cluster_size), ("icc", icc)),
-        "n_eff",
-        f"{HANDBOOK} 23.1.4",
-    )
-    if events is None:
-        return n_eff, None
-    e = _arr(events)
-    e_eff = _derived(
-        e / de,
-        "Effective events (cluster trial)",
-        "events_eff = events / (1 + (m − 1) × ICC)",
-        "{events} / {de}",
-        (("events", e), ("de", de), ("m", cluster_size), ("icc", icc)),
-        "events_eff",
-        f"{HANDBOOK} 23.1.4",
-    )
-    return n_eff, e_eff
+
+    def divided(value, name: str, label: str) -> Derived:
+        value = _arr(value)
+        return _derived(
+            value / de,
+            f"Effective {label} (cluster trial)",
+            f"{name}_eff = {name} / (1 + (m − 1) × ICC)",
+            f"{{{name}}} / {{de}}",
+            ((name, value), ("de", de), ("m", cluster_size), ("icc", icc)),
+            f"{name}_eff",
+            f"{HANDBOOK} 23.1.4",
+        )
+
+    return divided(n, "n", "sample size"), None if events is None else divided(events, "events", "events")
 
 
 def crossover_md(
