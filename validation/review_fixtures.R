@@ -43,6 +43,16 @@ num <- function(x) as.numeric(sub("^\\+", "", x))
 # Per-study yi/vi for the rows, by the form each row uses (first complete form wins).
 effects <- function(d, measure) {
   has <- function(cols) all(cols %in% names(d)) && all(nzchar(unlist(d[, cols])))
+  # Counts entered as percentages (percent_* with n_*): events = round(percent/100 * n), half up,
+  # as trialsynth.stats.derive.count_from_percent (Cochrane Handbook: counts from percentages).
+  if ("percent_treatment" %in% names(d)) {
+    for (arm in c("treatment", "control")) {
+      ev <- paste0("events_", arm)
+      pc <- paste0("percent_", arm)
+      fill <- !nzchar(d[[ev]]) & nzchar(d[[pc]])
+      d[[ev]][fill] <- as.character(floor(num(d[[pc]][fill]) / 100 * num(d[[paste0("n_", arm)]][fill]) + 0.5))
+    }
+  }
   if (measure %in% c("OR", "RR", "RD") && has(c("events_treatment", "n_treatment", "events_control", "n_control"))) {
     return(list(kind = "binary", es = escalc(measure, ai = num(d$events_treatment), n1i = num(d$n_treatment),
                 ci = num(d$events_control), n2i = num(d$n_control), add = 1/2, to = "only0",

@@ -9,4 +9,13 @@ from trialsynth._core.errors import InputError, TrialsynthWarning
 
 __version__ = "0.1.0"
 
-__all__ = ["InputError", "TrialsynthWarning", "__version__"]
+__all__ = ["InputError", "TrialsynthWarning", "__version__", "derive"]
+
+
+def __getattr__(name: str):
+    """``trialsynth.derive``: the conversions of :mod:`trialsynth.stats.derive`, imported on first use."""
+    if name == "derive":
+        from trialsynth.stats import derive
+
+        return derive
+    raise AttributeError(f"module 'trialsynth' has no attribute {name!r}")

@@ -182,14 +182,31 @@ def _used(crt, outcome: str, study: str, analysis_set: str = "paper"):
     return row
 
 
+def _pooled_events(crt, outcome: str, study: str) -> list[float]:
+    """The 2×2 counts a used row gives once read for pooling (events derived from percentages)."""
+    from trialsynth.io.poolcsv import parse_pool_table
+
+    table = crt.pool_table(outcome, "paper")
+    header, rows, options = table.pool_arguments()
+    data = parse_pool_table(header, rows, measure="OR", **options)
+    i = list(table.studies).index(study)
+    columns = ("events_treatment", "n_treatment", "events_control", "n_control")
+    return [float(data.values[c][i]) for c in columns]
+
+
 def test_crt_numbers_as_in_the_dossier(crt) -> None:
     binary = ("events_treatment", "n_treatment", "events_control", "n_control")
+    percent = ("percent_treatment", "n_treatment", "percent_control", "n_control")
+    # Counts from quoted percentages are derived by trialsynth.stats.derive, not typed in.
     target = _used(crt, "response", "target")
-    assert [target.get(c) for c in binary] == ["72", "103", "57", "104"]
-    assert target.kind == "derived" and "70% × 103 = 72.1 → 72" in target.note
+    assert [target.get(c) for c in percent] == ["70", "103", "55", "104"]
+    assert [target.get(c) for c in binary[::2]] == ["", ""]
+    assert _pooled_events(crt, "response", "target") == [72, 103, 57, 104]
+    assert target.kind == "derived" and "70% × 103 → 72" in target.note
     assert target.denominator == "analysed"
     nyha = _used(crt, "nyha", "target")
-    assert [nyha.get(c) for c in binary] == ["85", "103", "68", "104"] and nyha.kind == "derived"
+    assert [nyha.get(c) for c in percent] == ["83", "103", "65", "104"] and nyha.kind == "derived"
+    assert _pooled_events(crt, "nyha", "target") == [85, 103, 68, 104]
     lvef = _used(crt, "lvef", "target")
     columns = ("mean_treatment", "sd_treatment", "n_treatment", "mean_control", "sd_control", "n_control")
     assert [lvef.get(c) for c in columns] == ["+8", "7", "103", "+5", "8", "104"]
@@ -206,11 +223,12 @@ def test_crt_numbers_as_in_the_dossier(crt) -> None:
     imaging = [r for r in rows if r.study == "imagingcrt"]
     assert [(r.use, r.kind) for r in imaging] == [(False, "derived"), (True, "derived")]
     non_response, response = imaging
-    assert [non_response.get(c) for c in binary] == ["23", "89", "39", "93"]
+    assert [non_response.get(c) for c in percent] == ["26", "89", "42", "93"]
     assert "26%" in non_response.note and "42%" in non_response.note
     assert "non-response" in non_response.definition.lower()
-    assert [response.get(c) for c in binary] == ["66", "89", "54", "93"]
-    assert "89 − 23 = 66" in response.note
+    assert [response.get(c) for c in percent] == ["74", "89", "58", "93"]
+    assert _pooled_events(crt, "response", "imagingcrt") == [66, 89, 54, 93]
+    assert "89 − 23" in response.note
     assert response.definition != non_response.definition
 
 

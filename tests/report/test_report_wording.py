@@ -35,7 +35,7 @@ def test_few_derived_trials_keep_their_derivation():
     doc = results_document(analyse_review(EXAMPLES / "imaging-guided-crt"))
     entry = next(e for e in doc["outcomes"] if e["outcome"] == "response" and e["analysis_set"] == "paper")
     line = next(x for x in entry["explanation"] if x.startswith("Derived numbers"))
-    assert "TARGET (Khan 2012) (Derived from quoted percentages" in line
+    assert "TARGET (Khan 2012) (Counts derived by trialsynth from the quoted percentages" in line
 
 
 class _Reported:

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 #: Measures analysed on the log scale (estimates are log ratios).
-RATIO_MEASURES = frozenset({"OR", "RR", "HR"})
+RATIO_MEASURES = frozenset({"OR", "RR", "HR", "ROM", "IRR"})
 
 #: The note a result carries when, under the RevMan profile, a DerSimonian–Laird fit of 2×2
 #: counts took τ² from Q around the Mantel–Haenszel estimate (RevMan's "M-H, Random").
@@ -59,6 +59,8 @@ class StudyRow:
     ci_upper: float
     included: bool = True
     note: str = ""
+    #: How the numbers behind ``yi``/``vi`` were derived (trialsynth.stats.derive.Derivation records).
+    derivations: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -178,6 +180,7 @@ class MetaResult:
                     "ci_upper": s.ci_upper,
                     "included": s.included,
                     "note": s.note,
+                    "derivations": [d.as_dict() for d in s.derivations],
                 }
                 for s in self.studies
             ],

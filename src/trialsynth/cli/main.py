@@ -13,7 +13,7 @@ import warnings
 
 import click
 
-MEASURES = ("OR", "RR", "RD", "MD", "SMD", "HR", "PR", "PLO", "PAS", "PFT")
+MEASURES = ("OR", "RR", "RD", "MD", "SMD", "HR", "ROM", "IRR", "IRD", "PR", "PLO", "PAS", "PFT")
 METHODS = ("FE", "MH", "PETO", "DL", "REML", "PM", "ML", "HE", "SJ", "EB", "HS")
 POOL_METHODS = (*METHODS, "GLMM")
 GLMM_MODELS = ("UM.FS", "UM.RS", "CM.EL", "CM.AL")
@@ -62,7 +62,8 @@ def _json_dumps(data) -> str:
     "--measure",
     required=True,
     type=click.Choice(MEASURES, case_sensitive=False),
-    help="Effect measure: OR, RR, RD (2×2 counts or generic), MD, SMD (means/SDs or generic), HR (generic).",
+    help="Effect measure: OR, RR, RD (2×2 counts or generic), MD, SMD (means/SDs or generic), HR (generic), "
+    "ROM (ratio of means, log scale), IRR, IRD (events and person-time).",
 )
 @click.option(
     "--method",
@@ -179,6 +180,19 @@ def _json_dumps(data) -> str:
     "--robust", "robust_type", default=None, type=click.Choice(["CR2"], case_sensitive=False),
     help="With --multilevel: cluster-robust (CR2, Satterthwaite df) tests by study (adds 'robust').",
 )
+@click.option(
+    "--median-method",
+    default="luo-shi",
+    show_default=True,
+    type=click.Choice(["luo-shi", "wan"]),
+    help="Mean and SD from a median: luo-shi (mean by Luo et al. 2018, SD by Wan et al. 2014 or, with "
+    "quartiles and range, Shi et al. 2020: the current recommendation) or wan (Wan et al. 2014 throughout).",
+)
+@click.option(
+    "--exclude-derived",
+    is_flag=True,
+    help="Sensitivity analysis: leave out the studies whose numbers had to be derived (shown, not pooled).",
+)
 def pool(
     file,
     measure,
@@ -205,6 +219,8 @@ def pool(
     multilevel=False,
     rho=0.0,
     robust_type=None,
+    median_method="luo-shi",
+    exclude_derived=False,
 ) -> None:
     """Pool the trials in FILE (CSV) and print the result.
 
@@ -216,7 +232,29 @@ def pool(
                     log_estimate, se (ratio measures)  |  estimate, se (differences)
       hazard ratio: p_value, events, direction, n_treatment, n_control  (Tierney et al. 2007)
                     o_minus_e, v
+      rates (IRR, IRD): events_treatment, person_time_treatment, events_control, person_time_control
+    Forms whose numbers are derived (ARM is treatment and control, each with n_ARM):
+      percent_ARM                          % of the arm with the event: events = round(% × n),
+                                           flagged as derived (OR, RR, RD)
+      mean_ARM, se_ARM                     SE of the arm mean: SD = SE × √n
+      mean_ARM, ci_lower_ARM, ci_upper_ARM 95% CI of the arm mean: SD = √n × width / (2 × t or z),
+                                           t(n−1) below 60 patients (Cochrane Handbook 6.5.2.2)
+      mean_ARM (a mean change), baseline_sd_ARM, final_sd_ARM, correlation
+                                           SD of the change (Handbook 6.5.2.8); MD, or SMD if
+                                           every row is a change score
+      median_ARM with q1_ARM, q3_ARM and/or min_ARM, max_ARM
+                                           mean and SD estimated (--median-method); skewed
+                                           quartiles give a warning
+      estimate, p_value, n_treatment, n_control
+                                           MD with its two-sided p-value: SE = |MD| / t(n1+n2−2)
+      icc, cluster_size (with any counts or means row)
+                                           cluster trial: n and events divided by the design
+                                           effect 1 + (cluster_size − 1) × icc (Handbook 23.1.4)
+    ROM takes the forms with means or medians (means above 0).
     Rows may use different forms. A row with blank cells is left out with a warning.
+    --json gives each study's effect, variance, derivations (method, formula, inputs, result,
+    reference) and derivation (the same as text, e.g. "SD from SE: 1.2 × √40 = 7.589");
+    docs/derived-numbers.md has every formula with its reference.
     Without --json a table is printed with ratios back-transformed.
     """
     if bayes:
@@ -255,6 +293,8 @@ def pool(
         add=add,
         to=add_to,
         profile=profile,
+        median_method=median_method,
+        exclude_derived=exclude_derived,
     )
     extra, extra_text = {}, ""
     if subgroup or moderators:
@@ -276,9 +316,16 @@ def pool(
             add=add,
             to=add_to,
             profile=profile,
+            median_method=median_method,
+            exclude_derived=exclude_derived,
         )
     if as_json:
-        click.echo(_json_dumps({**result.to_json_dict(), **extra}))
+        from trialsynth.report.derivation import render_all
+
+        out = {**result.to_json_dict(), **extra}
+        for row, study in zip(out["studies"], result.studies, strict=True):
+            row["derivation"] = render_all(study.derivations)
+        click.echo(_json_dumps(out))
     else:
         from trialsynth.report.text import result_table
 

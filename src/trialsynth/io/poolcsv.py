@@ -32,6 +32,29 @@ Column sets ("forms"), in the order in which they are tried for each row:
     number above 0), ``direction`` (``treatment`` or ``control``: the arm the reported
     result favours), ``n_treatment`` and ``n_control``.
 
+Forms from which the numbers to pool are *derived* (:mod:`trialsynth.stats.derive`; every
+derivation is kept with the study, see docs/derived-numbers.md); ``*`` is ``treatment`` and
+``control``, each arm with its ``n_*``:
+
+``binary_percent`` -- ``percent_*`` with ``n_*``: the percentage of the arm with the event;
+    events = round(percent/100 × n), half up (:func:`trialsynth.stats.derive.count_from_percent`).
+    The row is then a ``binary`` row whose ``events_*`` are derived: its kind is ``binary`` and
+    ``values["percent_*"]`` keep the percentages (OR, RR, RD)
+``continuous_se`` -- ``mean_*``, ``se_*`` (SE of the arm mean; SD = SE·√n) (MD, SMD, ROM)
+``continuous_ci`` -- ``mean_*``, ``ci_lower_*``, ``ci_upper_*`` (95% CI of the arm mean; SD by
+    the t or normal quantile, Handbook 6.5.2.2) (MD, SMD, ROM)
+``continuous_change`` -- ``mean_*`` as a mean change from baseline with ``baseline_sd_*``,
+    ``final_sd_*`` and ``correlation`` (SD of the change, Handbook 6.5.2.8) (MD, SMD; for SMD
+    all rows must then be change scores)
+``continuous_median`` -- ``median_*`` with ``q1_*`` and ``q3_*`` and/or ``min_*`` and ``max_*``
+    (mean and SD estimated; ``pool --median-method``) (MD, SMD, ROM)
+``md_pvalue`` -- ``estimate``, ``p_value``, ``n_treatment``, ``n_control``: a mean difference
+    known only with its two-sided p-value (SE from the t quantile, Handbook 6.5.2.3) (MD)
+``rate`` -- ``events_*``, ``person_time_*`` (IRR, IRD)
+
+Any row with counts or means may add ``icc`` and ``cluster_size`` (a cluster-randomised trial:
+sizes and events divided by the design effect 1 + (m − 1)·ICC, Handbook 23.1.4).
+
 Different rows may use different column sets: each row uses the first set, in the order
 above and among the sets valid for the measure, whose cells are all filled in. A row with
 no complete set is left out with a :class:`~trialsynth._core.errors.TrialsynthWarning`. Every
@@ -46,6 +69,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import math
 import os
 import re
@@ -58,11 +82,14 @@ import numpy as np
 
 from trialsynth._core.errors import InputError, TrialsynthWarning, read_user_file
 from trialsynth._core.results import RATIO_MEASURES
+from trialsynth.stats import derive
 
 __all__ = ["MEASURES", "PoolInput", "parse_pool_table", "read_pool_csv"]
 
 #: The effect measures that can be pooled, in the order they are listed to users.
-MEASURES: tuple[str, ...] = ("OR", "RR", "RD", "MD", "SMD", "HR", "PR", "PLO", "PAS", "PFT")
+MEASURES: tuple[str, ...] = (
+    "OR", "RR", "RD", "MD", "SMD", "HR", "ROM", "IRR", "IRD", "PR", "PLO", "PAS", "PFT"
+)
 #: Single-arm proportions (events of n): raw, logit, arcsine, Freeman–Tukey double arcsine.
 PROPORTION_MEASURES = frozenset({"PR", "PLO", "PAS", "PFT"})
 
@@ -77,10 +104,20 @@ _MEASURE_NAMES = {
     "PLO": "a logit proportion",
     "PAS": "an arcsine proportion",
     "PFT": "a Freeman–Tukey proportion",
+    "ROM": "a ratio of means",
+    "IRR": "an incidence rate ratio",
+    "IRD": "an incidence rate difference",
 }
 
 _ALL = frozenset(MEASURES) - PROPORTION_MEASURES
-_DIFFERENCE_MEASURES = frozenset({"MD", "SMD", "RD"})
+_DIFFERENCE_MEASURES = frozenset({"MD", "SMD", "RD", "IRD"})
+_MEANS_MEASURES = frozenset({"MD", "SMD", "ROM"})
+_CLUSTER = ("icc", "cluster_size")
+_ARMS = ("treatment", "control")
+
+
+def _both(*stems: str) -> tuple[str, ...]:
+    return tuple(f"{stem}_{arm}" for arm in _ARMS for stem in stems)
 
 
 @dataclass(frozen=True)
@@ -101,12 +138,45 @@ _FORMS: tuple[_Form, ...] = (
         ("events_treatment", "n_treatment", "events_control", "n_control"),
         frozenset({"OR", "RR", "RD"}),
         "event counts",
+        optional=_CLUSTER,
+    ),
+    _Form(
+        "binary_percent",
+        _both("percent", "n"),
+        frozenset({"OR", "RR", "RD"}),
+        "percentages with events and their denominators",
+        optional=_CLUSTER,
     ),
     _Form(
         "continuous",
         ("mean_treatment", "sd_treatment", "n_treatment", "mean_control", "sd_control", "n_control"),
-        frozenset({"MD", "SMD"}),
+        _MEANS_MEASURES,
         "means and standard deviations",
+        optional=_CLUSTER,
+    ),
+    _Form(
+        "continuous_se", _both("mean", "se", "n"), _MEANS_MEASURES, "means and their SEs", optional=_CLUSTER
+    ),
+    _Form(
+        "continuous_ci",
+        _both("mean", "ci_lower", "ci_upper", "n"),
+        _MEANS_MEASURES,
+        "means and their 95% CIs",
+        optional=_CLUSTER,
+    ),
+    _Form(
+        "continuous_change",
+        (*_both("mean", "baseline_sd", "final_sd", "n"), "correlation"),
+        frozenset({"MD", "SMD"}),
+        "mean changes with baseline and final SDs and a correlation",
+        optional=_CLUSTER,
+    ),
+    _Form(
+        "continuous_median",
+        _both("median", "n"),
+        _MEANS_MEASURES,
+        "medians with quartiles and/or ranges",
+        optional=(*_both("q1", "q3", "min", "max"), *_CLUSTER),
     ),
     _Form(
         "generic_ci",
@@ -127,6 +197,18 @@ _FORMS: tuple[_Form, ...] = (
         frozenset({"HR"}),
         "log-rank p-value",
     ),
+    _Form(
+        "md_pvalue",
+        ("estimate", "p_value", "n_treatment", "n_control"),
+        frozenset({"MD"}),
+        "MD with its p-value",
+    ),
+    _Form("rate", _both("events", "person_time"), frozenset({"IRR", "IRD"}), "events and person-time"),
+)
+
+#: Forms whose numbers are derived before pooling (their rows carry derivations).
+DERIVED_KINDS = frozenset(
+    {"continuous_se", "continuous_ci", "continuous_change", "continuous_median", "md_pvalue"}
 )
 
 #: Every recognised numeric column, in the order used for :attr:`PoolInput.values`.
@@ -150,6 +232,12 @@ NUMERIC_COLUMNS: tuple[str, ...] = (
     "p_value",
     "events",
     "n",
+    *_both("se", "ci_lower", "ci_upper", "baseline_sd", "final_sd", "median", "q1", "q3", "min", "max"),
+    "correlation",
+    "icc",
+    "cluster_size",
+    *_both("person_time"),
+    *_both("percent"),
 )
 
 _DIRECTIONS = ("treatment", "control")
@@ -380,11 +468,18 @@ def _parse(
     for form in complete:
         used.update(form.columns)
         used.update(c for c in form.optional if c in index)
+    # The cluster columns are checked on every row: a row whose form cannot use them is an error.
+    used.update(c for c in _CLUSTER if c in index)
     _warn_partial_sets(source, valid, complete, index, used, shown)
 
     # ci_level is always reported for generic_ci (95 where not given), even without the column.
     has_ci = any(f.kind == "generic_ci" for f in complete)
-    numeric = [c for c in NUMERIC_COLUMNS if c in used or (c == "ci_level" and has_ci)]
+    has_percent = any(f.kind == "binary_percent" for f in complete)
+    numeric = [
+        c
+        for c in NUMERIC_COLUMNS
+        if c in used or (c == "ci_level" and has_ci) or (has_percent and c in _both("events"))
+    ]
     extra = [i for i, n in enumerate(names) if n and n.casefold() != "study" and n.casefold() not in used]
     study_i = index["study"]
     # Column order used for per-cell checks: the header's order, so the first bad cell is reported.
@@ -450,24 +545,40 @@ def _parse(
 
         _check_row(form, measure, parsed, raw, source, number, shown)
 
+        if form.kind == "binary_percent":
+            # Counts from percentages: the row becomes a binary row with derived events.
+            for arm in _ARMS:
+                parsed[f"events_{arm}"] = derive.count_from_percent(
+                    parsed[f"percent_{arm}"], parsed[f"n_{arm}"]
+                ).value
+            form = next(f for f in _FORMS if f.kind == "binary")
+            form = _Form(
+                form.kind, form.columns, form.measures, form.description, (*form.optional, *_both("percent"))
+            )
         labels.append(label)
         kinds.append(form.kind)
         kept_rows.append(number)
-        in_form = set(form.columns)
+        in_form = set(form.columns) | set(form.optional)
         for column in numeric:
             if column in in_form:
-                columns[column].append(parsed[column])
-            elif column == "ci_level" and form.kind == "generic_ci":
-                columns[column].append(parsed.get(column, _DEFAULT_CI_LEVEL))
+                default = _DEFAULT_CI_LEVEL if column == "ci_level" else math.nan
+                columns[column].append(parsed.get(column, default))
             else:
                 columns[column].append(math.nan)
         directions.append(direction if form.kind == "hr_pvalue" else "")
-        bounds.append(bound if form.kind == "hr_pvalue" else False)
+        bounds.append(bound if form.kind in ("hr_pvalue", "md_pvalue") else False)
         for i in extra:
             extras[names[i]].append(row[i])
 
     if not labels:
         raise InputError("no study has complete data", file=source)
+    if measure == "SMD" and "continuous_change" in kinds and any(k != "continuous_change" for k in kinds):
+        first = labels[kinds.index("continuous_change")]
+        raise InputError(
+            f"study '{first}' gives a change from baseline but other studies give final values: they can be "
+            "mixed for MD, not for SMD (Cochrane Handbook 10.5.2); use MD or one kind of value",
+            file=source,
+        )
 
     values = {c: _frozen_array(v, float) for c, v in columns.items()}
     return PoolInput(
@@ -571,10 +682,28 @@ def _parse_cell(column: str, text: str, where: _Where) -> float:
             raise InputError(
                 f"a number of participants must be a whole number above 0, not '{text}'", **where
             )
+    elif column.startswith("percent_"):
+        if not 0.0 <= value <= 100.0:
+            raise InputError(f"a percentage lies between 0 and 100, not '{text}'", **where)
+    elif column in ("icc",):
+        if not 0.0 <= value <= 1.0:
+            raise InputError(f"an intracluster correlation lies between 0 and 1, not '{text}'", **where)
+    elif column == "cluster_size":
+        if value < 1:
+            raise InputError(f"a mean cluster size is 1 or more, not '{text}'", **where)
+    elif column == "correlation":
+        if not -1.0 <= value <= 1.0:
+            raise InputError(f"a correlation lies between −1 and 1, not '{text}'", **where)
+    elif column.startswith("person_time_"):
+        if value <= 0:
+            raise InputError(f"person-time must be above 0, not '{text}'", **where)
+    elif column.startswith(("baseline_sd_", "final_sd_")):
+        if value <= 0:
+            raise InputError(f"a standard deviation must be above 0, not '{text}'", **where)
     elif column in ("sd_treatment", "sd_control"):
         if value <= 0:
             raise InputError(f"a standard deviation must be above 0, not '{text}'", **where)
-    elif column == "se":
+    elif column in ("se", "se_treatment", "se_control"):
         if value <= 0:
             raise InputError(f"a standard error must be above 0, not '{text}'", **where)
     elif column == "v":
@@ -625,6 +754,8 @@ def _check_row(
 
     def fail(message: str, column: str) -> InputError:
         return InputError(message, file=source, row=number, column=shown(column))
+
+    _check_derived_row(form, measure, parsed, raw, fail)
 
     if form.kind == "binary":
         for arm in ("treatment", "control"):
@@ -689,4 +820,81 @@ def _check_risk_difference(
                 f"a risk difference lies between -1 and 1, not '{raw[column]}'; give proportions "
                 "(e.g. -0.05), not percentage points",
                 column,
+            )
+
+
+def _check_derived_row(
+    form: _Form,
+    measure: str,
+    parsed: dict[str, float],
+    raw: dict[str, str],
+    fail: Callable[[str, str], InputError],
+) -> None:
+    """Checks across the cells of the derived forms (and the cluster columns of any row)."""
+    cluster = [c for c in _CLUSTER if c in raw]
+    if cluster and not set(_CLUSTER) <= set(form.optional):
+        raise fail(
+            f"{cluster[0]} applies to rows with counts or means (a cluster trial); this row gives "
+            f"{form.description}, which should already allow for clustering",
+            cluster[0],
+        )
+    if len(cluster) == 1:
+        other = next(c for c in _CLUSTER if c not in raw)
+        raise fail(f"a cluster trial needs both icc and cluster_size; {other} is blank", cluster[0])
+    if measure == "ROM" and form.kind.startswith("continuous"):
+        for arm in _ARMS:
+            column = f"median_{arm}" if form.kind == "continuous_median" else f"mean_{arm}"
+            if parsed[column] <= 0:
+                raise fail(f"a ratio of means needs means above 0, not '{raw[column]}'", column)
+    if form.kind == "continuous_ci":
+        for arm in _ARMS:
+            lower, upper, mean = parsed[f"ci_lower_{arm}"], parsed[f"ci_upper_{arm}"], parsed[f"mean_{arm}"]
+            if lower >= upper:
+                raise fail(
+                    f"the lower confidence limit {raw[f'ci_lower_{arm}']} is not below the upper limit "
+                    f"{raw[f'ci_upper_{arm}']}",
+                    f"ci_lower_{arm}",
+                )
+            if not lower <= mean <= upper:
+                raise fail(
+                    f"the mean {raw[f'mean_{arm}']} lies outside its confidence interval", f"mean_{arm}"
+                )
+            if parsed[f"n_{arm}"] < 2:
+                raise fail("a confidence interval of a mean needs 2 or more patients", f"n_{arm}")
+    elif form.kind == "continuous_median":
+        for arm in _ARMS:
+            quartiles = [c for c in (f"q1_{arm}", f"q3_{arm}") if c in raw]
+            extremes = [c for c in (f"min_{arm}", f"max_{arm}") if c in raw]
+            if len(quartiles) == 1 or len(extremes) == 1:
+                given = (quartiles if len(quartiles) == 1 else extremes)[0]
+                raise fail(f"{given} needs its partner (q1 with q3, min with max)", given)
+            if not quartiles and not extremes:
+                raise fail(
+                    f"a median needs q1_{arm} and q3_{arm} and/or min_{arm} and max_{arm}", f"median_{arm}"
+                )
+            order = [
+                c for c in (f"min_{arm}", f"q1_{arm}", f"median_{arm}", f"q3_{arm}", f"max_{arm}") if c in raw
+            ]
+            for low, high in itertools.pairwise(order):
+                if parsed[low] > parsed[high]:
+                    raise fail(f"{raw[low]} ({low}) is above {raw[high]} ({high})", low)
+            if quartiles and parsed[f"q1_{arm}"] == parsed[f"q3_{arm}"]:
+                raise fail("the quartiles are equal: no spread to estimate an SD from", f"q1_{arm}")
+            if extremes and parsed[f"min_{arm}"] == parsed[f"max_{arm}"]:
+                raise fail("the minimum equals the maximum: no spread to estimate an SD from", f"min_{arm}")
+            if parsed[f"n_{arm}"] < 2:
+                raise fail("a mean and SD from a median need 2 or more patients", f"n_{arm}")
+    elif form.kind == "continuous_change":
+        for arm in _ARMS:
+            sb, sf, r = parsed[f"baseline_sd_{arm}"], parsed[f"final_sd_{arm}"], parsed["correlation"]
+            if sb**2 + sf**2 - 2 * r * sb * sf <= 0:
+                raise fail("these SDs and this correlation leave no variance of the change", "correlation")
+    elif form.kind == "md_pvalue":
+        if parsed["estimate"] == 0:
+            raise fail(
+                "a mean difference of 0 with a p-value gives no standard error; give its SE or CI", "estimate"
+            )
+        if parsed["p_value"] >= 1:
+            raise fail(
+                "a p-value of 1 gives no standard error; give the SE or CI of the difference", "p_value"
             )

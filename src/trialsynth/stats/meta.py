@@ -17,6 +17,7 @@ import numpy as np
 from trialsynth._core.dist import crit_value
 from trialsynth._core.errors import InputError, TrialsynthWarning
 from trialsynth._core.results import RATIO_MEASURES, REVMAN_MH_RANDOM_NOTE, MetaResult, StudyRow
+from trialsynth.stats import derive
 from trialsynth.stats import effects as fx
 from trialsynth.stats.pooling import (
     IV_METHODS,
@@ -29,7 +30,7 @@ from trialsynth.stats.pooling import (
     peto,
 )
 
-MEASURES = ("OR", "RR", "RD", "MD", "SMD", "HR", "PR", "PLO", "PAS", "PFT")
+MEASURES = ("OR", "RR", "RD", "MD", "SMD", "HR", "ROM", "IRR", "IRD", "PR", "PLO", "PAS", "PFT")
 METHODS = ("FE", "MH", "PETO", "DL", "REML", "PM", "ML", "HE", "SJ", "EB", "HS", "GLMM")
 COUNT_METHODS = {"MH": ("OR", "RR", "RD"), "PETO": ("OR",), "GLMM": ("OR",)}
 
@@ -57,15 +58,29 @@ def _level_fraction(level: float) -> float:
     return level / 100.0 if level > 1 else level
 
 
-def _effects_for_rows(data, *, measure: str, method: str, profile: str, add: float, to: str, drop00):
-    """Per-row (yi, vi, corrected, dropped) from a PoolInput whose rows may mix input forms."""
+_CONTINUOUS_KINDS = ("continuous", "continuous_se", "continuous_ci", "continuous_change", "continuous_median")
+
+
+def _effects_for_rows(
+    data, *, measure: str, method: str, profile: str, add: float, to: str, drop00, median_method="luo-shi"
+):
+    """Per-row (yi, vi, corrected, dropped, derivations) from a PoolInput whose rows may mix input forms.
+
+    Rows in a derived form (:data:`trialsynth.io.poolcsv.DERIVED_KINDS`) and cluster trials first get their
+    means, SDs, sizes or SEs from :mod:`trialsynth.stats.derive`; ``derivations`` holds, per row,
+    the tuple of :class:`~trialsynth.stats.derive.Derivation` records used.
+    """
+    from trialsynth.stats.derive_rows import derive_rows
+
     n = len(data.labels)
     yi = np.full(n, np.nan)
     vi = np.full(n, np.nan)
     corrected = np.zeros(n, dtype=bool)
     dropped = np.zeros(n, dtype=bool)
     kinds = np.asarray(data.kinds)
-    val = data.values
+    val, derivations = derive_rows(
+        data.kinds, data.values, labels=data.labels, median_method=median_method, source=data.source
+    )
     ratio = measure in RATIO_MEASURES
 
     def put(sel, eff):
@@ -87,10 +102,29 @@ def _effects_for_rows(data, *, measure: str, method: str, profile: str, add: flo
             drop00=drop00,
         )
         put(sel, eff)
-    sel = kinds == "continuous"
+    sel = np.isin(kinds, _CONTINUOUS_KINDS)
     if sel.any():
         cols = ("mean_treatment", "sd_treatment", "n_treatment", "mean_control", "sd_control", "n_control")
-        put(sel, fx.continuous_effects(*(val[c][sel] for c in cols), measure, profile=profile))
+        if measure == "ROM":
+            rom = derive.log_ratio_of_means(*(val[c][sel] for c in cols))
+            put(
+                sel,
+                fx.Effects(rom.yi.value, rom.vi.value, np.zeros(sel.sum(), bool), np.zeros(sel.sum(), bool)),
+            )
+        else:
+            put(sel, fx.continuous_effects(*(val[c][sel] for c in cols), measure, profile=profile))
+    sel = kinds == "md_pvalue"
+    if sel.any():
+        put(sel, fx.generic_from_se(val["estimate"][sel], val["se"][sel]))
+    sel = kinds == "rate"
+    if sel.any():
+        cols = ("events_treatment", "person_time_treatment", "events_control", "person_time_control")
+        rate = derive.incidence_rate_ratio if measure == "IRR" else derive.incidence_rate_difference
+        out = rate(*(val[c][sel] for c in cols), add=add if to != "none" else 0.0)
+        x1, x2 = val["events_treatment"][sel], val["events_control"][sel]
+        zero = ((x1 == 0) | (x2 == 0)) & (to != "none")
+        both0 = (x1 == 0) & (x2 == 0) if measure == "IRR" else np.zeros(sel.sum(), bool)
+        put(sel, fx.Effects(np.atleast_1d(out.yi.value), np.atleast_1d(out.vi.value), zero & ~both0, both0))
     sel = kinds == "generic_ci"
     if sel.any():
         lvl = val["ci_level"][sel] if "ci_level" in val else np.full(sel.sum(), 95.0)
@@ -128,11 +162,12 @@ def _effects_for_rows(data, *, measure: str, method: str, profile: str, add: flo
                 val["n_control"][sel],
             ),
         )
-    return yi, vi, corrected, dropped
+    return yi, vi, corrected, dropped, derivations, val
 
 
-def _study_rows(labels, yi, vi, weights, included, notes, level) -> tuple[StudyRow, ...]:
+def _study_rows(labels, yi, vi, weights, included, notes, level, derivations=None) -> tuple[StudyRow, ...]:
     z = float(crit_value(level))
+    derivations = derivations if derivations is not None else [()] * len(labels)
     rows = []
     for i, label in enumerate(labels):
         se = np.sqrt(vi[i]) if np.isfinite(vi[i]) else np.nan
@@ -146,6 +181,7 @@ def _study_rows(labels, yi, vi, weights, included, notes, level) -> tuple[StudyR
                 ci_upper=float(yi[i] + z * se),
                 included=bool(included[i]),
                 note=notes[i],
+                derivations=tuple(derivations[i]),
             )
         )
     return tuple(rows)
@@ -170,6 +206,7 @@ def meta_analysis(
     corrections: Sequence[str] = (),
     study_notes: Sequence[str] | None = None,
     tau2: float | None = None,
+    study_derivations: Sequence[tuple] | None = None,
     model_notes: Sequence[str] = (),
 ) -> MetaResult:
     """Inverse-variance fixed- or random-effects meta-analysis of effects ``yi`` with variances ``vi``.
@@ -260,7 +297,7 @@ def meta_analysis(
         profile=profile,
         test="t" if hk and k >= 2 else "z",
         pi_type=pi_used,
-        studies=_study_rows(labels, yi, vi, weights, included, notes, level),
+        studies=_study_rows(labels, yi, vi, weights, included, notes, level, study_derivations),
         pooled=not single,
         hk_variant=hk_variant if hk else "",
         corrections=tuple(corrections),
@@ -268,9 +305,23 @@ def meta_analysis(
     )
 
 
-def _count_method_result(data, yi, vi, included, notes, corrections, *, measure, method, level, profile):
-    """Mantel–Haenszel or Peto fit from the raw counts of a PoolInput."""
-    val = data.values
+def _count_method_result(
+    data,
+    yi,
+    vi,
+    included,
+    notes,
+    corrections,
+    *,
+    measure,
+    method,
+    level,
+    profile,
+    values=None,
+    derivations=None,
+):
+    """Mantel–Haenszel or Peto fit from the counts of a PoolInput (``values``: cluster-adjusted counts)."""
+    val = data.values if values is None else values
     a, n1 = val["events_treatment"], val["n_treatment"]
     c, n2 = val["events_control"], val["n_control"]
     use = np.ones(len(a), dtype=bool)
@@ -333,14 +384,14 @@ def _count_method_result(data, yi, vi, included, notes, corrections, *, measure,
         profile=profile,
         test="z",
         pi_type="none",
-        studies=_study_rows(data.labels, yi, vi, weights, included, notes, level),
+        studies=_study_rows(data.labels, yi, vi, weights, included, notes, level, derivations),
         pooled=k > 1,
         corrections=tuple(corrections),
         notes=() if k > 1 else ("only one study: nothing was pooled",),
     )
 
 
-def _revman_mh_tau2(data, yi, vi, measure: str) -> tuple[float, dict]:
+def _revman_mh_tau2(data, yi, vi, measure: str, values=None) -> tuple[float, dict]:
     """RevMan 5's τ² for Mantel–Haenszel random effects (Deeks & Higgins 2010, section 3.3.4):
     Q_MH = Σwᵢ(yᵢ − θ_MH)² with inverse-variance weights wᵢ = 1/vᵢ, and
     τ² = max(0, (Q_MH − (k − 1))/(Σw − Σw²/Σw))."""
@@ -355,6 +406,7 @@ def _revman_mh_tau2(data, yi, vi, measure: str) -> tuple[float, dict]:
         method="MH",
         level=0.95,
         profile="revman",
+        values=values,
     )
     ok = np.isfinite(yi) & np.isfinite(vi)
     w = 1.0 / vi[ok]
@@ -378,12 +430,20 @@ def pool_input(
     drop00: bool | None = None,
     glmm: str = "UM.FS",
     fixed: bool = False,
+    median_method: str = "luo-shi",
+    exclude_derived: bool = False,
 ) -> MetaResult:
     """Pool a :class:`trialsynth.io.poolcsv.PoolInput` (rows may mix input forms).
 
-    ``method="GLMM"`` fits the binomial–normal model ``glmm`` (UM.FS, UM.RS, CM.EL, CM.AL; see
-    :mod:`trialsynth.stats.glmm`) to 2×2 counts, with random effects unless ``fixed``.
+    Rows in a derived form get their numbers from :mod:`trialsynth.stats.derive` (means and SDs
+    from medians by ``median_method``, see :data:`trialsynth.stats.derive.MEDIAN_METHODS`); each
+    study row keeps its derivations. ``exclude_derived=True`` leaves those rows out (shown, not
+    pooled): the sensitivity analysis without derived numbers.
     """
+    if median_method not in derive.MEDIAN_METHODS:
+        raise InputError(
+            f"unknown median method '{median_method}'; choose one of {', '.join(derive.MEDIAN_METHODS)}"
+        )
     measure, method = data.measure.upper(), method.upper()
     level = _level_fraction(level)
     _check_options(measure, method, hk_variant, level, pi_type, profile)
@@ -405,22 +465,43 @@ def pool_input(
         # metafor's rma.mh / rma.peto: drop double-zero tables from the per-study effects
         # for OR and RR (and Peto), keep them for RD.
         drop00 = (measure != "RD") if drop00 is None else drop00
-    yi, vi, corrected, dropped = _effects_for_rows(
-        data, measure=measure, method=method, profile=profile, add=add, to=to, drop00=drop00
+    yi, vi, corrected, dropped, derivations, values = _effects_for_rows(
+        data,
+        measure=measure,
+        method=method,
+        profile=profile,
+        add=add,
+        to=to,
+        drop00=drop00,
+        median_method=median_method,
     )
     notes = [""] * len(yi)
     corrections = []
-    bound = np.asarray(data.p_bound, dtype=bool) & (np.asarray(data.kinds) == "hr_pvalue")
-    if bound.any():
+    if exclude_derived:
+        derived = np.array([bool(steps) for steps in derivations], dtype=bool)
+        if derived.any():
+            names = [lab for lab, flag in zip(data.labels, derived, strict=True) if flag]
+            yi, vi = np.where(derived, np.nan, yi), np.where(derived, np.nan, vi)
+            corrected = corrected & ~derived
+            for i in np.nonzero(derived)[0]:
+                notes[i] = "left out: its numbers are derived (sensitivity analysis without derived numbers)"
+            corrections.append(f"left out, derived numbers (sensitivity analysis): {', '.join(names)}")
+            _warn(f"{data.source}: left out as derived (sensitivity analysis): {', '.join(names)}")
+    kinds = np.asarray(data.kinds)
+    for kind, effect, short in (("md_pvalue", "SE", "larger SE"), ("hr_pvalue", "HR", "HR closer to 1")):
+        bound = np.asarray(data.p_bound, dtype=bool) & (kinds == kind)
+        if not bound.any():
+            continue
         names = [lab for lab, bflag in zip(data.labels, bound, strict=True) if bflag]
         corrections.append(
-            f"p-value given as a bound, used at the bound (conservative: HR closer to 1): {', '.join(names)}"
+            f"p-value given as a bound, used at the bound (conservative: {short}): {', '.join(names)}"
         )
         for i in np.nonzero(bound)[0]:
-            notes[i] = "p-value given as a bound: used at the bound, so the HR is conservative"
+            notes[i] = f"p-value given as a bound: used at the bound, so the {effect} is conservative"
+        what = "the hazard ratio" if kind == "hr_pvalue" else "the SE"
         _warn(
-            f"{data.source}: p-value given as a bound for {', '.join(names)}; it is used at the bound, "
-            "so the hazard ratio is conservative"
+            f"{data.source}: p-value given as a bound for {', '.join(names)}; "
+            f"used at the bound, so {what} is conservative"
         )
     if corrected.any():
         names = [lab for lab, cflag in zip(data.labels, corrected, strict=True) if cflag]
@@ -449,6 +530,8 @@ def pool_input(
             method=method,
             level=level,
             profile=profile,
+            values=values,
+            derivations=derivations,
         )
     tau2 = None
     model_notes: list[str] = []
@@ -458,7 +541,7 @@ def pool_input(
         and measure in COUNT_METHODS["MH"]
         and all(kd == "binary" for kd in data.kinds)
     ):
-        tau2, het = _revman_mh_tau2(data, yi, vi, measure)
+        tau2, het = _revman_mh_tau2(data, yi, vi, measure, values)
         model_notes.append(REVMAN_MH_RANDOM_NOTE)
     result = meta_analysis(
         yi,
@@ -475,6 +558,7 @@ def pool_input(
         profile=profile,
         corrections=corrections,
         study_notes=notes,
+        study_derivations=derivations,
     )
     if tau2 is not None:
         result = replace(result, **het)

@@ -92,8 +92,23 @@ Files
     ``events_control``, ``n_control`` | ``mean_treatment``, ``sd_treatment``,
     ``mean_control``, ``sd_control`` (with the ``n_`` columns) | ``estimate``,
     ``ci_lower``, ``ci_upper``, ``ci_level`` | ``log_estimate``, ``se`` | ``estimate``,
-    ``se`` | ``o_minus_e``, ``v`` | ``p_value``, ``events``, ``direction``. No other column
-    is accepted. Data cells are kept as text and checked when pooled
+    ``se`` | ``o_minus_e``, ``v`` | ``p_value``, ``events``, ``direction``; and the forms whose
+    numbers are derived (:mod:`trialsynth.stats.derive`, docs/derived-numbers.md), ``*`` being
+    ``treatment`` and ``control``: ``percent_treatment``, ``percent_control`` (with the
+    ``n_`` columns: events = round(percent × n)) | ``se_*`` | ``ci_lower_*``, ``ci_upper_*``
+    (with ``mean_*``) |
+    ``baseline_sd_*``, ``final_sd_*``, ``correlation`` (with ``mean_*`` as a change) |
+    ``median_*`` with ``q1_*``, ``q3_*`` and/or ``min_*``, ``max_*`` | ``estimate``,
+    ``p_value`` (an MD) | ``events_*``, ``person_time_*`` (IRR, IRD) | ``icc``,
+    ``cluster_size`` (a cluster trial).
+    In full: ``se_treatment``, ``se_control``, ``ci_lower_treatment``,
+    ``ci_lower_control``, ``ci_upper_treatment``, ``ci_upper_control``,
+    ``baseline_sd_treatment``, ``baseline_sd_control``, ``final_sd_treatment``,
+    ``final_sd_control``, ``median_treatment``, ``median_control``, ``q1_treatment``,
+    ``q1_control``, ``q3_treatment``, ``q3_control``, ``min_treatment``,
+    ``min_control``, ``max_treatment``, ``max_control``, ``person_time_treatment``,
+    ``person_time_control``.
+    No other column is accepted. Data cells are kept as text and checked when pooled
     (:func:`trialsynth.io.poolcsv.parse_pool_table`).
 
     Every study has at least one row for every outcome in every analysis set it is in; a

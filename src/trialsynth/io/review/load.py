@@ -63,7 +63,7 @@ POOLED = "pooled"
 DATA_TYPES = ("binary", "continuous", "generic", "time_to_event")
 TYPE_MEASURES: dict[str, tuple[str, ...]] = {
     "binary": ("OR", "RR", "RD"),
-    "continuous": ("MD", "SMD"),
+    "continuous": ("MD", "SMD", "ROM"),
     "generic": MEASURES,
     "time_to_event": ("HR",),
 }
