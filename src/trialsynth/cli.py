@@ -542,5 +542,9 @@ from trialsynth.cli_simulate import simulate  # noqa: E402
 
 main.add_command(simulate)
 
+from trialsynth.cli_nma import nma  # noqa: E402
+
+main.add_command(nma)
+
 if __name__ == "__main__":  # pragma: no cover
     main()
