@@ -8,6 +8,8 @@
 #   OUTDIR/data/senn2013_contrasts.csv   the same as contrast rows (study, treatment_1, treatment_2,
 #                                        estimate, se), every pair of arms of the three-arm study
 #   OUTDIR/data/hasselblad1998_arms.csv  dat.hasselblad1998 one row per arm (study, treatment, events, n)
+#   OUTDIR/data/simulated_rr_arms.csv    a simulated network (risk ratios, 40 trials of 2-4 arms, zero cells)
+#   OUTDIR/data/simulated_rr_contrasts.csv  the same as contrast rows (log_estimate, se; every pair)
 #   OUTDIR/cases.json                    per dataset and method (REML, ML, FE): tau2, logLik, QE, the
 #                                        coefficients and their covariance, predict() for every ordered
 #                                        pair of treatments (the league table), node-splitting models and
@@ -192,8 +194,49 @@ write_csv(data.frame(study = paste(h$study, h$authors, h$year), treatment = h$tr
           "hasselblad1998_arms.csv")
 # Study labels in the CSV are "study authors year"; in 'arms' the number alone (the same grouping).
 
+# ---- a simulated network: risk ratios, 6 treatments, two- to four-arm trials, zero cells ----------
+# Arm-level log risks; a study with an arm without events (or with only events) gets 1/2 added to every
+# cell of every arm (trialsynth's to = "only0"), a study without events in any arm is left out.
+set.seed(20261205)
+trts <- c("A", "B", "C", "D", "E", "F")
+logrisk <- log(c(0.20, 0.15, 0.12, 0.18, 0.10, 0.25))
+sim <- NULL
+for (i in 1:40) {
+  m <- if (i == 1) 4 else if (i %% 6 == 0) 3 else 2
+  arms_i <- sort(sample(trts, m))
+  u <- rnorm(1, 0, 0.3)
+  n <- sample(15:120, m, replace = TRUE)
+  p <- pmin(0.95, exp(logrisk[match(arms_i, trts)] + c(0, rnorm(m - 1, 0, 0.2)) + u * 0.3))
+  sim <- rbind(sim, data.frame(study = sprintf("sim%02d", i), treatment = arms_i, events = rbinom(m, n, p),
+                               n = n, stringsAsFactors = FALSE))
+}
+sim$events[sim$study == "sim03"][1] <- 0   # a zero cell, corrected
+write_csv(sim, "simulated_rr_arms.csv")
+sim_arms <- NULL
+for (st in unique(sim$study)) {
+  d <- sim[sim$study == st, ]
+  if (all(d$events == 0) || all(d$events == d$n)) next
+  c <- if (any(d$events == 0 | d$events == d$n)) 0.5 else 0
+  sim_arms <- rbind(sim_arms, data.frame(study = st, trt = d$treatment, a = log((d$events + c) / (d$n + 2 * c)),
+                                         va = 1 / (d$events + c) - 1 / (d$n + 2 * c), stringsAsFactors = FALSE))
+}
+# The same studies as contrast rows: every pair of arms, log RR and its SE from the arms above.
+crow <- list()
+for (st in unique(sim_arms$study)) {
+  d <- sim_arms[sim_arms$study == st, ]
+  for (i in seq_len(nrow(d) - 1)) for (j in (i + 1):nrow(d)) {
+    crow[[length(crow) + 1]] <- data.frame(study = st, treatment_1 = d$trt[j], treatment_2 = d$trt[i],
+      log_estimate = sprintf("%.17g", d$a[j] - d$a[i]), se = sprintf("%.17g", sqrt(d$va[i] + d$va[j])),
+      stringsAsFactors = FALSE)
+  }
+}
+write_csv(do.call(rbind, crow), "simulated_rr_contrasts.csv")
+
 cases <- list()
 for (method in c("REML", "ML", "FE")) {
+  cases[[length(cases) + 1]] <- case(paste0("simulated_rr_", method), "simulated (set.seed(20261205))",
+    "a simulated network of risk ratios written by this script", "RR", sim_arms, trts,
+    "data/simulated_rr_arms.csv", method)
   cases[[length(cases) + 1]] <- case(paste0("senn2013_", method), "dat.senn2013",
     "Senn et al., Stat Methods Med Res 2013;22:169 (metadat dat.senn2013)", "MD", senn_arms, senn_order,
     "data/senn2013_arms.csv", method)
