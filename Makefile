@@ -37,6 +37,7 @@ fixtures:
 	Rscript validation/metafor_fixtures_figures.R tests/fixtures/metafor_figures
 	Rscript validation/multimodal_fixtures.R tests/fixtures/multimodal
 	Rscript validation/acceptance_fixtures.R tests/fixtures/acceptance
+	Rscript validation/network_fixtures.R tests/fixtures/network
 
 clean:
 	rm -rf $(VENV) out
