@@ -27,6 +27,7 @@ lint: $(BIN)/.installed
 bench: $(BIN)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python benchmarks/bench.py
+	$(BIN)/python benchmarks/network_bench.py
 
 # Regenerate the pinned metafor fixtures (needs Rscript with metafor and metadat).
 fixtures:
