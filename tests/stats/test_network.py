@@ -583,3 +583,9 @@ def test_homogeneous_network_has_tau2_zero_and_is_the_fixed_effect_fit():
     assert np.allclose(re.coefficients, fe.coefficients, rtol=1e-12)
     assert np.allclose(re.coefficients, [1.0, 2.0], rtol=1e-12)
     assert re.q_total == pytest.approx(0.0, abs=1e-20)
+
+
+@pytest.mark.parametrize("sd, n", [(0.0, 20.0), (1.0, 0.0)])
+def test_zero_variance_arm_is_an_input_error(sd, n):
+    with pytest.raises(InputError, match="study 's'.*positive variances"):
+        network_from_arms(["s", "s"], ["A", "B"], measure="MD", mean=[1.0, 2.0], sd=[sd, sd], n=[n, n])

@@ -175,47 +175,54 @@ def network_from_arms(
         mu, sdv = np.asarray(mean, dtype=float), np.asarray(sd, dtype=float)
     studies: list[NetworkStudy] = []
     corrected, dropped, single = [], [], []
-    for name, rows in _group_arms(study, treatment).items():
-        if len(rows) < 2:
-            single.append(name)
-            continue
-        idx = np.array(rows)
-        arms = tuple(str(treatment[i]) for i in rows)
-        nn = n_arr[idx]
-        if binary:
-            x = ev[idx]
-            if np.all(x == 0) or np.all(x == nn):
-                dropped.append(name)
+    with np.errstate(divide="ignore", invalid="ignore"):  # a zero size or SD fails the check below
+        for name, rows in _group_arms(study, treatment).items():
+            if len(rows) < 2:
+                single.append(name)
                 continue
-            zero = bool(np.any((x == 0) | (x == nn)))
-            c = add if (to == "all" or (to == "only0" and zero)) else 0.0
-            if zero and c == 0:
-                raise InputError(
-                    f"study '{name}' has an arm with no events (or only events) and no continuity "
-                    "correction; use --to only0"
-                )
-            if c:
-                corrected.append(name)
-            if measure == "OR":
-                a = np.log((x + c) / (nn - x + c))
-                va = 1 / (x + c) + 1 / (nn - x + c)
+            idx = np.array(rows)
+            arms = tuple(str(treatment[i]) for i in rows)
+            nn = n_arr[idx]
+            if binary:
+                x = ev[idx]
+                if np.all(x == 0) or np.all(x == nn):
+                    dropped.append(name)
+                    continue
+                zero = bool(np.any((x == 0) | (x == nn)))
+                c = add if (to == "all" or (to == "only0" and zero)) else 0.0
+                if zero and c == 0:
+                    raise InputError(
+                        f"study '{name}' has an arm with no events (or only events) and no continuity "
+                        "correction; use --to only0"
+                    )
+                if c:
+                    corrected.append(name)
+                if measure == "OR":
+                    a = np.log((x + c) / (nn - x + c))
+                    va = 1 / (x + c) + 1 / (nn - x + c)
+                else:
+                    a = np.log((x + c) / (nn + 2 * c))
+                    va = 1 / (x + c) - 1 / (nn + 2 * c)
+                y = a[1:] - a[0]
+                v = np.diag(va[1:]) + va[0]
+            elif measure == "MD":
+                va = sdv[idx] ** 2 / nn
+                y = mu[idx][1:] - mu[idx][0]
+                v = np.diag(va[1:]) + va[0]
             else:
-                a = np.log((x + c) / (nn + 2 * c))
-                va = 1 / (x + c) - 1 / (nn + 2 * c)
-            y = a[1:] - a[0]
-            v = np.diag(va[1:]) + va[0]
-        elif measure == "MD":
-            va = sdv[idx] ** 2 / nn
-            y = mu[idx][1:] - mu[idx][0]
-            v = np.diag(va[1:]) + va[0]
-        else:
-            m, s = mu[idx], sdv[idx]
-            eff = continuous_effects(m[1:], s[1:], nn[1:], m[0], s[0], nn[0], "SMD")
-            y = np.asarray(eff.yi, dtype=float)
-            total = float(nn.sum())
-            v = 1 / nn[0] + np.outer(y, y) / (2 * total)
-            np.fill_diagonal(v, eff.vi)
-        studies.append(NetworkStudy(name, arms, np.asarray(y, float), np.atleast_2d(v), tuple(nn.tolist())))
+                m, s = mu[idx], sdv[idx]
+                eff = continuous_effects(m[1:], s[1:], nn[1:], m[0], s[0], nn[0], "SMD")
+                y = np.asarray(eff.yi, dtype=float)
+                total = float(nn.sum())
+                v = 1 / nn[0] + np.outer(y, y) / (2 * total)
+                np.fill_diagonal(v, eff.vi)
+            v = np.atleast_2d(v)
+            if not (np.all(np.isfinite(y)) and np.all(np.isfinite(v)) and np.linalg.eigvalsh(v)[0] > 0):
+                raise InputError(
+                    f"study '{name}': its arms do not give finite effects with positive variances (check the "
+                    "standard deviations and sizes)"
+                )
+            studies.append(NetworkStudy(name, arms, np.asarray(y, float), v, tuple(nn.tolist())))
     if single:
         warnings.warn(
             f"{len(single)} stud{'y' if len(single) == 1 else 'ies'} with a single arm left out: "
@@ -341,7 +348,7 @@ class _Blocks:
             np.linalg.slogdet(sum(np.einsum("kia,kib->ab", g[2], g[2]) for g in self.groups))[1]
         )
 
-    def pieces(self, tau2: float, score: bool = False):
+    def pieces(self, tau2: float):
         p = self.p
         xwx = np.zeros((p, p))
         xwy = np.zeros(p)
