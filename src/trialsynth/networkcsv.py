@@ -11,21 +11,23 @@ Two layouts, recognised by their columns (names matched after stripping spaces, 
     Optional ``n_1``, ``n_2``: the arms' sizes (for the network graph). A multi-arm study gives every
     pair of its arms.
 
-Every problem is an :class:`~trialsynth.errors.InputError` naming the file, the row (as a spreadsheet
+The file is read by the review folder's strict CSV reader (:func:`trialsynth.review._csv.read_table`:
+UTF-8, a column name twice or a row longer than the header is an error). Every problem is an
+:class:`~trialsynth.errors.InputError` naming the file, the row (as a spreadsheet
 shows it: the header is row 1) and the column. Blank rows are ignored; a blank cell in a row that is not
 blank is an error (leaving an arm out would change the study).
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import os
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
-from trialsynth.errors import InputError, read_user_file
+from trialsynth.errors import InputError
+from trialsynth.review._csv import read_table
 
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 RATIO = ("OR", "RR", "HR")
@@ -64,31 +66,12 @@ def read_network_csv(path: str | os.PathLike[str], *, measure: str) -> NetworkTa
     """Read and check a network table (module docstring) for ``measure`` (OR, RR, MD, SMD, HR)."""
     source = os.fspath(path)
     measure = measure.upper()
-    raw = read_user_file(path)
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise InputError(
-            "the file is not UTF-8 text; save it as 'CSV UTF-8'", file=source, row=line
-        ) from None
-    try:
-        records = list(csv.reader(io.StringIO(text, newline="")))
-    except csv.Error as exc:
-        raise InputError(f"the file cannot be read as CSV ({exc})", file=source) from None
-    numbered = [(i, r) for i, r in enumerate(records, start=1) if any(c.strip() for c in r)]
-    if not numbered:
-        raise InputError("the file is empty", file=source)
-    header_row, header = numbered[0]
-    names = [h.strip() for h in header]
-    index = {n.casefold(): i for i, n in enumerate(names) if n}
-    body = numbered[1:]
-    if not body:
-        raise InputError("the file has a header row but no rows below it", file=source, row=header_row)
-    if "study" not in index:
-        raise InputError("there is no 'study' column", file=source, row=header_row)
-    arms = "treatment" in index
-    contrasts = "treatment_1" in index or "treatment_2" in index
+    table = read_table(Path(source), required=["study"], open_columns=True)
+    if not table.rows:
+        raise InputError("the file has a header row but no rows below it", file=source, row=table.header_row)
+    header_row = table.header_row
+    arms = table.has("treatment")
+    contrasts = table.has("treatment_1") or table.has("treatment_2")
     if arms and contrasts:
         raise InputError(
             "the file has both a 'treatment' column (one row per arm) and 'treatment_1'/'treatment_2' "
@@ -108,15 +91,15 @@ def read_network_csv(path: str | os.PathLike[str], *, measure: str) -> NetworkTa
         layout = "arms"
     elif contrasts:
         value = "log_estimate" if measure in RATIO else "estimate"
-        if measure in RATIO and "log_estimate" not in index and "estimate" in index:
+        if measure in RATIO and not table.has("log_estimate") and table.has("estimate"):
             raise InputError(
                 f"for {measure} a comparison is given as log_estimate (the natural log of the {measure}) "
                 "with its se; rename the column if 'estimate' already holds the log",
                 file=source,
                 row=header_row,
-                column=names[index["estimate"]],
+                column=table.name("estimate"),
             )
-        numeric = [value, "se"] + [c for c in ("n_1", "n_2") if c in index]
+        numeric = [value, "se"] + [c for c in ("n_1", "n_2") if table.has(c)]
         text_cols = ["study", "treatment_1", "treatment_2"]
         layout = "contrasts"
     else:
@@ -126,7 +109,7 @@ def read_network_csv(path: str | os.PathLike[str], *, measure: str) -> NetworkTa
             file=source,
             row=header_row,
         )
-    missing = [c for c in text_cols + numeric if c not in index]
+    missing = [c for c in text_cols + numeric if not table.has(c)]
     if missing:
         need = ", ".join(text_cols + numeric)
         raise InputError(
@@ -137,11 +120,10 @@ def read_network_csv(path: str | os.PathLike[str], *, measure: str) -> NetworkTa
     columns: dict[str, list] = {c: [] for c in text_cols + numeric}
     rows: list[int] = []
     seen: dict[tuple[str, ...], int] = {}
-    for number, record in body:
-        cells = [c.strip() for c in record] + [""] * (len(names) - len(record))
+    for number, cells in table:
         for c in text_cols + numeric:
-            where = {"file": source, "row": number, "column": names[index[c]]}
-            cell = cells[index[c]]
+            where = {"file": source, "row": number, "column": table.name(c)}
+            cell = table.cell(cells, c).strip()
             if not cell:
                 raise InputError("the cell is blank", **where)
             if c in text_cols:
@@ -155,7 +137,7 @@ def read_network_csv(path: str | os.PathLike[str], *, measure: str) -> NetworkTa
             if measure in ("OR", "RR") and columns["events"][-1] > columns["n"][-1]:
                 raise InputError(
                     f"{columns['events'][-1]:g} events among {columns['n'][-1]:g} patients",
-                    column=names[index["events"]],
+                    column=table.name("events"),
                     **where,
                 )
             key = (columns["study"][-1], columns["treatment"][-1])

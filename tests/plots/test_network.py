@@ -20,6 +20,7 @@ from trialsynth.plots.network import (
 )
 from trialsynth.stats.network import network_from_arms, network_from_contrasts, network_meta_analysis
 
+from ..stats.test_network import load
 from ..test_plots import assert_clean_layout, labelled
 
 DATA = Path(__file__).resolve().parents[1] / "fixtures" / "network" / "data"
@@ -32,30 +33,16 @@ def _rows(name):
 
 @pytest.fixture(scope="module")
 def hasselblad():
-    rows = _rows("hasselblad1998_arms.csv")
-    data = network_from_arms(
-        [r["study"] for r in rows],
-        [r["treatment"] for r in rows],
-        measure="OR",
-        events=[float(r["events"]) for r in rows],
-        n=[float(r["n"]) for r in rows],
-        to="all",
-    )
-    return rows, network_meta_analysis(data, reference="no_contact", sucra_draws=2000, node_splitting=False)
+    data = load("data/hasselblad1998_arms.csv", "OR")
+    fit = network_meta_analysis(data, reference="no_contact", sucra_draws=2000, node_splitting=False)
+    return _rows("hasselblad1998_arms.csv"), fit
 
 
 @pytest.fixture(scope="module")
 def senn():
-    rows = _rows("senn2013_arms.csv")
-    data = network_from_arms(
-        [r["study"] for r in rows],
-        [r["treatment"] for r in rows],
-        measure="MD",
-        mean=[float(r["mean"]) for r in rows],
-        sd=[float(r["sd"]) for r in rows],
-        n=[float(r["n"]) for r in rows],
-    )
-    return rows, network_meta_analysis(data, reference="placebo", sucra_draws=2000, node_splitting=False)
+    data = load("data/senn2013_arms.csv", "MD")
+    fit = network_meta_analysis(data, reference="placebo", sucra_draws=2000, node_splitting=False)
+    return _rows("senn2013_arms.csv"), fit
 
 
 def _two(x: float) -> str:

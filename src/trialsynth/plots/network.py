@@ -23,6 +23,7 @@ from trialsynth.plots._common import (
     tick_text,
 )
 from trialsynth.plots._common import text_width as _measured_width
+from trialsynth.plots.diagnostics import _title
 
 #: Largest node (marker area, points²) and widest edge (points) of the network graph.
 NODE_AREA_MAX = 900.0
@@ -316,16 +317,7 @@ def network_forest_plot(result, *, title: str | None = None, p_scores: bool = Tr
             fontsize=SMALL_SIZE,
             color="#333333",
         )
-        if title:
-            fig.text(
-                0.1 / width,
-                1 - 0.12 / height,
-                title,
-                ha="left",
-                va="top",
-                fontsize=TITLE_SIZE,
-                fontweight="bold",
-            )
+        _title(fig, title, 0.1, width, height)
     fig.trialsynth = {
         "kind": "network-forest",
         "reference": result.reference,
@@ -423,40 +415,24 @@ def league_heatmap(result, *, title: str | None = None):
                 luminance = 0.2126 * colour[0] + 0.7152 * colour[1] + 0.0722 * colour[2]
                 ink = "white" if luminance < 0.45 else "black"
                 weight = "bold" if sig else "normal"
-                ax.text(
-                    j + 0.5,
-                    i + 0.36,
-                    lines[(i, j)][0],
-                    ha="center",
-                    va="center",
-                    fontsize=small,
-                    color=ink,
-                    fontweight=weight,
-                    label="ts:cell-estimate",
-                )
-                ax.text(
-                    j + 0.5,
-                    i + 0.68,
-                    lines[(i, j)][1],
-                    ha="center",
-                    va="center",
-                    fontsize=small,
-                    color=ink,
-                    fontweight=weight,
-                    label="ts:cell-ci",
-                )
+                for dy, text, label in (
+                    (0.36, lines[(i, j)][0], "ts:cell-estimate"),
+                    (0.68, lines[(i, j)][1], "ts:cell-ci"),
+                ):
+                    ax.text(
+                        j + 0.5,
+                        i + dy,
+                        text,
+                        ha="center",
+                        va="center",
+                        fontsize=small,
+                        color=ink,
+                        fontweight=weight,
+                        label=label,
+                    )
         fig.text(
             0.15 / width, 0.15 / height, caption, ha="left", va="bottom", fontsize=SMALL_SIZE, color="#333333"
         )
-        if title:
-            fig.text(
-                0.15 / width,
-                1 - 0.12 / height,
-                title,
-                ha="left",
-                va="top",
-                fontsize=TITLE_SIZE,
-                fontweight="bold",
-            )
+        _title(fig, title, 0.15, width, height)
     fig.trialsynth = {"kind": "league", "treatments": names, "cells": cells, "norm": (-span, span)}
     return fig
