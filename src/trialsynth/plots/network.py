@@ -210,7 +210,7 @@ def network_forest_plot(result, *, title: str | None = None, p_scores: bool = Tr
     graph_w = 2.8
     width = name_w + graph_w + ci_w + ps_w + 0.3
     row_h = 0.24
-    head = 0.75 + (0.3 if title else 0.0)
+    head = 0.45 + (0.35 if title else 0.0)
     foot = 0.7
     height = head + row_h * (rows + 0.5) + foot
     drawn = []
@@ -243,71 +243,27 @@ def network_forest_plot(result, *, title: str | None = None, p_scores: bool = Tr
                 [x], [i], marker="s", color=COLOURS["square"], markersize=6, zorder=3, label="ts:estimate"
             )
             drawn.append({"treatment": e.treatment, "estimate": x, "ci_lower": a, "ci_upper": b})
-            y_fig = (foot + row_h * (rows - 0.25 - i)) / height
-            fig.text(
-                0.1 / width,
-                y_fig,
-                e.treatment,
-                ha="left",
-                va="center",
-                fontsize=FONT_SIZE,
-                label="ts:treatment",
-            )
-            fig.text(
-                (name_w + graph_w + 0.15) / width,
-                y_fig,
-                texts[i],
-                ha="left",
-                va="center",
-                fontsize=FONT_SIZE,
-                label="ts:ci-text",
-            )
-            if p_scores:
-                fig.text(
-                    (width - 0.15) / width,
-                    y_fig,
-                    num(pscore[e.treatment], 2),
-                    ha="right",
-                    va="center",
-                    fontsize=FONT_SIZE,
-                    label="ts:p-score",
-                )
-        y_head = (foot + row_h * (rows + 0.5) + 0.12) / height
-        fig.text(
-            0.1 / width, y_head, "Treatment", ha="left", va="bottom", fontsize=FONT_SIZE, fontweight="bold"
-        )
-        fig.text(
-            (name_w + graph_w / 2) / width,
-            y_head,
-            f"vs {result.reference}",
-            ha="center",
-            va="bottom",
-            fontsize=FONT_SIZE,
-            fontweight="bold",
-        )
-        fig.text(
-            (name_w + graph_w + 0.15) / width,
-            y_head,
-            ci_head,
-            ha="left",
-            va="bottom",
-            fontsize=FONT_SIZE,
-            fontweight="bold",
-        )
+        # The table beside the graph: (x in inches, alignment, header, one text per row, artist label).
+        columns = [
+            (0.1, "left", "Treatment", [e.treatment for e in effects], "ts:treatment"),
+            (name_w + graph_w / 2, "center", f"vs {result.reference}", [], ""),
+            (name_w + graph_w + 0.15, "left", ci_head, texts, "ts:ci-text"),
+        ]
         if p_scores:
-            fig.text(
-                (width - 0.15) / width,
-                y_head,
-                "P-score",
-                ha="right",
-                va="bottom",
-                fontsize=FONT_SIZE,
-                fontweight="bold",
-            )
+            cells = [num(pscore[e.treatment], 2) for e in effects]
+            columns.append((width - 0.15, "right", "P-score", cells, "ts:p-score"))
+        y_head = (foot + row_h * (rows + 0.5) + 0.12) / height
+        for x, ha, header, cells, label in columns:
+            fig.text(x / width, y_head, header, ha=ha, va="bottom", fontsize=FONT_SIZE, fontweight="bold")
+            for i, cell in enumerate(cells):
+                y = (foot + row_h * (rows - 0.25 - i)) / height
+                fig.text(x / width, y, cell, ha=ha, va="center", fontsize=FONT_SIZE, label=label)
         model = "fixed effect" if result.method == "FE" else f"random effects ({result.method})"
         foot_text = f"{_measure_name(result)}, {model}"
         if result.method != "FE":
             foot_text += f"; τ² = {num(result.tau2, 3)}"
+        if p_scores:
+            foot_text += f"; P-scores rank {result.better} values as better"
         fig.text(
             0.1 / width,
             0.12 / height,
