@@ -144,3 +144,18 @@ def test_unknown_reference_is_an_error():
     result = _run(["nma", str(DATA / "senn2013_arms.csv"), "--measure", "MD", "--reference", "aspirin"])
     assert result.exit_code == 2
     assert "reference treatment 'aspirin' is not in the network" in result.stderr
+
+
+def test_hr_contrast_rows_are_fitted_as_log_ratios():
+    """Hazard ratios come as contrast rows (log_estimate, se); the model is the same as for any log ratio,
+    so the simulated risk-ratio comparisons read as HR give metafor's fit of them."""
+    case = next(c for c in CASES if c["id"] == "simulated_rr_REML")
+    path = str(DATA / "simulated_rr_contrasts.csv")
+    got = _json(["nma", path, "--measure", "HR", "--reference", "A", "--draws", "0", "--json"])
+    assert got["measure"] == "HR" and got["scale"] == "log"
+    assert _close(got["tau2"], case["expected"]["tau2"])
+    for e, b in zip(got["effects"], case["expected"]["coefficients"], strict=True):
+        assert _close(e["estimate"], b)
+    assert all(v is None for v in got["participants"].values())  # no arm sizes in comparison rows
+    result = _run(["nma", str(DATA / "simulated_rr_arms.csv"), "--measure", "HR", "--draws", "0"])
+    assert result.exit_code == 2 and "contrast rows" in result.stderr

@@ -587,5 +587,36 @@ def test_homogeneous_network_has_tau2_zero_and_is_the_fixed_effect_fit():
 
 @pytest.mark.parametrize("sd, n", [(0.0, 20.0), (1.0, 0.0)])
 def test_zero_variance_arm_is_an_input_error(sd, n):
-    with pytest.raises(InputError, match="study 's'.*positive variances"):
+    with pytest.raises(InputError, match=r"study 's'.*positive variances"):
         network_from_arms(["s", "s"], ["A", "B"], measure="MD", mean=[1.0, 2.0], sd=[sd, sd], n=[n, n])
+
+
+@pytest.mark.parametrize("case_id", ["senn2013_REML", "hasselblad1998_ML", "simulated_rr_REML"])
+def test_tau2_is_the_global_maximum_of_the_likelihood(case_id):
+    """No τ² on a dense grid over [0, 50 τ̂] has a higher (restricted) log-likelihood than τ̂."""
+    from trialsynth.stats.network import _Blocks, _design_rows, _ordered
+
+    case = by_id(case_id)
+    res = fit_case(case, sucra_draws=0, node_splitting=False, inconsistency=False)
+    order = res.treatments
+    columns = {t: i for i, t in enumerate(order[1:])}
+    studies = [_ordered(s, order) for s in load(case["input"], case["measure"]).studies]
+    blocks = _Blocks(
+        [s.y for s in studies],
+        [s.v for s in studies],
+        [_design_rows(s.arms, columns, len(columns)) for s in studies],
+    )
+    best = blocks.fit(res.tau2, case["method"])["ll"]
+    assert math.isclose(best, res.logLik, rel_tol=1e-14)
+    grid = np.linspace(0.0, 50 * res.tau2, 2001)
+    assert max(blocks.fit(t, case["method"])["ll"] for t in grid) <= best + 1e-12
+    # The score (derivative of the log-likelihood) is zero at the estimate.
+    assert abs(blocks.score(res.tau2, case["method"])) < 1e-8 * abs(
+        blocks.score(res.tau2 / 2, case["method"])
+    )
+
+
+def test_result_arrays_are_read_only():
+    res = fit_case(by_id("senn2013_FE"), sucra_draws=0, node_splitting=False)
+    with pytest.raises(ValueError):
+        res.coefficients[0] = 1.0

@@ -858,6 +858,8 @@ def network_meta_analysis(
             edge_count.items(), key=lambda e: (order.index(e[0][1]), order.index(e[0][0]))
         )
     )
+    beta.setflags(write=False)  # the result is frozen: so are its arrays
+    cov.setflags(write=False)
     return NetworkResult(
         measure=data.measure,
         method=method,
