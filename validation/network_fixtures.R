@@ -245,7 +245,35 @@ for (method in c("REML", "ML", "FE")) {
     "data/hasselblad1998_arms.csv", method)
 }
 
+# ---- metafor's documented construction of the same two networks --------------------------------
+# The documentation's examples build the contrasts with to.wide() against a reference arm, the effect
+# sizes with escalc(), the treatment columns with contrmat(), and V from the shared arm's variance;
+# built that way here (in the rows' own order) and fitted by REML, they must give the fits above.
+documented <- function(w, shared, others) {
+  V <- diag(w$vi)
+  for (i in seq_len(nrow(w))) for (j in seq_len(nrow(w)))
+    if (i != j && w$study[i] == w$study[j]) V[i, j] <- shared[i]
+  w <- contrmat(w, grp1 = "trt.1", grp2 = "trt.2")
+  res <- fit(w, V, as.matrix(as.data.frame(w)[, others]), "REML")
+  list(tau2 = res$tau2, logLik = as.numeric(logLik(res)), treatments = as.list(others),
+       coefficients = as.list(unname(coef(res))))
+}
+s2 <- dat.senn2013; names(s2)[names(s2) == "treatment"] <- "trt"
+w <- to.wide(s2, study = "study", grp = "trt", ref = "placebo", grpvars = c("ni", "mi", "sdi"))
+w <- escalc(measure = "MD", m1i = mi.1, sd1i = sdi.1, n1i = ni.1, m2i = mi.2, sd2i = sdi.2, n2i = ni.2, data = w)
+doc_senn <- documented(w, w$sdi.2^2 / w$ni.2, senn_order[-1])
+w <- to.wide(dat.hasselblad1998, study = "study", grp = "trt", ref = "no_contact", grpvars = c("xi", "ni"))
+w <- escalc(measure = "OR", ai = xi.1, n1i = ni.1, ci = xi.2, n2i = ni.2, add = 1/2, to = "all", data = w)
+doc_hass <- documented(w, 1 / (w$xi.2 + 1/2) + 1 / (w$ni.2 - w$xi.2 + 1/2), hass_order[-1])
+for (d in list(list(doc_senn, "senn2013_REML"), list(doc_hass, "hasselblad1998_REML"))) {
+  mine <- Filter(function(c) c$id == d[[2]], cases)[[1]]$expected
+  stopifnot(abs(d[[1]]$tau2 / mine$tau2 - 1) < 1e-6,
+            max(abs(unlist(d[[1]]$coefficients) - unlist(mine$coefficients))) < 1e-6)
+}
+
 write_json_file(list(generated_by = "validation/network_fixtures.R",
                      r_version = R.version.string,
                      metafor_version = as.character(packageVersion("metafor")),
-                     cases = cases), file.path(outdir, "cases.json"))
+                     cases = cases,
+                     documented = list(senn2013 = doc_senn, hasselblad1998 = doc_hass)),
+                file.path(outdir, "cases.json"))

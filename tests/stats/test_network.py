@@ -516,8 +516,9 @@ def test_live_network_fixtures_against_R(tmp_path):
         else:
             assert a == b, path
 
-    compare([c for c in fresh["cases"]], CASES, "cases")
-    for name in ("senn2013_arms.csv", "senn2013_contrasts.csv", "hasselblad1998_arms.csv"):
+    compare(fresh["cases"], CASES, "cases")
+    compare(fresh["documented"], PINNED["documented"], "documented")
+    for name in sorted(p.name for p in (FIXTURES / "data").iterdir()):
         assert (tmp_path / "data" / name).read_bytes() == (FIXTURES / "data" / name).read_bytes(), name
 
 
@@ -620,3 +621,16 @@ def test_result_arrays_are_read_only():
     res = fit_case(by_id("senn2013_FE"), sucra_draws=0, node_splitting=False)
     with pytest.raises(ValueError):
         res.coefficients[0] = 1.0
+
+
+@pytest.mark.parametrize("name", ["senn2013", "hasselblad1998"])
+def test_matches_metafors_documented_construction(name):
+    """The metafor documentation builds these networks with to.wide(), escalc() and contrmat() against a
+    reference arm (validation/network_fixtures.R fits that construction too): the same τ² and effects.
+    (Its REML log-likelihood differs by the constant ½ log|XᵀX|, which depends on the studies' baselines.)"""
+    doc = PINNED["documented"][name]
+    res = fit_case(by_id(f"{name}_REML"), sucra_draws=0, node_splitting=False, inconsistency=False)
+    assert _close(res.tau2, doc["tau2"])
+    got = {e.treatment: e.estimate for e in res.effects}
+    for treatment, b in zip(doc["treatments"], doc["coefficients"], strict=True):
+        assert _close(got[treatment], b), treatment
