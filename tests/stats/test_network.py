@@ -642,3 +642,29 @@ def test_matches_metafors_documented_construction(name):
     got = {e.treatment: e.estimate for e in res.effects}
     for treatment, b in zip(doc["treatments"], doc["coefficients"], strict=True):
         assert _close(got[treatment], b), treatment
+
+
+def test_tau2_far_above_the_sampling_variances_is_found():
+    """Huge trials (tiny sampling variances) with widely spread results: τ² is ~10⁵ times the typical
+    sampling variance; the search range reaches it (it spans the contrasts' spread) and the score is 0."""
+    from trialsynth.stats.network import _Blocks, _design_rows
+
+    rng = np.random.default_rng(3)
+    study, treatment, mean = [], [], []
+    for i in range(12):
+        a, b = ("A", "B") if i % 3 == 0 else (("A", "C") if i % 3 == 1 else ("B", "C"))
+        study += [f"s{i}", f"s{i}"]
+        treatment += [a, b]
+        mean += [0.0, {"B": 1.0, "C": 2.0}[b] - {"A": 0.0, "B": 1.0}[a] + rng.normal(0, 1.0)]
+    data = network_from_arms(study, treatment, measure="MD", mean=mean, sd=[1.0] * 24, n=[1e6] * 24)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TrialsynthWarning)
+        res = network_meta_analysis(data, sucra_draws=0, node_splitting=False, inconsistency=False)
+    assert res.converged and res.tau2 > 1e4 * 2e-6
+    columns = {"B": 0, "C": 1}
+    blocks = _Blocks(
+        [s.y for s in data.studies],
+        [s.v for s in data.studies],
+        [_design_rows(s.arms, columns, 2) for s in data.studies],
+    )
+    assert abs(blocks.score(res.tau2, "REML")) < 1e-8 * abs(blocks.score(res.tau2 / 2, "REML"))

@@ -32,11 +32,12 @@ Methods Med Res 2008;17:279). This is the model of metafor's network examples, `
 mods = ~ treatment dummies − 1, random = ~ comp | study, rho = 1/2)``. The likelihood does not depend
 on which arm of a study is its baseline (the change of baseline is a unimodular linear map that leaves
 P unchanged). τ² is estimated by REML or ML (``method="FE"`` fixes it at 0): the log-likelihood of the
-one parameter is evaluated on a grid spanning ten orders of magnitude around the typical sampling
-variance, and the root of its analytic score is then found by Brent's method in the bracket around
-the best grid point (Harville, J Am Stat Assoc 1977;72:320 for the REML score), so the global
-maximum is found to machine precision. d̂ is the generalised-least-squares estimate with covariance
-(XᵀΣ⁻¹X)⁻¹, Σ = V + τ²P, and Wald (z) tests and intervals.
+one parameter is evaluated on a grid (eight points a decade) from a millionth of the typical sampling
+variance to 10⁴ times the larger of it and the variance of the contrasts, and the root of its analytic
+score is then found by Brent's method in the bracket around the best grid point (Harville, J Am Stat
+Assoc 1977;72:320 for the REML score), so the global maximum is found to machine precision. d̂ is the
+generalised-least-squares estimate with covariance (XᵀΣ⁻¹X)⁻¹, Σ = V + τ²P, and Wald (z) tests and
+intervals.
 
 Outputs.
 
@@ -423,18 +424,23 @@ class _Blocks:
         return s
 
 
-def _estimate_tau2(blocks: _Blocks, method: str, scale: float) -> tuple[float, bool, int]:
+def _estimate_tau2(blocks: _Blocks, method: str, scale: float, what: str) -> tuple[float, bool, int]:
     """Global maximiser of the (RE)ML log-likelihood in τ² ≥ 0: grid, then the score's root by Brent."""
     if method == "FE":
         return 0.0, True, 0
-    grid = np.concatenate([[0.0], scale * np.logspace(-6, 4, 81)])
+    # From a millionth of the typical sampling variance to 10⁴ times the larger of it and the spread of
+    # the contrasts (which bounds τ² whatever the sampling variances), eight points a decade.
+    spread = float(np.var(np.concatenate([g[0].ravel() for g in blocks.groups])))
+    bottom, top = 1e-6 * scale, 1e4 * max(scale, spread)
+    decades = math.log10(top / bottom)
+    grid = np.concatenate([[0.0], np.logspace(math.log10(bottom), math.log10(top), int(8 * decades) + 1)])
     lls = blocks.loglik_grid(grid, method)
     evaluations = len(grid)
     best = int(np.argmax(lls))
     if best == len(grid) - 1:
         warnings.warn(
-            f"the {method} estimate of τ² is at the top of the search range ({grid[-1]:.3g}); the fit did "
-            "not converge",
+            f"the {method} estimate of τ² in {what} is at the top of the search range ({grid[-1]:.3g}); "
+            "the fit did not converge",
             TrialsynthWarning,
             stacklevel=3,
         )
@@ -723,9 +729,9 @@ def _design_rows(arms: Sequence[str], columns: dict[str, int], p: int) -> np.nda
     return x
 
 
-def _fit(ys, vs, xs, method: str, scale: float) -> dict[str, Any]:
+def _fit(ys, vs, xs, method: str, scale: float, what: str = "the network") -> dict[str, Any]:
     blocks = _Blocks(ys, vs, xs)
-    tau2, converged, evaluations = _estimate_tau2(blocks, method, scale)
+    tau2, converged, evaluations = _estimate_tau2(blocks, method, scale, what)
     out = blocks.fit(tau2, method)
     out.update(converged=converged, evaluations=evaluations, blocks=blocks)
     return out
@@ -977,9 +983,7 @@ def _design_by_treatment(studies, order, designs, ys, vs, xs, method, scale, q_t
         inc = fe
         inc_tau2 = 0.0
     else:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", TrialsynthWarning)
-            inc = _fit(ys, vs, xa, method, scale)
+        inc = _fit(ys, vs, xa, method, scale, "the design-by-treatment interaction model")
         inc_tau2 = inc["tau2"]
     p = x_all.shape[1]
     g = inc["beta"][p:]
@@ -1018,9 +1022,7 @@ def _node_splits(studies, order, columns, method, scale, beta, cov) -> tuple[Nod
                 continue
             if sum(len(y) for y in ys) <= p + 1 and method == "REML":
                 continue
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", TrialsynthWarning)
-                f = _fit(ys, vs, xs, method, scale)
+            f = _fit(ys, vs, xs, method, scale, f"the node-splitting model of {b} vs {a}")
             lb = np.zeros(p + 1)
             if b in columns:
                 lb[columns[b]] += 1.0
