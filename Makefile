@@ -28,6 +28,7 @@ lint: $(BIN)/.installed
 bench: $(BIN)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python benchmarks/bench.py
+	$(BIN)/python benchmarks/network_bench.py
 
 # Regenerate the pinned metafor fixtures (needs Rscript with metafor and metadat).
 fixtures:
@@ -39,6 +40,7 @@ fixtures:
 	Rscript validation/multimodal_fixtures.R tests/fixtures/multimodal
 	Rscript validation/acceptance_fixtures.R tests/fixtures/acceptance
 	Rscript validation/glmm_fixtures.R tests/fixtures/glmm
+	Rscript validation/network_fixtures.R tests/fixtures/network
 
 clean:
 	rm -rf $(VENV) out

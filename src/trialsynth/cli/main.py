@@ -660,3 +660,7 @@ for _command in _SCREEN_COMMANDS:
 from trialsynth.cli.simulate import simulate  # noqa: E402
 
 main.add_command(simulate)
+
+from trialsynth.cli.nma import nma  # noqa: E402
+
+main.add_command(nma)

@@ -10,6 +10,7 @@ only when a plot is drawn, so importing this package is cheap.
 from trialsynth.plots.diagnostics import baujat_plot, radial_plot
 from trialsynth.plots.forest import forest_plot
 from trialsynth.plots.funnel import funnel_plot
+from trialsynth.plots.network import league_heatmap, network_forest_plot, network_graph
 from trialsynth.plots.rob import rob_summary_plot, traffic_light_plot
 from trialsynth.plots.save import save_figure
 from trialsynth.plots.sequence import cumulative_plot, leave_one_out_plot
@@ -20,7 +21,10 @@ __all__ = [
     "cumulative_plot",
     "forest_plot",
     "funnel_plot",
+    "league_heatmap",
     "leave_one_out_plot",
+    "network_forest_plot",
+    "network_graph",
     "radial_plot",
     "rob_summary_plot",
     "save_figure",
