@@ -14,8 +14,8 @@ retraining until the last included record is found.
 Printed per set and tool: the mean over the seeds (and the range) of WSS@95, RRF@10 (share
 of the included records found in the first 10 % screened, priors counted), records screened
 to the last include, and seconds per run; then one line per run. The last line is JSON.
-The trialsynth lines count its convergence warnings. ASReview needs the ``bench`` extra (``pip install -e '.[bench]'``); without it only
-trialsynth runs.
+The trialsynth lines count its convergence warnings. ASReview needs the ``bench`` extra
+(``pip install -e '.[bench]'``); without it only trialsynth runs.
 """
 
 from __future__ import annotations
