@@ -32,7 +32,15 @@ import numpy as np
 
 from trialsynth.screening.simulate import read_labelled, records_to_recall, simulate, work_saved
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "screening"
+# ../shared/screening next to the repository (or next to a folder holding it, for a worktree)
+SHARED = next(
+    (
+        p / "shared" / "screening"
+        for p in Path(__file__).resolve().parents[1:]
+        if (p / "shared" / "screening").is_dir()
+    ),
+    Path(__file__).resolve().parents[2] / "shared" / "screening",
+)
 DEFAULT_FILES = ("nudging.csv", "ppi.csv")
 
 
