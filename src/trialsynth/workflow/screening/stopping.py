@@ -43,7 +43,7 @@ from dataclasses import dataclass
 
 from scipy.stats import hypergeom
 
-__all__ = ["StopTest", "parse_stop_rule", "ranked_phase_over", "stop_test", "k_target"]
+__all__ = ["StopTest", "k_target", "parse_stop_rule", "ranked_phase_over", "stop_test"]
 
 
 @dataclass(frozen=True)
