@@ -318,12 +318,19 @@ def _print_summary(review_dir, as_json: bool) -> None:
             )
         for pair in st["agreement"]:
             kappa = "not defined" if pair["kappa"] is None else f"{pair['kappa']:.3f}"
+            ac1 = "not defined" if pair["ac1"] is None else f"{pair['ac1']:.3f}"
             click.echo(
                 _visible(
                     f"  {pair['reviewers'][0]} and {pair['reviewers'][1]}: agree on {pair['agreed']} of "
-                    f"{pair['records']} records both decided; Cohen's kappa {kappa}"
+                    f"{pair['records']} records both decided ({pair['conflicts']} conflicts); "
+                    f"Cohen's kappa {kappa}, Gwet's AC1 {ac1}"
                 )
             )
+        how = st["conflict_resolution"]
+        click.echo(
+            f"  conflicts resolved by consensus {how['consensus']}, by a third reviewer "
+            f"{how['third_reviewer']}; open {how['open']}"
+        )
         for c in st["conflicts"]:
             click.echo(_visible(f"  conflict [{c['record_id']}] {c['title']}"))
             for d in c["decisions"]:
