@@ -322,8 +322,8 @@ def _print_summary(review_dir, as_json: bool) -> None:
             click.echo(
                 _visible(
                     f"  {pair['reviewers'][0]} and {pair['reviewers'][1]}: agree on {pair['agreed']} of "
-                    f"{pair['records']} records both decided ({pair['conflicts']} conflicts); "
-                    f"Cohen's kappa {kappa}, Gwet's AC1 {ac1}"
+                    f"{pair['records']} records both decided; Cohen's kappa {kappa}; Gwet's AC1 {ac1}; "
+                    f"{pair['conflicts']} conflicts"
                 )
             )
         how = st["conflict_resolution"]

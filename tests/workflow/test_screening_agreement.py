@@ -47,4 +47,4 @@ def test_summary_has_kappa_ac1_conflicts_and_resolutions(tmp_path):
     assert out.exit_code == 0, out.output
     assert json.loads(out.output)["title_abstract"]["agreement"][0]["ac1"] == pytest.approx(28.5 / 52.5)
     text = CliRunner().invoke(main, ["screen", str(review), "--summary"]).output
-    assert "Gwet's AC1 0.543" in text and "(2 conflicts)" in text and "third reviewer 1" in text
+    assert "Cohen's kappa 0.400; Gwet's AC1 0.543; 2 conflicts" in text and "third reviewer 1" in text
