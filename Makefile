@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint fixtures bench clean
+.PHONY: run test lint fixtures bench bench-screening clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,13 @@ bench: $(BIN)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python benchmarks/bench.py
 	$(BIN)/python benchmarks/network_bench.py
+
+# Prioritised screening against ASReview's default model (elas_u4) on ../shared/screening/:
+# the same prior records and seeds (5) for both; prints WSS@95, RRF@10, records to the last
+# include and seconds per run. Installs the bench extra (asreview) first.
+bench-screening: $(BIN)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	nice $(BIN)/python benchmarks/screening_vs_asreview.py --seeds 5
 
 # Regenerate the pinned metafor fixtures (needs Rscript with metafor and metadat).
 fixtures:

@@ -318,12 +318,19 @@ def _print_summary(review_dir, as_json: bool) -> None:
             )
         for pair in st["agreement"]:
             kappa = "not defined" if pair["kappa"] is None else f"{pair['kappa']:.3f}"
+            ac1 = "not defined" if pair["ac1"] is None else f"{pair['ac1']:.3f}"
             click.echo(
                 _visible(
                     f"  {pair['reviewers'][0]} and {pair['reviewers'][1]}: agree on {pair['agreed']} of "
-                    f"{pair['records']} records both decided; Cohen's kappa {kappa}"
+                    f"{pair['records']} records both decided; Cohen's kappa {kappa}; Gwet's AC1 {ac1}; "
+                    f"{pair['conflicts']} conflicts"
                 )
             )
+        how = st["conflict_resolution"]
+        click.echo(
+            f"  conflicts resolved by consensus {how['consensus']}, by a third reviewer "
+            f"{how['third_reviewer']}; open {how['open']}"
+        )
         for c in st["conflicts"]:
             click.echo(_visible(f"  conflict [{c['record_id']}] {c['title']}"))
             for d in c["decisions"]:
@@ -466,9 +473,15 @@ def serve(review_dir, reviewer, stage, host, port, no_rank, open_browser) -> Non
     help="Records screened between retrainings.",
 )
 @click.option(
+    "--stop-rule",
+    default=None,
+    metavar="recall:R,confidence:C",
+    help="Also replay the stopping test of Callaghan & Müller-Hansen 2020 (recall:0.95,confidence:0.95).",
+)
+@click.option(
     "--json", "as_json", is_flag=True, help="Print every measure, the recall curve and the order as JSON."
 )
-def screen_simulate(labelled, seed, prior_included, prior_excluded, batch, as_json) -> None:
+def screen_simulate(labelled, seed, prior_included, prior_excluded, batch, stop_rule, as_json) -> None:
     """Replay prioritised screening on LABELLED.csv (columns title, abstract, label 0/1).
 
     Starting from prior records drawn with the seed, the relevance model is retrained after
@@ -476,11 +489,22 @@ def screen_simulate(labelled, seed, prior_included, prior_excluded, batch, as_js
     screened to reach 95 % recall, the work saved over sampling (WSS@95, WSS@100; Cohen et
     al. 2006), the share of included records found in the first 10 % (RRF@10), and the
     expected values under random order after the same priors.
+
+    With --stop-rule, the ranked phase ends after a run of excluded records (5% of the
+    records, at least 50, at most 200), the rest are screened in a random order (drawn with
+    the seed) and screening stops once the hypergeometric test rejects "recall < R" at
+    confidence C: reports the records screened at the stop, the recall reached and the work
+    saved (the share never screened).
     """
     import json
 
     from trialsynth.workflow.screening.simulate import read_labelled, simulate
+    from trialsynth.workflow.screening.stopping import parse_stop_rule
 
+    try:
+        rule = None if stop_rule is None else parse_stop_rule(stop_rule)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--stop-rule'") from None
     data = read_labelled(labelled)
     texts = [f"{t}\n{a}" for t, a in zip(data.titles, data.abstracts, strict=True)]
     result = simulate(
@@ -490,6 +514,7 @@ def screen_simulate(labelled, seed, prior_included, prior_excluded, batch, as_js
         n_prior_included=prior_included,
         n_prior_excluded=prior_excluded,
         batch=batch,
+        stop_rule=rule,
     )
     if as_json:
         out = {"file": data.file, **result.to_dict()}
@@ -508,6 +533,16 @@ def screen_simulate(labelled, seed, prior_included, prior_excluded, batch, as_js
     click.echo(f"WSS@95  {result.wss95:.3f}   (random order: {result.random_wss95:.3f} expected)")
     click.echo(f"WSS@100 {result.wss100:.3f}")
     click.echo(f"RRF@10  {result.rrf10:.3f}   (share of included records in the first 10% screened)")
+    if result.stop is not None:
+        st = result.stop
+        click.echo(
+            f"stop rule: {st.test.sentence(screened=st.screened)} "
+            f"({st.ranked} ranked, then {st.sampled} of {st.test.urn} sampled at random)"
+        )
+        click.echo(
+            f"  recall reached {st.recall:.3f}; work saved {st.work_saved:.3f} "
+            f"(beside WSS@95 {result.wss95:.3f})"
+        )
 
 
 COMMANDS = (screen, serve, screen_simulate)

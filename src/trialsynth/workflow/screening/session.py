@@ -31,6 +31,7 @@ import numpy as np
 
 from trialsynth._core.errors import InputError
 from trialsynth.io.records.store import (
+    DECISIONS,
     STAGES,
     Decision,
     Record,
@@ -39,6 +40,7 @@ from trialsynth.io.records.store import (
     connect_store,
     open_store,
 )
+from trialsynth.stats.agreement import two_rater_agreement
 from trialsynth.workflow.screening.rank import (
     LogisticFit,
     TfidfFeatures,
@@ -537,14 +539,25 @@ def screening_summary(review_dir: str | Path) -> dict[str, object]:
                 for b in names[i + 1 :]:
                     common = sorted(set(by_reviewer[a]) & set(by_reviewer[b]))
                     pairs = [(by_reviewer[a][r], by_reviewer[b][r]) for r in common]
+                    table = [[sum(1 for p in pairs if p == (x, y)) for y in DECISIONS] for x in DECISIONS]
+                    ag = two_rater_agreement(table)  # Cohen's κ and Gwet's AC1 on include/exclude/maybe
                     agreement.append(
                         {
                             "reviewers": [a, b],
                             "records": len(pairs),
                             "agreed": sum(1 for x, y in pairs if x == y),
-                            "kappa": cohen_kappa(pairs),
+                            "conflicts": sum(1 for x, y in pairs if x != y),
+                            "kappa": ag.kappa,
+                            "ac1": ag.ac1,
                         }
                     )
+            resolved_how = {"consensus": 0, "third_reviewer": 0}
+            latest = {(r["record_id"], r["stage"]): r for r in store.resolutions()}
+            for st in states:
+                r = latest.get((st.record_id, stage))
+                if st.status == "resolved" and r is not None:
+                    mine = r["resolved_by"] in {d.reviewer for d in st.decisions}
+                    resolved_how["consensus" if mine else "third_reviewer"] += 1
             out[stage] = {
                 "records": len(states),
                 **{
@@ -562,6 +575,10 @@ def screening_summary(review_dir: str | Path) -> dict[str, object]:
                     for name in names
                 },
                 "agreement": agreement,
+                "conflict_resolution": {
+                    **resolved_how,
+                    "open": sum(1 for st in states if st.status == "conflict"),
+                },
                 "conflicts": [
                     {
                         "record_id": st.record_id,

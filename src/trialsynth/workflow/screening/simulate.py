@@ -37,6 +37,7 @@ import numpy as np
 
 from trialsynth._core.errors import InputError, read_user_file
 from trialsynth.workflow.screening.rank import rank_unlabelled, tfidf
+from trialsynth.workflow.screening.stopping import StopOutcome, simulate_stop
 
 __all__ = [
     "LabelledSet",
@@ -160,6 +161,7 @@ class SimulationResult:
     rrf10: float
     random_records_to_95: float
     random_wss95: float
+    stop: StopOutcome | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -181,6 +183,7 @@ class SimulationResult:
                 {"screened": k, "recall": (j + 1) / self.n_included}
                 for j, k in enumerate(self.include_positions)
             ],
+            "stop_rule": None if self.stop is None else self.stop.to_dict(),
             "order": list(self.order),
         }
 
@@ -194,9 +197,13 @@ def simulate(
     n_prior_excluded: int = 1,
     batch: int = 1,
     c: float = 1.0,
+    stop_rule: tuple[float, float] | None = None,
 ) -> SimulationResult:
     """Replay prioritised screening on ``texts`` (title and abstract of each record) with
-    known ``labels`` (1 included, 0 excluded); see the module's docstring."""
+    known ``labels`` (1 included, 0 excluded); see the module's docstring. With ``stop_rule``
+    = (recall target, confidence), also replays the stopping rule of
+    :mod:`trialsynth.workflow.screening.stopping` on the ranked order (its random sample
+    drawn with the same seed) and reports where it stops."""
     y = np.asarray(labels, dtype=int)
     n = y.size
     if n != len(texts) or not np.all((y == 0) | (y == 1)):
@@ -260,4 +267,12 @@ def simulate(
         rrf10=float(in_order[:first_tenth].sum()) / n_inc,
         random_records_to_95=random_k95,
         random_wss95=(n - random_k95) / n - 0.05,
+        stop=None
+        if stop_rule is None
+        else simulate_stop(
+            in_order,
+            target=stop_rule[0],
+            confidence=stop_rule[1],
+            rng=np.random.default_rng([seed, 0x5709]),
+        ),
     )

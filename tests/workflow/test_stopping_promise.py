@@ -1,0 +1,107 @@
+"""The stopping rule keeps its promise: over many seeded runs, the recall reached when it stops
+is at least the target in at least the stated share of runs (Callaghan & Müller-Hansen 2020).
+
+The promise holds for every ranked phase, as long as the rest is sampled uniformly at random;
+the runs below vary the random sample (the seed) on fixed ranked orders: hard synthetic ones
+(the ranked phase stops with recall just under or far under the target, or with the urn's
+includes hidden among many records) and the model's order on the shared labelled sets.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from trialsynth.cli import main
+from trialsynth.workflow.screening.simulate import read_labelled, simulate
+from trialsynth.workflow.screening.stopping import simulate_stop, stop_test
+
+RUNS = 300  # seeded sampling runs per ranked order (CI-sized: each run is one vectorised pass)
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "screening" / "labelled.csv"
+SHARED = next(
+    (
+        p / "shared" / "screening"
+        for p in Path(__file__).resolve().parents
+        if (p / "shared" / "screening").is_dir()
+    ),
+    None,
+)
+
+
+def _share_meeting_target(labels_in_order, target, confidence, runs=RUNS, run=None):
+    outcomes = [
+        simulate_stop(
+            labels_in_order, target=target, confidence=confidence, rng=np.random.default_rng([7, s]), run=run
+        )
+        for s in range(runs)
+    ]
+    recall = np.array([o.recall for o in outcomes])
+    return float(np.mean(recall >= target - 1e-12)), outcomes
+
+
+@pytest.mark.parametrize(
+    ("ranked_includes", "urn_includes", "urn", "target", "confidence"),
+    [
+        (90, 10, 1000, 0.95, 0.95),  # recall 0.90 after the ranked phase: 5 more must be found
+        (94, 6, 3000, 0.95, 0.95),  # just under the target, the missing includes hidden among 3000
+        (30, 70, 1200, 0.95, 0.95),  # the model found under a third
+        (45, 5, 800, 0.9, 0.8),  # another target and confidence
+        (9, 1, 400, 0.95, 0.9),
+    ],
+)
+def test_promise_on_hard_synthetic_orders(ranked_includes, urn_includes, urn, target, confidence):
+    run = 60  # the ranked phase ends after 60 exclusions in a row
+    order = [1] * ranked_includes + [0] * run + [1] * urn_includes + [0] * (urn - urn_includes)
+    # the urn's order does not matter: the rule samples it at random
+    share, outcomes = _share_meeting_target(order, target, confidence, run=run)
+    assert share >= confidence
+    assert all(o.ranked == ranked_includes + run for o in outcomes)
+    for o in outcomes[:5]:  # the stop is where the test first rejects H0 (the exact test, spot checks)
+        assert o.test.stop and o.test.p_value < 1 - confidence
+        assert len(o.sample) == o.sampled and sum(o.sample) == o.test.relevant_sampled
+        found = np.cumsum(o.sample)
+        for n in {1, o.sampled // 3, o.sampled // 2, o.sampled - 2, o.sampled - 1} - {0, -1}:
+            t = stop_test(urn, ranked_includes, n, int(found[n - 1]), target=target, confidence=confidence)
+            assert not t.stop
+
+
+def test_urn_empty_without_rejection_means_everything_screened():
+    # 50 includes at once, then 60 excluded: the urn holds 20 excluded records; with K_tar = 3
+    # the test cannot reject before all 20 are drawn: p = C(20−3, n)/C(20, n) ≥ 0.05 until
+    # n = 18 (C(17,18) = 0): screening stops after the whole urn at the latest, with recall 1
+    order = [1] * 50 + [0] * 80
+    o = simulate_stop(order, rng=np.random.default_rng(0), run=60)
+    assert o.recall == 1.0 and o.screened <= 130 and o.test.stop
+
+
+@pytest.mark.skipif(SHARED is None, reason="the shared labelled sets (../shared/screening/) are not here")
+@pytest.mark.parametrize("name", ["nudging.csv", "ppi.csv"])
+def test_promise_on_the_shared_sets(name):
+    data = read_labelled(SHARED / name)
+    texts = [f"{t}\n{a}" for t, a in zip(data.titles, data.abstracts, strict=True)]
+    # the model's order (retrained every 25 records to keep the test short)
+    result = simulate(texts, data.labels, seed=3, batch=25)
+    labels = np.asarray(data.labels)[list(result.order)]
+    share, outcomes = _share_meeting_target(labels.tolist(), 0.95, 0.95)
+    assert share >= 0.95
+    # and it saves work: on average, a share of the records is never screened
+    assert np.mean([o.work_saved for o in outcomes]) > 0.05
+
+
+def test_command_reports_the_stop(tmp_path):
+    args = ["screen-simulate", str(FIXTURE), "--seed", "1", "--stop-rule", "recall:0.95,confidence:0.9"]
+    out = json.loads(CliRunner().invoke(main, [*args, "--json"]).output)
+    stop = out["stop_rule"]
+    assert stop["test"]["target_recall"] == 0.95 and stop["test"]["confidence"] == 0.9
+    assert stop["screened"] == stop["ranked_phase"] + stop["sampled"]
+    assert stop["work_saved"] == pytest.approx(1 - stop["screened"] / out["n_records"], abs=1e-15)
+    assert 0 < stop["recall"] <= 1 and stop["test"]["stop"]
+    assert "order" in out and "prior_rows" in out
+    text = CliRunner().invoke(main, args).output
+    assert "stop rule: screening stopped at record" in text and "work saved" in text
+    bad = CliRunner().invoke(main, ["screen-simulate", str(FIXTURE), "--stop-rule", "recall=1"])
+    assert bad.exit_code == 2 and "recall:R,confidence:C" in bad.output
