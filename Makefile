@@ -48,6 +48,8 @@ fixtures:
 	Rscript validation/acceptance_fixtures.R tests/fixtures/acceptance
 	Rscript validation/glmm_fixtures.R tests/fixtures/glmm
 	Rscript validation/network_fixtures.R tests/fixtures/network
+	Rscript validation/multilevel_fixtures.R tests/fixtures/multilevel
+	Rscript validation/derive_fixtures.R tests/fixtures/derive
 
 clean:
 	rm -rf $(VENV) out
