@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint fixtures bench bench-screening clean
+.PHONY: run test lint docs fixtures bench bench-screening clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,14 @@ test: lint
 lint: $(BIN)/.installed
 	$(BIN)/ruff check src tests
 	$(BIN)/lint-imports
+
+# The documentation site (docs/conf.py) into docs/_build/html, warnings as errors; executes the
+# tutorial notebooks (docs/tutorials). Installs the docs extra first.
+docs: $(BIN)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[docs]'
+	rm -rf docs/_build docs/api/generated
+	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+	@echo "docs: docs/_build/html/index.html"
 
 # Fits per second against statsmodels, PyMARE and metafor (when Rscript is installed);
 # the last line printed is JSON. Installs the bench extra first.
@@ -52,4 +60,4 @@ fixtures:
 	Rscript validation/derive_fixtures.R tests/fixtures/derive
 
 clean:
-	rm -rf $(VENV) out
+	rm -rf $(VENV) out docs/_build docs/api/generated docs/jupyter_execute

@@ -40,16 +40,22 @@ derivation is kept with the study, see docs/derived-numbers.md); ``*`` is ``trea
     events = round(percent/100 × n), half up (:func:`trialsynth.stats.derive.count_from_percent`).
     The row is then a ``binary`` row whose ``events_*`` are derived: its kind is ``binary`` and
     ``values["percent_*"]`` keep the percentages (OR, RR, RD)
+
 ``continuous_se`` -- ``mean_*``, ``se_*`` (SE of the arm mean; SD = SE·√n) (MD, SMD, ROM)
+
 ``continuous_ci`` -- ``mean_*``, ``ci_lower_*``, ``ci_upper_*`` (95% CI of the arm mean; SD by
     the t or normal quantile, Handbook 6.5.2.2) (MD, SMD, ROM)
+
 ``continuous_change`` -- ``mean_*`` as a mean change from baseline with ``baseline_sd_*``,
     ``final_sd_*`` and ``correlation`` (SD of the change, Handbook 6.5.2.8) (MD, SMD; for SMD
     all rows must then be change scores)
+
 ``continuous_median`` -- ``median_*`` with ``q1_*`` and ``q3_*`` and/or ``min_*`` and ``max_*``
     (mean and SD estimated; ``pool --median-method``) (MD, SMD, ROM)
+
 ``md_pvalue`` -- ``estimate``, ``p_value``, ``n_treatment``, ``n_control``: a mean difference
     known only with its two-sided p-value (SE from the t quantile, Handbook 6.5.2.3) (MD)
+
 ``rate`` -- ``events_*``, ``person_time_*`` (IRR, IRD)
 
 Any row with counts or means may add ``icc`` and ``cluster_size`` (a cluster-randomised trial:

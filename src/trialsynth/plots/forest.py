@@ -119,7 +119,7 @@ def forest_plot(
 
     ``arm_data``: per study (in display order) a dict of arm texts such as
     ``{"treatment": "72/103", "control": "57/104"}`` (the keys head the columns, or
-    ``arm_headers``, where a line break starts a second header line, e.g. "Treatment\nn/N"), or a
+    ``arm_headers``, where a line break starts a second header line, e.g. ``"Treatment\\nn/N"``), or a
     mapping study label → such a dict.
     ``labels``: the "Favours …" texts under the axis, left (effect below the null) then right.
     ``subgroups``: a :class:`trialsynth.stats.analyses.SubgroupResult`, or a list of

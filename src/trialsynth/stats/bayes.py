@@ -10,7 +10,7 @@ Everything is implemented here from the published formulas:
   m(τ) = (Σw_i y_i + w₀m₀)/(Σw_i + w₀), s(τ)² = 1/(Σw_i + w₀).
 * The marginal likelihood of τ (μ integrated out), on the log scale,
   ℓ(τ) = −(k − 1[uniform μ])/2 · log 2π + ½Σ log w_i + ½ log w₀ − ½ log(Σw_i + w₀)
-         − ½[Σw_i(y_i − m(τ))² + w₀(m₀ − m(τ))²],
+  − ½[Σw_i(y_i − m(τ))² + w₀(m₀ − m(τ))²],
   the ½ log w₀ term only under the normal prior (it is the density of N(m₀1, V + s₀²11ᵀ)).
   Under the uniform μ prior it is defined up to the (improper) prior's constant, which cancels
   in every posterior quantity and in the Bayes factor for τ = 0.

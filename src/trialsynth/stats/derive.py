@@ -399,14 +399,17 @@ def mean_sd_from_median(
     The scenario follows from which arguments are given: S1 {min, median, max}, S2 {min, q1,
     median, q3, max}, S3 {q1, median, q3} (Wan et al. 2014's labels). ``method``:
 
-    ``"luo-shi"`` (default; the current recommendation, used by the Cochrane Handbook 6.5.2.5's
-    cited methods and by metafor's ``conv.fivenum``):
-        mean by Luo et al. 2018 — S1: w·(a + b)/2 + (1 − w)·m, w = 4/(4 + n^0.75); S2:
+    ``"luo-shi"``
+        (default; the current recommendation, used by the Cochrane Handbook 6.5.2.5's cited
+        methods and by metafor's ``conv.fivenum``): mean by Luo et al. 2018 — S1:
+        w·(a + b)/2 + (1 − w)·m, w = 4/(4 + n^0.75); S2:
         w₁·(a + b)/2 + w₂·(q₁ + q₃)/2 + (1 − w₁ − w₂)·m, w₁ = 2.2/(2.2 + n^0.75),
         w₂ = 0.7 − 0.72/n^0.55; S3: w·(q₁ + q₃)/2 + (1 − w)·m, w = 0.7 + 0.39/n;
         SD by Wan et al. 2014 for S1 and S3, (b − a)/ξ(n) and (q₃ − q₁)/η(n), and by Shi et al. 2020
         for S2: w·(b − a)/ξ(n) + (1 − w)·(q₃ − q₁)/η(n), w = 1/(1 + 0.07·n^0.6).
-    ``"wan"``: Wan et al. 2014 throughout — mean (a + 2m + b)/4 (S1), (a + 2q₁ + 2m + 2q₃ + b)/8
+
+    ``"wan"``
+        Wan et al. 2014 throughout — mean (a + 2m + b)/4 (S1), (a + 2q₁ + 2m + 2q₃ + b)/8
         (S2), (q₁ + m + q₃)/3 (S3); SD as above for S1 and S3 and, for S2,
         ½·(b − a)/ξ(n) + ½·(q₃ − q₁)/η(n).
 
