@@ -7,7 +7,7 @@ yᵢ ~ N(0, vᵢ + τ²) with τ² = 0.05, from a fixed seed. A fit is the estim
 * ``trialsynth_batch``: :func:`trialsynth.stats.batch.fit_batch` on all N at once (compiled engine;
   the first call, which loads or compiles the kernel, is not timed; best of ``--repeat`` runs);
 * ``trialsynth_loop``: the single-fit engine (:func:`trialsynth.stats.pooling.fit_arrays`) called once
-  per meta-analysis, no τ² interval;
+  per meta-analysis, no τ² interval (a first, untimed call loads or compiles the τ² solver);
 * ``statsmodels``: ``combine_effects`` per meta-analysis with ``conf_int(use_t=True)``; it has no
   REML, so Paule–Mandel ("iterated") with its WLS/Hartung–Knapp interval is timed;
 * ``pymare``: ``VarianceBasedLikelihoodEstimator(method="REML")`` (Knapp–Hartung by default) on
@@ -63,6 +63,7 @@ def bench_batch(yi, vi, repeat: int):
 def bench_loop(yi, vi):
     from trialsynth.stats.pooling import fit_arrays
 
+    fit_arrays(yi[0], vi[0], method="REML", hk=True)  # load or compile the τ² solver, untimed
     est = np.empty(len(yi))
     tau2 = np.empty(len(yi))
     start = time.perf_counter()
@@ -155,7 +156,8 @@ def main(argv=None) -> int:
             "trialsynth_batch",
             args.n,
             seconds,
-            f"REML+HK, {fit.engine} engine, all converged: {converged}; "
+            f"REML+HK, {fit.engine} engine, all converged: {converged}, "
+            f"{int((fit.n_local_maxima >= 2).sum())} likelihoods with 2+ local maxima; "
             f"{cpu / args.n * 1e6:.2f} CPU µs per fit, i.e. {args.n / cpu * ncpu:,.0f} fits/s "
             f"on {ncpu} idle CPUs",
         )
@@ -227,10 +229,12 @@ def main(argv=None) -> int:
         print("metafor not timed: Rscript with metafor not found", file=sys.stderr)
 
     ref = rates.get("metafor")
-    print(f"{'system':<18}{'fits':>10}{'seconds':>10}{'fits/s':>14}{'× metafor':>12}  notes")
+    ref_pymare = rates.get("pymare")
+    print(f"{'system':<18}{'fits':>10}{'seconds':>10}{'fits/s':>14}{'× metafor':>12}{'× PyMARE':>11}  notes")
     for name, n, seconds, note in rows:
         ratio = f"{rates[name] / ref:,.1f}" if ref else "—"
-        print(f"{name:<18}{n:>10,}{seconds:>10.3f}{rates[name]:>14,.0f}{ratio:>12}  {note}")
+        ratio_pymare = f"{rates[name] / ref_pymare:,.1f}" if ref_pymare else "—"
+        print(f"{name:<18}{n:>10,}{seconds:>10.3f}{rates[name]:>14,.0f}{ratio:>12}{ratio_pymare:>11}  {note}")
     print(json.dumps(rates))
     return 0
 

@@ -105,6 +105,9 @@ class MetaResult:
     corrections: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Local maxima of the ML/REML likelihood of τ² over τ² ≥ 0 (the global one is ``tau2``);
+    #: 0 for the other estimators.
+    n_local_maxima: int = 0
 
     @property
     def ratio(self) -> bool:
@@ -168,6 +171,7 @@ class MetaResult:
             "pi_type": self.pi_type,
             "converged": self.converged,
             "iterations": self.iterations,
+            "n_local_maxima": self.n_local_maxima,
             "corrections": list(self.corrections),
             "notes": list(self.notes),
             "studies": [

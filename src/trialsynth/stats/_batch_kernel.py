@@ -1,15 +1,16 @@
 """Compiled (numba) kernel for :mod:`trialsynth.stats.batch`: one loop per meta-analysis, parallel over fits.
 
 It performs, per row, the same arithmetic as the numpy engine (:func:`trialsynth.stats.pooling.fit_arrays`
-with :func:`trialsynth.stats.estimators.tau2_estimate`): the same estimating equations, the same
-safeguarded Newton iteration with the same bracket, starting point and stopping rules, the same
-search for an interior maximum of a bimodal ML/REML likelihood, and the
-same closed forms for the statistics, and every sum is added up in numpy's order (its pairwise
-summation, :func:`_psum`), so that a row fitted here gives the same bits as the same studies fitted
-alone by the numpy engine. (A padded row of the numpy engine sums extra zeros, which can change the
-grouping of its additions and so its last bits.) Tail probabilities come from the same C functions
-as :mod:`scipy.special` (through ``scipy.special.cython_special``); critical values are computed by
-the caller with scipy and passed in as tables indexed by the degrees of freedom.
+with :func:`trialsynth.stats.estimators.tau2_estimate`). The iterative τ² (REML, ML, PM, EB) is not
+repeated here: the kernel calls the compiled row solver of :mod:`trialsynth.stats.tau2`
+(:func:`~trialsynth.stats.tau2.solve_row`), the very function the numpy engine runs, so τ² is the
+same by construction. The closed-form estimators and the statistics are written out with every sum
+added up in numpy's order (its pairwise summation, :func:`_psum`), so that a row fitted here gives
+the same bits as the same studies fitted alone by the numpy engine. (A padded row of the numpy
+engine sums extra zeros, which can change the grouping of its additions and so its last bits.)
+Tail probabilities come from the same C functions as :mod:`scipy.special` (through
+``scipy.special.cython_special``); critical values are computed by the caller with scipy and
+passed in as tables indexed by the degrees of freedom.
 
 This module imports numba; :mod:`trialsynth.stats.batch` imports it only when numba is installed.
 """
@@ -22,6 +23,8 @@ import llvmlite.binding as llvm
 import numba as nb
 import numpy as np
 from numba.extending import get_cython_function_address
+
+from trialsynth.stats import tau2 as solver
 
 #: Method codes of the kernel (the order is private to this module and batch.py).
 CODES = {"FE": 0, "DL": 1, "HE": 2, "HS": 3, "SJ": 4, "REML": 5, "ML": 6, "PM": 7, "EB": 8}
@@ -146,136 +149,6 @@ def _wmean(y, w, t1, k):
 
 
 @nb.njit(cache=True, error_model="numpy")
-def _equation(code, y, v, k, t, w, t1, t2, t3):
-    """Estimating equation at τ² = t and its derivative: (RE)ML score or Q(τ²) − (k − 1).
-
-    The same operations as estimators._score and estimators._q_equation; w, t1..t3 are scratch.
-    """
-    for j in range(k):
-        w[j] = 1.0 / (v[j] + t)
-    sw, mu = _wmean(y, w, t1, k)
-    if code == 7 or code == 8:  # PM, EB
-        for j in range(k):
-            r2 = (y[j] - mu) ** 2
-            t1[j] = w[j] * r2
-            t2[j] = w[j] ** 2 * r2
-        return _psum(t1, 0, k) - (k - 1.0), -_psum(t2, 0, k)
-    # (RE)ML score (times 2) and its derivative
-    for j in range(k):
-        w2 = w[j] ** 2
-        t1[j] = w2
-        t2[j] = w2 * w[j]
-    sw2 = _psum(t1, 0, k)
-    sw3 = _psum(t2, 0, k)
-    for j in range(k):
-        r = y[j] - mu
-        t3[j] = t1[j] * r
-        t1[j] = t1[j] * r**2
-        t2[j] = t2[j] * r**2
-    s_w2r = _psum(t3, 0, k)
-    s_w2r2 = _psum(t1, 0, k)
-    s_w3r2 = _psum(t2, 0, k)
-    score = s_w2r2 - sw
-    deriv = -2.0 * s_w3r2 + 2.0 * s_w2r**2 / sw + sw2
-    if code == 5:  # REML
-        score = score + sw2 / sw
-        deriv = deriv - 2.0 * sw3 / sw + (sw2 / sw) ** 2
-    return score, deriv
-
-
-@nb.njit(cache=True, error_model="numpy")
-def _solve(code, y, v, k, tol, maxiter, w, t1, t2, t3, start):
-    """Safeguarded Newton root in τ² ≥ ``start``, as estimators.solve_decreasing for one row.
-
-    Returns (τ², converged, iterations); ``start`` itself when the equation is not positive there.
-    """
-    f0, d0 = _equation(code, y, v, k, start, w, t1, t2, t3)
-    if not f0 > 0:
-        return start, True, 0
-    ybar = _psum(y, 0, k) / k
-    for j in range(k):
-        t1[j] = (y[j] - ybar) ** 2
-    vmax = v[0]
-    for j in range(1, k):
-        vmax = max(vmax, v[j])
-    lo = start
-    hi = max(max(_psum(t1, 0, k), vmax) + 1e-8, lo)
-    fhi, _ = _equation(code, y, v, k, hi, w, t1, t2, t3)
-    grow = 0
-    while fhi >= 0 and grow < 2000:
-        lo = hi
-        hi = hi * 2.0
-        fhi, _ = _equation(code, y, v, k, hi, w, t1, t2, t3)
-        grow += 1
-    t = lo
-    if lo == start:
-        ft, dt = f0, d0
-    else:
-        ft, dt = _equation(code, y, v, k, t, w, t1, t2, t3)
-    it = 0
-    for _ in range(maxiter):
-        newton = t - ft / dt
-        if not np.isfinite(newton) or newton <= lo or newton >= hi:
-            new = 0.5 * (lo + hi)
-        else:
-            new = newton
-        step = abs(new - t)
-        t = new
-        it += 1
-        ft, dt = _equation(code, y, v, k, t, w, t1, t2, t3)
-        if ft > 0:
-            lo = t
-        if ft < 0:
-            hi = t
-        scale = tol * max(t, 1e-300)
-        if step <= scale or ft == 0 or hi - lo <= scale or step <= 1e-300:
-            return t, True, it
-    return t, False, it
-
-
-@nb.njit(cache=True, error_model="numpy")
-def _loglik(code, y, v, k, t, w, t1):
-    """(Restricted) log-likelihood up to a constant, as estimators._loglik."""
-    for j in range(k):
-        w[j] = 1.0 / (v[j] + t)
-    sw, mu = _wmean(y, w, t1, k)
-    for j in range(k):
-        t1[j] = w[j] * (y[j] - mu) ** 2
-    q = _psum(t1, 0, k)
-    for j in range(k):
-        t1[j] = math.log(v[j] + t)
-    out = _psum(t1, 0, k) + q
-    if code == 5:
-        out = out + math.log(sw)
-    return -0.5 * out
-
-
-@nb.njit(cache=True, error_model="numpy")
-def _interior_maximum(code, y, v, k, tol, maxiter, w, t1, t2, t3, probes):
-    """estimators._interior_maximum for one row whose score is not positive at 0: (τ², conv, it)."""
-    vmax = v[0]
-    for j in range(1, k):
-        vmax = max(vmax, v[j])
-    start = np.nan
-    for i in range(2 + probes.size):
-        if i < 2:
-            p = _closed_form(1 if i == 0 else 2, y, v, k, w, t1)
-        else:
-            p = probes[i - 2] * vmax
-        if p > 0:
-            f, _ = _equation(code, y, v, k, p, w, t1, t2, t3)
-            if f > 0:
-                start = p
-                break
-    if np.isnan(start):
-        return 0.0, True, 0
-    root, ok, it = _solve(code, y, v, k, tol, maxiter, w, t1, t2, t3, start)
-    if _loglik(code, y, v, k, root, w, t1) > _loglik(code, y, v, k, 0.0, w, t1):
-        return root, ok, it
-    return 0.0, True, 0
-
-
-@nb.njit(cache=True, error_model="numpy")
 def _closed_form(code, y, v, k, w, t1):
     """DL, HE, HS or SJ τ² (estimators._dl/_he/_hs/_sj, one row)."""
     if code == 1 or code == 3:  # DL, HS
@@ -319,10 +192,10 @@ def fit_rows(
     tol,
     maxiter,
     nblocks,
-    probes,
     out,
     conv,
     iters,
+    nmax,
     weights,
 ):
     """Fit every row of ``yi``/``vi`` (n, kmax) over the studies where ``mask`` is True.
@@ -330,10 +203,10 @@ def fit_rows(
     ``tcrit[df]``: t critical value of the CI with df degrees of freedom (NaN at df = 0);
     ``pcrit[k]``: critical value of the prediction interval for k studies (NaN where undefined).
     ``out`` (16, n) receives k, estimate, se, statistic, df, p, ci_lower, ci_upper, tau2, i2, h2,
-    q, q_df, q_p, pi_lower, pi_upper; ``conv``, ``iters`` (n,) convergence and iterations;
+    q, q_df, q_p, pi_lower, pi_upper; ``conv``, ``iters``, ``nmax`` (n,) convergence, iterations
+    and the number of local maxima of the likelihood (ML, REML);
     ``weights`` (n, kmax) percent weights when it has n rows (pass a (0, kmax) array to skip).
-    The rows are split into ``nblocks`` blocks of consecutive rows, fitted in parallel. ``probes``:
-    estimators.PROBES (where ML/REML look for an interior maximum).
+    The rows are split into ``nblocks`` blocks of consecutive rows, fitted in parallel.
     """
     n, kmax = yi.shape
     want_weights = weights.shape[0] == n
@@ -343,16 +216,13 @@ def fit_rows(
         w = np.empty(kmax)
         t1 = np.empty(kmax)
         t2 = np.empty(kmax)
-        t3 = np.empty(kmax)
+        X = np.empty((kmax, 1))
+        X3 = np.empty((1, 1, 1))
+        sw_, se_, mats, ev, cells, roots, pts, res = solver.workspace(kmax, 0)
         start = b * n // nblocks
         stop = (b + 1) * n // nblocks
         for i in range(start, stop):
-            k = 0
-            for j in range(kmax):
-                if mask[i, j]:
-                    y[k] = yi[i, j]
-                    v[k] = vi[i, j]
-                    k += 1
+            k = solver.compact_row(yi, vi, mask, X3, 0, i, y, v, X)
             df = k - 1
             # Fixed-effect quantities: Cochran's Q and the typical within-study variance.
             for j in range(k):
@@ -367,13 +237,17 @@ def fit_rows(
             tau2 = 0.0
             converged = True
             it = 0
+            nm = 0
             if code != 0 and k >= 2:
                 if code >= 5:
-                    tau2, converged, it = _solve(code, y, v, k, tol, maxiter, w, t1, t2, t3, 0.0)
-                    if it == 0 and (code == 5 or code == 6):
-                        tau2, converged, it = _interior_maximum(
-                            code, y, v, k, tol, maxiter, w, t1, t2, t3, probes
-                        )
+                    eq = solver.REML if code == 5 else (solver.ML if code == 6 else solver.QEQ)
+                    solver.solve_row(
+                        eq, y, v, X, k, 0, k - 1.0, tol, maxiter, sw_, se_, mats, ev, cells, roots, pts, res
+                    )
+                    tau2 = res[0]
+                    converged = res[1] == 1.0
+                    it = int(res[2])
+                    nm = int(res[3])
                 else:
                     tau2 = _closed_form(code, y, v, k, w, t1)
             for j in range(k):
@@ -432,6 +306,7 @@ def fit_rows(
             out[15, i] = pi_hi
             conv[i] = converged
             iters[i] = it
+            nmax[i] = nm
             if want_weights:
                 jj = 0
                 for j in range(kmax):

@@ -34,7 +34,7 @@ import numpy as np
 
 from trialsynth._core.dist import crit_value
 from trialsynth._core.errors import InputError
-from trialsynth.stats.estimators import MAXITER, PROBES, TOL
+from trialsynth.stats.estimators import MAXITER, TOL
 from trialsynth.stats.meta import _check_options
 from trialsynth.stats.pooling import IV_METHODS, fit_arrays, one_study_convention
 
@@ -82,6 +82,7 @@ class BatchFit:
     ``df`` (NaN for z), ``p_value``, ``ci_lower``, ``ci_upper``; ``tau2`` (NaN for FE), ``i2``
     (percent), ``h2``; Cochran's ``q`` with ``q_df`` and ``q_p_value``; ``pi_lower``, ``pi_upper``
     (prediction interval, NaN for FE); ``converged`` and ``iterations`` of the τ² estimator;
+    ``n_local_maxima``: local maxima of the ML/REML likelihood over τ² ≥ 0 (0 for the others);
     ``weights`` (percent, shape ``(..., k)``, NaN at padding) when asked for;
     ``tau2_ci_lower``, ``tau2_ci_upper`` (Q-profile) when asked for. ``engine`` is the engine
     that ran.
@@ -111,6 +112,7 @@ class BatchFit:
     pi_upper: np.ndarray
     converged: np.ndarray
     iterations: np.ndarray
+    n_local_maxima: np.ndarray
     weights: np.ndarray | None = None
     tau2_ci_lower: np.ndarray | None = None
     tau2_ci_upper: np.ndarray | None = None
@@ -209,12 +211,13 @@ def fit_batch(
     v2 = np.ascontiguousarray(vi.reshape(-1, kmax))
     m2 = np.ascontiguousarray(mask.reshape(-1, kmax))
     n = y2.shape[0]
-    out, conv, iters, w = _run_kernel(y2, v2, m2, method, bool(hk), hk_variant, level, pi_type, weights)
+    out, conv, iters, nmax, w = _run_kernel(y2, v2, m2, method, bool(hk), hk_variant, level, pi_type, weights)
     res = {name: out[i].reshape(shape) for i, name in enumerate(_KERNEL_FIELDS)}
     res["k"] = out[0].astype(np.int64).reshape(shape)
     res["q_df"] = out[12].astype(np.int64).reshape(shape)
     res["converged"] = conv.reshape(shape)
     res["iterations"] = iters.reshape(shape)
+    res["n_local_maxima"] = nmax.reshape(shape)
     if weights:
         res["weights"] = w.reshape(yi.shape)
     if tau2_ci:
@@ -261,6 +264,7 @@ def _run_kernel(y2, v2, m2, method, hk, hk_variant, level, pi_type, weights):
     out = np.empty((len(_KERNEL_FIELDS), n))
     conv = np.empty(n, dtype=bool)
     iters = np.empty(n, dtype=np.int64)
+    nmax = np.empty(n, dtype=np.int64)
     w = np.empty((n if weights else 0, kmax))
     if n:
         with _KERNEL_LOCK:
@@ -277,10 +281,10 @@ def _run_kernel(y2, v2, m2, method, hk, hk_variant, level, pi_type, weights):
                 TOL,
                 MAXITER,
                 min(n, 64 * numba.get_num_threads()),
-                np.asarray(PROBES, dtype=float),
                 out,
                 conv,
                 iters,
+                nmax,
                 w,
             )
-    return out, conv, iters, w
+    return out, conv, iters, nmax, w

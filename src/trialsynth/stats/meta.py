@@ -300,6 +300,7 @@ def meta_analysis(
         studies=_study_rows(labels, yi, vi, weights, included, notes, level, study_derivations),
         pooled=not single,
         hk_variant=hk_variant if hk else "",
+        n_local_maxima=int(f["n_local_maxima"]),
         corrections=tuple(corrections),
         notes=tuple(result_notes),
     )

@@ -49,7 +49,7 @@ def fit_arrays(
     """Inverse-variance fixed- or random-effects fits for a stack of meta-analyses.
 
     Returns arrays: ``k, estimate, se, statistic, df, p_value, ci_lower, ci_upper, tau2,
-    i2, h2, q, q_df, q_p_value, pi_lower, pi_upper, converged, iterations, weights`` (weights
+    i2, h2, q, q_df, q_p_value, pi_lower, pi_upper, converged, iterations, n_local_maxima, weights`` (weights
     in percent, shape ``(..., k)``), and ``tau2_ci_lower, tau2_ci_upper`` when ``tau2_ci``.
     τ², its CI and the prediction interval are NaN for the fixed-effect model; everything
     that needs two studies is NaN with one. ``tau2`` (array of the batch shape), when given,
@@ -83,14 +83,16 @@ def fit_arrays(
         tau2_fit = np.zeros(shape)
         converged = np.ones(shape, dtype=bool)
         iterations = np.zeros(shape, dtype=int)
+        n_local_maxima = np.zeros(shape, dtype=np.int64)
     elif tau2 is not None:
         tau2_fit = np.where(k >= 2, np.broadcast_to(np.asarray(tau2, dtype=float), shape), 0.0)
         converged = np.ones(shape, dtype=bool)
         iterations = np.zeros(shape, dtype=int)
+        n_local_maxima = np.zeros(shape, dtype=np.int64)
     else:
         est = tau2_estimate(y, v, mask, method=method)
         tau2_fit = np.where(k >= 2, est.tau2, 0.0)
-        converged, iterations = est.converged, est.iterations
+        converged, iterations, n_local_maxima = est.converged, est.iterations, est.n_local_maxima
 
     w = np.where(mask, 1.0 / (v + tau2_fit[..., None]), 0.0)
     sw = w.sum(axis=-1)
@@ -153,6 +155,7 @@ def fit_arrays(
         "pi_upper": pi_upper,
         "converged": converged,
         "iterations": iterations,
+        "n_local_maxima": n_local_maxima,
         "weights": np.where(mask, weights, np.nan),
     }
     if tau2_ci:

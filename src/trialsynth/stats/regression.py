@@ -28,18 +28,16 @@ Synthesis and Meta-Analysis*, 2009): yᵢ = xᵢ'β + uᵢ + εᵢ with uᵢ ~ N
 * PM (Paule–Mandel) and EB (empirical Bayes; the same estimating equation, Viechtbauer et al.
   2015): the τ² ≥ 0 with y'Py = k − p (0 when y'P₀y < k − p);
 * ML, REML (Viechtbauer, J Educ Behav Stat 2005): the root of the score
-  ML: y'PPy − tr(W) = 0,  REML: y'PPy − tr(P) = 0 (0 when negative at τ² = 0). With
-  moderators the (restricted) likelihood can have a local maximum inside and a higher value
-  at the boundary; the estimate is the maximiser over τ² ≥ 0, so the interior root is
-  replaced by 0 when the log-likelihood (up to a constant) at 0 is higher:
-  ML: −½[Σlog(vᵢ + τ²) + y'Py],  REML: −½[Σlog(vᵢ + τ²) + log det(X'WX) + y'Py]
-  (Viechtbauer 2005, eqs. 5 and 6; metafor makes the same comparison and warns).
+  ML: y'PPy − tr(W) = 0,  REML: y'PPy − tr(P) = 0, or 0. The (restricted) likelihood can have
+  several local maxima (one of them possibly at τ² = 0); the estimate is the global maximiser
+  over τ² ≥ 0 of ML: −½[Σlog(vᵢ + τ²) + y'Py],  REML: −½[Σlog(vᵢ + τ²) + log det(X'WX) + y'Py]
+  (Viechtbauer 2005, eqs. 5 and 6). When τ² = 0 wins over an interior local maximum the fit
+  says so (``tau2_boundary``; metafor makes the same comparison and warns).
 
-The iterative estimators use :func:`trialsynth.stats.estimators.solve_decreasing`, the
-safeguarded Newton solver (bracket + bisection), so they converge wherever the root exists.
-Derivatives: d(y'Py)/dτ² = −y'PPy, d(y'PPy)/dτ² = −2y'PPPy, d tr(P)/dτ² = −tr(PP),
-d tr(W)/dτ² = −tr(W²). Everything is computed from p × p matrices, never k × k, so the
-same code fits one model or a stack (leave-one-out fits, permutations) at once.
+The iterative estimators (ML, REML, PM, EB) are solved by :mod:`trialsynth.stats.tau2`, the one
+τ² solver of the package (every local maximum bracketed, safeguarded Newton inside), with the
+moderators given: it works from p × p matrices, never k × k, so the same code fits one model or
+a stack (leave-one-out fits, permutations).
 """
 
 from __future__ import annotations
@@ -56,7 +54,8 @@ from scipy import special
 
 from trialsynth._core.dist import chi2_sf, crit_value, norm_two_sided_p, t_two_sided_p
 from trialsynth._core.errors import InputError, TrialsynthWarning
-from trialsynth.stats.estimators import MAXITER, METHODS, TOL, Tau2Estimate, solve_decreasing
+from trialsynth.stats import tau2 as solver
+from trialsynth.stats.estimators import MAXITER, METHODS, TOL, Tau2Estimate
 
 FIXED = "FE"
 #: Said when the (restricted) likelihood is higher at τ² = 0 than at its interior maximum.
@@ -120,44 +119,6 @@ def _weights(v, mask, tau2):
     return np.where(mask, 1.0 / (v + np.asarray(tau2)[..., None]), 0.0)
 
 
-def _pm_equation(y, v, mask, tau2, X):
-    w = _weights(v, mask, tau2)
-    _, _, e = _gls(y, X, w)
-    target = mask.sum(axis=-1) - _p_of(X)
-    return (w * e**2).sum(axis=-1) - target, -(w**2 * e**2).sum(axis=-1)
-
-
-def _score_equation(restricted: bool):
-    def f(y, v, mask, tau2, X):
-        w = _weights(v, mask, tau2)
-        _, A, e = _gls(y, X, w)
-        we = w * e
-        ypp = (we**2).sum(axis=-1)  # y'PPy
-        g = np.einsum("...ki,...k->...i", X, w * we)  # X'W²e
-        yppp = (w * we**2).sum(axis=-1) - np.einsum("...i,...ij,...j->...", g, A, g)  # e'WPWe
-        if restricted:
-            B2 = _xtwx(X, w**2)
-            B3 = _xtwx(X, w**3)
-            AB2 = A @ B2
-            tr_p = w.sum(axis=-1) - _trace(AB2)
-            tr_pp = (w**2).sum(axis=-1) - 2.0 * _trace(A @ B3) + _trace(AB2 @ AB2)
-            return ypp - tr_p, -2.0 * yppp + tr_pp
-        return ypp - w.sum(axis=-1), -2.0 * yppp + (w**2).sum(axis=-1)
-
-    return f
-
-
-def _loglik(y, v, mask, X, tau2, restricted: bool):
-    """The (restricted) log-likelihood of τ², up to a constant (module docstring)."""
-    w = _weights(v, mask, tau2)
-    _, _, e = _gls(y, X, w)
-    logv = np.where(mask, np.log(v + np.asarray(tau2)[..., None]), 0.0)
-    ll = -0.5 * (logv.sum(axis=-1) + (w * e**2).sum(axis=-1))
-    if restricted:
-        ll = ll - 0.5 * np.linalg.slogdet(_xtwx(X, w))[1]
-    return ll
-
-
 def _he(y, v, X, mask, k, p):
     """Hedges' (unweighted method-of-moments) τ², truncated at 0."""
     ones = mask.astype(float)
@@ -166,100 +127,6 @@ def _he(y, v, X, mask, k, p):
     vm = np.where(mask, v, 0.0)
     tr_pv = vm.sum(axis=-1) - _trace(A1 @ _xtwx(X, vm))
     return np.maximum(0.0, (rss - tr_pv) / (k - p))
-
-
-def _local_root(func, y, v, mask, X, start, *, tol, maxiter):
-    """The root of a (restricted) likelihood score that Fisher scoring started at ``start`` reaches.
-
-    With moderators the (restricted) likelihood of τ² can have a maximum at the boundary
-    and another inside (the score is negative at 0, positive further on, then negative).
-    metafor's Fisher scoring starts at the Hedges estimate and climbs to the nearest local
-    maximum; so do we, safely: where the score at ``start`` is positive the root lies above
-    it (a bracket is grown by doubling); where it is negative the bracket [lo, start] is
-    found by halving ``start`` until the score is positive, and τ² = 0 when it stays
-    negative down to 0. The root is then found by safeguarded Newton steps in the bracket.
-    """
-    batch = y.shape[:-1]
-    kdim, pdim = X.shape[-2:]
-    start = np.broadcast_to(np.asarray(start, dtype=float), batch).reshape(-1)
-    y, v, mask = y.reshape(-1, kdim), v.reshape(-1, kdim), mask.reshape(-1, kdim)
-    X = X.reshape(-1, kdim, pdim)
-    shape = y.shape[:-1]
-    f_s, _ = func(y, v, mask, start, X)
-    lo = start.copy()
-    hi = start.copy()
-    found = f_s == 0
-    zero = np.zeros(shape, dtype=bool)
-    # Upwards.
-    up = f_s > 0
-    scale = np.maximum(start, np.where(mask, v, 0.0).max(axis=-1))
-    step = np.where(up, scale, 0.0)
-    f_hi = f_s.copy()
-    for _ in range(2000):
-        grow = up & (f_hi > 0)
-        if not grow.any():
-            break
-        lo = np.where(grow, hi, lo)
-        hi = np.where(grow, hi + step, hi)
-        step = np.where(grow, step * 2.0, step)
-        f_hi = np.where(grow, func(y, v, mask, hi, X)[0], f_hi)
-    # Downwards.
-    down = f_s < 0
-    cand = start.copy()
-    searching = down & (start > 0)
-    for _ in range(80):
-        if not searching.any():
-            break
-        cand = np.where(searching, cand / 2.0, cand)
-        f_c = func(y, v, mask, cand, X)[0]
-        hit = searching & (f_c > 0)
-        lo = np.where(hit, cand, lo)
-        hi = np.where(searching & ~hit, cand, hi)
-        searching &= ~hit
-    # Still searching after 80 halvings: check τ² = 0 itself.
-    f0 = func(y, v, mask, np.zeros(shape), X)[0]
-    at_zero = down & (searching | (start <= 0)) & ~(f0 > 0)
-    to_zero = down & (searching | (start <= 0)) & (f0 > 0)
-    lo = np.where(to_zero, 0.0, lo)
-    zero |= at_zero
-    active = ~found & ~zero
-    t = np.where(found, start, 0.0)
-    conv = np.ones(shape, dtype=bool)
-    iters = np.zeros(shape, dtype=int)
-    if active.any():
-        idx = np.nonzero(active)
-        root, c, n = _bracketed_newton(
-            func, y[idx], v[idx], mask[idx], X[idx], lo[idx], hi[idx], tol=tol, maxiter=maxiter
-        )
-        t[idx], conv[idx], iters[idx] = root, c, n
-    return t.reshape(batch), conv.reshape(batch), iters.reshape(batch)
-
-
-def _bracketed_newton(func, y, v, mask, X, lo, hi, *, tol, maxiter):
-    """Root of a function positive at ``lo`` and negative at ``hi`` (Newton, bisection fallback)."""
-    t = lo.copy()
-    ft, dt = func(y, v, mask, t, X)
-    n = t.shape[0]
-    done = np.zeros(n, dtype=bool)
-    it = np.zeros(n, dtype=int)
-    for _ in range(maxiter):
-        with np.errstate(divide="ignore", invalid="ignore"):
-            newton = t - ft / dt
-        bad = ~np.isfinite(newton) | (newton <= lo) | (newton >= hi)
-        new = np.where(bad, 0.5 * (lo + hi), newton)
-        stepsize = np.abs(new - t)
-        t = np.where(done, t, new)
-        it = it + ~done
-        f_new, d_new = func(y, v, mask, t, X)
-        ft = np.where(done, ft, f_new)
-        dt = np.where(done, dt, d_new)
-        lo = np.where(~done & (ft > 0), t, lo)
-        hi = np.where(~done & (ft < 0), t, hi)
-        scale = tol * np.maximum(t, 1e-300)
-        done |= (stepsize <= scale) | (ft == 0) | (hi - lo <= scale) | (stepsize <= 1e-300)
-        if done.all():
-            break
-    return t, done, it
 
 
 def tau2_mods(yi, vi, X, mask=None, *, method: str = "REML", tol: float = TOL, maxiter: int = MAXITER):
@@ -278,19 +145,16 @@ def tau2_mods(yi, vi, X, mask=None, *, method: str = "REML", tol: float = TOL, m
     conv = np.ones(shape, dtype=bool)
     it = np.zeros(shape, dtype=int)
     boundary = np.zeros(shape, dtype=bool)
+    nmax = np.zeros(shape, dtype=np.int64)
     with np.errstate(divide="ignore", invalid="ignore"):
         if method in ("PM", "EB"):
-            tau2, conv, it = solve_decreasing(_pm_equation, y, v, mask, tol=tol, maxiter=maxiter, aux=(X,))
-        elif method in ("ML", "REML"):
-            func = _score_equation(method == "REML")
-            start = _he(y, v, X, mask, k, p)
-            tau2, conv, it = _local_root(func, y, v, mask, X, start, tol=tol, maxiter=maxiter)
-            restricted = method == "REML"
-            zeros = np.zeros(shape)
-            boundary = (tau2 > 0) & (
-                _loglik(y, v, mask, X, zeros, restricted) > _loglik(y, v, mask, X, tau2, restricted)
+            tau2, conv, it, _ = solver.solve(
+                y, v, mask, method="Q", X=X, target=k - p, tol=tol, maxiter=maxiter
             )
-            tau2 = np.where(boundary, 0.0, tau2)
+        elif method in ("ML", "REML"):
+            tau2, conv, it, nmax = solver.solve(y, v, mask, method=method, X=X, tol=tol, maxiter=maxiter)
+            # τ² = 0 chosen over an interior local maximum of lower likelihood
+            boundary = (tau2 == 0) & (nmax >= 2)
         elif method in ("DL", "HS"):
             w0 = np.where(mask, 1.0 / v, 0.0)
             _, A0, e0 = _gls(y, X, w0)
@@ -311,7 +175,11 @@ def tau2_mods(yi, vi, X, mask=None, *, method: str = "REML", tol: float = TOL, m
                 tau2 = tau0 * (w * e**2).sum(axis=-1) / (k - p)
     tau2 = np.where(k > p, tau2, np.nan)
     return Tau2Estimate(
-        np.asarray(tau2, dtype=float), np.asarray(conv), np.asarray(it), np.asarray(boundary & (k > p))
+        np.asarray(tau2, dtype=float),
+        np.asarray(conv),
+        np.asarray(it),
+        np.asarray(boundary & (k > p)),
+        np.asarray(nmax),
     )
 
 
