@@ -200,7 +200,7 @@ def results_document(analysis: ReviewAnalysis) -> dict[str, Any]:
         }
         for g in review.data_gaps()
     ]
-    return {
+    doc = {
         "schema_version": RESULTS_SCHEMA_VERSION,
         "generator": f"trialsynth {__version__}",
         "scale": "natural (ratios exponentiated; log_estimate/log_se give the log scale)",
@@ -227,6 +227,25 @@ def results_document(analysis: ReviewAnalysis) -> dict[str, Any]:
         "data_gaps": gaps,
         "prisma": _prisma_entry(review.prisma),
     }
+    return _without_folder_paths(doc, review.path)
+
+
+def _without_folder_paths(value: Any, folder) -> Any:
+    """``value`` with the review folder's location left out of every string (messages name files
+    relative to the folder), so that results.json is the same wherever the folder lies."""
+    import os
+
+    prefixes = sorted({str(folder) + os.sep, str(folder.resolve()) + os.sep, str(folder.absolute()) + os.sep},
+                      key=len, reverse=True)
+    if isinstance(value, str):
+        for prefix in prefixes:
+            value = value.replace(prefix, "")
+        return value
+    if isinstance(value, dict):
+        return {k: _without_folder_paths(v, folder) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_without_folder_paths(v, folder) for v in value]
+    return value
 
 
 def _trim_fill_entry(oa) -> dict[str, Any] | None:

@@ -26,8 +26,9 @@ from trialsynth.stats.analyses import (
 )
 from trialsynth.stats.meta import pool_input
 
-#: Where the bundled reviews live (inside the source tree / installed package data).
-EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
+#: Where the bundled reviews live: package data (src/trialsynth/examples), so that an installed
+#: wheel finds them as well as a checkout.
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 DEFAULT_REVIEW = "imaging-guided-crt"
 
 
