@@ -11,6 +11,7 @@ two included and two excluded reports, and a study labelled like a spreadsheet f
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import time
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from PIL import Image
 
 from tests.flow_review import FLOW
 from trialsynth.cli.main import main
@@ -30,12 +32,18 @@ alpha,Alpha 2001,"Invented trial, for the tests",2001,100,100,invented,quoted
 beta,Beta 2005,"Invented trial, for the tests",2005,150,150,invented,quoted
 gamma,"{INJECTION.replace('"', '""')}","{{citation}}",2003,80,80,invented,quoted
 """.replace("{citation}", "Doe J, Roe R. A made-up trial of drug A. Lancet 2003;361(9357):1-2")
+# Seven more made-up trials, so that the outcome has the ten a funnel plot needs.
+EXTRA = [(f"t{i}", 2005 + i, 4 + i, 50 + 5 * i, 8 + i, 50 + 5 * i) for i in range(4, 11)]
+STUDIES += "".join(
+    f"{sid},Trial {sid[1:]} {year},Invented,{year},{n},{n2},invented,quoted\n"
+    for sid, year, _, n, _, n2 in EXTRA
+)
 
 OUTCOMES = """outcome,study,use,events_treatment,n_treatment,events_control,n_control,kind,source,note
 death,alpha,yes,10,100,20,100,quoted,invented,
 death,beta,yes,15,150,25,150,quoted,invented,
 death,gamma,yes,8,80,12,80,quoted,invented,
-"""
+""" + "".join(f"death,{sid},yes,{e1},{n1},{e2},{n2},quoted,invented,\n" for sid, _, e1, n1, e2, n2 in EXTRA)
 
 # Four search records: two reports of included trials (alpha: seven authors, a journal
 # abbreviation; beta: full given names, no abbreviation) and two excluded at full text.
@@ -128,13 +136,14 @@ def _make_review(root: Path) -> Path:
         for rec in (alpha, beta):
             for reviewer in ("ann", "bob"):
                 store.add_decision(rec, "full_text", reviewer, "include")
-        store.link_study(alpha, "alpha")
-        store.link_study(beta, "beta")
         for reviewer in ("ann", "bob"):
             store.add_decision(zulu, "full_text", reviewer, "exclude", reason="Not randomized")
         store.add_decision(yankee, "full_text", "ann", "exclude", reason="Wrong comparator")
         store.add_decision(yankee, "full_text", "bob", "include")  # a conflict, resolved below
         store.resolve(yankee, "full_text", "exclude", "carol", reason="Wrong comparator")
+    for record, study in ((alpha, "alpha"), (beta, "beta")):
+        result = CliRunner().invoke(main, ["records", "link", str(folder), str(record), study])
+        assert result.exit_code == 0, result.output
     return folder
 
 
@@ -167,6 +176,12 @@ def test_run_writes_every_export_beside_the_report(run):
     ):
         assert (out / name).stat().st_size > 0, name
     assert not list(out.glob("*.tmp")) and not list(out.glob(".*.tmp"))  # atomic writes leave no temp files
+
+
+def test_link_refuses_a_study_not_in_studies_csv(run):
+    result = CliRunner().invoke(main, ["records", "link", str(run[0]), "1", "delta"])
+    assert result.exit_code != 0
+    assert "no study 'delta' in studies.csv" in result.output
 
 
 def test_no_docx_no_xlsx_options(tmp_path, run):
@@ -210,12 +225,17 @@ def test_docx_has_figures_with_their_vector_originals(run):
 
     out = run[1]
     d = docx.Document(str(out / "report.docx"))
-    # PRISMA flow, forest, leave-one-out, Baujat, radial: five 300-dpi PNGs.
-    assert len(d.inline_shapes) == 5
-    blobs = {r.target_part.blob for r in d.part.rels.values() if "image" in r.reltype}
+    # PRISMA flow, forest, leave-one-out, funnel, Baujat, radial: six 300-dpi PNGs.
+    assert len(d.inline_shapes) == 6
+    blobs = [r.target_part.blob for r in d.part.rels.values() if "image" in r.reltype]
     assert (out / "figures" / "prisma-flow.png").read_bytes() in blobs
+    assert (out / "figures" / "funnel-main-death.png").read_bytes() in blobs
+    for blob in blobs:
+        assert Image.open(io.BytesIO(blob)).info["dpi"] == pytest.approx((300, 300), abs=0.01)
     captions = [p.text for p in d.paragraphs if p.style.name == "Caption"]
-    assert len(captions) == 5
+    assert len(captions) == 6
+    assert sum(c.startswith("Forest plot:") for c in captions) == 1
+    assert sum(c.startswith("Contour-enhanced funnel plot") for c in captions) == 1
     for text in captions:
         assert "Vector originals: figures/" in text
         for name in text.split("Vector originals: ")[1].rstrip(".").split(", "):
@@ -262,7 +282,7 @@ def test_docx_result_tables_equal_results_json(run, results):
     )
     recomputed = summary.rows[1].cells[2].text
     assert f"{num(entry['estimate'])}" in recomputed and f"{num(entry['ci_lower'])}" in recomputed
-    assert summary.rows[1].cells[1].text == "3 of 3"
+    assert summary.rows[1].cells[1].text == "10 of 10"
     sof = next(t for t in d.tables if [c.text for c in t.rows[0].cells][2:3] == ["Relative effect (95% CI)"])
     assert (
         sof.rows[1].cells[2].text == f"RR {num(entry['estimate'])} ({num(entry['ci_lower'])} to "
@@ -278,17 +298,21 @@ def test_docx_reference_lists_are_vancouver_and_restart_numbering(run):
     start = next(
         i for i, p in enumerate(paras) if p.text == "Included studies" and p.style.name == "Heading 2"
     )
-    included = [p.text for p in paras[start + 1 : start + 4]]
-    assert included == VANCOUVER_INCLUDED
-    excluded = [p.text for p in paras[start + 5 : start + 7]]
+    stop = next(
+        i for i, p in enumerate(paras) if p.text == "Excluded studies" and p.style.name == "Heading 2"
+    )
+    included = [p.text for p in paras[start + 1 : stop]]
+    # The seven extra trials' citation "Invented" has no Vancouver shape: printed as given.
+    assert included == VANCOUVER_INCLUDED + ["Invented."] * 7
+    excluded = [p.text for p in paras[stop + 1 : stop + 3]]
     assert excluded == [
         VANCOUVER_EXCLUDED[0] + " Reason for exclusion: Not randomized.",
         VANCOUVER_EXCLUDED[1] + " Reason for exclusion: Wrong comparator.",
     ]
-    num_ids = {
-        p._p.pPr.numPr.numId.val for p in paras[start + 1 : start + 7] if p.style.name == "List Number"
-    }
-    assert len(num_ids) == 2  # each list has its own counter, so each starts at 1
+    lists = [paras[start + 1 : stop], paras[stop + 1 : stop + 3]]
+    num_ids = [{p._p.pPr.numPr.numId.val for p in items if p.style.name == "List Number"} for items in lists]
+    # each list is List Number with a counter of its own (so each starts at 1)
+    assert all(len(ids) == 1 for ids in num_ids) and num_ids[0] != num_ids[1]
 
 
 def test_html_report_has_the_same_reference_list(run):
@@ -319,18 +343,20 @@ def test_xlsx_numbers_are_numeric_cells_equal_to_results_json(run, results):
     row = dict(zip(head, index[1], strict=True))
     for key in ("estimate", "ci_lower", "ci_upper", "p_value", "tau2", "i2", "q", "q_p_value"):
         assert row[key] == pytest.approx(entry["result"][key], rel=XLSX_REL, abs=1e-300), key
-    assert row["k"] == 3 and row["sheet"] == "main-death"
+    assert row["k"] == 10 and row["sheet"] == "main-death"
     ws = wb["main-death"]
     cells = list(ws.iter_rows())
     header = [c.value for c in cells[0]]
     studies = [dict(zip(header, r, strict=True)) for r in cells[1:]]
-    for got, want in zip(studies[:3], entry["result"]["studies"], strict=True):
+    k = len(entry["result"]["studies"])
+    assert k == 10
+    for got, want in zip(studies[:k], entry["result"]["studies"], strict=True):
         assert got["row_type"].value == "study"
         for key in ("estimate", "ci_lower", "ci_upper"):
             assert got[key].data_type == "n"
             assert got[key].value == pytest.approx(want[key], rel=XLSX_REL)
         assert got["weight_percent"].value == pytest.approx(want["weight"], rel=XLSX_REL)
-    pooled = studies[3]
+    pooled = studies[k]
     assert pooled["row_type"].value == "pooled"
     assert pooled["estimate"].value == pytest.approx(entry["estimate"], rel=XLSX_REL)
     sens = [s for s in studies if s["row_type"].value == "sensitivity"]
@@ -378,7 +404,7 @@ def test_ris_read_back_by_rispy(run):
 
     out = run[1]
     included = rispy.loads((out / "included.ris").read_text(encoding="utf-8"))
-    assert [e["id"] for e in included] == ["alpha", "beta", "gamma"]
+    assert [e["id"] for e in included][:3] == ["alpha", "beta", "gamma"]
     a = included[0]
     assert a["authors"] == [
         "Alpha, AB",
@@ -415,7 +441,7 @@ def test_bibtex_read_back_by_bibtexparser(run):
     lib = bibtexparser.parse_string((run[1] / "included.bib").read_text(encoding="utf-8"))
     assert not lib.failed_blocks
     entries = {e.key: {f.key: f.value for f in e.fields} for e in lib.entries}
-    assert list(entries) == ["alpha", "beta", "gamma"]
+    assert list(entries)[:3] == ["alpha", "beta", "gamma"]
     a = entries["alpha"]
     assert a["author"] == (
         "Alpha, A. B. and Bravo, C. and Charlie, D. E. and Delta, E. and Echo, F. G. and "
