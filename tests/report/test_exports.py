@@ -45,6 +45,19 @@ death,beta,yes,15,150,25,150,quoted,invented,
 death,gamma,yes,8,80,12,80,quoted,invented,
 """ + "".join(f"death,{sid},yes,{e1},{n1},{e2},{n2},quoted,invented,\n" for sid, _, e1, n1, e2, n2 in EXTRA)
 
+ROB = (
+    "study,outcome,D1,D2,D3,D4,D5,overall,D1_support,D2_support,D3_support,D4_support,D5_support,\
+overall_support,source\n"
+    + "".join(
+        f"{sid},death,{d1},low,low,{d4},low,{overall},s,s,s,s,s,s,made up\n"
+        for sid, d1, d4, overall in (
+            ("alpha", "low", "low", "low"),
+            ("beta", "some concerns", "low", "some concerns"),
+            ("gamma", "low", "high", "high"),
+        )
+    )
+)
+
 # Four search records: two reports of included trials (alpha: seven authors, a journal
 # abbreviation; beta: full given names, no abbreviation) and two excluded at full text.
 RIS = """TY  - JOUR
@@ -124,6 +137,7 @@ def _make_review(root: Path) -> Path:
     (folder / "review.toml").write_text(toml, encoding="utf-8")
     (folder / "studies.csv").write_text(STUDIES, encoding="utf-8")
     (folder / "outcomes.csv").write_text(OUTCOMES, encoding="utf-8")
+    (folder / "risk_of_bias.csv").write_text(ROB, encoding="utf-8")
     (root / "search.ris").write_text(RIS.replace("ER  -\n", "ER  - \n"), encoding="utf-8")
     with open_store(folder) as store:
         import_file(store, root / "search.ris", database="MEDLINE", search_date="2024-01-31")
@@ -220,20 +234,34 @@ def test_docx_headings_use_word_styles(run):
     assert level["Summary of results"] == "Heading 1" and level["Included studies"] == "Heading 2"
 
 
+def test_docx_risk_of_bias_table(run):
+    import docx
+
+    d = docx.Document(str(run[1] / "report.docx"))
+    table = next(t for t in d.tables if t.rows[0].cells[1].text == "D1")
+    rows = [[c.text for c in r.cells] for r in table.rows]
+    assert rows == [
+        ["Trial", "D1", "D2", "D3", "D4", "D5", "Overall", "Source"],
+        ["Alpha 2001", "low", "low", "low", "low", "low", "low", "made up"],
+        ["Beta 2005", "some concerns", "low", "low", "low", "low", "some concerns", "made up"],
+        [INJECTION, "low", "low", "low", "high", "low", "high", "made up"],
+    ]
+
+
 def test_docx_has_figures_with_their_vector_originals(run):
     import docx
 
     out = run[1]
     d = docx.Document(str(out / "report.docx"))
-    # PRISMA flow, forest, leave-one-out, funnel, Baujat, radial: six 300-dpi PNGs.
-    assert len(d.inline_shapes) == 6
+    # PRISMA flow, forest, leave-one-out, funnel, Baujat, radial, RoB traffic light and summary.
+    assert len(d.inline_shapes) == 8
     blobs = [r.target_part.blob for r in d.part.rels.values() if "image" in r.reltype]
     assert (out / "figures" / "prisma-flow.png").read_bytes() in blobs
     assert (out / "figures" / "funnel-main-death.png").read_bytes() in blobs
     for blob in blobs:
         assert Image.open(io.BytesIO(blob)).info["dpi"] == pytest.approx((300, 300), abs=0.01)
     captions = [p.text for p in d.paragraphs if p.style.name == "Caption"]
-    assert len(captions) == 6
+    assert len(captions) == 8
     assert sum(c.startswith("Forest plot:") for c in captions) == 1
     assert sum(c.startswith("Contour-enhanced funnel plot") for c in captions) == 1
     for text in captions:

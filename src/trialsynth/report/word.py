@@ -239,14 +239,17 @@ def _trials_table(w: _Writer, entry: dict[str, Any] | None) -> None:
 
 
 def _rob_table(w: _Writer, entry: dict[str, Any] | None) -> None:
+    """The RoB 2 judgements of an outcome's trials: domains D1–D5 and overall, with the source."""
+    from trialsynth.io.review.rob import DOMAIN_NAMES, DOMAINS
+
     rob = (entry or {}).get("risk_of_bias")
     if not rob:
         return
-    domains = [k for k in rob["studies"][0] if k.startswith("D")]
     w.table(
-        ["Trial", *domains, "Overall", "Source"],
-        [[s["label"], *(s[d] for d in domains), s["overall"], s["source"]] for s in rob["studies"]],
+        ["Trial", *DOMAINS, "Overall", "Source"],
+        [[s["label"], *(s[d] for d in DOMAINS), s["overall"], s["source"]] for s in rob["studies"]],
     )
+    w.para("; ".join(f"{d}: {DOMAIN_NAMES[d]}" for d in DOMAINS) + ".")
 
 
 def _section(w: _Writer, sec: dict[str, Any], entry: dict[str, Any] | None, reporter: str) -> None:
