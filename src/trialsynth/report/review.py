@@ -9,7 +9,7 @@ from pathlib import Path
 
 from trialsynth._core.errors import InputError
 from trialsynth.io._atomic import write_text_atomic
-from trialsynth.report.results_json import results_document
+from trialsynth.report.results_json import _without_folder_paths, results_document
 from trialsynth.workflow.runner import DEFAULT_REVIEW, EXAMPLES, analyse_review
 
 
@@ -44,7 +44,9 @@ def run_review(
 
         write_comparison(analysis, path, out)
     (out / "figures").mkdir(parents=True, exist_ok=True)
-    context = build_context(analysis, doc, out)
+    # Messages name files relative to the review folder, as in results.json, so that the
+    # reports are the same wherever the folder lies.
+    context = _without_folder_paths(build_context(analysis, doc, out), analysis.review.path)
     report = write_text_atomic(out / "report.html", render_report(context))
     write_citation_files(analysis.review, out)
     if docx:
