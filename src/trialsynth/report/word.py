@@ -372,6 +372,39 @@ def _section(w: _Writer, sec: dict[str, Any], entry: dict[str, Any] | None, repo
         )
 
 
+def _network(w: _Writer, net: dict[str, Any]) -> None:
+    """A network meta-analysis, as the HTML report's section: graph, forest plot, effects,
+    ranking, league table and inconsistency."""
+    stem = net["anchor"]
+
+    def files(suffix: str) -> list[str]:
+        return [f for f in net["files"] if Path(f).stem == stem + suffix]
+
+    w.heading(f"Network meta-analysis: {net['name']}", 1)
+    w.para(net["description"])
+    w.para(f"Model: {net['model']} Data: {net['file']}.")
+    w.figure(files(""), "Network of comparisons: node size by participants, edge width by number of trials.")
+    w.figure(
+        files("-forest"), f"Each treatment against {net['reference']} ({net['level']}% CI), with P-scores."
+    )
+    w.heading(f"Effects against {net['reference']}", 2)
+    w.table(
+        ["Treatment", f"{net['measure']} ({net['level']}% CI)", "p"],
+        [[e["treatment"], e["estimate"], e["p"]] for e in net["effects"]],
+    )
+    w.heading("Ranking", 2)
+    w.table(
+        ["Treatment", "P-score", "SUCRA", "Mean rank"],
+        [[r["treatment"], r["p_score"], r["sucra"], r["mean_rank"]] for r in net["ranking"]],
+    )
+    w.heading("League table", 2)
+    w.figure(files("-league"), f"Every pairwise comparison ({net['measure']}, {net['level']}% CI).")
+    w.heading("Inconsistency", 2)
+    for line in net["inconsistency"]:
+        w.para(line)
+    w.para(net["references"])
+
+
 def _closing(w: _Writer, ctx: dict[str, Any]) -> None:
     w.heading("Baseline characteristics", 1)
     if not ctx["baseline"]:
@@ -429,6 +462,8 @@ def docx_bytes(context: dict[str, Any], doc: dict[str, Any], out: Path) -> bytes
     keys = list(entries)
     for sec, key in zip(context["sections"], keys, strict=True):
         _section(w, sec, entries[key], context["reporter"])
+    for net in context.get("networks", []):
+        _network(w, net)
     _closing(w, context)
     props = w.doc.core_properties
     props.title = context["title"]
