@@ -508,3 +508,29 @@ def test_rerun_gives_byte_identical_files(run, tmp_path):
         "excluded.bib",
     ):
         assert (out2 / name).read_bytes() == (run[1] / name).read_bytes(), name
+
+
+def test_xlsx_network_sheet_equals_results_json(tmp_path):
+    """The bundled smoking-cessation network: effects, league table and ranking as numbers."""
+    from openpyxl import load_workbook
+
+    from trialsynth.report.excel import write_workbook
+    from trialsynth.report.results_json import results_document
+    from trialsynth.workflow.runner import EXAMPLES, analyse_review
+
+    analysis = analyse_review(EXAMPLES / "smoking-cessation")
+    doc = json.loads(json.dumps(results_document(analysis)))  # as results.json holds it
+    write_workbook(analysis, doc, tmp_path / "results.xlsx")
+    rows = list(load_workbook(tmp_path / "results.xlsx")["network-cessation"].iter_rows(values_only=True))
+    body = [dict(zip(rows[0], r, strict=True)) for r in rows[1:]]
+    (net,) = doc["networks"]
+    effects = [r for r in body if r["row_type"] == "effect"]
+    assert [(r["treatment_1"], r["treatment_2"]) for r in effects] == [
+        (e["treatment"], "no_contact") for e in net["effects"]
+    ]
+    for got, want in zip(effects, net["effects"], strict=True):
+        for key in ("estimate", "se", "ci_lower", "ci_upper", "p_value"):
+            assert got[key] == pytest.approx(want[key], rel=XLSX_REL)
+    assert sum(r["row_type"] == "comparison" for r in body) == len(net["league_table"])
+    ranks = {r["treatment_1"]: r["p_score"] for r in body if r["row_type"] == "rank"}
+    assert ranks == pytest.approx(net["p_scores"], rel=XLSX_REL)

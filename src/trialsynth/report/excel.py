@@ -6,6 +6,8 @@ Sheets:
   of the sheet that holds its trials;
 * one sheet per analysis with results — the trials' effects, confidence limits and weights,
   then the pooled rows of the primary model and of each sensitivity analysis;
+* one sheet per network meta-analysis, ``network-<id>`` — effects against the reference, every
+  pairwise comparison and the ranking;
 * ``Data`` — provenance: every number that entered an analysis, with the file and row it was
   read from, its source (paper, table), whether it was quoted or derived, and the note.
 
@@ -88,6 +90,23 @@ DATA_COLUMNS = (
     "note",
     "file",
     "row",
+)
+
+#: Columns of a network's sheet: its effects against the reference, every pairwise comparison
+#: (the league table) and the ranking. Estimates on the scale of results.json (log for ratios).
+NETWORK_COLUMNS = (
+    "row_type",
+    "treatment_1",
+    "treatment_2",
+    "scale",
+    "estimate",
+    "se",
+    "ci_lower",
+    "ci_upper",
+    "p_value",
+    "p_score",
+    "sucra",
+    "mean_rank",
 )
 
 _ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
@@ -192,6 +211,37 @@ def _data_rows(analysis, doc) -> list[dict[str, Any]]:
     return rows
 
 
+def _network_rows(net: dict[str, Any]) -> list[dict[str, Any]]:
+    keys = ("estimate", "se", "ci_lower", "ci_upper", "p_value")
+    rows = [
+        {
+            "row_type": "effect",
+            "treatment_1": e["treatment"],
+            "treatment_2": net["reference"],
+            "scale": net["scale"],
+            **{k: e[k] for k in keys},
+        }
+        for e in net["effects"]
+    ]
+    rows += [
+        {
+            "row_type": "comparison",
+            "scale": net["scale"],
+            **{k: c[k] for k in ("treatment_1", "treatment_2", *keys)},
+        }
+        for c in net["league_table"]
+    ]
+    rows += [
+        {
+            "row_type": "rank",
+            "treatment_1": r["treatment"],
+            **{k: r[k] for k in ("p_score", "sucra", "mean_rank")},
+        }
+        for r in net["ranking"]["treatments"]
+    ]
+    return rows
+
+
 def workbook_bytes(analysis, doc: dict[str, Any]) -> bytes:
     """The workbook of a review's analyses (``doc`` is its ``results.json`` document)."""
     from openpyxl import Workbook
@@ -238,6 +288,12 @@ def workbook_bytes(analysis, doc: dict[str, Any]) -> bytes:
             _table(ws, STUDY_COLUMNS, rows)
         index_rows.append(row)
     _table(index, ANALYSIS_COLUMNS, index_rows)
+    for net in doc.get("networks", []):
+        _table(
+            wb.create_sheet(_sheet_name({"analysis_set": "network", "outcome": net["id"]}, used)),
+            NETWORK_COLUMNS,
+            _network_rows(net),
+        )
     _table(wb.create_sheet("Data"), DATA_COLUMNS, _data_rows(analysis, doc))
     wb.properties.creator = doc["generator"]
     wb.properties.title = doc["title"]

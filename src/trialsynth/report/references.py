@@ -97,6 +97,12 @@ _METHOD_WORDS = {
     "DL": "DerSimonian–Laird random effects",
     "REML": "random effects with τ² by restricted maximum likelihood",
     "PM": "random effects with the Paule–Mandel τ²",
+    "ML": "random effects with τ² by maximum likelihood",
+    "HE": "random effects with the Hedges τ²",
+    "SJ": "random effects with the Sidik–Jonkman τ²",
+    "EB": "random effects with the empirical Bayes τ²",
+    "HS": "random effects with the Hunter–Schmidt τ²",
+    "GLMM": "a generalised linear mixed model (GLMM)",
 }
 
 
