@@ -77,8 +77,10 @@ def _initials(given: str) -> str:
 
 
 def vancouver_name(name: str) -> str:
-    """An author's name in Vancouver form: ``"Khan, Fakhar Z."`` → ``"Khan FZ"``; a name
-    already in that form is kept; a name of another shape (an organisation) is kept as given."""
+    """An author's name in Vancouver form (surname and initials).
+
+    ``"Khan, Fakhar Z."`` → ``"Khan FZ"``; a name already in that form is kept; a name of
+    another shape (an organisation) is kept as given."""
     name = " ".join(name.split())
     if "," in name:
         last, given = (s.strip() for s in name.split(",", 1))

@@ -37,7 +37,9 @@ def _sentence(text: str) -> str:
 
 
 def vancouver(ref: Reference) -> str:
-    """One reference in Vancouver style (ICMJE): ``Authors. Title. Journal. Year;Vol(Issue):Pages.``"""
+    """One reference in Vancouver style (ICMJE).
+
+    The shape is ``Authors. Title. Journal. Year;Vol(Issue):Pages.``"""
     if ref.text:
         return _sentence(ref.text)
     parts = []

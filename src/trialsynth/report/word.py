@@ -18,6 +18,7 @@ byte-reproducible (fixed ZIP timestamps and core-property dates).
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,15 @@ WIDE_INCHES = 6.3
 NARROW_INCHES = 4.6
 
 
+_NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _xml_text(text: object) -> str:
+    """``text`` without the control characters XML cannot hold (a stray one in a CSV cell would
+    otherwise stop the document being written)."""
+    return _NOT_XML.sub("", str(text))
+
+
 class _Writer:
     def __init__(self, out: Path) -> None:
         import docx
@@ -39,19 +49,19 @@ class _Writer:
 
     # ------------------------------------------------------------------ blocks
     def heading(self, text: str, level: int) -> None:
-        self.doc.add_heading(text, level)
+        self.doc.add_heading(_xml_text(text), level)
 
     def para(self, text: str, *, style: str | None = None, bold_lead: str = "") -> None:
         if not text and not bold_lead:
             return
         p = self.doc.add_paragraph(style=style)
         if bold_lead:
-            p.add_run(bold_lead).bold = True
-        p.add_run(text)
+            p.add_run(_xml_text(bold_lead)).bold = True
+        p.add_run(_xml_text(text))
 
     def bullets(self, items, *, numbered: bool = False) -> None:
         """A bulleted list, or a numbered list that starts again at 1."""
-        items = [str(x) for x in items]
+        items = [_xml_text(x) for x in items]
         if not items:
             return
         num_id = self._restarted_numbering() if numbered else None
@@ -98,7 +108,7 @@ class _Writer:
         for row in rows:
             cells = table.add_row().cells
             for cell, text in zip(cells, row, strict=True):
-                lines = str(text).split("\n")
+                lines = _xml_text(text).split("\n")
                 cell.text = lines[0]
                 for line in lines[1:]:
                     cell.add_paragraph(line)
