@@ -293,8 +293,9 @@ def _bib_author(name: str) -> str:
 
 
 def bibtex_text(refs: list[Reference]) -> str:
-    """The references as BibTeX ``@article`` entries (``@misc`` for a citation kept as text);
-    authors ``Surname, I. I.``, ``and others`` for an incomplete list; ``pages`` with an en
+    """The references as BibTeX ``@article`` entries (``@misc`` for a citation kept as text).
+
+    Authors as ``Surname, I. I.`` (``and others`` for an incomplete list); ``pages`` with an en
     dash (``--``); the exclusion reason, verbatim citation and origin in ``note``."""
     entries = []
     for r in refs:
