@@ -25,6 +25,7 @@ from PIL import Image
 from tests.flow_review import FLOW
 from trialsynth.cli.main import main
 
+EXPORTS = ("report.docx", "results.xlsx", "included.ris", "included.bib", "excluded.ris", "excluded.bib")
 INJECTION = '=HYPERLINK("http://example.invalid","click")'
 
 STUDIES = f"""id,label,citation,year,n_randomised_treatment,n_randomised_control,source,kind
@@ -179,15 +180,7 @@ def results(run):
 
 def test_run_writes_every_export_beside_the_report(run):
     out = run[1]
-    for name in (
-        "report.html",
-        "report.docx",
-        "results.xlsx",
-        "included.ris",
-        "included.bib",
-        "excluded.ris",
-        "excluded.bib",
-    ):
+    for name in ("report.html", *EXPORTS):
         assert (out / name).stat().st_size > 0, name
     assert not list(out.glob("*.tmp")) and not list(out.glob(".*.tmp"))  # atomic writes leave no temp files
 
@@ -499,14 +492,7 @@ def test_rerun_gives_byte_identical_files(run, tmp_path):
     shutil.copytree(run[0], tmp_path / run[0].name)  # the same folder name: the report names it
     result = CliRunner().invoke(main, ["run", str(tmp_path / run[0].name), "--out", str(out2), "--no-pdf"])
     assert result.exit_code == 0, result.output
-    for name in (
-        "report.docx",
-        "results.xlsx",
-        "included.ris",
-        "included.bib",
-        "excluded.ris",
-        "excluded.bib",
-    ):
+    for name in EXPORTS:
         assert (out2 / name).read_bytes() == (run[1] / name).read_bytes(), name
 
 
