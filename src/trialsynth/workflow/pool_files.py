@@ -209,9 +209,32 @@ def bias_file(
     2×2 counts with the odds ratio. Returns the JSON object and a plain-text summary.
     """
     from trialsynth.io.poolcsv import read_pool_csv
-    from trialsynth.stats.meta import pool_input
 
     data = read_pool_csv(path, measure=measure.upper())
+    return bias_input(
+        data,
+        trimfill_estimator=trimfill_estimator,
+        side=side,
+        orwin_target=orwin_target,
+        fsn_alpha=fsn_alpha,
+        steps=steps,
+        alternative=alternative,
+        **options,
+    )
+
+
+def bias_input(
+    data,
+    *,
+    trimfill_estimator: str = "L0",
+    side: str | None = None,
+    orwin_target: float | None = None,
+    fsn_alpha: float = 0.05,
+    steps="0.025",
+    alternative: str = "greater",
+    **options,
+) -> tuple[dict, str]:
+    """:func:`bias_file` on a :class:`trialsynth.io.poolcsv.PoolInput` already read."""
     pooled = pool_input(data, **options)
     method = pooled.method
     hk = pooled.hk if pooled.test == "t" else False
