@@ -23,8 +23,36 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
     click.echo(f"warning: {message}", err=True)
 
 
+#: Commands defined in their own modules, imported only when named (or listed by --help), so
+#: that ``trialsynth pool`` loads none of them: command name → (module, attribute).
+LAZY_COMMANDS = {
+    "revman": ("trialsynth.cli.revman", "revman"),
+    "records": ("trialsynth.cli.records", "records"),
+    "prisma": ("trialsynth.cli.records", "prisma"),
+    "search": ("trialsynth.cli.records", "search"),
+    "extraction": ("trialsynth.cli.records", "extraction"),
+    "screen": ("trialsynth.cli.screen", "screen"),
+    "serve": ("trialsynth.cli.screen", "serve"),
+    "screen-simulate": ("trialsynth.cli.screen", "screen_simulate"),
+    "simulate": ("trialsynth.cli.simulate", "simulate"),
+    "nma": ("trialsynth.cli.nma", "nma"),
+}
+
+
 class _Group(click.Group):
-    """Turns a user-input error into one line on stderr and exit status 2."""
+    """Turns a user-input error into one line on stderr and exit status 2; loads the commands of
+    :data:`LAZY_COMMANDS` on first use."""
+
+    def list_commands(self, ctx):
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx, cmd_name):
+        if cmd_name not in self.commands and cmd_name in LAZY_COMMANDS:
+            import importlib
+
+            module, attribute = LAZY_COMMANDS[cmd_name]
+            self.add_command(getattr(importlib.import_module(module), attribute), cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx):
         from trialsynth._core.errors import InputError
@@ -641,26 +669,3 @@ def bias(
         **_pool_options(method, hk, hk_variant, level, add, add_to, profile),
     )
     click.echo(_json_dumps(out) if as_json else text)
-
-
-from trialsynth.cli.revman import revman  # noqa: E402
-
-main.add_command(revman)
-
-from trialsynth.cli.records import COMMANDS as _RECORDS_COMMANDS  # noqa: E402
-
-for _command in _RECORDS_COMMANDS:
-    main.add_command(_command)
-
-from trialsynth.cli.screen import COMMANDS as _SCREEN_COMMANDS  # noqa: E402
-
-for _command in _SCREEN_COMMANDS:
-    main.add_command(_command)
-
-from trialsynth.cli.simulate import simulate  # noqa: E402
-
-main.add_command(simulate)
-
-from trialsynth.cli.nma import nma  # noqa: E402
-
-main.add_command(nma)
