@@ -56,10 +56,12 @@ class _Group(click.Group):
 
     def invoke(self, ctx):
         from trialsynth._core.errors import InputError
+        from trialsynth.cli.progress import progress_bars
 
         warnings.showwarning = _show_warning
         try:
-            return super().invoke(ctx)
+            with progress_bars(bool(ctx.params.get("quiet"))):
+                return super().invoke(ctx)
         except InputError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
@@ -70,7 +72,8 @@ class _Group(click.Group):
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="trialsynth")
-def main() -> None:
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars (they are shown only on a terminal).")
+def main(quiet: bool = False) -> None:
     """trialsynth: meta-analysis of randomized controlled trials, from data to report.
 
     \b
@@ -407,13 +410,19 @@ def _pool_multilevel(
     default=None,
     help="Also print the report to report.pdf (needs the optional WeasyPrint). Default: when available.",
 )
-def run(review_dir, out_dir, pdf) -> None:
+@click.option(
+    "-q", "--quiet", is_flag=True, help="No progress bars (shown per outcome and figure on a terminal)."
+)
+def run(review_dir, out_dir, pdf, quiet=False) -> None:
     """Run a review folder into results.json, figures, report.html and report.pdf.
 
     Without REVIEW_DIR the bundled imaging-guided CRT review (examples/imaging-guided-crt)
     is run into out/imaging-guided-crt. Warnings from the analyses are listed in the report.
     """
+    from trialsynth.cli.progress import set_quiet
     from trialsynth.report.pdf import report_pdf
+
+    set_quiet(quiet)
     from trialsynth.report.review import run_review
 
     report = run_review(review_dir, out_dir)
