@@ -341,3 +341,20 @@ def test_import_trialsynth_is_light():
         "derive",
         "InputError",
     }
+
+
+def test_network_from_a_dataframe_matches_metafor_rma_mv():
+    """ts.network on arm rows (a DataFrame with the user's column names) against metafor's
+    rma.mv contrast model (tests/fixtures/network, validation/network_fixtures.R), 1e-6."""
+    root = ROOT / "tests" / "fixtures" / "network"
+    case = next(
+        c for c in json.loads((root / "cases.json").read_text())["cases"] if c["id"] == "simulated_rr_REML"
+    )
+    df = pd.read_csv(root / case["input"]).rename(columns={"study": "trial", "treatment": "arm"})
+    res = ts.network(
+        df, measure="RR", study="trial", treatment="arm", events="events", n="n", method="REML",
+        reference=case["reference"], sucra_draws=0, node_splitting=False, inconsistency=False,
+    )  # fmt: skip
+    want = case["expected"]
+    assert math.isclose(res.tau2, want["tau2"], rel_tol=REL_TOL)
+    np.testing.assert_allclose(res.coefficients, want["coefficients"], rtol=REL_TOL)

@@ -35,7 +35,10 @@ _LISTENERS: list[Callable[[str, float | None], Handle]] = []
 
 @contextmanager
 def task(description: str, total: float | None = None) -> Iterator[Handle]:
-    """A unit of long work with ``total`` steps: ``with task("Outcomes", 4) as t: ... t.advance()``."""
+    """A unit of long work with ``total`` steps, reported to the listener if there is one.
+
+    Used as ``with task("Outcomes", 4) as step:``, then ``step.advance()`` after each outcome.
+    """
     handle: Handle = _LISTENERS[-1](description, total) if _LISTENERS else Silent()
     try:
         yield handle
