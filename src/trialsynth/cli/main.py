@@ -36,6 +36,7 @@ LAZY_COMMANDS = {
     "screen-simulate": ("trialsynth.cli.screen", "screen_simulate"),
     "simulate": ("trialsynth.cli.simulate", "simulate"),
     "nma": ("trialsynth.cli.nma", "nma"),
+    "km": ("trialsynth.cli.km", "km"),
 }
 
 
