@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint docs fixtures bench bench-screening clean
+.PHONY: run test lint docs fixtures bench bench-screening wheel-check clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,7 @@ docs: $(BIN)/.installed
 # the last line printed is JSON. Installs the bench extra first.
 bench: $(BIN)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python benchmarks/cli_startup.py
 	$(BIN)/python benchmarks/bench.py
 	$(BIN)/python benchmarks/network_bench.py
 
@@ -44,6 +45,11 @@ bench: $(BIN)/.installed
 bench-screening: $(BIN)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	nice $(BIN)/python benchmarks/screening_vs_asreview.py --seeds 5
+
+# The wheel, installed in a fresh virtual environment outside the checkout, runs the bundled review
+# and the Python API from /tmp (.ci/wheel_check.sh; a minute or two).
+wheel-check: $(BIN)/.installed
+	PYTHON=$(BIN)/python .ci/wheel_check.sh
 
 # Regenerate the pinned metafor fixtures (needs Rscript with metafor and metadat).
 fixtures:

@@ -62,7 +62,9 @@ def bench_batch(yi, vi, repeat: int):
 
 def bench_loop(yi, vi):
     from trialsynth.stats.pooling import fit_arrays
+    from trialsynth.stats.tau2 import compile_solver
 
+    compile_solver()  # a loop of fits uses the compiled solver (a small pool would not)
     fit_arrays(yi[0], vi[0], method="REML", hk=True)  # load or compile the τ² solver, untimed
     est = np.empty(len(yi))
     tau2 = np.empty(len(yi))

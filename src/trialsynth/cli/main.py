@@ -23,15 +23,46 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
     click.echo(f"warning: {message}", err=True)
 
 
+#: Commands defined in their own modules, imported only when named (or listed by --help), so
+#: that ``trialsynth pool`` loads none of them: command name → (module, attribute).
+LAZY_COMMANDS = {
+    "revman": ("trialsynth.cli.revman", "revman"),
+    "records": ("trialsynth.cli.records", "records"),
+    "prisma": ("trialsynth.cli.records", "prisma"),
+    "search": ("trialsynth.cli.records", "search"),
+    "extraction": ("trialsynth.cli.records", "extraction"),
+    "screen": ("trialsynth.cli.screen", "screen"),
+    "serve": ("trialsynth.cli.screen", "serve"),
+    "screen-simulate": ("trialsynth.cli.screen", "screen_simulate"),
+    "simulate": ("trialsynth.cli.simulate", "simulate"),
+    "nma": ("trialsynth.cli.nma", "nma"),
+    "km": ("trialsynth.cli.km", "km"),
+}
+
+
 class _Group(click.Group):
-    """Turns a user-input error into one line on stderr and exit status 2."""
+    """Turns a user-input error into one line on stderr and exit status 2; loads the commands of
+    :data:`LAZY_COMMANDS` on first use."""
+
+    def list_commands(self, ctx):
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx, cmd_name):
+        if cmd_name not in self.commands and cmd_name in LAZY_COMMANDS:
+            import importlib
+
+            module, attribute = LAZY_COMMANDS[cmd_name]
+            self.add_command(getattr(importlib.import_module(module), attribute), cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx):
         from trialsynth._core.errors import InputError
+        from trialsynth.cli.progress import progress_bars
 
         warnings.showwarning = _show_warning
         try:
-            return super().invoke(ctx)
+            with progress_bars(bool(ctx.params.get("quiet"))):
+                return super().invoke(ctx)
         except InputError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
@@ -42,7 +73,8 @@ class _Group(click.Group):
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="trialsynth")
-def main() -> None:
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars (they are shown only on a terminal).")
+def main(quiet: bool = False) -> None:
     """trialsynth: meta-analysis of randomized controlled trials, from data to report.
 
     \b
@@ -381,14 +413,20 @@ def _pool_multilevel(
 )
 @click.option("--docx/--no-docx", default=True, show_default=True, help="Also write report.docx (Word).")
 @click.option("--xlsx/--no-xlsx", default=True, show_default=True, help="Also write results.xlsx (Excel).")
-def run(review_dir, out_dir, pdf, docx, xlsx) -> None:
+@click.option(
+    "-q", "--quiet", is_flag=True, help="No progress bars (shown per outcome and figure on a terminal)."
+)
+def run(review_dir, out_dir, pdf, docx, xlsx, quiet=False) -> None:
     """Run a review folder into results.json, figures, report.html, report.pdf, report.docx,
     results.xlsx and the references as RIS and BibTeX (included.ris/.bib, excluded.ris/.bib).
 
     Without REVIEW_DIR the bundled imaging-guided CRT review (examples/imaging-guided-crt)
     is run into out/imaging-guided-crt. Warnings from the analyses are listed in the report.
     """
+    from trialsynth.cli.progress import set_quiet
     from trialsynth.report.pdf import report_pdf
+
+    set_quiet(quiet)
     from trialsynth.report.review import run_review
 
     report = run_review(review_dir, out_dir, docx=docx, xlsx=xlsx)
@@ -647,30 +685,3 @@ def bias(
         **_pool_options(method, hk, hk_variant, level, add, add_to, profile),
     )
     click.echo(_json_dumps(out) if as_json else text)
-
-
-from trialsynth.cli.revman import revman  # noqa: E402
-
-main.add_command(revman)
-
-from trialsynth.cli.records import COMMANDS as _RECORDS_COMMANDS  # noqa: E402
-
-for _command in _RECORDS_COMMANDS:
-    main.add_command(_command)
-
-from trialsynth.cli.screen import COMMANDS as _SCREEN_COMMANDS  # noqa: E402
-
-for _command in _SCREEN_COMMANDS:
-    main.add_command(_command)
-
-from trialsynth.cli.simulate import simulate  # noqa: E402
-
-main.add_command(simulate)
-
-from trialsynth.cli.nma import nma  # noqa: E402
-
-main.add_command(nma)
-
-from trialsynth.cli.km import km  # noqa: E402
-
-main.add_command(km)

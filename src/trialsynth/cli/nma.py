@@ -8,8 +8,6 @@ import math
 
 import click
 
-from trialsynth.workflow.networks import network_file
-
 NMA_MEASURES = ("OR", "RR", "MD", "SMD", "HR")
 
 
@@ -124,6 +122,8 @@ def nma(
     treatment against the reference, P-scores, SUCRA, the design-by-treatment test, the Q decomposition
     and node-splitting. --json also has the full league table.
     """
+    from trialsynth.workflow.networks import network_file  # here: --help imports no numerics
+
     result = network_file(
         file,
         measure=measure,

@@ -53,8 +53,11 @@ def import_command(review_dir, files, format_, database, kind, search_date) -> N
 
     search_date = check_search_date(search_date)
     failed = 0
-    with open_store(review_dir) as store:
+    from trialsynth._core.progress import task
+
+    with open_store(review_dir) as store, task("Importing", len(files)) as progress:
         for file in files:
+            progress.advance(0, label=str(file))
             try:
                 outcome = import_file(
                     store,
@@ -68,7 +71,9 @@ def import_command(review_dir, files, format_, database, kind, search_date) -> N
             except InputError as exc:  # one bad file does not stop the others
                 click.echo(f"error: {exc}", err=True)
                 failed += 1
+                progress.advance()
                 continue
+            progress.advance()
             click.echo(outcome.message)
         export_store(store, review_dir)
     if failed:

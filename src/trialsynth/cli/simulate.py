@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import nullcontext
 from pathlib import Path
 
 import click
@@ -37,7 +38,10 @@ import click
     help="Replications per chunk [default: the spec's].",
 )
 @click.option(
-    "--progress/--no-progress", default=True, show_default=True, help="Show a progress bar on stderr."
+    "--progress/--no-progress",
+    default=True,
+    show_default=True,
+    help="Show a progress bar per chunk on stderr (only on a terminal; trialsynth --quiet turns it off).",
 )
 @click.option("--plot/--no-plot", default=True, show_default=True, help="Draw simulation.svg/png/pdf.")
 def simulate(spec_file, out_dir, scheduler, workers, chunk_size, progress, plot) -> None:
@@ -57,20 +61,15 @@ def simulate(spec_file, out_dir, scheduler, workers, chunk_size, progress, plot)
         client = _connect(scheduler)
     total = spec.replications * len(spec.scenarios)
     try:
-        if progress:
-            with click.progressbar(
-                length=total, label="replications", file=click.get_text_stream("stderr")
-            ) as bar:
-                result = run_simulation(
-                    spec,
-                    workers=workers or os.cpu_count() or 1,
-                    client=client,
-                    chunk_size=chunk_size,
-                    progress=bar.update,
-                )
-        else:
+        from trialsynth._core.progress import Silent, task
+
+        with task("Replications", total) if progress else nullcontext(Silent()) as bar:
             result = run_simulation(
-                spec, workers=workers or os.cpu_count() or 1, client=client, chunk_size=chunk_size
+                spec,
+                workers=workers or os.cpu_count() or 1,
+                client=client,
+                chunk_size=chunk_size,
+                progress=bar.advance,
             )
     finally:
         if client is not None:

@@ -353,12 +353,14 @@ def parse_pool_table(
     measure: str,
     source: str,
     row_numbers: list[int] | None = None,
+    repeated: bool = False,
 ) -> PoolInput:
     """Validate an already-split table (header row plus data rows) for pooling.
 
     ``source`` names the table in messages; ``row_numbers`` gives each data row's number
     as the user sees it (default: 2, 3, ... with the header as row 1). Cells are stripped
-    of surrounding whitespace; rows that are entirely blank are ignored.
+    of surrounding whitespace; rows that are entirely blank are ignored. ``repeated`` allows
+    several rows per study (as :func:`read_pool_csv`).
     """
     measure_code = _check_measure(measure)
     if row_numbers is None:
@@ -366,7 +368,13 @@ def parse_pool_table(
     elif len(row_numbers) != len(rows):
         raise ValueError(f"row_numbers has {len(row_numbers)} entries for {len(rows)} rows")
     return _parse(
-        header, rows, measure=measure_code, source=str(source), row_numbers=list(row_numbers), header_row=1
+        header,
+        rows,
+        measure=measure_code,
+        source=str(source),
+        row_numbers=list(row_numbers),
+        header_row=1,
+        repeated=repeated,
     )
 
 

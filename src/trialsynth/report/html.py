@@ -336,7 +336,9 @@ def _relabel(result, labels: dict[str, str]):
     )
 
 
-def build_context(analysis, doc: dict[str, Any], out: Path) -> dict[str, Any]:
+def build_context(analysis, doc: dict[str, Any], out: Path, progress=None) -> dict[str, Any]:
+    """The template's context; ``progress`` (a :mod:`trialsynth._core.progress` handle) advances
+    once per outcome whose figures are drawn."""
     review = analysis.review
     labels = {s.id: s.label for s in review.studies}
     set_names = {s.id: s.name for s in review.analysis_sets}
@@ -461,6 +463,8 @@ def build_context(analysis, doc: dict[str, Any], out: Path) -> dict[str, Any]:
                     }
                 )
             sec.update(_figures(oa, labels, out, anchor, review))
+            if progress is not None:
+                progress.advance(label=f"{o.id} ({oa.analysis_set})")
             sec["few_trials_notes"] = list(oa.few_trials_notes)
             if oa.tsa is not None:
                 sec["tsa"] = _tsa_text(oa)
@@ -593,7 +597,10 @@ def render_report(context: dict[str, Any]) -> str:
 def write_report(analysis, doc: dict[str, Any], out: Path) -> Path:
     """Write the figures and ``report.html`` into ``out``; return the report's path."""
     (out / "figures").mkdir(parents=True, exist_ok=True)
-    html = render_report(build_context(analysis, doc, out))
+    from trialsynth._core.progress import task
+
+    with task("Figures", sum(oa.primary is not None for oa in analysis.outcomes)) as progress:
+        html = render_report(build_context(analysis, doc, out, progress))
     path = out / "report.html"
     path.write_text(html, encoding="utf-8")
     return path

@@ -10,7 +10,7 @@ from pathlib import Path
 from trialsynth._core.errors import InputError
 from trialsynth.io._atomic import write_text_atomic
 from trialsynth.report.results_json import _without_folder_paths, results_document
-from trialsynth.workflow.runner import DEFAULT_REVIEW, EXAMPLES, analyse_review
+from trialsynth.workflow.runner import DEFAULT_REVIEW, EXAMPLES, ReviewAnalysis, analyse_review
 
 
 def run_review(
@@ -27,13 +27,33 @@ def run_review(
     Without ``path`` the bundled imaging-guided CRT review is run into
     ``out/imaging-guided-crt``. Every file is written atomically. Returns the path of the report.
     """
+    path = review_path(path)
+    out = Path(out_dir) if out_dir is not None else Path("out") / path.name
+    analysis, doc = analyse(path)
+    return write_outputs(path, analysis, doc, out, docx=docx, xlsx=xlsx)
+
+
+def review_path(path: str | Path | None = None) -> Path:
+    """The review folder ``path``, or the bundled imaging-guided CRT review; an
+    :class:`InputError` when it is not a folder."""
     path = Path(path) if path is not None else EXAMPLES / DEFAULT_REVIEW
     if not path.is_dir():
         raise InputError(f"{path}: not a review folder (no such directory)")
-    out = Path(out_dir) if out_dir is not None else Path("out") / path.name
-    out.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def analyse(path: Path) -> tuple[ReviewAnalysis, dict]:
+    """The analysis of a review folder and the ``results.json`` document made from it."""
     analysis = analyse_review(path)
-    doc = results_document(analysis)
+    return analysis, results_document(analysis)
+
+
+def write_outputs(
+    path: Path, analysis: ReviewAnalysis, doc: dict, out: Path, *, docx: bool = True, xlsx: bool = True
+) -> Path:
+    """Write ``results.json`` (``doc``), the figures, ``report.html`` and (unless switched off) the
+    Word report and the workbook into ``out``; returns the report's path."""
+    out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(
         out / "results.json", json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
     )

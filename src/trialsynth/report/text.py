@@ -88,3 +88,16 @@ def result_table(result: MetaResult) -> str:
     for text in (*result.corrections, *result.notes):
         lines.append(f"Note: {text}")
     return "\n".join(lines)
+
+
+def effects_table(labels, yi, vi, measure: str, max_rows: int = 20) -> str:
+    """The effect sizes of ``ts.effects`` as a short table (analysis scale, as metafor's escalc)."""
+    scale = "log " if measure in ("OR", "RR", "HR", "ROM", "IRR") else ""
+    name_width = max([len("Study"), *(len(str(s)) for s in labels[:max_rows])])
+    header = f"{'Study':<{name_width}}  {'yi':>9}  {'vi':>9}"
+    lines = [f"Effect sizes: {scale}{measure}, k = {len(labels)}", header, "-" * len(header)]
+    for label, y, v in list(zip(labels, yi, vi, strict=True))[:max_rows]:
+        lines.append(f"{label!s:<{name_width}}  {fmt(float(y), 4):>9}  {fmt(float(v), 4):>9}")
+    if len(labels) > max_rows:
+        lines.append(f"… {len(labels) - max_rows} more (to_frame() shows every study)")
+    return "\n".join(lines)

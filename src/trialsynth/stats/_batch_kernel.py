@@ -26,6 +26,9 @@ from numba.extending import get_cython_function_address
 
 from trialsynth.stats import tau2 as solver
 
+# The kernel calls the row solver's functions: they must be numba's compiled ones.
+solver.compile_solver()
+
 #: Method codes of the kernel (the order is private to this module and batch.py).
 CODES = {"FE": 0, "DL": 1, "HE": 2, "HS": 3, "SJ": 4, "REML": 5, "ML": 6, "PM": 7, "EB": 8}
 

@@ -47,7 +47,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special
 
 from trialsynth._core.dist import norm_quantile
 
@@ -154,6 +153,8 @@ def hedges_j(m):
     Computed through log-gamma so it stays finite for large m.
     """
     m = np.asarray(m, dtype=float)
+    from scipy import special  # here, not at import: a pool of ratios never needs it
+
     return np.exp(special.gammaln(m / 2) - 0.5 * np.log(m / 2) - special.gammaln((m - 1) / 2))
 
 

@@ -4,8 +4,10 @@ One algorithm, written once per row and run over stacked arrays ``(N, k)`` with 
 fit is N = 1), for every caller: the single fit (:mod:`trialsynth.stats.estimators`), the batch
 engine (:mod:`trialsynth.stats.batch` and its compiled kernel) and meta-regression with moderators
 (:mod:`trialsynth.stats.regression`, ``X`` given). When numba is installed the same Python functions
-are compiled (``numba.njit``) and the rows run in parallel; without it they run as plain Python
-(set ``TRIALSYNTH_NO_NUMBA=1`` to force that). There is no second copy.
+are compiled (``numba.njit``) and the rows run in parallel, from the first large stack on
+(:func:`compile_solver`: a pool of a few studies runs as plain Python and never imports numba);
+without numba they always run as plain Python (set ``TRIALSYNTH_NO_NUMBA=1`` to force that).
+There is no second copy.
 
 Model: yᵢ = xᵢ'β + uᵢ + εᵢ, uᵢ ~ N(0, τ²), εᵢ ~ N(0, vᵢ); W = diag(1/(vᵢ + τ²)),
 P = W − WX(X'WX)⁻¹X'W (X a column of ones without moderators). With dP/dτ² = −P² (Viechtbauer,
@@ -66,27 +68,55 @@ SAME = 1e-9
 #: Most local maxima kept per row (a k-study likelihood has far fewer in practice).
 MAXROOTS = 16
 
-try:  # pragma: no cover - depends on the environment
+#: The functions compiled by numba, by module-level name (``_jit``/``_jit_parallel`` mark them).
+_SERIAL: list[str] = []
+_PARALLEL: list[str] = []
+#: Whether the module's functions are numba's compiled ones (see :func:`compile_solver`).
+COMPILED = False
+#: Rows solved in plain Python in this process; from :data:`COMPILE_AFTER` on, the solver is
+#: compiled (importing numba costs about 0.2 s, so a small pool never pays for it).
+_rows_plain = 0
+COMPILE_AFTER = 256
+
+prange = range
+
+
+def _jit(f):
+    """Mark ``f`` to be compiled by :func:`compile_solver` (until then it runs as plain Python)."""
+    _SERIAL.append(f.__name__)
+    return f
+
+
+def _jit_parallel(f):
+    _PARALLEL.append(f.__name__)
+    return f
+
+
+def compile_solver() -> bool:
+    """Swap the marked functions for numba-compiled ones (``njit(cache=True)``), once per process.
+
+    Calls between them go through this module's globals, so after the swap every call (also from
+    :mod:`trialsynth.stats._batch_kernel`) reaches compiled code; the compiled and the plain
+    functions are the same source. Returns False when numba is not installed or
+    ``TRIALSYNTH_NO_NUMBA=1``.
+    """
+    global COMPILED, prange, _solve_stack_parallel, _solve_stack_serial
+    if COMPILED:
+        return True
     if os.environ.get("TRIALSYNTH_NO_NUMBA") == "1":
-        raise ImportError
-    import numba as _nb
-
-    def _jit(f):
-        return _nb.njit(cache=True, error_model="numpy")(f)
-
-    def _jit_parallel(f):
-        return _nb.njit(cache=True, error_model="numpy", parallel=True)(f)
-
-    prange = _nb.prange
+        return False
+    try:
+        import numba as nb
+    except ImportError:  # pragma: no cover - depends on the environment
+        return False
+    space = globals()
+    prange = nb.prange
+    for name in _SERIAL:
+        space[name] = nb.njit(cache=True, error_model="numpy")(space[name])
+    for name in _PARALLEL:
+        space[name] = nb.njit(cache=True, error_model="numpy", parallel=True)(space[name])
     COMPILED = True
-except ImportError:  # pragma: no cover
-
-    def _jit(f):
-        return f
-
-    _jit_parallel = _jit
-    prange = range
-    COMPILED = False
+    return True
 
 
 # ---------------------------------------------------------------------------------------
@@ -816,9 +846,13 @@ def _named(f, name):
 
 
 #: The same function compiled twice: in parallel over blocks of rows (large stacks), and serially
-#: (a few rows, where starting threads costs more than it saves). Plain Python without numba.
-_solve_stack_parallel = _jit_parallel(_stack)
-_solve_stack_serial = _jit(_named(_stack, "_stack_serial"))
+#: (a few rows, where starting threads costs more than it saves). Plain Python until compiled.
+_solve_stack_parallel = _named(_stack, "_stack")
+_jit_parallel(_solve_stack_parallel)
+_PARALLEL[-1] = "_solve_stack_parallel"
+_solve_stack_serial = _named(_stack, "_stack_serial")
+_jit(_solve_stack_serial)
+_SERIAL[-1] = "_solve_stack_serial"
 #: Rows from which the parallel version is used.
 PARALLEL_ROWS = 2048
 
@@ -849,9 +883,16 @@ def solve(yi, vi, mask, *, method: str, X=None, target=None, tol: float = TOL, m
     t = np.zeros(n) if target is None else np.broadcast_to(np.asarray(target, dtype=float), shape).reshape(n)
     result = np.empty((n, 4))
     if n:
+        global _rows_plain
         t = np.ascontiguousarray(t)
+        if not COMPILED and _rows_plain + n >= COMPILE_AFTER:
+            compile_solver()
+        if not COMPILED:
+            _rows_plain += n
         if COMPILED and n >= PARALLEL_ROWS:
-            nblocks = min(n, 64 * _nb.get_num_threads())
+            import numba as nb
+
+            nblocks = min(n, 64 * nb.get_num_threads())
             _solve_stack_parallel(eq, y2, v2, m2, X3, p, t, tol, maxiter, nblocks, result)
         else:
             _solve_stack_serial(eq, y2, v2, m2, X3, p, t, tol, maxiter, 1, result)

@@ -7,29 +7,16 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from trialsynth._core.errors import InputError, TrialsynthWarning
 from trialsynth._core.results import MetaResult, _clean
-from trialsynth.stats.analyses import format_subgroups, subgroup_analysis
-from trialsynth.stats.bayes import DEFAULT_TAU_PRIOR, BayesResult, bayes_meta, parse_mu_prior, parse_tau_prior
-from trialsynth.stats.bias import (
-    _check_k,
-    _format_bias,
-    _parse_steps,
-    _warn,
-    egger_test,
-    fail_safe_n,
-    harbord_test,
-    rank_test,
-    selection_model,
-    trim_and_fill,
-)
-from trialsynth.stats.influence import _format_sensitivity, _loo_entry, influence_diagnostics
-from trialsynth.stats.meta import _check_options, _level_fraction, pool_input
-from trialsynth.stats.regression import FIXED
-from trialsynth.stats.tsa import TSAResult, tsa
+
+if TYPE_CHECKING:  # the analyses are imported by the functions that run them (a fast `pool`)
+    from trialsynth.stats.bayes import BayesResult
+    from trialsynth.stats.tsa import TSAResult
 
 
 def bayes_file(
@@ -48,6 +35,13 @@ def bayes_file(
     (continuity corrections and other ``effect_options`` as there). Without ``tau_prior``,
     half-normal(0.5) is used for OR, RR, HR and SMD; MD and RD need an explicit prior.
     """
+    from trialsynth.stats.bayes import (
+        DEFAULT_TAU_PRIOR,
+        bayes_meta,
+        parse_mu_prior,
+        parse_tau_prior,
+    )
+
     measure = measure.upper()
     if tau_prior is None:
         if measure not in DEFAULT_TAU_PRIOR:
@@ -75,6 +69,7 @@ def bayes_file(
 def tsa_file(path, *, measure: str, **options) -> TSAResult:
     """Read a CSV of trials (see :mod:`trialsynth.io.poolcsv`) and run :func:`tsa` on it in row order."""
     from trialsynth.io.poolcsv import read_pool_csv
+    from trialsynth.stats.tsa import tsa
 
     data = read_pool_csv(path, measure=measure.upper())
     return tsa(data, **options)
@@ -107,6 +102,7 @@ def sensitivity_file(
     from trialsynth.stats.analyses import cumulative_by as cumulative_by_column
     from trialsynth.stats.analyses import leave_one_out
     from trialsynth.stats.diagnostics import baujat, baujat_from_fits, radial_of
+    from trialsynth.stats.influence import _format_sensitivity, _loo_entry, influence_diagnostics
     from trialsynth.stats.meta import pool_input
 
     data = read_pool_csv(path, measure=measure.upper())
@@ -209,9 +205,47 @@ def bias_file(
     2×2 counts with the odds ratio. Returns the JSON object and a plain-text summary.
     """
     from trialsynth.io.poolcsv import read_pool_csv
-    from trialsynth.stats.meta import pool_input
 
     data = read_pool_csv(path, measure=measure.upper())
+    return bias_input(
+        data,
+        trimfill_estimator=trimfill_estimator,
+        side=side,
+        orwin_target=orwin_target,
+        fsn_alpha=fsn_alpha,
+        steps=steps,
+        alternative=alternative,
+        **options,
+    )
+
+
+def bias_input(
+    data,
+    *,
+    trimfill_estimator: str = "L0",
+    side: str | None = None,
+    orwin_target: float | None = None,
+    fsn_alpha: float = 0.05,
+    steps="0.025",
+    alternative: str = "greater",
+    **options,
+) -> tuple[dict, str]:
+    """:func:`bias_file` on a :class:`trialsynth.io.poolcsv.PoolInput` already read."""
+    from trialsynth.stats.bias import (
+        _check_k,
+        _format_bias,
+        _parse_steps,
+        _warn,
+        egger_test,
+        fail_safe_n,
+        harbord_test,
+        rank_test,
+        selection_model,
+        trim_and_fill,
+    )
+    from trialsynth.stats.meta import pool_input
+    from trialsynth.stats.regression import FIXED
+
     pooled = pool_input(data, **options)
     method = pooled.method
     hk = pooled.hk if pooled.test == "t" else False
@@ -296,6 +330,7 @@ def pool_extras(
     the intercept-only τ² interval and prediction interval are dropped (null).
     """
     from trialsynth.io.poolcsv import read_pool_csv
+    from trialsynth.stats.analyses import format_subgroups, subgroup_analysis
 
     if subgroup and moderators:
         raise InputError("use either --subgroup or --moderators, not both", file=str(path))
@@ -319,6 +354,7 @@ def pool_extras(
 def pool_file(path, *, measure: str, method: str = "REML", **options) -> MetaResult:
     """Read a CSV of trials (see :mod:`trialsynth.io.poolcsv`) and pool it; options as :func:`pool_input`."""
     from trialsynth.io.poolcsv import read_pool_csv
+    from trialsynth.stats.meta import _check_options, _level_fraction, pool_input
 
     try:
         _check_options(

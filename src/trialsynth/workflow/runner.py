@@ -302,13 +302,17 @@ def _baseline_summary(review) -> tuple[dict[str, Any], ...]:
 
 def analyse_review(path: str | Path) -> ReviewAnalysis:
     """Load a review folder and analyse every outcome of every analysis set."""
+    from trialsynth._core.progress import task
     from trialsynth.io.review import load_review
 
     review = load_review(Path(path))
     analyses = []
-    for aset in review.analysis_sets:
-        for outcome in review.outcomes:
-            analyses.append(_analyse_outcome(review, outcome, aset.id))
+    with task("Analyses", len(review.analysis_sets) * len(review.outcomes)) as progress:
+        for aset in review.analysis_sets:
+            for outcome in review.outcomes:
+                progress.advance(0, label=f"{outcome.id} ({aset.id})")
+                analyses.append(_analyse_outcome(review, outcome, aset.id))
+                progress.advance()
     from trialsynth.workflow.networks import analyse_networks
 
     return ReviewAnalysis(review, tuple(analyses), _baseline_summary(review), (), analyse_networks(review))
