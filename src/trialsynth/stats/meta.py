@@ -365,7 +365,10 @@ def _count_method_result(
         else:
             est, se, w_used = peto(ma, mn1, mc, mn2)
     except ValueError as exc:
-        raise InputError(f"{data.source}: {exc}") from None
+        raise NotEstimable(f"{data.source}: {exc}") from None
+    if not (np.isfinite(est) and np.isfinite(se) and se > 0):
+        # E.g. one table with events in one arm only: the MH estimate is 0 or ∞ and its SE 0 or ∞.
+        raise NotEstimable(f"{data.source}: the {method} estimate is not estimable from these tables")
     weights = np.full(len(a), np.nan)
     weights[use] = w_used
     level_crit = float(crit_value(level))

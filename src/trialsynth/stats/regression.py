@@ -100,7 +100,7 @@ def _prep(yi, vi, X, mask):
         X = X[..., None]
     X = np.broadcast_to(X, (*yi.shape, X.shape[-1]))
     if mask is None:
-        mask = np.isfinite(yi) & np.isfinite(vi) & np.isfinite(X).all(axis=-1)
+        mask = ~(np.isnan(yi) & np.isnan(vi)) & np.isfinite(X).all(axis=-1)
     mask = np.asarray(mask, dtype=bool)
     check_effects(np.where(mask, yi, 0.0), np.where(mask, vi, 1.0), paired_nan=False)
     y = np.where(mask, yi, 0.0)
