@@ -180,3 +180,29 @@ def test_valid_tsa_settings_load(bcg):
     )
     review = load_review(bcg)
     assert review.outcomes[0].tsa.rrr == 0.3
+
+
+def test_review_model_takes_the_ad_hoc_hartung_knapp_variant(bcg):
+    toml = bcg / "review.toml"
+    _replace(
+        toml,
+        'model = { method = "REML", hk = false,',
+        'model = { method = "REML", hk = true, hk_variant = "adhoc",',
+    )
+    review = load_review(bcg)
+    assert review.outcomes[0].model.hk_variant == "adhoc"
+    import warnings
+
+    from trialsynth._core.errors import TrialsynthWarning
+    from trialsynth.workflow.runner import analyse_review
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TrialsynthWarning)
+        primary = analyse_review(bcg).outcomes[0].primary
+    assert primary.hk and primary.hk_variant == "adhoc"
+
+
+def test_review_hk_variant_without_hk_is_refused(bcg):
+    _replace(bcg / "review.toml", "hk = false,", 'hk = false, hk_variant = "adhoc",')
+    with pytest.raises(InputError, match="'hk_variant' applies only with hk = true"):
+        load_review(bcg)

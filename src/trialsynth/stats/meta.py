@@ -258,8 +258,8 @@ def meta_analysis(
         # q = 0 and a confidence interval of zero width (Jackson et al., Stat Med 2017;36:3923).
         text = (
             "Hartung–Knapp with identical effects: the scale factor q is 0, so the confidence interval has "
-            "zero width; the ad hoc variant (--hk-variant adhoc; Knapp & Hartung 2003, max(1, q)) gives "
-            "the usual interval"
+            "zero width; the ad hoc variant (--hk-variant adhoc, or hk_variant = \"adhoc\" in a review's "
+            "model; Knapp & Hartung 2003, max(1, q)) gives the usual interval"
         )
         result_notes.append(text)
         _warn(text)

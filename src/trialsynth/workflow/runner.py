@@ -116,7 +116,9 @@ def _analyse_outcome(review, outcome, set_id: str) -> OutcomeAnalysis:
     }
     model = outcome.model
     try:
-        primary, msgs = _collect(pool_input, data, method=model.method, hk=model.hk, **options)
+        primary, msgs = _collect(
+            pool_input, data, method=model.method, hk=model.hk, hk_variant=model.hk_variant, **options
+        )
     except NotEstimable as exc:
         # Every trial with data is double-zero (say): the outcome is reported as not estimable,
         # by name, and the rest of the review is written.
@@ -125,9 +127,11 @@ def _analyse_outcome(review, outcome, set_id: str) -> OutcomeAnalysis:
     messages += msgs
     sensitivity = []
     for spec in outcome.sensitivity:
-        res, _ = _collect(pool_input, data, method=spec.method, hk=spec.hk, **options)
+        res, _ = _collect(
+            pool_input, data, method=spec.method, hk=spec.hk, hk_variant=spec.hk_variant, **options
+        )
         sensitivity.append((spec, res))
-    main_opts = {"method": model.method, "hk": model.hk, **options}
+    main_opts = {"method": model.method, "hk": model.hk, "hk_variant": model.hk_variant, **options}
     loo: list[tuple[str, MetaResult]] = []
     pooled = [s.study for s in primary.studies if s.included]
     if len(pooled) >= 3:

@@ -122,7 +122,7 @@ _QUESTION = ("population", "intervention", "comparator", "outcomes")
 _ELIGIBILITY = ("inclusion", "exclusion", "note")
 _SEARCH = ("databases", "queries", "period", "last_searched", "note")
 _ANALYSIS = ("profile", "level", "model", "sensitivity", "label_treatment", "label_control")
-_MODEL = ("method", "hk", "assumption")
+_MODEL = ("method", "hk", "hk_variant", "assumption")
 _SET = ("id", "name", "description")
 _OUTCOME = (
     "id",
@@ -342,8 +342,15 @@ def _model(toml: _Toml, value: object, path: KeyPath, origin: str, measure: str 
     if measure is not None and method in COUNT_METHODS and measure not in COUNT_METHODS[method]:
         allowed = ", ".join(COUNT_METHODS[method])
         raise toml.error(f"method {method} works with measure {allowed}, not {measure}", (*path, "method"))
+    hk_variant = toml.choice(table, path, "hk_variant", ("knha", "adhoc"), "knha")
+    if hk_variant != "knha" and not hk:
+        raise toml.error("'hk_variant' applies only with hk = true", (*path, "hk_variant"))
     return ModelSpec(
-        method=method, hk=hk, assumption=toml.text_value(table, path, "assumption"), origin=origin
+        method=method,
+        hk=hk,
+        assumption=toml.text_value(table, path, "assumption"),
+        origin=origin,
+        hk_variant=hk_variant,
     )
 
 

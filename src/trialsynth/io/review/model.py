@@ -58,6 +58,9 @@ class ModelSpec:
     hk: bool = False
     assumption: str = ""
     origin: str = "default"
+    #: Hartung–Knapp variant: "knha" (metafor's default) or "adhoc" (max(1, q); Knapp &
+    #: Hartung 2003), which never gives an interval narrower than the z-based one.
+    hk_variant: str = "knha"
 
 
 @dataclass(frozen=True)
