@@ -206,3 +206,19 @@ def test_review_hk_variant_without_hk_is_refused(bcg):
     _replace(bcg / "review.toml", "hk = false,", 'hk = false, hk_variant = "adhoc",')
     with pytest.raises(InputError, match="'hk_variant' applies only with hk = true"):
         load_review(bcg)
+
+
+@pytest.mark.parametrize(
+    ("text", "measure", "column"),
+    [
+        ("study,treatment_1,treatment_2,estimate,se\nA,x,y,0.1,1e-200\nB,x,z,0.2,0.1\n", "MD", "se"),
+        ("study,treatment,events,n\nA,x,1,1e308\nA,y,2,10\n", "OR", "n"),
+        ("study,treatment_1,treatment_2,log_estimate,se\nA,x,y,800,0.1\nB,x,z,0.2,0.1\n", "OR", "log_estimate"),
+    ],
+)
+def test_network_csv_has_the_same_bounds(tmp_path, text, measure, column):
+    from trialsynth.io.network import read_network_csv
+
+    with pytest.raises(InputError) as err:
+        read_network_csv(_csv(tmp_path, text), measure=measure)
+    assert (err.value.row, err.value.column) == (2, column)
