@@ -213,7 +213,11 @@ def test_review_hk_variant_without_hk_is_refused(bcg):
     [
         ("study,treatment_1,treatment_2,estimate,se\nA,x,y,0.1,1e-200\nB,x,z,0.2,0.1\n", "MD", "se"),
         ("study,treatment,events,n\nA,x,1,1e308\nA,y,2,10\n", "OR", "n"),
-        ("study,treatment_1,treatment_2,log_estimate,se\nA,x,y,800,0.1\nB,x,z,0.2,0.1\n", "OR", "log_estimate"),
+        (
+            "study,treatment_1,treatment_2,log_estimate,se\nA,x,y,800,0.1\nB,x,z,0.2,0.1\n",
+            "OR",
+            "log_estimate",
+        ),
     ],
 )
 def test_network_csv_has_the_same_bounds(tmp_path, text, measure, column):

@@ -69,6 +69,8 @@ class ReviewAnalysis:
     outcomes: tuple[OutcomeAnalysis, ...]
     baseline: tuple[dict[str, Any], ...]
     messages: tuple[str, ...]
+    #: The review's network meta-analyses (:class:`trialsynth.workflow.networks.NetworkAnalysis`).
+    networks: tuple[Any, ...] = ()
 
 
 def _collect(func, *args, **kwargs):
@@ -116,9 +118,7 @@ def _analyse_outcome(review, outcome, set_id: str) -> OutcomeAnalysis:
     }
     model = outcome.model
     try:
-        primary, msgs = _collect(
-            pool_input, data, method=model.method, hk=model.hk, hk_variant=model.hk_variant, **options
-        )
+        primary, msgs = _collect(pool_input, data, **model.pool_options(), **options)
     except NotEstimable as exc:
         # Every trial with data is double-zero (say): the outcome is reported as not estimable,
         # by name, and the rest of the review is written.
@@ -127,11 +127,9 @@ def _analyse_outcome(review, outcome, set_id: str) -> OutcomeAnalysis:
     messages += msgs
     sensitivity = []
     for spec in outcome.sensitivity:
-        res, _ = _collect(
-            pool_input, data, method=spec.method, hk=spec.hk, hk_variant=spec.hk_variant, **options
-        )
+        res, _ = _collect(pool_input, data, **spec.pool_options(), **options)
         sensitivity.append((spec, res))
-    main_opts = {"method": model.method, "hk": model.hk, "hk_variant": model.hk_variant, **options}
+    main_opts = {**model.pool_options(), **options}
     loo: list[tuple[str, MetaResult]] = []
     pooled = [s.study for s in primary.studies if s.included]
     if len(pooled) >= 3:
@@ -201,16 +199,28 @@ def _analyse_outcome(review, outcome, set_id: str) -> OutcomeAnalysis:
 def _regression(data, column: str, options: dict):
     """One moderator's meta-regression with the outcome's model (inverse-variance fixed effect
     in place of Mantel–Haenszel or Peto, which have no meta-regression)."""
-    from trialsynth.stats.diagnostics import FIXED_METHODS
     from trialsynth.stats.regression import meta_regression
 
-    opts = dict(options)
-    if opts["method"] in FIXED_METHODS and opts["method"] != "FE":
-        text = f"inverse-variance fixed effect used in place of {opts['method']}"
+    opts = {k: v for k, v in options.items() if k not in ("glmm", "fixed")}
+    method = inverse_variance_method(opts["method"], fixed=bool(options.get("fixed")))
+    if method != opts["method"]:
+        name = "fixed effect" if method == "FE" else f"{method} random effects"
+        text = f"inverse-variance {name} used in place of {opts['method']}"
         warnings.warn(text, TrialsynthWarning, stacklevel=2)
-        opts["method"] = "FE"
+        opts["method"] = method
     reg, _ = meta_regression(data, [column], **opts)
     return reg
+
+
+def inverse_variance_method(method: str, *, fixed: bool) -> str:
+    """The inverse-variance model that stands in for a fit on 2×2 counts in regression tests,
+    trim and fill and meta-regression: fixed effect for MH, Peto and a fixed-effect GLMM
+    (``fixed``), REML for a random-effects GLMM; an inverse-variance method itself."""
+    if method in ("MH", "PETO"):
+        return "FE"
+    if method == "GLMM":
+        return "FE" if fixed else "REML"
+    return method
 
 
 def small_study_tests(primary, data) -> dict[str, Any] | None:
@@ -220,7 +230,6 @@ def small_study_tests(primary, data) -> dict[str, Any] | None:
     :data:`FUNNEL_MIN_TRIALS` (Sterne et al., BMJ 2011;343:d4002: with fewer, the tests are
     too weak to tell asymmetry from chance)."""
     from trialsynth.stats.bias import egger_test, harbord_test, rank_test
-    from trialsynth.stats.diagnostics import FIXED_METHODS
 
     if primary is None or not primary.pooled:
         return None
@@ -229,7 +238,7 @@ def small_study_tests(primary, data) -> dict[str, Any] | None:
         return None
     yi = [primary.studies[i].yi for i in inc]
     vi = [primary.studies[i].vi for i in inc]
-    method = "FE" if primary.method in FIXED_METHODS else primary.method
+    method = inverse_variance_method(primary.method, fixed=math.isnan(primary.tau2))
     hk = primary.test == "t"
     out: dict[str, Any] = {
         "k": len(inc),
@@ -393,7 +402,9 @@ def analyse_review(path: str | Path) -> ReviewAnalysis:
     for aset in review.analysis_sets:
         for outcome in review.outcomes:
             analyses.append(_analyse_outcome(review, outcome, aset.id))
-    return ReviewAnalysis(review, tuple(analyses), _baseline_summary(review), ())
+    from trialsynth.workflow.networks import analyse_networks
+
+    return ReviewAnalysis(review, tuple(analyses), _baseline_summary(review), (), analyse_networks(review))
 
 
 #: Fewest pooled trials for a funnel plot and trim and fill: with fewer, asymmetry cannot be
@@ -406,7 +417,6 @@ def trim_fill_for(oa):
     on the primary analysis' pooled trials, with its τ² estimator (inverse-variance fixed effect
     for MH and Peto); ``None`` with fewer than :data:`FUNNEL_MIN_TRIALS` pooled trials."""
     from trialsynth.stats.bias import trim_and_fill
-    from trialsynth.stats.diagnostics import FIXED_METHODS
 
     res = oa.primary
     if res is None or not res.pooled:
@@ -414,7 +424,7 @@ def trim_fill_for(oa):
     used = [s for s in res.studies if s.included and math.isfinite(s.vi)]
     if len(used) < FUNNEL_MIN_TRIALS:
         return None
-    method = "FE" if res.method in FIXED_METHODS else res.method
+    method = inverse_variance_method(res.method, fixed=math.isnan(res.tau2))
     return trim_and_fill(
         [s.yi for s in used], [s.vi for s in used], method=method, hk=res.hk, level=res.level / 100
     )
