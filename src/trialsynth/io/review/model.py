@@ -68,7 +68,9 @@ class ModelSpec:
 
     def pool_options(self) -> dict[str, object]:
         """Keyword arguments for :func:`trialsynth.stats.meta.pool_input`."""
-        options: dict[str, object] = {"method": self.method, "hk": self.hk, "hk_variant": self.hk_variant}
+        options: dict[str, object] = {"method": self.method, "hk": self.hk}
+        if self.hk:
+            options["hk_variant"] = self.hk_variant
         if self.method == "GLMM":
             options.update(glmm=self.glmm or "UM.FS", fixed=self.fixed)
         return options
