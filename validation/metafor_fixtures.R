@@ -230,9 +230,18 @@ fit_code <- function(inp, measure, method, test, level) {
   if (method %in% c("MH", "PETO")) {
     drop00 <- if (measure == "RD") "FALSE" else "TRUE"
     fn <- if (method == "MH") sprintf('rma.mh(measure="%s", ', measure) else "rma.peto("
-    return(paste0(read_code(inp), "\n",
+    code <- paste0(read_code(inp), "\n",
       sprintf(paste0('res <- %sai=events_treatment, n1i=n_treatment, ci=events_control, n2i=n_control, ',
-                     'data=dat, add=1/2, to="only0", drop00=%s, slab=study%s)'), fn, drop00, lv)))
+                     'data=dat, add=1/2, to="only0", drop00=%s, slab=study%s)'), fn, drop00, lv))
+    if (method == "MH" && measure == "RD") {
+      # Every table counts in the MH risk difference and is shown with its own RD (drop00 = FALSE
+      # above); Q, I^2 and H^2 are metafor's default, drop00 = TRUE: double-zero tables left out.
+      code <- paste0(code, "\n",
+        sprintf(paste0('res00 <- rma.mh(measure="RD", ai=events_treatment, n1i=n_treatment, ',
+                       'ci=events_control, n2i=n_control, data=dat, add=1/2, to="only0"%s); ',
+                       'res$QE <- res00$QE; res$QEp <- res00$QEp; res$I2 <- res00$I2; res$H2 <- res00$H2'), lv))
+    }
+    return(code)
   }
   paste0(read_code(inp), "\n", effects_code(inp, measure), "\n",
          sprintf('res <- rma(yi, vi, data=es, slab=dat$study, method="%s", test="%s"%s, %s)',

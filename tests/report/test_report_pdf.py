@@ -81,12 +81,18 @@ def test_page_numbers_are_printed(crt_pdf):
 
 def test_without_weasyprint_the_html_report_stands(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "weasyprint", None)  # import weasyprint now raises ImportError
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     assert pdf_unavailable().startswith("WeasyPrint is not installed; install the optional PDF support")
     runner = CliRunner()
     result = runner.invoke(main, ["run", str(FLOW), "--out", str(tmp_path / "auto")])
     assert result.exit_code == 0, result.output
-    assert "report.pdf not written (optional): WeasyPrint is not installed" in result.output
+    assert "report.pdf not written (optional; this notice is shown once" in result.output
+    assert "WeasyPrint is not installed" in result.output
     assert (tmp_path / "auto" / "report.html").is_file() and not (tmp_path / "auto" / "report.pdf").exists()
+    # Not asked for, the notice is not repeated on every run (issue 15).
+    result = runner.invoke(main, ["run", str(FLOW), "--out", str(tmp_path / "again")])
+    assert result.exit_code == 0, result.output
+    assert "report.pdf" not in result.output
     # Asked for explicitly, it is an error with the same reason.
     result = runner.invoke(main, ["run", str(FLOW), "--out", str(tmp_path / "asked"), "--pdf"])
     assert result.exit_code == 1

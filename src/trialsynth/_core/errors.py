@@ -58,3 +58,11 @@ def read_user_file(path: str | os.PathLike[str], *, max_bytes: int | None = None
         raise InputError("the file cannot be read (permission denied)", file=source) from None
     except OSError as exc:
         raise InputError(f"the file cannot be read ({exc.strerror or exc})", file=source) from None
+
+
+class NotEstimable(InputError):
+    """No study of a (sub)set has a usable effect estimate (e.g. every table is double-zero).
+
+    A review reports such a subset — a subgroup level, a cumulative step, an outcome — as not
+    estimable, by name, and goes on with the rest; alone (``pool``) it is an input error.
+    """

@@ -26,6 +26,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from trialsynth._core import bounds
 from trialsynth._core.errors import InputError
 from trialsynth.io.review._csv import read_table
 
@@ -60,6 +61,18 @@ def _check(column: str, value: float, text: str, where: dict) -> None:
     if column in ("sd", "se") and value <= 0:
         name = "standard deviation" if column == "sd" else "standard error"
         raise InputError(f"a {name} must be above 0, not '{text}'", **where)
+    # The plausible-value bounds of the pool CSV (trialsynth._core.bounds).
+    if column in ("n", "n_1", "n_2", "events"):
+        if value > bounds.MAX_COUNT:
+            raise InputError(f"'{text}' is more than any trial can report (at most 1e+09 per arm)", **where)
+    elif column in ("sd", "se"):
+        if not bounds.MIN_SPREAD <= value <= bounds.MAX_MAGNITUDE:
+            raise InputError(f"'{text}' is outside the range a trial can report (1e-10 to 1e+10)", **where)
+    elif column == "log_estimate":
+        if abs(value) > bounds.MAX_LOG_RATIO:
+            raise InputError(f"a log ratio of '{text}' is implausible (beyond ln 1e10)", **where)
+    elif abs(value) > bounds.MAX_MAGNITUDE:
+        raise InputError(f"'{text}' is beyond the magnitude a trial can report (1e+10)", **where)
 
 
 def read_network_csv(path: str | os.PathLike[str], *, measure: str) -> NetworkTable:

@@ -86,6 +86,8 @@ from typing import TypedDict
 
 import numpy as np
 
+from trialsynth._core import bounds
+from trialsynth._core.bounds import control_character
 from trialsynth._core.errors import InputError, TrialsynthWarning, read_user_file
 from trialsynth._core.results import RATIO_MEASURES
 from trialsynth.stats import derive
@@ -429,6 +431,19 @@ def _parse(
         elif len(row) < ncols:
             row.extend([""] * (ncols - len(row)))
 
+    # Control characters (NUL, escape sequences) never belong in a cell: they would be written
+    # into every output that shows the cell (labels, moderator and subgroup columns).
+    for row, number in zip(table, row_numbers, strict=True):
+        for i, cell in enumerate(row):
+            bad = control_character(cell)
+            if bad is not None:
+                raise InputError(
+                    f"the cell holds a control character ({bad}), which no value may contain",
+                    file=source,
+                    row=number,
+                    column=names[i] or f"column {i + 1}",
+                )
+
     # Columns without a name: ignored when empty, an error when they hold data.
     for i, name in enumerate(names):
         if name:
@@ -682,6 +697,7 @@ def _parse_cell(column: str, text: str, where: _Where) -> float:
             )
         return value
     value = _number(text, where)
+    _check_bounds(column, value, text, where)
     if column in ("n_treatment", "n_control"):
         if value <= 0 or not value.is_integer():
             raise InputError(f"a number of patients must be a whole number above 0, not '{text}'", **where)
@@ -724,6 +740,45 @@ def _parse_cell(column: str, text: str, where: _Where) -> float:
         if value <= 0:
             raise InputError(f"the variance V must be above 0, not '{text}'", **where)
     return value
+
+
+_COUNT_COLUMNS = frozenset({*_both("n", "events"), "n", "events", "cluster_size"})
+_SPREAD_COLUMNS = frozenset({*_both("sd", "se", "baseline_sd", "final_sd", "person_time"), "se", "v"})
+_BOUNDED_COLUMNS = frozenset({"ci_level", "p_value", "correlation", "icc", *_both("percent")})
+
+
+def _check_bounds(column: str, value: float, text: str, where: _Where) -> None:
+    """Refuse a value no trial can report (see :mod:`trialsynth._core.bounds`): a count above
+    10⁹, a spread outside [10⁻¹⁰, 10¹⁰], any other number beyond 10¹⁰ in magnitude, a log ratio
+    beyond ln 10¹⁰. Within these bounds the arithmetic that follows is finite and exact."""
+    if column in _BOUNDED_COLUMNS:
+        return
+    if column in _COUNT_COLUMNS:
+        if value > bounds.MAX_COUNT:
+            raise InputError(
+                f"'{text}' is more than any trial can report (at most {bounds.MAX_COUNT:.0e} per arm)",
+                **where,
+            )
+    elif column in _SPREAD_COLUMNS:
+        if value > 0 and not bounds.MIN_SPREAD <= value <= bounds.MAX_MAGNITUDE:
+            raise InputError(
+                f"'{text}' is outside the range a trial can report ({bounds.MIN_SPREAD:g} to "
+                f"{bounds.MAX_MAGNITUDE:g}); rescale the unit if the value is real",
+                **where,
+            )
+    elif column == "log_estimate":
+        if abs(value) > bounds.MAX_LOG_RATIO:
+            raise InputError(
+                f"a log ratio of '{text}' is implausible (its ratio would lie outside "
+                f"{bounds.MIN_RATIO:g} to {bounds.MAX_RATIO:g})",
+                **where,
+            )
+    elif abs(value) > bounds.MAX_MAGNITUDE:
+        raise InputError(
+            f"'{text}' is beyond the magnitude a trial can report ({bounds.MAX_MAGNITUDE:g}); "
+            "rescale the unit if the value is real",
+            **where,
+        )
 
 
 def _parse_p_value(text: str, where: _Where) -> tuple[float, bool]:
@@ -791,6 +846,12 @@ def _check_row(
                     raise fail(
                         f"{_MEASURE_NAMES[measure]} and its confidence limits must be above 0, not "
                         f"'{raw[column]}'; give the ratio itself (e.g. 0.60), not its logarithm",
+                        column,
+                    )
+                if not bounds.MIN_RATIO <= parsed[column] <= bounds.MAX_RATIO:
+                    raise fail(
+                        f"'{raw[column]}' is not a plausible ratio for a trial to report "
+                        f"(it must lie between {bounds.MIN_RATIO:g} and {bounds.MAX_RATIO:g})",
                         column,
                     )
         if measure == "RD":

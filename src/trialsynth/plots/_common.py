@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 
+from trialsynth._core.bounds import natural_scale
 from trialsynth._core.results import RATIO_MEASURES, REVMAN_MH_RANDOM_NOTE, MetaResult
 
 #: Colour-blind-safe palette (Okabe & Ito 2008 hues, darkened where a mark is small).
@@ -134,7 +135,7 @@ def natural(result: MetaResult, x: float) -> float:
     """Back-transform from the analysis scale (exp for ratio measures)."""
     if isnan(x):
         return math.nan
-    return math.exp(x) if result.ratio else float(x)
+    return natural_scale(float(x), result.ratio)
 
 
 def is_ratio(measure: str) -> bool:

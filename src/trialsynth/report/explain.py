@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from trialsynth.report.text import natural
+from trialsynth.report.text import ci_digits, natural
 
 #: Up to this many trials with derived numbers, the explanation spells out each derivation;
 #: beyond, it names the trials and points to the table of data used (each row's note).
@@ -16,6 +16,8 @@ DERIVED_SPELLED_OUT = 3
 def num(x: float | None, digits: int = 2) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "–"
+    if math.isinf(x):
+        return "∞" if x > 0 else "\u2212∞"
     text = f"{x:.{digits}f}"
     if text.startswith("-"):  # "-0.00" is zero to a reader; a negative number takes a minus sign
         return text[1:] if float(text) == 0 else "\u2212" + text[1:]
@@ -37,12 +39,14 @@ def summary_sentence(result, measure: str) -> str:
     level = f"{result.level:g}%"
     est = natural(result, result.estimate)
     lo, hi = natural(result, result.ci_lower), natural(result, result.ci_upper)
-    return f"{measure} = {num(est)}; {level} CI = {ci_range(lo, hi)}; {p_abstract(result.p_value)}"
+    d = ci_digits(lo, hi)
+    return f"{measure} = {num(est, d)}; {level} CI = {ci_range(lo, hi, d)}; {p_abstract(result.p_value)}"
 
 
-def ci_range(lo: float, hi: float) -> str:
+def ci_range(lo: float, hi: float, digits: int = 2) -> str:
     """'0.40–0.88', or '−0.61 to −0.08' when a bound is negative (a dash beside a minus misleads)."""
-    return f"{num(lo)} to {num(hi)}" if min(lo, hi) < 0 else f"{num(lo)}–{num(hi)}"
+    a, b = num(lo, digits), num(hi, digits)
+    return f"{a} to {b}" if min(lo, hi) < 0 else f"{a}–{b}"
 
 
 def _machine_number(text: str) -> float | None:

@@ -7,7 +7,15 @@ import re
 from pathlib import Path
 from typing import Any
 
-from trialsynth.report.explain import num, p_abstract, reported_sentence, reporter_name, summary_sentence
+from trialsynth.report.explain import (
+    ci_digits,
+    num,
+    p_abstract,
+    reported_sentence,
+    reporter_name,
+    summary_sentence,
+)
+from trialsynth.report.moderators import meta_regression_sections, small_study_sentence
 from trialsynth.report.text import METHOD_NAMES, natural
 
 MEASURE_NAMES = {
@@ -41,7 +49,9 @@ def _model_name(method: str, hk: bool, spec=None) -> str:
 
 
 def _ci_text(result, est, lo, hi) -> str:
-    return f"{num(natural(result, est))} ({num(natural(result, lo))} to {num(natural(result, hi))})"
+    a, b = natural(result, lo), natural(result, hi)
+    d = ci_digits(a, b)
+    return f"{num(natural(result, est), d)} ({num(a, d)} to {num(b, d)})"
 
 
 def _row_estimate(result) -> str:
@@ -199,7 +209,11 @@ def _funnel_figure(oa, display, out: Path, stem: str) -> dict[str, Any]:
     from trialsynth.stats.diagnostics import FIXED_METHODS
 
     fixed = res.method in FIXED_METHODS  # trim and fill refits MH and Peto by inverse variance
-    model = "inverse-variance fixed effect" if fixed else _model_name(res.method, res.hk)
+    model = "inverse-variance fixed effect" if fixed else _model_name(res.method, res.hk and tf.test == "t")
+    if res.hk and not fixed and tf.test != "t":
+        # With imputed trials the refit uses a z test and interval (as metafor's trimfill),
+        # not the Hartung–Knapp t of the primary analysis: say so rather than name HK.
+        model += ", refitted with a z test and interval (no Hartung–Knapp adjustment)"
     if tf.k0 == 0:
         found = "no trial was imputed, so the estimate is unchanged"
     else:
@@ -296,9 +310,9 @@ def _tsa_text(oa) -> dict[str, Any]:
 
 
 def natural_pair(res, lo: float, hi: float) -> tuple[float, float]:
-    import math
+    from trialsynth._core.bounds import natural_scale
 
-    return (math.exp(lo), math.exp(hi)) if res.ratio else (lo, hi)
+    return natural_scale(lo, res.ratio), natural_scale(hi, res.ratio)
 
 
 def _tau_prior_text(spec: str) -> str:
@@ -373,6 +387,8 @@ def build_context(analysis, doc: dict[str, Any], out: Path, progress=None) -> di
             "sensitivity": [],
             "loo": [],
             "subgroups": [],
+            "meta_regression": [],
+            "small_study": "",
             "cumulative": [],
             "cumulative_by": "",
             "forest": "",
@@ -426,6 +442,8 @@ def build_context(analysis, doc: dict[str, Any], out: Path, progress=None) -> di
                 }
                 for s, r in oa.leave_one_out
             ]
+            sec["meta_regression"] = meta_regression_sections(oa)
+            sec["small_study"] = small_study_sentence(oa)
             sec["subgroups"] = [
                 {
                     "name": sub.name,

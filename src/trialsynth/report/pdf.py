@@ -53,10 +53,36 @@ def write_pdf(html_path: str | Path, pdf_path: str | Path | None = None) -> Path
     return target
 
 
+def _notice_marker() -> Path:
+    """Where it is recorded that the optional-PDF notice was shown (the user's cache folder)."""
+    import os
+
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "trialsynth" / "pdf-notice-shown"
+
+
+def _notice_once(reason: str) -> None:
+    """Say once per user (not on every run) why the optional PDF is not written; ``--pdf`` asks
+    for it and then fails with the reason, ``--no-pdf`` is silent."""
+    import click
+
+    marker = _notice_marker()
+    if marker.exists():
+        return
+    click.echo(
+        f"report.pdf not written (optional; this notice is shown once, --pdf asks for it): {reason}", err=True
+    )
+    try:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text(reason + "\n", encoding="utf-8")
+    except OSError:  # a read-only home: the notice shows again next time, nothing else breaks
+        pass
+
+
 def report_pdf(report: Path, wanted: bool | None) -> Path | None:
     """``trialsynth run``'s PDF step: ``wanted`` None prints when possible and otherwise says
-    why not (the HTML report stands); True fails with the reason when it is not possible
-    (exit 1); False skips it."""
+    why not once per user (the HTML report stands); True fails with the reason when it is not
+    possible (exit 1); False skips it."""
     import click
 
     if wanted is False:
@@ -65,7 +91,7 @@ def report_pdf(report: Path, wanted: bool | None) -> Path | None:
     if reason is not None:
         if wanted:
             raise click.ClickException(f"report.pdf not written: {reason}")
-        click.echo(f"report.pdf not written (optional): {reason}", err=True)
+        _notice_once(reason)
         return None
     path = write_pdf(report)
     click.echo(f"PDF: {path}")

@@ -6,7 +6,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from trialsynth._core.bounds import natural_scale
 from trialsynth._core.results import MetaResult
+from trialsynth.report.moderators import meta_regression_entries, small_study_entry
+from trialsynth.report.text import prediction_note
 from trialsynth.workflow.runner import ReviewAnalysis, trim_fill_for
 
 #: Bumped when a key of results.json changes meaning or is removed.
@@ -24,7 +27,7 @@ def _nat(result: MetaResult, x: float) -> float | None:
     x = _num(x)
     if x is None:
         return None
-    return math.exp(x) if result.ratio else x
+    return natural_scale(x, result.ratio)
 
 
 def _result_entry(result: MetaResult, labels: dict[str, str]) -> dict[str, Any]:
@@ -52,6 +55,7 @@ def _result_entry(result: MetaResult, labels: dict[str, str]) -> dict[str, Any]:
         "q_p_value": _num(result.q_p_value),
         "pi_lower": _nat(result, result.pi_lower),
         "pi_upper": _nat(result, result.pi_upper),
+        "pi_note": prediction_note(result),
         "converged": result.converged,
         "corrections": list(result.corrections),
         "notes": list(result.notes),
@@ -90,7 +94,7 @@ def _glmm_keys(spec) -> dict[str, Any]:
 
 def _bayes_entry(b) -> dict[str, Any]:
     """Posterior summaries on the natural scale (ratios exponentiated; τ on the analysis scale)."""
-    tr = math.exp if b.ratio else (lambda x: x)
+    tr = lambda x: natural_scale(x, b.ratio)  # noqa: E731
 
     def summ(s):
         return {"median": tr(s.median), "ci_lower": tr(s.ci_lower), "ci_upper": tr(s.ci_upper)}
@@ -205,6 +209,8 @@ def results_document(analysis: ReviewAnalysis) -> dict[str, Any]:
             ]
         entry["risk_of_bias"] = _rob_entry(review, oa, labels)
         entry["trim_and_fill"] = _trim_fill_entry(oa)
+        entry["small_study_tests"] = small_study_entry(oa)
+        entry["meta_regression"] = meta_regression_entries(oa)
         gaps = {g.study: g.note for g in review.data_gaps(oa.analysis_set) if g.outcome == o.id}
         entry["explanation"] = explain_difference(oa, labels, gaps, reporter_name(review))
         outcomes.append(entry)
@@ -273,7 +279,7 @@ def _trim_fill_entry(oa) -> dict[str, Any] | None:
     tf = trim_fill_for(oa)
     if tf is None:
         return None
-    back = math.exp if oa.primary.ratio else (lambda x: x)
+    back = lambda x: natural_scale(x, oa.primary.ratio)  # noqa: E731
     return {
         "scale": "analysis (log for ratios); estimate_natural etc. on the natural scale",
         **tf.to_json_dict(),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from trialsynth._core.bounds import natural_scale
 from trialsynth._core.results import MetaResult
 
 METHOD_NAMES = {
@@ -22,10 +23,29 @@ METHOD_NAMES = {
 }
 
 
+#: Most decimals an estimate and its interval are printed with (a CI narrower than 10⁻⁶ is
+#: shown as it rounds).
+MAX_DIGITS = 6
+
+
+def ci_digits(lo: float | None, hi: float | None, digits: int = 2) -> int:
+    """Decimals that show an interval with two significant digits of its width: 2 for a usual
+    interval, more for a narrow one (a rare-event risk difference −0.0012, −0.0031 to 0.0007
+    rather than "0.00 (0.00 to 0.00)"), at most :data:`MAX_DIGITS`."""
+    if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)):
+        return digits
+    width = abs(hi - lo)
+    if width == 0:
+        return digits
+    return int(min(MAX_DIGITS, max(digits, math.ceil(-math.log10(width)) + 1)))
+
+
 def fmt(x: float, digits: int = 2) -> str:
     """A number for people: fixed decimals, an en dash for missing values."""
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "–"
+    if math.isinf(x):
+        return "∞" if x > 0 else "−∞"
     return f"{x:.{digits}f}"
 
 
@@ -42,7 +62,27 @@ def natural(result: MetaResult, x: float) -> float:
     """Back-transform a value from the analysis scale (exp for ratio measures)."""
     if x is None or math.isnan(x):
         return math.nan
-    return math.exp(x) if result.ratio else x
+    return natural_scale(x, result.ratio)
+
+
+FIXED_EFFECT_METHODS = ("FE", "MH", "PETO")
+
+
+def prediction_note(result: MetaResult) -> str:
+    """Why a result has no prediction interval ("" when it has one)."""
+    if not math.isnan(result.pi_lower):
+        return ""
+    if not result.pooled:
+        return "no prediction interval: one study, nothing was pooled"
+    if result.method in FIXED_EFFECT_METHODS:
+        return (
+            "no prediction interval: a fixed-effect model assumes one true effect shared by every trial "
+            "(τ² = 0), so there is no spread of effects to predict a new trial's from; a random-effects "
+            "model gives one"
+        )
+    if result.pi_type == "t(k-2)" and result.k < 3:
+        return "no prediction interval: its t(k − 2) quantile needs three or more studies"
+    return "no prediction interval: it could not be computed from this fit"
 
 
 def result_table(result: MetaResult) -> str:
@@ -55,14 +95,20 @@ def result_table(result: MetaResult) -> str:
         if not s.included:
             lines.append(f"{s.study:<{name_width}}  {'not estimable':>8}")
             continue
-        ci = f"{fmt(natural(result, s.ci_lower))} to {fmt(natural(result, s.ci_upper))}"
+        lo, hi = natural(result, s.ci_lower), natural(result, s.ci_upper)
+        d = ci_digits(lo, hi)
+        ci = f"{fmt(lo, d)} to {fmt(hi, d)}"
         lines.append(
-            f"{s.study:<{name_width}}  {fmt(natural(result, s.yi)):>8}  {ci:>17}  {fmt(s.weight, 1) + '%':>7}"
+            f"{s.study:<{name_width}}  {fmt(natural(result, s.yi), d):>8}  {ci:>17}  "
+            f"{fmt(s.weight, 1) + '%':>7}"
         )
     lines.append("-" * len(header))
     label = "Pooled" if result.pooled else "Single study"
-    ci = f"{fmt(natural(result, result.ci_lower))} to {fmt(natural(result, result.ci_upper))}"
-    lines.append(f"{label:<{name_width}}  {fmt(natural(result, result.estimate)):>8}  {ci:>17}  {'100%':>7}")
+    lo, hi = natural(result, result.ci_lower), natural(result, result.ci_upper)
+    d = ci_digits(lo, hi)
+    ci = f"{fmt(lo, d)} to {fmt(hi, d)}"
+    estimate = fmt(natural(result, result.estimate), d)
+    lines.append(f"{label:<{name_width}}  {estimate:>8}  {ci:>17}  {'100%':>7}")
     lines.append("")
     model = METHOD_NAMES[result.method] + (" with Hartung–Knapp" if result.hk else "")
     lines.append(f"Model: {model}; k = {result.k}; conventions: {result.profile}")
@@ -85,6 +131,8 @@ def result_table(result: MetaResult) -> str:
             f"Prediction interval ({result.pi_type}): {fmt(natural(result, result.pi_lower))} to "
             f"{fmt(natural(result, result.pi_upper))}"
         )
+    elif result.pooled and result.method in FIXED_EFFECT_METHODS:
+        lines.append(f"Prediction interval: none ({prediction_note(result).split(': ', 1)[1]})")
     for text in (*result.corrections, *result.notes):
         lines.append(f"Note: {text}")
     return "\n".join(lines)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from trialsynth._core.dist import chi2_sf
-from trialsynth._core.errors import InputError, TrialsynthWarning
+from trialsynth._core.errors import InputError, NotEstimable, TrialsynthWarning
 from trialsynth._core.results import MetaResult
 from trialsynth.stats.meta import pool_input
 
@@ -43,27 +43,53 @@ def _quiet_pool(data, options) -> MetaResult:
         return pool_input(data, **options)
 
 
-def leave_one_out(data, **options) -> list[tuple[str, MetaResult]]:
-    """The model refitted with each study left out in turn: ``[(omitted study, result), …]``."""
+def _not_estimable(data, what: str) -> None:
+    warnings.warn(
+        f"{data.source}: {what} is not estimable (no trial in it has a usable effect estimate)",
+        TrialsynthWarning,
+        stacklevel=3,
+    )
+
+
+def leave_one_out(data, *, only: Sequence[str] | None = None, **options) -> list[tuple[str, MetaResult]]:
+    """The model refitted with each study left out in turn: ``[(omitted study, result), …]``.
+
+    ``only``: the labels of the studies to leave out in turn (the trials the analysis pooled;
+    a double-zero trial that was never pooled has nothing to leave out); all by default. A
+    refit with no usable trial left is reported as not estimable (a warning) and omitted.
+    """
     n = len(data.labels)
     if n < 2:
         raise InputError("leave-one-out needs at least two studies")
-    return [
-        (data.labels[i], _quiet_pool(subset_input(data, [j for j in range(n) if j != i]), options))
-        for i in range(n)
-    ]
+    keep = set(data.labels if only is None else only)
+    out = []
+    for i in range(n):
+        if data.labels[i] not in keep:
+            continue
+        try:
+            out.append(
+                (data.labels[i], _quiet_pool(subset_input(data, [j for j in range(n) if j != i]), options))
+            )
+        except NotEstimable:
+            _not_estimable(data, f"leave-one-out without '{data.labels[i]}'")
+    return out
 
 
 def cumulative(data, order: Sequence[int] | None = None, **options) -> list[tuple[str, MetaResult]]:
     """Cumulative meta-analysis: the model refitted as studies are added in ``order``.
 
-    ``[(study added, result after adding it), …]``; the first step is one study.
+    ``[(study added, result after adding it), …]``; the first step is one study. A step in
+    which no trial yet has a usable estimate (say, only double-zero trials so far) is not
+    estimable: it is named in a warning and left out of the list.
     """
     order = list(range(len(data.labels))) if order is None else list(order)
-    return [
-        (data.labels[order[i]], _quiet_pool(subset_input(data, order[: i + 1]), options))
-        for i in range(len(order))
-    ]
+    out = []
+    for i in range(len(order)):
+        try:
+            out.append((data.labels[order[i]], _quiet_pool(subset_input(data, order[: i + 1]), options)))
+        except NotEstimable:
+            _not_estimable(data, f"cumulative step adding '{data.labels[order[i]]}'")
+    return out
 
 
 @dataclass(frozen=True)
@@ -80,6 +106,8 @@ class SubgroupResult:
     q_between: float
     q_between_df: int
     q_between_p_value: float
+    #: Levels in which no trial has a usable estimate (left out of ``groups`` and of the test).
+    not_estimable: tuple[str, ...] = ()
 
     def _repr_html_(self) -> str:
         """Jupyter display: per-subgroup table (escaped), the test and the subgroup forest plot."""
@@ -101,9 +129,20 @@ def subgroups(data, column: str, **options) -> SubgroupResult:
             column=column,
         )
     groups = []
+    missing = []
     for level in levels:
         idx = [i for i, v in enumerate(values) if v == level]
-        groups.append((level, _quiet_pool(subset_input(data, idx), options)))
+        try:
+            groups.append((level, _quiet_pool(subset_input(data, idx), options)))
+        except NotEstimable:
+            _not_estimable(data, f"subgroup '{level}' of '{column}'")
+            missing.append(level)
+    if len(groups) < 2:
+        raise NotEstimable(
+            f"subgroups by '{column}': fewer than two levels have a trial with a usable estimate",
+            file=data.source,
+            column=column,
+        )
     overall = _quiet_pool(data, options)
     est = np.array([g.estimate for _, g in groups])
     se = np.array([g.se for _, g in groups])
@@ -111,7 +150,7 @@ def subgroups(data, column: str, **options) -> SubgroupResult:
     mean = (w * est).sum() / w.sum()
     q = float((w * (est - mean) ** 2).sum())
     df = len(groups) - 1
-    return SubgroupResult(tuple(groups), overall, q, df, float(chi2_sf(q, df)))
+    return SubgroupResult(tuple(groups), overall, q, df, float(chi2_sf(q, df)), tuple(missing))
 
 
 # ---------------------------------------------------------------------------------------
@@ -362,8 +401,6 @@ def cumulative_by(data, column: str | None = None, *, descending: bool = False, 
     return cumulative(data, order, **options)
 
 
-
-
 def format_subgroups(res: SubgroupAnalysis) -> str:
     """A plain-text table of a subgroup analysis (analysis scale)."""
     lines = [f"Subgroups by '{res.column}' ({res.tau2_model} τ²):"]
@@ -378,6 +415,8 @@ def format_subgroups(res: SubgroupAnalysis) -> str:
         )
     df = f"{res.q_between_df}" + ("" if res.q_between_test == "chi2" else f", {res.q_between_df2:g}")
     stat = "Q_between" if res.q_between_test == "chi2" else "F_between"
-    lines.append(f"Test for subgroup differences: {stat} = {res.q_between:.4f} (df = {df}), "
-                 f"p = {res.q_between_p_value:.4g}")
+    lines.append(
+        f"Test for subgroup differences: {stat} = {res.q_between:.4f} (df = {df}), "
+        f"p = {res.q_between_p_value:.4g}"
+    )
     return "\n".join(lines)

@@ -52,7 +52,8 @@ from typing import Any
 import numpy as np
 from scipy import optimize, special
 
-from trialsynth._core.errors import InputError, TrialsynthWarning
+from trialsynth._core.bounds import check_effects
+from trialsynth._core.errors import InputError, NotEstimable, TrialsynthWarning
 from trialsynth._core.results import RATIO_MEASURES, _clean
 from trialsynth.stats.tau_priors import tau_lognormal, turner_setting
 
@@ -642,9 +643,10 @@ def bayes_meta(
     yi = np.asarray(yi, dtype=float)
     vi = np.asarray(vi, dtype=float)
     labels = [str(i + 1) for i in range(len(yi))] if labels is None else list(labels)
+    check_effects(yi, vi, labels=labels)
     ok = np.isfinite(yi) & np.isfinite(vi)
     if not ok.any():
-        raise InputError("no study has a usable effect estimate")
+        raise NotEstimable("no study has a usable effect estimate")
     notes = []
     if not ok.all():
         left = [lab for lab, o in zip(labels, ok, strict=True) if not o]

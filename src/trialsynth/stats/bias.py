@@ -46,6 +46,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
+from trialsynth._core.bounds import check_effects
 from trialsynth._core.dist import chi2_sf, crit_value, norm_quantile, norm_two_sided_p
 from trialsynth._core.errors import InputError, TrialsynthWarning
 from trialsynth.stats.regression import FIXED, fit_mods
@@ -130,6 +131,7 @@ def egger_test(
     """Regression test for funnel-plot asymmetry (see the module docstring)."""
     yi = np.asarray(yi, dtype=float)
     vi = np.asarray(vi, dtype=float)
+    check_effects(yi, vi, paired_nan=False)
     if predictor not in _PREDICTORS:
         raise ValueError(f"unknown predictor {predictor!r}")
     if predictor in ("ni", "ninv", "sqrtni", "sqrtninv"):
@@ -255,6 +257,7 @@ def rank_test(yi, vi) -> RankTest:
     """Begg & Mazumdar's test: Kendall's τ between standardised effects and variances."""
     yi = np.asarray(yi, dtype=float)
     vi = np.asarray(vi, dtype=float)
+    check_effects(yi, vi, paired_nan=False)
     w = 1.0 / vi
     theta = (w * yi).sum() / w.sum()
     vb = 1.0 / w.sum()
@@ -375,6 +378,7 @@ def trim_and_fill(
     """
     yi = np.asarray(yi, dtype=float)
     vi = np.asarray(vi, dtype=float)
+    check_effects(yi, vi, paired_nan=False)
     k = len(yi)
     method = method.upper()
     if estimator not in ("L0", "R0", "Q0"):

@@ -37,6 +37,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from trialsynth._core.bounds import check_continuity_correction
 from trialsynth._core.dist import norm_quantile, t_quantile
 from trialsynth._core.errors import InputError
 
@@ -855,6 +856,7 @@ def log_ratio_of_means(mean1, sd1, n1, mean2, sd2, n2) -> EffectDerived:
 
 
 def _rate_inputs(events1, time1, events2, time2, add: float, to_zero: bool):
+    add = check_continuity_correction(add)
     x1, t1, x2, t2 = _arr(events1), _arr(time1), _arr(events2), _arr(time2)
     _require((x1 >= 0) & (x2 >= 0), "a number of events must be 0 or more")
     _require((t1 > 0) & (t2 > 0), "person-time must be above 0")

@@ -48,6 +48,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from trialsynth._core.bounds import check_continuity_correction
 from trialsynth._core.dist import norm_quantile
 
 BINARY_MEASURES = ("OR", "RR", "RD", "PETO")
@@ -82,6 +83,7 @@ def continuity_correction(a, b, c, d, *, add: float = 0.5, to: str = "only0", dr
     boolean array of corrected tables and one of tables left out by ``drop00`` (no events
     in both arms, or no non-events in both arms).
     """
+    add = check_continuity_correction(add)
     a, b, c, d = _as_float(a, b, c, d)
     zero = (a == 0) | (b == 0) | (c == 0) | (d == 0)
     double = ((a == 0) & (c == 0)) | ((b == 0) & (d == 0))

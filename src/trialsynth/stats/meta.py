@@ -14,8 +14,9 @@ from dataclasses import replace
 
 import numpy as np
 
+from trialsynth._core.bounds import check_continuity_correction, check_effects
 from trialsynth._core.dist import crit_value
-from trialsynth._core.errors import InputError, TrialsynthWarning
+from trialsynth._core.errors import InputError, NotEstimable, TrialsynthWarning
 from trialsynth._core.results import RATIO_MEASURES, REVMAN_MH_RANDOM_NOTE, MetaResult, StudyRow
 from trialsynth.stats import derive
 from trialsynth.stats import effects as fx
@@ -187,6 +188,12 @@ def _study_rows(labels, yi, vi, weights, included, notes, level, derivations=Non
     return tuple(rows)
 
 
+def _identical(y: np.ndarray) -> bool:
+    """True when the effects are equal up to rounding (a spread within a few ulps)."""
+    scale = max(1.0, float(np.max(np.abs(y))))
+    return float(np.ptp(y)) <= 8 * np.finfo(float).eps * scale
+
+
 def _warn(message: str) -> None:
     warnings.warn(message, TrialsynthWarning, stacklevel=3)
 
@@ -211,7 +218,9 @@ def meta_analysis(
 ) -> MetaResult:
     """Inverse-variance fixed- or random-effects meta-analysis of effects ``yi`` with variances ``vi``.
 
-    Studies with a missing (NaN) effect or variance are shown but not pooled. ``tau2``, when
+    A study whose effect and variance are both missing (NaN) is shown but not pooled; a variance
+    ≤ 0 or NaN, or one of them missing alone, is an :class:`InputError` (the bounds of
+    :mod:`trialsynth._core.bounds`). ``tau2``, when
     given, is used instead of estimating τ² with ``method``. Under ``profile="revman"`` I² and H²
     come from Q for random-effects models too (RevMan 5 reports I² = (Q − df)/Q).
     """
@@ -227,11 +236,14 @@ def meta_analysis(
     yi = np.asarray(yi, dtype=float)
     vi = np.asarray(vi, dtype=float)
     labels = [str(i + 1) for i in range(len(yi))] if labels is None else list(labels)
+    # The same refusals as the CLI's: a variance ≤ 0, NaN or beyond the exact range, an effect
+    # whose back-transform overflows. A study with both missing is shown, not pooled.
+    check_effects(yi, vi, ratio=measure in RATIO_MEASURES, labels=labels)
     notes = list(study_notes) if study_notes is not None else [""] * len(yi)
     included = np.isfinite(yi) & np.isfinite(vi)
     k = int(included.sum())
     if k == 0:
-        raise InputError("no study has a usable effect estimate")
+        raise NotEstimable("no study has a usable effect estimate")
     result_notes: list[str] = list(model_notes)
     if k == 1:
         result_notes.append("only one study: its own estimate is shown and nothing was pooled")
@@ -241,6 +253,16 @@ def meta_analysis(
     if hk and k == 2:
         result_notes.append("Hartung–Knapp with two studies: the interval rests on one degree of freedom")
         _warn("Hartung–Knapp with two studies: the confidence interval rests on one degree of freedom")
+    if hk and k >= 2 and hk_variant == "knha" and _identical(yi[included]):
+        # Hartung–Knapp scales the SE by √q, q = Σw(y − μ̂)²/(k − 1); identical effects give
+        # q = 0 and a confidence interval of zero width (Jackson et al., Stat Med 2017;36:3923).
+        text = (
+            "Hartung–Knapp with identical effects: the scale factor q is 0, so the confidence interval has "
+            "zero width; the ad hoc variant (--hk-variant adhoc, or hk_variant = \"adhoc\" in a review's "
+            "model; Knapp & Hartung 2003, max(1, q)) gives the usual interval"
+        )
+        result_notes.append(text)
+        _warn(text)
     fit = fit_arrays(
         yi[included],
         vi[included],
@@ -343,15 +365,31 @@ def _count_method_result(
         else:
             est, se, w_used = peto(ma, mn1, mc, mn2)
     except ValueError as exc:
-        raise InputError(f"{data.source}: {exc}") from None
+        raise NotEstimable(f"{data.source}: {exc}") from None
+    if not (np.isfinite(est) and np.isfinite(se) and se > 0):
+        # E.g. one table with events in one arm only: the MH estimate is 0 or ∞ and its SE 0 or ∞.
+        raise NotEstimable(f"{data.source}: the {method} estimate is not estimable from these tables")
     weights = np.full(len(a), np.nan)
     weights[use] = w_used
     level_crit = float(crit_value(level))
+    model_notes: list[str] = []
     if method == "PETO":
         # Peto's O − E and V need no continuity correction: Q is computed from the uncorrected
         # per-study Peto odds ratios (as metafor's rma.peto), the table shows the corrected ones.
         raw = fx.binary_effects(a, n1, c, n2, "PETO", to="none", drop00=True)
         het = heterogeneity_from_estimate(raw.yi, raw.vi, est)
+    elif method == "MH" and measure == "RD" and profile != "revman":
+        # metafor's rma.mh (drop00 = TRUE): a double-zero table stays in the Mantel–Haenszel
+        # estimate but its per-study RD is left out of Q, I² and H² (df = tables with an
+        # outcome − 1). RevMan 5 keeps it (0.5 added to each cell), as the else branch does.
+        double = (((a == 0) & (c == 0)) | ((a == n1) & (c == n2))) & included
+        het = heterogeneity_from_estimate(np.where(double, np.nan, yi), vi, est)
+        if double.any():
+            names = ", ".join(lab for lab, d in zip(data.labels, double, strict=True) if d)
+            model_notes.append(
+                f"double-zero tables ({names}) count in the Mantel–Haenszel risk difference but not in "
+                "Q, I² and H² (as metafor's rma.mh with drop00 = TRUE; RevMan's profile keeps them)"
+            )
     else:
         het = heterogeneity_from_estimate(yi, vi, est)
     from trialsynth._core.dist import norm_two_sided_p
@@ -388,7 +426,7 @@ def _count_method_result(
         studies=_study_rows(data.labels, yi, vi, weights, included, notes, level, derivations),
         pooled=k > 1,
         corrections=tuple(corrections),
-        notes=() if k > 1 else ("only one study: nothing was pooled",),
+        notes=tuple(model_notes) if k > 1 else ("only one study: nothing was pooled", *model_notes),
     )
 
 
@@ -450,8 +488,7 @@ def pool_input(
     _check_options(measure, method, hk_variant, level, pi_type, profile)
     if to not in ("only0", "all", "if0all", "none"):
         raise InputError(f"unknown continuity-correction rule '{to}'; choose only0, all, if0all or none")
-    if not add >= 0:
-        raise InputError("the continuity correction must be zero or positive")
+    add = check_continuity_correction(add)
     if method in COUNT_METHODS and any(kd != "binary" for kd in data.kinds):
         others = [lab for lab, kd in zip(data.labels, data.kinds, strict=True) if kd != "binary"]
         raise InputError(
@@ -519,7 +556,7 @@ def pool_input(
     if method in COUNT_METHODS:
         included = np.isfinite(yi) & np.isfinite(vi)
         if not included.any():
-            raise InputError(f"{data.source}: no study has a usable effect estimate")
+            raise NotEstimable(f"{data.source}: no study has a usable effect estimate")
         return _count_method_result(
             data,
             yi,

@@ -74,6 +74,7 @@ from typing import Any
 import numpy as np
 from scipy import optimize
 
+from trialsynth._core.bounds import check_continuity_correction
 from trialsynth._core.dist import chi2_sf, norm_quantile, norm_two_sided_p
 from trialsynth._core.errors import InputError, TrialsynthWarning
 from trialsynth._core.results import RATIO_MEASURES, _clean
@@ -168,6 +169,7 @@ def network_from_arms(
     measure = _check_measure(measure, _ARM_MEASURES)
     if to not in ("only0", "all", "none"):
         raise InputError(f"unknown continuity correction target '{to}'; use only0, all or none")
+    add = check_continuity_correction(add)
     n_arr = np.asarray(n, dtype=float)
     binary = measure in ("OR", "RR")
     if binary:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from trialsynth._core.bounds import check_effects
 from trialsynth._core.dist import chi2_sf, crit_value, norm_two_sided_p, t_two_sided_p
 from trialsynth.stats.estimators import METHODS as TAU2_METHODS
 from trialsynth.stats.estimators import tau2_estimate, tau2_qprofile_ci
@@ -64,7 +65,12 @@ def fit_arrays(
         raise ValueError(f"pi_type must be one of {', '.join(PI_TYPES)}")
     yi = np.asarray(yi, dtype=float)
     vi = np.asarray(vi, dtype=float)
-    mask = (np.isfinite(yi) & np.isfinite(vi)) if mask is None else np.asarray(mask, dtype=bool)
+    # Without a mask, a study is left out only when its effect and variance are both missing
+    # (NaN); one of them missing alone, or a variance ≤ 0, is refused below.
+    mask = ~(np.isnan(yi) & np.isnan(vi)) if mask is None else np.asarray(mask, dtype=bool)
+    # The pooled studies' variances and effects must be in the range where the arithmetic is
+    # exact (a variance of 0 or 1e-300 would give an infinite weight and a NaN estimate).
+    check_effects(np.where(mask, yi, 0.0), np.where(mask, vi, 1.0), paired_nan=False)
     y = np.where(mask, yi, 0.0)
     v = np.where(mask, vi, 1.0)
     k = mask.sum(axis=-1)

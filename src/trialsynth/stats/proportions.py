@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
+from trialsynth._core.bounds import check_continuity_correction
 from trialsynth._core.dist import norm_quantile
 from trialsynth._core.errors import InputError
 from trialsynth.stats.effects import Effects
@@ -52,6 +53,7 @@ def proportion_effects(xi, ni, measure: str, *, add: float = 0.5) -> Effects:
         raise InputError(
             f"unknown proportion measure '{measure}'; choose one of {', '.join(PROPORTION_MEASURES)}"
         )
+    add = check_continuity_correction(add)
     x, n = _checked(xi, ni)
     none = np.zeros(x.shape, dtype=bool)
     if measure in ("PR", "PLO"):

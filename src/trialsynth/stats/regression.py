@@ -52,6 +52,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import special
 
+from trialsynth._core.bounds import check_effects
 from trialsynth._core.dist import chi2_sf, crit_value, norm_two_sided_p, t_two_sided_p
 from trialsynth._core.errors import InputError, TrialsynthWarning
 from trialsynth.stats import tau2 as solver
@@ -99,8 +100,9 @@ def _prep(yi, vi, X, mask):
         X = X[..., None]
     X = np.broadcast_to(X, (*yi.shape, X.shape[-1]))
     if mask is None:
-        mask = np.isfinite(yi) & np.isfinite(vi) & np.isfinite(X).all(axis=-1)
+        mask = ~(np.isnan(yi) & np.isnan(vi)) & np.isfinite(X).all(axis=-1)
     mask = np.asarray(mask, dtype=bool)
+    check_effects(np.where(mask, yi, 0.0), np.where(mask, vi, 1.0), paired_nan=False)
     y = np.where(mask, yi, 0.0)
     v = np.where(mask, vi, 1.0)
     X = np.where(mask[..., None], X, 0.0)

@@ -77,7 +77,7 @@ from typing import Any
 import numpy as np
 from scipy import optimize, special
 
-from trialsynth._core.errors import InputError, TrialsynthWarning
+from trialsynth._core.errors import InputError, NotEstimable, TrialsynthWarning
 from trialsynth._core.results import RATIO_MEASURES, _clean
 
 __all__ = [
@@ -722,7 +722,7 @@ def tsa(
                 z[k] = res.estimate / res.se
                 est, se = res.estimate, res.se
     if not np.isfinite(z[-1]):
-        raise InputError(f"{data.source}: the meta-analysis of all studies has no usable estimate")
+        raise NotEstimable(f"{data.source}: the meta-analysis of all studies has no usable estimate")
 
     frac = info / ris
     capped = np.minimum(frac, 1.0)

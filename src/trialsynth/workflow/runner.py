@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from trialsynth._core.errors import InputError, TrialsynthWarning
+from trialsynth._core.errors import InputError, NotEstimable, TrialsynthWarning
 from trialsynth._core.results import MetaResult
 from trialsynth.io.poolcsv import PoolInput, parse_pool_table
 from trialsynth.stats.analyses import (
@@ -56,6 +56,11 @@ class OutcomeAnalysis:
     tsa: Any = None
     bayes: Any = None
     few_trials_notes: tuple[str, ...] = ()
+    #: ``((Moderator, MetaRegression), …)``: the review's ``[[moderators]]``, one model each.
+    meta_regressions: tuple[tuple[Any, Any], ...] = ()
+    #: Egger's regression test and Begg's rank test (and Harbord's for odds ratios from 2×2
+    #: counts) with :data:`FUNNEL_MIN_TRIALS` or more pooled trials; None with fewer.
+    small_study: Any = None
 
 
 @dataclass(frozen=True)
@@ -112,7 +117,13 @@ def _analyse_outcome(review, outcome, set_id: str) -> OutcomeAnalysis:
         "profile": review.analysis.profile,
     }
     model = outcome.model
-    primary, msgs = _collect(pool_input, data, **model.pool_options(), **options)
+    try:
+        primary, msgs = _collect(pool_input, data, **model.pool_options(), **options)
+    except NotEstimable as exc:
+        # Every trial with data is double-zero (say): the outcome is reported as not estimable,
+        # by name, and the rest of the review is written.
+        reason = f"not estimable: {exc.reason}"
+        return replace(empty, messages=(*messages, reason))
     messages += msgs
     sensitivity = []
     for spec in outcome.sensitivity:
@@ -120,8 +131,12 @@ def _analyse_outcome(review, outcome, set_id: str) -> OutcomeAnalysis:
         sensitivity.append((spec, res))
     main_opts = {**model.pool_options(), **options}
     loo: list[tuple[str, MetaResult]] = []
-    if len(data.labels) >= 3:
-        loo, _ = _collect(leave_one_out, data, **main_opts)
+    pooled = [s.study for s in primary.studies if s.included]
+    if len(pooled) >= 3:
+        # Only the trials the analysis pooled: a double-zero trial left out of a ratio measure
+        # has nothing to leave out.
+        loo, msgs = _collect(leave_one_out, data, only=pooled, **main_opts)
+        messages += msgs
     subgroup_results = []
     row_of = {r.study: r for r in records}
     for sub in review.subgroups:
@@ -131,9 +146,14 @@ def _analyse_outcome(review, outcome, set_id: str) -> OutcomeAnalysis:
         if len(levels) >= 2 and all(v.strip() for v in values):
             from trialsynth.stats.analyses import subgroups as subgroup_analysis
 
-            res, _ = _collect(
-                subgroup_analysis, _with_column(data, sub.column, values), sub.column, **main_opts
-            )
+            try:
+                res, msgs = _collect(
+                    subgroup_analysis, _with_column(data, sub.column, values), sub.column, **main_opts
+                )
+            except NotEstimable as exc:
+                messages.append(f"{sub.name}: not estimable ({exc.reason})")
+                continue
+            messages += msgs
             subgroup_results.append((sub, res))
     cum: list[tuple[str, MetaResult]] = []
     if review.cumulative is not None and len(data.labels) >= 2:
@@ -141,9 +161,22 @@ def _analyse_outcome(review, outcome, set_id: str) -> OutcomeAnalysis:
         order = sorted(
             range(len(data.labels)), key=lambda i: (review.order_value(by_study[data.labels[i]]), i)
         )
-        cum, _ = _collect(cumulative, data, order, **main_opts)
+        cum, msgs = _collect(cumulative, data, order, **main_opts)
+        messages += msgs
     tsa_result, bayes_result, few = _few_trials(outcome, data, primary, model, options)
+    regressions = []
+    for mod in review.moderators:
+        values = [row_of[s].get(mod.column).strip() or review.study(s).get(mod.column) for s in data.labels]
+        try:
+            reg, msgs = _collect(_regression, _with_column(data, mod.column, values), mod.column, main_opts)
+        except InputError as exc:
+            messages.append(f"meta-regression on {mod.name}: not estimable ({exc.reason})")
+            continue
+        messages += [f"meta-regression on {mod.name}: {m}" for m in msgs]
+        regressions.append((mod, reg))
     return OutcomeAnalysis(
+        meta_regressions=tuple(regressions),
+        small_study=small_study_tests(primary, data),
         tsa=tsa_result,
         bayes=bayes_result,
         few_trials_notes=tuple(few),
@@ -161,6 +194,66 @@ def _analyse_outcome(review, outcome, set_id: str) -> OutcomeAnalysis:
         studies_with_data=tuple(data.labels),
         messages=tuple(dict.fromkeys(messages)),
     )
+
+
+def _regression(data, column: str, options: dict):
+    """One moderator's meta-regression with the outcome's model (inverse-variance fixed effect
+    in place of Mantel–Haenszel or Peto, which have no meta-regression)."""
+    from trialsynth.stats.regression import meta_regression
+
+    opts = {k: v for k, v in options.items() if k not in ("glmm", "fixed")}
+    method = inverse_variance_method(opts["method"], fixed=bool(options.get("fixed")))
+    if method != opts["method"]:
+        name = "fixed effect" if method == "FE" else f"{method} random effects"
+        text = f"inverse-variance {name} used in place of {opts['method']}"
+        warnings.warn(text, TrialsynthWarning, stacklevel=2)
+        opts["method"] = method
+    reg, _ = meta_regression(data, [column], **opts)
+    return reg
+
+
+def inverse_variance_method(method: str, *, fixed: bool) -> str:
+    """The inverse-variance model that stands in for a fit on 2×2 counts in regression tests,
+    trim and fill and meta-regression: fixed effect for MH, Peto and a fixed-effect GLMM
+    (``fixed``), REML for a random-effects GLMM; an inverse-variance method itself."""
+    if method in ("MH", "PETO"):
+        return "FE"
+    if method == "GLMM":
+        return "FE" if fixed else "REML"
+    return method
+
+
+def small_study_tests(primary, data) -> dict[str, Any] | None:
+    """Egger's regression test (metafor's ``regtest``, the model's τ² estimator and test;
+    inverse-variance fixed effect for MH and Peto), Begg & Mazumdar's rank test, and Harbord's
+    score test for odds ratios from 2×2 counts, on the pooled trials; None with fewer than
+    :data:`FUNNEL_MIN_TRIALS` (Sterne et al., BMJ 2011;343:d4002: with fewer, the tests are
+    too weak to tell asymmetry from chance)."""
+    from trialsynth.stats.bias import egger_test, harbord_test, rank_test
+
+    if primary is None or not primary.pooled:
+        return None
+    inc = [i for i, s in enumerate(primary.studies) if s.included]
+    if len(inc) < FUNNEL_MIN_TRIALS:
+        return None
+    yi = [primary.studies[i].yi for i in inc]
+    vi = [primary.studies[i].vi for i in inc]
+    method = inverse_variance_method(primary.method, fixed=math.isnan(primary.tau2))
+    hk = primary.test == "t"
+    out: dict[str, Any] = {
+        "k": len(inc),
+        "method": method,
+        "egger": egger_test(
+            yi, vi, method=method, hk=hk, hk_variant=primary.hk_variant or "knha", level=primary.level / 100
+        ),
+        "begg": rank_test(yi, vi),
+    }
+    if primary.measure == "OR" and all(data.kinds[i] == "binary" for i in inc):
+        v = data.values
+        out["harbord"] = harbord_test(
+            *(v[c][inc] for c in ("events_treatment", "n_treatment", "events_control", "n_control"))
+        )
+    return out
 
 
 def _few_trials(outcome, data, primary, model, options):
@@ -328,7 +421,6 @@ def trim_fill_for(oa):
     on the primary analysis' pooled trials, with its τ² estimator (inverse-variance fixed effect
     for MH and Peto); ``None`` with fewer than :data:`FUNNEL_MIN_TRIALS` pooled trials."""
     from trialsynth.stats.bias import trim_and_fill
-    from trialsynth.stats.diagnostics import FIXED_METHODS
 
     res = oa.primary
     if res is None or not res.pooled:
@@ -336,7 +428,7 @@ def trim_fill_for(oa):
     used = [s for s in res.studies if s.included and math.isfinite(s.vi)]
     if len(used) < FUNNEL_MIN_TRIALS:
         return None
-    method = "FE" if res.method in FIXED_METHODS else res.method
+    method = inverse_variance_method(res.method, fixed=math.isnan(res.tau2))
     return trim_and_fill(
         [s.yi for s in used], [s.vi for s in used], method=method, hk=res.hk, level=res.level / 100
     )

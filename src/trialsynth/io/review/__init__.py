@@ -31,7 +31,8 @@ Files
     one of FE, MH, PETO, DL, REML, PM, ML, HE, SJ, EB, HS, GLMM (MH only for OR, RR, RD; PETO
     and GLMM only for OR; GLMM names its binomial–normal model with ``glmm`` = UM.FS, UM.RS,
     CM.EL or CM.AL and ``fixed = true`` for its fixed-effect version); ``hk`` adds the
-    Hartung–Knapp adjustment (not with MH, PETO or GLMM); ``assumption``
+    Hartung–Knapp adjustment (not with MH, PETO or GLMM) and ``hk_variant = "adhoc"`` with it
+    its ad hoc variant, max(1, q) (Knapp & Hartung 2003); ``assumption``
     says why the model was chosen, or that it is an assumption. ``sensitivity`` is a list of
     models. **Default model** (neither the outcome nor ``[analysis]`` sets one): REML without
     Hartung–Knapp, :data:`DEFAULT_MODEL` — metafor's default estimator and the one

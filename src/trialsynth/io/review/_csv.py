@@ -14,6 +14,7 @@ from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from trialsynth._core.bounds import control_character
 from trialsynth._core.errors import InputError, read_user_file
 
 
@@ -109,6 +110,14 @@ def read_table(
             record = record[:width]
         record = record + [""] * (width - len(record))
         for i, name in enumerate(header):
+            bad = control_character(record[i])
+            if bad is not None:
+                raise InputError(
+                    f"the cell holds a control character ({bad}), which no value may contain",
+                    file=source,
+                    row=n,
+                    column=name.strip() or f"column {i + 1}",
+                )
             if not name.strip() and record[i].strip():
                 raise InputError(
                     f"column {i + 1} has data ('{record[i]}') but no name in the header row",

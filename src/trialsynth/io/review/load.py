@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 import re
 import tomllib
 import warnings
@@ -12,6 +13,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from trialsynth._core import bounds
 from trialsynth._core.errors import InputError, TrialsynthWarning
 from trialsynth.io.poolcsv import MEASURES, NUMERIC_COLUMNS
 from trialsynth.io.review._csv import Table, read_table
@@ -123,7 +125,7 @@ _QUESTION = ("population", "intervention", "comparator", "outcomes")
 _ELIGIBILITY = ("inclusion", "exclusion", "note")
 _SEARCH = ("databases", "queries", "period", "last_searched", "note")
 _ANALYSIS = ("profile", "level", "model", "sensitivity", "label_treatment", "label_control")
-_MODEL = ("method", "hk", "assumption", "glmm", "fixed")
+_MODEL = ("method", "hk", "hk_variant", "assumption", "glmm", "fixed")
 #: The binomial–normal models of ``method = "GLMM"`` (as metafor's ``rma.glmm``).
 GLMM_MODELS = ("UM.FS", "UM.RS", "CM.EL", "CM.AL")
 _SET = ("id", "name", "description")
@@ -349,6 +351,9 @@ def _model(toml: _Toml, value: object, path: KeyPath, origin: str, measure: str 
     if measure is not None and method in COUNT_METHODS and measure not in COUNT_METHODS[method]:
         allowed = ", ".join(COUNT_METHODS[method])
         raise toml.error(f"method {method} works with measure {allowed}, not {measure}", (*path, "method"))
+    hk_variant = toml.choice(table, path, "hk_variant", ("knha", "adhoc"), "knha")
+    if hk_variant != "knha" and not hk:
+        raise toml.error("'hk_variant' applies only with hk = true", (*path, "hk_variant"))
     glmm = toml.choice(table, path, "glmm", GLMM_MODELS, default="UM.FS") if method == "GLMM" else None
     fixed = toml.boolean(table, path, "fixed")
     if method != "GLMM" and ("glmm" in table or "fixed" in table):
@@ -359,12 +364,66 @@ def _model(toml: _Toml, value: object, path: KeyPath, origin: str, measure: str 
         hk=hk,
         assumption=toml.text_value(table, path, "assumption"),
         origin=origin,
+        hk_variant=hk_variant,
         glmm=glmm,
         fixed=fixed,
     )
 
 
-def _tsa_settings(toml: _Toml, table: dict, path: KeyPath) -> TSASettings | None:
+def _check_tsa(toml: _Toml, values: dict, path: KeyPath, measure: str) -> None:
+    """The TSA settings make sense for the outcome's measure (the rules of
+    :func:`trialsynth.stats.tsa.required_information_size`), or an error naming the key."""
+
+    def fail(message: str, key: str) -> InputError:
+        return toml.error(message, (*path, key))
+
+    alpha, power = values["alpha"], values["power"]
+    if alpha is not None and not 0 < alpha < 0.5:
+        raise fail(
+            f"'alpha' is a two-sided fraction above 0 and below 0.5 (e.g. 0.05), not {alpha:g}", "alpha"
+        )
+    if power is not None and not 0.5 < power < 1:
+        raise fail(f"'power' is a fraction above 0.5 and below 1 (e.g. 0.80), not {power:g}", "power")
+    ways = {
+        "control_risk and rrr": ("control_risk", "rrr"),
+        "mean_difference and sd": ("mean_difference", "sd"),
+        "hazard_ratio": ("hazard_ratio",),
+    }
+    given = [name for name, keys in ways.items() if any(values[k] is not None for k in keys)]
+    if not given:
+        return
+    if len(given) > 1:
+        second = next(k for k in ways[given[1]] if values[k] is not None)
+        raise fail(f"give the anticipated effect one way, not both {given[0]} and {given[1]}", second)
+    keys = ways[given[0]]
+    if measure == "HR" and keys == ("control_risk", "rrr") and values["control_risk"] is None:
+        keys = ("rrr",)  # an HR review may give the anticipated effect as a relative reduction
+    expected = {"HR": ("hazard_ratio", "rrr"), "MD": ("mean_difference",), "SMD": ("mean_difference",)}
+    wanted = expected.get(measure, ("control_risk",) if measure in ("OR", "RR", "RD") else keys)
+    if keys[0] not in wanted:
+        raise fail(f"'{keys[0]}' does not apply to measure {measure}", keys[0])
+    for key in keys:
+        if values[key] is None:
+            raise fail(f"the anticipated effect needs {given[0]}; '{key}' is missing", key)
+    risk, rrr = values["control_risk"], values["rrr"]
+    if risk is not None and not 0 < risk < 1:
+        raise fail(f"'control_risk' is a proportion above 0 and below 1, not {risk:g}", "control_risk")
+    if rrr is not None and (rrr == 0 or rrr >= 1 or (risk is not None and rrr <= 1 - 1 / risk)):
+        raise fail(
+            f"'rrr' is a non-zero relative risk reduction below 1 (0.20 for 20 %) that keeps the "
+            f"anticipated risk between 0 and 1, not {rrr:g}",
+            "rrr",
+        )
+    if values["mean_difference"] == 0:
+        raise fail("'mean_difference' must not be 0", "mean_difference")
+    if values["sd"] is not None and not values["sd"] > 0:
+        raise fail(f"'sd' must be above 0, not {values['sd']:g}", "sd")
+    hr = values["hazard_ratio"]
+    if hr is not None and not (0 < hr and hr != 1):
+        raise fail(f"'hazard_ratio' must be above 0 and not 1, not {hr:g}", "hazard_ratio")
+
+
+def _tsa_settings(toml: _Toml, table: dict, path: KeyPath, measure: str) -> TSASettings | None:
     """An outcome's ``tsa = { alpha = 0.05, power = 0.8, control_risk = 0.55, rrr = 0.2 }``."""
     if "tsa" not in table:
         return None
@@ -373,10 +432,20 @@ def _tsa_settings(toml: _Toml, table: dict, path: KeyPath) -> TSASettings | None
     values = {
         key: toml.number(t, t_path, key, float("nan")) for key in _TSA if key not in ("diversity", "note")
     }
+    for key in values:
+        if key in t and not math.isfinite(values[key]):
+            raise toml.error(f"'{key}' must be a finite number, not {values[key]}", (*t_path, key))
     values = {key: (None if value != value else value) for key, value in values.items()}
     diversity = t.get("diversity", "auto")
-    if not (diversity == "auto" or (isinstance(diversity, int | float) and not isinstance(diversity, bool))):
-        raise toml.error("'diversity' must be \"auto\" or a number in [0, 1)", (*t_path, "diversity"))
+    if not (
+        diversity == "auto"
+        or (isinstance(diversity, int | float) and not isinstance(diversity, bool) and 0 <= diversity < 1)
+    ):
+        raise toml.error(
+            f"'diversity' must be \"auto\" or a fraction in [0, 1), not {_describe(diversity)}",
+            (*t_path, "diversity"),
+        )
+    _check_tsa(toml, values, t_path, measure)
     return TSASettings(
         alpha=values["alpha"] if values["alpha"] is not None else 0.05,
         power=values["power"] if values["power"] is not None else 0.80,
@@ -693,7 +762,7 @@ def _read_toml(path: Path) -> tuple[_Toml, dict[str, Any]]:
                 definition=toml.text_value(table, path_i, "definition"),
                 primary=toml.boolean(table, path_i, "primary"),
                 note=toml.text_value(table, path_i, "note"),
-                tsa=_tsa_settings(toml, table, path_i),
+                tsa=_tsa_settings(toml, table, path_i, measure),
                 bayes=_bayes_settings(toml, table, path_i),
                 grade=_grade(toml, table, path_i, data_type, measure),
                 level=_level(toml, table, path_i, None),
@@ -850,6 +919,10 @@ class _Rows:
             raise self.fail(
                 f"'{text}' is not a number (leave the cell blank if it is not known)", row, column
             )
+        if abs(value) > bounds.MAX_MAGNITUDE:
+            raise self.fail(
+                f"'{text}' is beyond the magnitude a trial can report ({bounds.MAX_MAGNITUDE:g})", row, column
+            )
         if whole and not value.is_integer():
             raise self.fail(f"'{text}' is not a whole number", row, column)
         if check is not None and not check(value):
@@ -913,7 +986,14 @@ def _read_studies(path: Path, sets: tuple[str, ...]) -> tuple[tuple[Study, ...],
         rows.required(cells, number, "year")
         year = rows.number(cells, number, "year", whole=True)
         n_t, n_c = (
-            rows.number(cells, number, column, whole=True, check=lambda v: v > 0, rule="must be above 0")
+            rows.number(
+                cells,
+                number,
+                column,
+                whole=True,
+                check=lambda v: 0 < v <= bounds.MAX_COUNT,
+                rule=f"must be above 0 and at most {bounds.MAX_COUNT:.0e} (a number of patients per arm)",
+            )
             for column in ("n_randomised_treatment", "n_randomised_control")
         )
         studies.append(
@@ -1121,6 +1201,12 @@ def _read_baseline(path: Path, study_ids: Collection[str]) -> tuple[BaselineValu
                 )
         checks = [low, high] if number_value is None else [number_value]
         for v in checks:
+            if abs(v) > bounds.MAX_MAGNITUDE:
+                raise rows.fail(
+                    f"'{value}' is beyond the magnitude a trial can report ({bounds.MAX_MAGNITUDE:g})",
+                    number,
+                    "value",
+                )
             if statistic in ("n", "count") and not (v >= 0 and v.is_integer()):
                 raise rows.fail(f"a {statistic} must be a whole number, not '{value}'", number, "value")
             if statistic == "percent" and not 0 <= v <= 100:

@@ -58,6 +58,9 @@ class ModelSpec:
     hk: bool = False
     assumption: str = ""
     origin: str = "default"
+    #: Hartung–Knapp variant: "knha" (metafor's default) or "adhoc" (max(1, q); Knapp &
+    #: Hartung 2003), which never gives an interval narrower than the z-based one.
+    hk_variant: str = "knha"
     #: With ``method = "GLMM"``: the binomial–normal model (UM.FS, UM.RS, CM.EL, CM.AL, as
     #: metafor's ``rma.glmm``) and whether it is the fixed-effect version (τ² = 0).
     glmm: str | None = None
@@ -66,6 +69,8 @@ class ModelSpec:
     def pool_options(self) -> dict[str, object]:
         """Keyword arguments for :func:`trialsynth.stats.meta.pool_input`."""
         options: dict[str, object] = {"method": self.method, "hk": self.hk}
+        if self.hk:
+            options["hk_variant"] = self.hk_variant
         if self.method == "GLMM":
             options.update(glmm=self.glmm or "UM.FS", fixed=self.fixed)
         return options
