@@ -194,6 +194,7 @@ class ScreeningSession:
         # included first, and the fit), by the labels the model was fitted on
         self._fits: dict[object, tuple[np.ndarray, LinearFit] | None] = {}
         self._fit_lock = threading.Lock()
+        self._warm: tuple[tuple[int, ...], np.ndarray] | None = None  # the latest fit's (β, b)
         self._shown_key: object = None
         self._generation = 0  # counts the decisions made: fits ahead for an earlier one stop
         self._ahead: threading.Thread | None = None
@@ -295,8 +296,14 @@ class ScreeningSession:
         key = (ids, tuple(sorted(labels.items())))
         with self._fit_lock:  # one fit at a time: waits for a fit ahead of time to finish
             if key not in self._fits:
-                ranked = rank_unlabelled(features, labels, warn=False)
+                # warm start from the session's latest fit on the same records: the minimiser
+                # is unique, so the start changes the work (a step or two), not the ranking
+                # beyond the solver's tolerance
+                start = self._warm[1] if self._warm is not None and self._warm[0] == ids else None
+                ranked = rank_unlabelled(features, labels, start=start, warn=False)
                 result = None if ranked is None else (np.asarray(ids)[ranked[0]], ranked[1])
+                if ranked is not None:
+                    self._warm = (ids, np.append(ranked[1].coef, ranked[1].intercept))
                 self._fits[key] = result
                 while len(self._fits) > 4:
                     del self._fits[next(iter(self._fits))]
