@@ -111,6 +111,8 @@ def test_cli_prisma_json_from_store(tmp_path):
     result = CliRunner().invoke(main, ["prisma", str(tmp_path), "--json"])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.output)
+    # the two-screener agreement (κ, AC1) comes beside the counts: see test_prisma_agreement.py
+    assert set(doc.pop("screening_agreement")) <= {"title_abstract", "full_text"}
     assert doc == expected
     assert doc["identification"]["records_identified"] == 9
     assert doc["other_methods"]["reports_sought"] == 1

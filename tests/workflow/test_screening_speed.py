@@ -200,7 +200,7 @@ def test_terms_absent_from_the_labelled_records_do_not_enter_the_fit():
         )
     )
     labels = {0: 1, 1: 0, 2: 1}
-    order, fit = rank_unlabelled(x, labels)
+    order, fit = rank_unlabelled(x, labels, model="logistic")
     full = fit_logistic(x[[0, 1, 2]], [1, 0, 1])
     assert fit.coef[3] == 0.0 and fit.coef[4] == 0.0
     assert full.coef[3] == 0.0 and full.coef[4] == 0.0

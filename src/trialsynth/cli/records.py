@@ -299,12 +299,17 @@ def prisma(review_dir, as_json) -> None:
 
     folder = Path(review_dir)
     counts = None
+    agreement = None
     if (folder / STORE_NAME).exists():
         with open_store(folder, create=False) as store:
             if store.count_records():
                 counts = prisma_from_store(store)
                 for problem in check_prisma(counts):
                     warnings.warn(f"PRISMA: {problem}", TrialsynthWarning, stacklevel=1)
+        if counts is not None:
+            from trialsynth.workflow.screening.session import screening_agreement
+
+            agreement = screening_agreement(folder)
     if counts is None:
         toml = folder / "review.toml"
         if not toml.is_file():
@@ -317,7 +322,10 @@ def prisma(review_dir, as_json) -> None:
                 "the review has no records and review.toml has no [prisma] table", file=str(toml)
             )
     if as_json:
-        click.echo(_json(counts.to_json_dict()))
+        doc = counts.to_json_dict()
+        if agreement is not None:
+            doc["screening_agreement"] = agreement
+        click.echo(_json(doc))
         return
     doc = counts.to_json_dict()
     ident, screen, incl = doc["identification"], doc["screening"], doc["included"]
@@ -336,6 +344,17 @@ def prisma(review_dir, as_json) -> None:
     lines += [("studies included", incl["studies"]), ("reports included", incl["reports"])]
     for name, n in lines:
         click.echo(f"  {name}: {n}")
+    for stage, entry in (agreement or {}).items():
+        for pair in entry["agreement"]:
+            kappa = "not defined" if pair["kappa"] is None else f"{pair['kappa']:.3f}"
+            ac1 = "not defined" if pair["ac1"] is None else f"{pair['ac1']:.3f}"
+            how = entry["conflict_resolution"]
+            click.echo(
+                f"  {stage.replace('_', '/')}, {' and '.join(pair['reviewers'])}: {pair['records']} records "
+                f"both decided, {pair['conflicts']} conflicts (resolved by consensus {how['consensus']}, "
+                f"by a third reviewer {how['third_reviewer']}, open {how['open']}); "
+                f"Cohen's kappa {kappa}, Gwet's AC1 {ac1}"
+            )
     for note in counts.notes:
         click.echo(f"  note: {note}")
 

@@ -49,11 +49,39 @@ def prisma_section(review, out: Path) -> dict[str, Any]:
         "diagram": _inline_svg(svg),
         "files": [str(p.relative_to(out)) for p in paths],
         "problems": check_prisma(counts),
-        "notes": list(counts.notes),
+        "notes": list(counts.notes) + agreement_sentences(review.path),
         "origin": counts.origin,
         "not_reported": "",
         "search_note": search_note,
     }
+
+
+_STAGE_NAMES = {"title_abstract": "Title and abstract screening", "full_text": "Full-text screening"}
+
+
+def agreement_sentences(review_dir: Path) -> list[str]:
+    """One sentence per stage and pair of reviewers: records both decided, conflicts and how
+    they were resolved, Cohen's κ and Gwet's AC1 (none when the review has no record store or
+    no stage decided by two reviewers)."""
+    from trialsynth.io.records.store import STORE_NAME
+
+    if not (Path(review_dir) / STORE_NAME).exists():
+        return []
+    from trialsynth.workflow.screening.session import screening_agreement
+
+    out = []
+    for stage, entry in screening_agreement(review_dir).items():
+        how = entry["conflict_resolution"]
+        for pair in entry["agreement"]:
+            kappa = "not defined" if pair["kappa"] is None else f"{pair['kappa']:.2f}"
+            ac1 = "not defined" if pair["ac1"] is None else f"{pair['ac1']:.2f}"
+            out.append(
+                f"{_STAGE_NAMES.get(stage, stage)}: {' and '.join(pair['reviewers'])} both decided "
+                f"{pair['records']} records and disagreed on {pair['conflicts']} (Cohen's κ {kappa}, "
+                f"Gwet's AC1 {ac1}); conflicts resolved by consensus {how['consensus']}, by a third "
+                f"reviewer {how['third_reviewer']}, open {how['open']}."
+            )
+    return out
 
 
 # --------------------------------------------------------------------------- summary of findings

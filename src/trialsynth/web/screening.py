@@ -32,7 +32,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 from trialsynth._core.errors import InputError
-from trialsynth.workflow.screening.session import ScreeningSession
+from trialsynth.workflow.screening.session import ScreeningSession, screening_agreement
 
 __all__ = ["ScreeningServer"]
 
@@ -116,6 +116,12 @@ class ScreeningServer:
             "trained_exclude": nxt.trained_exclude,
             "progress": asdict(progress),
         }
+
+    def agreement(self) -> dict[str, object]:
+        """Two-screener agreement at the session's stage (κ, AC1, conflicts and how they were
+        resolved, per pair of reviewers); ``None`` until two reviewers decided a record."""
+        s = self.session
+        return {"stage": s.stage, "agreement": screening_agreement(s.review_dir).get(s.stage)}
 
     def conflicts(self) -> dict[str, object]:
         return {
@@ -224,13 +230,16 @@ def _handler(server: ScreeningServer) -> type[BaseHTTPRequestHandler]:
                         return
                     self._page()
                     return
-                if url.path in ("/api/state", "/api/conflicts"):
+                if url.path in ("/api/state", "/api/conflicts", "/api/agreement"):
                     if not self._key_ok(self.headers.get("X-Trialsynth-Key")):
                         self._error(HTTPStatus.FORBIDDEN, "missing or wrong key")
                         return
-                    self._json(
-                        HTTPStatus.OK, server.state() if url.path == "/api/state" else server.conflicts()
-                    )
+                    answer = {
+                        "/api/state": server.state,
+                        "/api/conflicts": server.conflicts,
+                        "/api/agreement": server.agreement,
+                    }[url.path]
+                    self._json(HTTPStatus.OK, answer())
                     return
                 self._error(HTTPStatus.NOT_FOUND, "not found")
             except InputError as exc:

@@ -41,6 +41,7 @@ from scipy.optimize import minimize
 from threadpoolctl import ThreadpoolController
 
 from trialsynth._core.errors import TrialsynthWarning
+from trialsynth.workflow.screening.model import C_SVM, LinearFit, fit_svm
 
 __all__ = [
     "LogisticFit",
@@ -181,7 +182,7 @@ def fit_logistic(
     return fit
 
 
-def warn_unconverged(fit: LogisticFit, *, stacklevel: int = 2) -> None:
+def warn_unconverged(fit: LogisticFit | LinearFit, *, stacklevel: int = 2) -> None:
     """Warn (:class:`~trialsynth._core.errors.TrialsynthWarning`) when ``fit`` did not converge."""
     if not fit.converged:
         warnings.warn(
@@ -202,32 +203,49 @@ def rank_unlabelled(
     features: sp.csr_matrix,
     labels: Mapping[int, int],
     *,
-    c: float = 1.0,
+    model: str = "svm",
+    c: float | None = None,
     start: np.ndarray | None = None,
     warn: bool = True,
-) -> tuple[list[int], LogisticFit] | None:
+) -> tuple[list[int], LogisticFit | LinearFit] | None:
     """Rank the rows of ``features`` that have no label, most probably included first
-    (ties in row order); ``labels`` maps row → 0/1. ``None`` until both labels occur."""
+    (ties in row order); ``labels`` maps row → 0/1. ``None`` until both labels occur.
+
+    ``model`` is ``"svm"`` (the default: the weighted linear SVM of
+    :mod:`trialsynth.workflow.screening.model`, C = 0.11 unless ``c`` is given) or
+    ``"logistic"`` (the logistic regression of this module, C = 1 unless given)."""
+    if model not in ("svm", "logistic"):
+        raise ValueError(f"the screening model is 'svm' or 'logistic', not '{model}'")
     if len(set(labels.values())) < 2:
         return None
     rows = sorted(labels)
     labelled = sp.csr_matrix(features[rows])
-    # A term that occurs in no labelled record has gradient β_j / C, zero at the start, and
-    # L-BFGS never moves it (its direction is a combination of gradients and earlier steps,
-    # all zero there): its coefficient stays exactly 0. The fit is done on the other terms
-    # only, which gives the same iterates and minimiser with far fewer unknowns.
-    used = np.unique(labelled.indices)
-    sub_start = (
-        None
-        if start is None or start.shape != (features.shape[1] + 1,)
-        else np.append(start[used], start[-1])
-    )
-    # BLAS threads only cost time on vectors this short (and much time on a busy machine)
-    with _blas_controller().limit(limits=1, user_api="blas"):
-        reduced = fit_logistic(labelled[:, used], [labels[i] for i in rows], c=c, start=sub_start, warn=False)
-    coef = np.zeros(features.shape[1])
-    coef[used] = reduced.coef
-    fit = dataclasses.replace(reduced, coef=coef)
+    y = [labels[i] for i in rows]
+    if model == "svm":
+        # Newton-CG works on every term: a term of no labelled record that starts at 0 has
+        # gradient 0 and every Hessian product is 0 there, so it stays exactly 0 (vectors as
+        # long as the vocabulary cost little; the work is in products with the labelled rows)
+        with _blas_controller().limit(limits=1, user_api="blas"):
+            fit = fit_svm(labelled, y, c=C_SVM if c is None else c, start=start)
+    else:
+        # A term that occurs in no labelled record has gradient β_j / C, zero at the start,
+        # and L-BFGS never moves it (its direction is a combination of gradients and earlier
+        # steps, all zero there): its coefficient stays exactly 0. The fit is done on the
+        # other terms only, which gives the same iterates and minimiser with far fewer unknowns.
+        used = np.flatnonzero(np.bincount(labelled.indices, minlength=features.shape[1]))
+        sub_start = (
+            None
+            if start is None or start.shape != (features.shape[1] + 1,)
+            else np.append(start[used], start[-1])
+        )
+        # BLAS threads only cost time on vectors this short (and much time on a busy machine)
+        with _blas_controller().limit(limits=1, user_api="blas"):
+            reduced = fit_logistic(
+                labelled[:, used], y, c=1.0 if c is None else c, start=sub_start, warn=False
+            )
+        coef = np.zeros(features.shape[1])
+        coef[used] = reduced.coef
+        fit = dataclasses.replace(reduced, coef=coef)
     if warn:
         warn_unconverged(fit, stacklevel=3)
     mask = np.ones(features.shape[0], dtype=bool)

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
 
 from trialsynth._core.errors import InputError
 from trialsynth.io.records.store import (
@@ -41,13 +42,8 @@ from trialsynth.io.records.store import (
     open_store,
 )
 from trialsynth.stats.agreement import two_rater_agreement
-from trialsynth.workflow.screening.rank import (
-    LogisticFit,
-    TfidfFeatures,
-    rank_unlabelled,
-    tfidf,
-    warn_unconverged,
-)
+from trialsynth.workflow.screening.model import LinearFit, screening_features
+from trialsynth.workflow.screening.rank import rank_unlabelled, warn_unconverged
 
 __all__ = [
     "DEFAULT_EXCLUSION_REASONS",
@@ -57,6 +53,7 @@ __all__ = [
     "ScreeningSession",
     "cohen_kappa",
     "exclusion_reasons",
+    "screening_agreement",
     "screening_summary",
 ]
 
@@ -191,12 +188,13 @@ class ScreeningSession:
         self.skipped: dict[int, int] = {}  # record id → when it was skipped (a counter)
         self._skips = 0
         self._front: int | None = None
-        self._features: tuple[tuple[int, ...], TfidfFeatures] | None = None
+        self._features: tuple[tuple[int, ...], sp.csr_matrix] | None = None
         self._rows: dict[int, int] = {}  # record id → row of the feature matrix
         # rankings of the records without this reviewer's decision (record ids, most probably
         # included first, and the fit), by the labels the model was fitted on
-        self._fits: dict[object, tuple[np.ndarray, LogisticFit] | None] = {}
+        self._fits: dict[object, tuple[np.ndarray, LinearFit] | None] = {}
         self._fit_lock = threading.Lock()
+        self._warm: tuple[tuple[int, ...], np.ndarray] | None = None  # the latest fit's (β, b)
         self._shown_key: object = None
         self._generation = 0  # counts the decisions made: fits ahead for an earlier one stop
         self._ahead: threading.Thread | None = None
@@ -255,11 +253,11 @@ class ScreeningSession:
             self._records[record_id] = store.record(record_id)
         return self._records[record_id]
 
-    def _feature_matrix(self, store: RecordStore, ids: tuple[int, ...]) -> TfidfFeatures:
-        # the TF-IDF features are computed once per set of records of the stage
+    def _feature_matrix(self, store: RecordStore, ids: tuple[int, ...]) -> sp.csr_matrix:
+        # the model's features are computed once per set of records of the stage
         if self._features is None or self._features[0] != ids:
             texts = [f"{title}\n{abstract}" for title, abstract in store.record_texts(ids)]
-            self._features = (ids, tfidf(texts))
+            self._features = (ids, screening_features(texts))
             self._rows = {rid: i for i, rid in enumerate(ids)}
         return self._features[1]
 
@@ -288,7 +286,7 @@ class ScreeningSession:
         return ordered, ordering, n_inc, n_exc
 
     def _ranking(
-        self, ids: tuple[int, ...], features: TfidfFeatures, labels: dict[int, int], *, foreground: bool
+        self, ids: tuple[int, ...], features: sp.csr_matrix, labels: dict[int, int], *, foreground: bool
     ) -> np.ndarray | None:
         """The record ids without a label, most probably included first, from the model
         fitted on ``labels`` (feature row → 0/1); ``None`` until both labels occur. A model
@@ -298,8 +296,14 @@ class ScreeningSession:
         key = (ids, tuple(sorted(labels.items())))
         with self._fit_lock:  # one fit at a time: waits for a fit ahead of time to finish
             if key not in self._fits:
-                ranked = rank_unlabelled(features.matrix, labels, warn=False)
+                # warm start from the session's latest fit on the same records: the minimiser
+                # is unique, so the start changes the work (a step or two), not the ranking
+                # beyond the solver's tolerance
+                start = self._warm[1] if self._warm is not None and self._warm[0] == ids else None
+                ranked = rank_unlabelled(features, labels, start=start, warn=False)
                 result = None if ranked is None else (np.asarray(ids)[ranked[0]], ranked[1])
+                if ranked is not None:
+                    self._warm = (ids, np.append(ranked[1].coef, ranked[1].intercept))
                 self._fits[key] = result
                 while len(self._fits) > 4:
                     del self._fits[next(iter(self._fits))]
@@ -323,13 +327,13 @@ class ScreeningSession:
         labels = {row[rid]: int(d.decision != "exclude") for rid, d in snap.mine.items()}
         if record_id not in row or row[record_id] in labels:
             return
-        # the decision the model expects first (include when it gives the record a probability
-        # of inclusion of one half or more)
+        # the decision the model expects first (include when the record's score puts it on the
+        # included side)
         key = (snap.ids, tuple(sorted(labels.items())))
         current = self._fits.get(key)
         likely = (
             1
-            if current is not None and current[1].probability(features.matrix[row[record_id]])[0] >= 0.5
+            if current is not None and current[1].decision_function(features[row[record_id]])[0] >= 0
             else 0
         )
         sets = [{**labels, row[record_id]: y} for y in (likely, 1 - likely)]
@@ -515,6 +519,22 @@ def cohen_kappa(pairs: list[tuple[str, str]]) -> float | None:
     return (p_o - p_e) / (1 - p_e)
 
 
+def screening_agreement(review_dir: str | Path) -> dict[str, dict[str, object]]:
+    """The two-screener part of :func:`screening_summary`, per stage with decisions: each pair
+    of reviewers' records both decided, agreed and in conflict, Cohen's κ and Gwet's AC1
+    (:func:`trialsynth.stats.agreement.two_rater_agreement`), and how the stage's conflicts
+    were resolved (consensus, third reviewer, still open). For PRISMA output and the report."""
+    summary = screening_summary(review_dir)
+    return {
+        stage: {
+            "agreement": summary[stage]["agreement"],  # type: ignore[index]
+            "conflict_resolution": summary[stage]["conflict_resolution"],  # type: ignore[index]
+        }
+        for stage in STAGES
+        if summary[stage]["agreement"]  # type: ignore[index]
+    }
+
+
 def screening_summary(review_dir: str | Path) -> dict[str, object]:
     """Where screening stands at each stage, for a report or a script: the records' states,
     the final decisions (and at full text the exclusion reasons), each reviewer's counts,
@@ -539,8 +559,12 @@ def screening_summary(review_dir: str | Path) -> dict[str, object]:
                 for b in names[i + 1 :]:
                     common = sorted(set(by_reviewer[a]) & set(by_reviewer[b]))
                     pairs = [(by_reviewer[a][r], by_reviewer[b][r]) for r in common]
-                    table = [[sum(1 for p in pairs if p == (x, y)) for y in DECISIONS] for x in DECISIONS]
-                    ag = two_rater_agreement(table)  # Cohen's κ and Gwet's AC1 on include/exclude/maybe
+                    # Cohen's κ and Gwet's AC1 on include/exclude/maybe, or on the 2 × 2 table of
+                    # include/exclude when neither used maybe (AC1's chance term counts the
+                    # categories: a scale of two when only two were open to them)
+                    used = [c for c in DECISIONS if c != "maybe" or any(c in p for p in pairs)]
+                    table = [[sum(1 for p in pairs if p == (x, y)) for y in used] for x in used]
+                    ag = two_rater_agreement(table)
                     agreement.append(
                         {
                             "reviewers": [a, b],

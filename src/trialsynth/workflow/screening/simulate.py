@@ -2,7 +2,7 @@
 
 A simulation replays screening on records whose final decisions are known: it starts from a
 few prior records (by default one included and one excluded, drawn with the seed), trains the
-model of :mod:`trialsynth.workflow.screening.rank` on the labels revealed so far, "screens" the
+model of :mod:`trialsynth.workflow.screening.model` on the labels revealed so far, "screens" the
 ``batch`` records it ranks highest, reveals their labels, retrains, and so on until every
 included record has been found (the order of the rest then changes no measure below).
 
@@ -36,7 +36,8 @@ from pathlib import Path
 import numpy as np
 
 from trialsynth._core.errors import InputError, read_user_file
-from trialsynth.workflow.screening.rank import rank_unlabelled, tfidf
+from trialsynth.workflow.screening.model import C_SVM, screening_features
+from trialsynth.workflow.screening.rank import rank_unlabelled
 from trialsynth.workflow.screening.stopping import StopOutcome, simulate_stop
 
 __all__ = [
@@ -196,7 +197,7 @@ def simulate(
     n_prior_included: int = 1,
     n_prior_excluded: int = 1,
     batch: int = 1,
-    c: float = 1.0,
+    c: float = C_SVM,
     stop_rule: tuple[float, float] | None = None,
 ) -> SimulationResult:
     """Replay prioritised screening on ``texts`` (title and abstract of each record) with
@@ -224,7 +225,7 @@ def simulate(
         ]
     )
     prior = rng.permutation(prior)
-    features = tfidf(list(texts)).matrix
+    features = screening_features(list(texts))
     order = [int(i) for i in prior]
     known = {i: int(y[i]) for i in order}
     start = None
