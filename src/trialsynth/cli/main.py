@@ -379,7 +379,13 @@ def _pool_multilevel(
     default=None,
     help="Also print the report to report.pdf (needs the optional WeasyPrint). Default: when available.",
 )
-def run(review_dir, out_dir, pdf) -> None:
+@click.option(
+    "--rm5/--no-rm5",
+    default=True,
+    show_default=True,
+    help="Also write the review as a RevMan 5 file, review.rm5 (see `trialsynth revman export`).",
+)
+def run(review_dir, out_dir, pdf, rm5) -> None:
     """Run a review folder into results.json, figures, report.html and report.pdf.
 
     Without REVIEW_DIR the bundled imaging-guided CRT review (examples/imaging-guided-crt)
@@ -388,7 +394,7 @@ def run(review_dir, out_dir, pdf) -> None:
     from trialsynth.report.pdf import report_pdf
     from trialsynth.report.review import run_review
 
-    report = run_review(review_dir, out_dir)
+    report = run_review(review_dir, out_dir, rm5=rm5)
     click.echo(f"Report written to {report}")
     click.echo(f"Results: {report.parent / 'results.json'}")
     report_pdf(report, pdf)

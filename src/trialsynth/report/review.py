@@ -11,8 +11,11 @@ from trialsynth.report.results_json import results_document
 from trialsynth.workflow.runner import DEFAULT_REVIEW, EXAMPLES, analyse_review
 
 
-def run_review(path: str | Path | None = None, out_dir: str | Path | None = None) -> Path:
-    """Analyse a review folder and write ``results.json``, figures and ``report.html``.
+def run_review(
+    path: str | Path | None = None, out_dir: str | Path | None = None, *, rm5: bool = False
+) -> Path:
+    """Analyse a review folder and write ``results.json``, figures and ``report.html``
+    (and, with ``rm5``, the review as a RevMan 5 file ``review.rm5``).
 
     Without ``path`` the bundled imaging-guided CRT review is run into
     ``out/imaging-guided-crt``. Returns the path of the report.
@@ -33,4 +36,19 @@ def run_review(path: str | Path | None = None, out_dir: str | Path | None = None
         from trialsynth.workflow.revman_compare import write_comparison
 
         write_comparison(analysis, path, out)
+    if rm5:
+        _write_rm5(analysis, out / "review.rm5")
     return write_report(analysis, doc, out)
+
+
+def _write_rm5(analysis, target: Path) -> None:
+    """The review as a RevMan 5 file; a review RevMan cannot hold at all is a warning, not a failure."""
+    import warnings
+
+    from trialsynth._core.errors import TrialsynthWarning
+    from trialsynth.workflow.revman_export import write_revman_export
+
+    try:
+        write_revman_export(analysis, target)
+    except InputError as exc:
+        warnings.warn(f"review.rm5 not written: {exc}", TrialsynthWarning, stacklevel=3)
