@@ -7,6 +7,8 @@ What the numbers are compared with:
   → analyse must give every analysis RevMan 5 can represent with the same pooled numbers, to
   1e-10 relative (the .rm5 file stores every number as a shortest round-trip decimal, so the
   only differences are the last bits of SE² = vi).
+* metafor: BCG's DL fit as re-imported equals ``rma(method = "DL")`` of dat.bcg pinned in
+  ``tests/fixtures/reviews_metafor.json`` (1e-9 relative).
 * RevMan itself: analysis 1.1 of ``types.rm5`` (the aspirin trials of Fleiss, Stat Methods Med
   Res 1993) carries the results RevMan 5.0.23 stored; after export and re-import the pooled OR,
   its CI and Q still equal RevMan's stored doubles (1e-9 relative, RevMan's stored precision).
@@ -16,6 +18,7 @@ What the numbers are compared with:
 
 from __future__ import annotations
 
+import json
 import math
 import subprocess
 import sys
@@ -126,6 +129,14 @@ def test_bcg_round_trip_and_what_revman_cannot_hold(tmp_path):
     assert "cumulative meta-analysis" in gaps
     # metafor's DL on these counts is RevMan's inverse-variance random effects, not M-H.
     assert export.analyses[0].method == "IV" and export.analyses[0].random
+    # metafor 3.8.1's rma(method = "DL") of dat.bcg, pinned in tests/fixtures/reviews_metafor.json
+    # by validation/review_fixtures.R: RevMan's analysis 1.1, as re-imported, is that fit.
+    cases = json.loads((FIXTURES.parent / "reviews_metafor.json").read_text(encoding="utf-8"))["cases"]
+    dl = next(c for c in cases if c["review"] == "bcg" and c["method"] == "DL")
+    again_dl = {oa.outcome.id: oa for oa in again.outcomes}["1.1"].primary
+    assert again_dl.estimate == pytest.approx(dl["estimate"], rel=1e-9)
+    assert again_dl.se == pytest.approx(dl["se"], rel=1e-9)
+    assert again_dl.tau2 == pytest.approx(dl["tau2"], rel=1e-9)
     # The REML primary is not repeated: the re-imported 1.1 is DL, whose τ² differs from REML's.
     reml = original.outcomes[0].primary
     assert not _close(reml.tau2, {oa.outcome.id: oa for oa in again.outcomes}["1.1"].primary.tau2, 1e-3)
