@@ -330,3 +330,18 @@ def test_cli_export_and_run_write_rm5(tmp_path):
         check=False,
     )
     assert bad.returncode == 2 and bad.stderr.startswith("error: ") and "should end in .rm5" in bad.stderr
+
+
+def test_cli_run_writes_rm5_unless_told_not_to(tmp_path):
+    folder = _small_review(tmp_path / "hr", "HR", "x,a,yes,quoted,s,,-0.1,0.2\nx,b,yes,quoted,s,,-0.3,0.1\n")
+    cmd = [sys.executable, "-m", "trialsynth", "run", str(folder), "--no-pdf", "--out"]
+    done = subprocess.run([*cmd, str(tmp_path / "on")], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert (
+        DET.parse(tmp_path / "on" / "review.rm5").getroot().find("ANALYSES_AND_DATA/COMPARISON") is not None
+    )
+    done = subprocess.run(
+        [*cmd, str(tmp_path / "off"), "--no-rm5"], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "off" / "report.html").is_file() and not (tmp_path / "off" / "review.rm5").exists()

@@ -222,7 +222,7 @@ def pool(
     median_method="luo-shi",
     exclude_derived=False,
 ) -> None:
-    """Pool the trials in FILE (CSV) and print the result.
+    """Pool the trials in FILE (CSV, or an Excel sheet: FILE.xlsx or FILE.xlsx#Sheet) and print the result.
 
     \b
     Columns, recognised by name (a `study` column is always required):
