@@ -148,3 +148,10 @@ def test_a_study_the_analyses_use_must_be_listed():
     rm = read_rm5(FIXTURES / "types.rm5")
     with pytest.raises(InputError, match="not listed"):
         rm5_bytes(dataclasses.replace(rm, studies=rm.studies[1:]))
+
+
+def test_a_control_character_is_refused_not_written():
+    rm = read_rm5(FIXTURES / "types.rm5")
+    expected = r"control character U\+000B, which an XML file cannot hold \(<TITLE>\)"
+    with pytest.raises(InputError, match=expected):
+        rm5_bytes(dataclasses.replace(rm, title="bad\x0btitle"))

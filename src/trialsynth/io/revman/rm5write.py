@@ -19,6 +19,7 @@ written atomically: a temporary file beside the target, then :func:`os.replace`.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -41,6 +42,8 @@ SECTIONS = (
     "APPENDICES",
     "EXTENSIONS",
 )
+#: Characters XML 1.0 cannot carry (control characters other than tab and line breaks).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _STUDY_SECTIONS = ("INCLUDED_STUDIES", "EXCLUDED_STUDIES", "AWAITING_STUDIES", "ONGOING_STUDIES")
 
 
@@ -208,9 +211,22 @@ def rm5_tree(rm: RevManFile) -> ET.Element:
     return root
 
 
+def _check_characters(root: ET.Element, source: str) -> None:
+    for element in root.iter():
+        for text in (element.text or "", *element.attrib.values()):
+            bad = _NOT_XML.search(text)
+            if bad:
+                raise InputError(
+                    f"the text '{text[:60]}' holds the control character U+{ord(bad.group()):04X}, "
+                    f"which an XML file cannot hold (<{element.tag}>); remove it",
+                    file=source,
+                )
+
+
 def rm5_bytes(rm: RevManFile) -> bytes:
     """The ``.rm5`` file's bytes: UTF-8 XML with its declaration, one element per line."""
     root = rm5_tree(rm)
+    _check_characters(root, rm.source)
     ET.indent(root, space="")
     body = ET.tostring(root, encoding="unicode", short_empty_elements=True)
     return ('<?xml version="1.0" encoding="UTF-8" standalone="no"?>\n' + body + "\n").encode("utf-8")
