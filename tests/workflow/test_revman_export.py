@@ -30,7 +30,7 @@ import pytest
 
 from trialsynth._core.errors import InputError, TrialsynthWarning
 from trialsynth.io.revman import import_revman
-from trialsynth.workflow.revman_export import export_review, write_revman_export
+from trialsynth.workflow.revman_export import export_review, revman_export, write_revman_export
 from trialsynth.workflow.runner import EXAMPLES, analyse_review
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "revman"
@@ -345,3 +345,79 @@ def test_cli_run_writes_rm5_unless_told_not_to(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "off" / "report.html").is_file() and not (tmp_path / "off" / "review.rm5").exists()
+
+
+@pytest.mark.skipif(
+    not Path("/work/shared/revman/Fleiss1993.rm5").exists(), reason="the RevMan sample is not on this machine"
+)
+def test_revman_sample_fleiss_1993_round_trip(tmp_path):
+    _quiet(import_revman, Path("/work/shared/revman/Fleiss1993.rm5"), tmp_path / "fleiss")
+    (tmp_path / "again").mkdir()
+    original, export, again, _ = _round_trip(tmp_path / "fleiss", tmp_path / "again")
+    assert [(a.number, a.exact) for a in export.analyses] == [("1.1", True), ("1.2", True)]
+    assert _check_every_exact_analysis(original, export, again) == 2
+    fleiss = {oa.outcome.id: oa for oa in again.outcomes}["1.1"].primary
+    assert math.exp(fleiss.estimate) == pytest.approx(0.8968655609130709, rel=1e-9)  # RevMan 5.0.23's OR
+
+
+def _means_review(folder: Path, measure: str, model: str) -> Path:
+    folder.mkdir()
+    (folder / "review.toml").write_text(
+        f"""[review]
+title = "Means"
+[review.question]
+population = "p"
+intervention = "i"
+comparator = "c"
+[[outcomes]]
+id = "x"
+name = "X"
+data_type = "continuous"
+measure = "{measure}"
+better = "lower"
+model = {model}
+""",
+        encoding="utf-8",
+    )
+    (folder / "studies.csv").write_text(
+        "id,label,citation,year,source\na,A,A 2001,2001,s\nb,B,B 2002,2002,s\nc,C,C 2003,2003,s\n"
+    )
+    header = "outcome,study,use,kind,source,note,mean_treatment,sd_treatment,n_treatment,"
+    header += "mean_control,sd_control,n_control\n"
+    rows = "x,a,yes,quoted,s,,10,4,20,12,5,22\nx,b,yes,quoted,s,,8.5,3,40,9,3.5,38\n"
+    rows += "x,c,yes,quoted,s,,7,2,15,9,2.5,16\n"
+    (folder / "outcomes.csv").write_text(header + rows)
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("measure", "model", "exact", "message"),
+    [
+        ("MD", '{ method = "DL" }', True, None),
+        ("SMD", '{ method = "FE" }', False, "RevMan's standardised mean difference"),
+        ("MD", '{ method = "DL", hk = true }', False, "the Hartung–Knapp adjustment (RevMan 5 has none"),
+        (
+            "MD",
+            '{ method = "PM" }',
+            False,
+            "the PM estimate of τ² (RevMan 5 estimates τ² by DerSimonian–Laird",
+        ),
+    ],
+)
+def test_what_revman_cannot_repeat_is_warned_and_marked(tmp_path, measure, model, exact, message):
+    folder = _means_review(tmp_path / "means", measure, model)
+    analysis = _quiet(analyse_review, folder)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", TrialsynthWarning)
+        export = revman_export(analysis)
+    texts = [str(w.message) for w in caught]
+    (item,) = export.analyses
+    assert item.exact is exact and export.revman.outcomes[0].kind == "CONT"
+    if message is None:
+        assert texts == []
+        (tmp_path / "rt").mkdir()
+        original, export, again, _ = _round_trip(folder, tmp_path / "rt")
+        assert _check_every_exact_analysis(original, export, again) == 1
+    else:
+        assert len(texts) == 1 and message in texts[0] and "cannot be represented exactly" in texts[0]
+        assert message in item.note
