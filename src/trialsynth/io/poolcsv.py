@@ -1,6 +1,7 @@
 """Reading trial data for pooling, defensively.
 
-A pooling table is a CSV file with one row per study. The ``study`` column (the study
+A pooling table is a CSV file (or a sheet of an Excel workbook, read by :mod:`trialsynth.io.xlsx`:
+``trials.xlsx`` or ``trials.xlsx#Sheet``) with one row per study. The ``study`` column (the study
 label) is always required; the other columns describe each study's result in one of the
 *column sets* below. Column names are matched exactly after stripping surrounding
 whitespace (case does not matter); messages always use the user's own spelling.
