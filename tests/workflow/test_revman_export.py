@@ -421,3 +421,19 @@ def test_what_revman_cannot_repeat_is_warned_and_marked(tmp_path, measure, model
     else:
         assert len(texts) == 1 and message in texts[0] and "cannot be represented exactly" in texts[0]
         assert message in item.note
+
+
+def test_glmm_and_network_reviews_say_what_is_left_out(tmp_path):
+    messages = {}
+    for name in ("catheter-infections", "smoking-cessation"):
+        (tmp_path / name).mkdir()
+        _, export, _, messages[name] = _round_trip(EXAMPLES / name, tmp_path / name)
+        # Their REML primary is written as DL random effects and marked not exact.
+        assert [(a.number, a.model.method, a.exact) for a in export.analyses] == [("1.1", "REML", False)]
+    gaps = next(m for m in messages["catheter-infections"] if "not represented" in m)
+    assert "sensitivity analysis GLMM UM.FS of outcome 'crbsi' (the binomial–normal model" in gaps
+    assert "sensitivity analysis GLMM CM.EL" in gaps
+    # metafor's Mantel–Haenszel leaves zero cells alone; RevMan adds 0.5: not the same analysis.
+    assert "sensitivity analysis MH of outcome 'crbsi' (RevMan adds 0.5 to the zero cells" in gaps
+    gaps = next(m for m in messages["smoking-cessation"] if "not represented" in m)
+    assert "network meta-analysis (Smoking cessation: four interventions; RevMan 5 has none)" in gaps

@@ -25,9 +25,10 @@ of the file repeats every analysis RevMan 5 can represent with the same numbers.
 
 What RevMan 5 cannot represent is warned about (:class:`TrialsynthWarning`) and listed in
 :attr:`RevManExport.not_represented`: τ² estimators other than DerSimonian–Laird (RevMan 5 has
-only DL; such a primary model is exported as DL random effects, marked not exact),
-the Hartung–Knapp adjustment, measures other than OR, RR, RD, MD, SMD and HR, meta-regression
-(moderators), cumulative meta-analysis, trial sequential analysis and Bayesian analyses.
+only DL; such a primary model is exported as DL random effects, marked not exact), binomial–normal
+models (GLMM), the Hartung–Knapp adjustment, measures other than OR, RR, RD, MD, SMD and HR,
+meta-regression (moderators), cumulative and network meta-analysis, trial sequential analysis and
+Bayesian analyses.
 Under the ``metafor`` profile some analyses follow conventions RevMan does not share (RevMan's
 standardised mean difference variance, Mantel–Haenszel risk-difference variance and zero-cell
 correction): those are exported with their data, and marked not exact with the reason.
@@ -154,14 +155,15 @@ def _setting(model, form: str, oa, profile: str, values) -> tuple[str, bool, lis
         revman = ("MH", False)
     elif method == "PETO":
         revman = ("PETO", False)
-    elif method == "FE":
+    elif method == "FE" or (method == "GLMM" and getattr(model, "fixed", False)):
         revman = ("IV", False)
+        if method == "GLMM":
+            problems.append(f"the binomial–normal model (GLMM {model.glmm or 'UM.FS'}; RevMan 5 has none)")
     else:
-        if method != "DL":
-            problems.append(
-                f"the {method} estimate of τ² (RevMan 5 estimates τ² by DerSimonian–Laird only; "
-                "exported as DerSimonian–Laird random effects)"
-            )
+        if method == "GLMM":
+            problems.append(f"the binomial–normal model (GLMM {model.glmm or 'UM.FS'}; RevMan 5 has none)")
+        elif method != "DL":
+            problems.append(f"the {method} estimate of τ² (RevMan 5 estimates τ² by DerSimonian–Laird only)")
         revman = ("MH", True) if form == "DICH" and _mh_random(oa, profile) else ("IV", True)
     if profile != "revman":
         if form == "CONT" and oa.outcome.measure == "SMD":
@@ -179,6 +181,13 @@ def _setting(model, form: str, oa, profile: str, values) -> tuple[str, bool, lis
                     "RevMan adds 0.5 to the zero cells of Mantel–Haenszel tables; metafor does not"
                 )
     return revman[0], revman[1], problems
+
+
+def _model_name(model) -> str:
+    name = model.method
+    if model.method == "GLMM":
+        name += f" {model.glmm or 'UM.FS'}" + (" fixed" if getattr(model, "fixed", False) else "")
+    return name + (" with Hartung–Knapp" if model.hk else "")
 
 
 def _subgroup_values(review, oa, column: str) -> list[str]:
@@ -323,8 +332,8 @@ class _Builder:
             note = "; ".join(problems)
             if problems:
                 warnings.warn(
-                    f"RevMan export: {label}, {role} analysis ({model.method}"
-                    f"{' with Hartung–Knapp' if model.hk else ''}) cannot be represented exactly in "
+                    f"RevMan export: {label}, {role} analysis ({_model_name(model)}) cannot be represented "
+                    "exactly in "
                     f"RevMan 5: {note}. RevMan analysis {number} is {_METHOD_NAMES[(method, random)]}.",
                     TrialsynthWarning,
                     stacklevel=4,
@@ -354,7 +363,7 @@ class _Builder:
             for spec in outcome.sensitivity:
                 method, random, problems = _setting(spec, form, oa, self.profile, values)
                 if problems:
-                    what = f"sensitivity analysis {spec.method}{' with Hartung–Knapp' if spec.hk else ''}"
+                    what = f"sensitivity analysis {_model_name(spec)}"
                     self.left_out.setdefault((what, "; ".join(problems)), []).append(label)
                     continue
                 if (method, random) in seen:
@@ -444,6 +453,10 @@ class _Builder:
             gaps.append(f"meta-regression (moderators: {names}; RevMan 5 has no meta-regression)")
         if review.cumulative is not None:
             gaps.append("cumulative meta-analysis (RevMan 5 has none)")
+        networks = getattr(review, "networks", ())
+        if networks:
+            names = ", ".join(n.name for n in networks)
+            gaps.append(f"network meta-analysis ({names}; RevMan 5 has none)")
         tsa = [o.id for o in review.outcomes if o.tsa is not None]
         if tsa:
             gaps.append(f"trial sequential analysis (outcomes {', '.join(tsa)})")
