@@ -13,18 +13,18 @@ file is opened. The empty top-level sections RevMan 5 keeps in every review (mai
 characteristics of studies, figures, ...) are written empty, in RevMan's order.
 
 The XML is built with the standard library's ElementTree (every text and attribute escaped) and
-written atomically: a temporary file beside the target, then :func:`os.replace`.
+written atomically (:mod:`trialsynth.io._atomic`: a temporary file beside the target, then
+:func:`os.replace`).
 """
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from trialsynth._core.errors import InputError
+from trialsynth.io._atomic import write_bytes_atomic
 from trialsynth.io.revman.model import RevManData, RevManFile, RevManOutcome, RevManStudy
 
 #: RevMan 5's top-level sections, in the order of its files (COCHRANE_REVIEW's children).
@@ -233,24 +233,16 @@ def rm5_bytes(rm: RevManFile) -> bytes:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file beside it and :func:`os.replace`,
-    so that a reader never sees half a file and a failed write leaves the old file intact."""
+    """Write ``data`` to ``path`` atomically (:func:`trialsynth.io._atomic.write_bytes_atomic`:
+    a temporary file beside it, then :func:`os.replace`), so that a reader never sees half a
+    file and a failed write leaves the old file intact. The folder must exist."""
     path = Path(path)
     if path.is_dir():
         raise InputError("the output is a folder, not a file name", file=str(path))
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise InputError("the folder of the output file does not exist", file=str(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(path, data)
 
 
 def write_rm5(rm: RevManFile, path: str | Path) -> Path:
