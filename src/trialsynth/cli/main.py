@@ -254,7 +254,7 @@ def pool(
     median_method="luo-shi",
     exclude_derived=False,
 ) -> None:
-    """Pool the trials in FILE (CSV) and print the result.
+    """Pool the trials in FILE (CSV, or an Excel sheet: FILE.xlsx or FILE.xlsx#Sheet) and print the result.
 
     \b
     Columns, recognised by name (a `study` column is always required):
@@ -414,11 +414,18 @@ def _pool_multilevel(
 @click.option("--docx/--no-docx", default=True, show_default=True, help="Also write report.docx (Word).")
 @click.option("--xlsx/--no-xlsx", default=True, show_default=True, help="Also write results.xlsx (Excel).")
 @click.option(
+    "--rm5/--no-rm5",
+    default=True,
+    show_default=True,
+    help="Also write the review as a RevMan 5 file, review.rm5 (see `trialsynth revman export`).",
+)
+@click.option(
     "-q", "--quiet", is_flag=True, help="No progress bars (shown per outcome and figure on a terminal)."
 )
-def run(review_dir, out_dir, pdf, docx, xlsx, quiet=False) -> None:
+def run(review_dir, out_dir, pdf, docx, xlsx, rm5, quiet=False) -> None:
     """Run a review folder into results.json, figures, report.html, report.pdf, report.docx,
-    results.xlsx and the references as RIS and BibTeX (included.ris/.bib, excluded.ris/.bib).
+    results.xlsx, review.rm5 (RevMan 5) and the references as RIS and BibTeX (included.ris/.bib,
+    excluded.ris/.bib).
 
     Without REVIEW_DIR the bundled imaging-guided CRT review (examples/imaging-guided-crt)
     is run into out/imaging-guided-crt. Warnings from the analyses are listed in the report.
@@ -429,7 +436,7 @@ def run(review_dir, out_dir, pdf, docx, xlsx, quiet=False) -> None:
     set_quiet(quiet)
     from trialsynth.report.review import run_review
 
-    report = run_review(review_dir, out_dir, docx=docx, xlsx=xlsx)
+    report = run_review(review_dir, out_dir, docx=docx, xlsx=xlsx, rm5=rm5)
     click.echo(f"Report written to {report}")
     click.echo(f"Results: {report.parent / 'results.json'}")
     for name in ("report.docx", "results.xlsx") if docx or xlsx else ():

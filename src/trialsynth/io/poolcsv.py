@@ -1,6 +1,7 @@
 """Reading trial data for pooling, defensively.
 
-A pooling table is a CSV file with one row per study. The ``study`` column (the study
+A pooling table is a CSV file (or a sheet of an Excel workbook, read by :mod:`trialsynth.io.xlsx`:
+``trials.xlsx`` or ``trials.xlsx#Sheet``) with one row per study. The ``study`` column (the study
 label) is always required; the other columns describe each study's result in one of the
 *column sets* below. Column names are matched exactly after stripping surrounding
 whitespace (case does not matter); messages always use the user's own spelling.
@@ -73,8 +74,6 @@ and column.
 
 from __future__ import annotations
 
-import csv
-import io
 import itertools
 import math
 import os
@@ -88,8 +87,9 @@ import numpy as np
 
 from trialsynth._core import bounds
 from trialsynth._core.bounds import control_character
-from trialsynth._core.errors import InputError, TrialsynthWarning, read_user_file
+from trialsynth._core.errors import InputError, TrialsynthWarning
 from trialsynth._core.results import RATIO_MEASURES
+from trialsynth.io.rows import read_rows
 from trialsynth.stats import derive
 
 __all__ = ["MEASURES", "PoolInput", "parse_pool_table", "read_pool_csv"]
@@ -300,35 +300,18 @@ class PoolInput:
 
 
 def read_pool_csv(path: str | os.PathLike[str], *, measure: str, repeated: bool = False) -> PoolInput:
-    """Read a pooling table from a CSV file (UTF-8, with or without a byte-order mark).
+    """Read a pooling table from a CSV file (UTF-8, with or without a byte-order mark) or a
+    sheet of an Excel workbook (``trials.xlsx``: its first sheet; ``trials.xlsx#Sheet``).
 
     See the module docstring for the columns. ``path`` as given is used as the file name
-    in messages. Raises :class:`InputError` for anything wrong with the file. ``repeated``
-    allows several rows per study (several effect sizes, for a multilevel model).
+    in messages (with the sheet for a workbook). Raises :class:`InputError` for anything
+    wrong with the file. ``repeated`` allows several rows per study (several effect sizes,
+    for a multilevel model). Workbooks: :mod:`trialsynth.io.xlsx` (numbers as stored, never
+    as displayed).
     """
     measure_code = _check_measure(measure)
-    source = os.fspath(path)
-    data = read_user_file(path)
-
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        bad = data[exc.start : exc.start + 1].hex()
-        raise InputError(
-            f"the file is not UTF-8 text (byte 0x{bad}); save it as 'CSV UTF-8' from your spreadsheet",
-            file=source,
-            row=line,
-        ) from None
-
-    records: list[tuple[int, list[str]]] = []
-    reader = csv.reader(io.StringIO(text, newline=""))
-    number = 0
-    try:
-        for number, record in enumerate(reader, start=1):
-            records.append((number, record))
-    except csv.Error as exc:
-        raise InputError(f"the file cannot be read as CSV ({exc})", file=source, row=number + 1) from None
+    table = read_rows(path, numeric=NUMERIC_COLUMNS)
+    source, records = table.source, list(table.records)
 
     nonblank = [(n, r) for n, r in records if any(cell.strip() for cell in r)]
     if not nonblank:

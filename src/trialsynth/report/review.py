@@ -19,10 +19,12 @@ def run_review(
     *,
     docx: bool = True,
     xlsx: bool = True,
+    rm5: bool = False,
 ) -> Path:
     """Analyse a review folder and write ``results.json``, figures, ``report.html``, and (unless
     switched off) ``report.docx`` and ``results.xlsx``; the references of the included and
-    excluded studies as ``included.ris``, ``included.bib``, ``excluded.ris``, ``excluded.bib``.
+    excluded studies as ``included.ris``, ``included.bib``, ``excluded.ris``, ``excluded.bib``;
+    with ``rm5``, the review as a RevMan 5 file ``review.rm5``.
 
     Without ``path`` the bundled imaging-guided CRT review is run into
     ``out/imaging-guided-crt``. Every file is written atomically. Returns the path of the report.
@@ -77,6 +79,8 @@ def write_outputs(
         from trialsynth.report.excel import write_workbook
 
         write_workbook(analysis, doc, out / "results.xlsx")
+    if rm5:
+        _write_rm5(analysis, out / "review.rm5")
     return report
 
 
@@ -90,3 +94,16 @@ def write_citation_files(review, out: Path) -> list[Path]:
         written.append(write_text_atomic(out / f"{name}.ris", ris_text(refs)))
         written.append(write_text_atomic(out / f"{name}.bib", bibtex_text(refs)))
     return written
+
+
+def _write_rm5(analysis, target: Path) -> None:
+    """The review as a RevMan 5 file; a review RevMan cannot hold at all is a warning, not a failure."""
+    import warnings
+
+    from trialsynth._core.errors import TrialsynthWarning
+    from trialsynth.workflow.revman_export import write_revman_export
+
+    try:
+        write_revman_export(analysis, target)
+    except InputError as exc:
+        warnings.warn(f"review.rm5 not written: {exc}", TrialsynthWarning, stacklevel=3)

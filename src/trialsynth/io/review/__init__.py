@@ -78,7 +78,7 @@ Files
     elsewhere. A bad key or number is an error naming its line; counts that do not add up are
     kept as entered, with a :class:`~trialsynth._core.errors.TrialsynthWarning` listing the problems.
 
-``studies.csv`` (required)
+``studies.csv`` (required; or ``studies.xlsx``, its first sheet, read by :mod:`trialsynth.io.xlsx`)
     One row per included study. Required: ``id`` (unique; ``pooled`` is reserved),
     ``label`` (unique), ``citation``, ``year`` (whole number), ``source``. Optional:
     ``design``, ``n_randomised_treatment``, ``n_randomised_control`` (whole numbers or
@@ -87,7 +87,7 @@ Files
     | ``derived`` | blank). Any other column is a study attribute kept verbatim (subgroup
     and moderator columns).
 
-``outcomes.csv`` (required)
+``outcomes.csv`` (required; or ``outcomes.xlsx``)
     Long form: one row per study and outcome. Required columns: ``outcome`` (an id of
     review.toml), ``study`` (an id of studies.csv), ``use`` (``yes``: the row enters the
     outcome's analysis; ``no``: kept for provenance, or a data gap), ``kind`` (``quoted`` |

@@ -1,4 +1,4 @@
-"""Reading the review folder's CSV files strictly, keeping every cell verbatim.
+"""Reading the review folder's CSV files (or Excel sheets) strictly, keeping every cell verbatim.
 
 Row numbers are those a spreadsheet shows: the header is row 1 (or the row it is on when
 blank rows precede it) and the first data row is the next one. Column names are matched
@@ -7,15 +7,14 @@ after stripping surrounding whitespace, ignoring case; messages use the user's s
 
 from __future__ import annotations
 
-import csv
 import difflib
-import io
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from trialsynth._core.bounds import control_character
-from trialsynth._core.errors import InputError, read_user_file
+from trialsynth._core.errors import InputError
+from trialsynth.io.rows import read_rows
 
 
 @dataclass(frozen=True)
@@ -50,33 +49,17 @@ def read_table(
     required: Collection[str],
     optional: Collection[str] = (),
     open_columns: bool = False,
+    numeric: Collection[str] = (),
 ) -> Table:
-    """Read ``path``; raise :class:`InputError` for anything malformed.
+    """Read ``path`` (a CSV file, or an Excel workbook's first sheet: :func:`trialsynth.io.rows.read_rows`);
+    raise :class:`InputError` for anything malformed. ``numeric`` names the columns that hold numbers.
 
     ``required`` columns must be present. Unless ``open_columns``, any column that is not
     in ``required`` or ``optional`` is an error (a misspelt column would otherwise be
     ignored silently).
     """
-    source = str(path)
-    data = read_user_file(path)
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise InputError(
-            f"the file is not UTF-8 text (byte 0x{data[exc.start : exc.start + 1].hex()}); "
-            "save it as 'CSV UTF-8'",
-            file=source,
-            row=line,
-        ) from None
-
-    records: list[tuple[int, list[str]]] = []
-    number = 0
-    try:
-        for number, record in enumerate(csv.reader(io.StringIO(text, newline="")), start=1):
-            records.append((number, record))
-    except csv.Error as exc:
-        raise InputError(f"the file cannot be read as CSV ({exc})", file=source, row=number + 1) from None
+    rows_read = read_rows(path, numeric=numeric)
+    source, records = rows_read.source, list(rows_read.records)
 
     nonblank = [(n, r) for n, r in records if any(cell.strip() for cell in r)]
     if not nonblank:

@@ -961,7 +961,13 @@ def _parse_number(text: str) -> float | None:
 
 
 def _read_studies(path: Path, sets: tuple[str, ...]) -> tuple[tuple[Study, ...], Table]:
-    table = read_table(path, required=STUDY_REQUIRED, optional=STUDY_OPTIONAL, open_columns=True)
+    table = read_table(
+        path,
+        required=STUDY_REQUIRED,
+        optional=STUDY_OPTIONAL,
+        open_columns=True,
+        numeric=("year", "n_randomised_treatment", "n_randomised_control"),
+    )
     rows = _Rows(table)
     studies: list[Study] = []
     seen: dict[str, int] = {}
@@ -1052,7 +1058,7 @@ def _read_outcomes(
     subgroup_columns: tuple[str, ...] = (),
 ) -> tuple[tuple[OutcomeRow, ...], Table]:
     optional = OUTCOME_OPTIONAL + ((order_by,) if order_by else ()) + subgroup_columns
-    table = read_table(path, required=OUTCOME_REQUIRED, optional=optional)
+    table = read_table(path, required=OUTCOME_REQUIRED, optional=optional, numeric=NUMERIC_COLUMNS)
     rows = _Rows(table)
     outcome_ids = [o.id for o in outcomes]
     by_id = {s.id: s for s in studies}
@@ -1359,6 +1365,17 @@ def _reported_p(rows: _Rows, text: str, number: int) -> tuple[float | None, str]
 # =============================================================================== the folder
 
 
+def _table_file(folder: Path, stem: str) -> Path:
+    """``studies.csv`` or, in its place, ``studies.xlsx`` (the first sheet); not both."""
+    csv_file, workbook = folder / f"{stem}.csv", folder / f"{stem}.xlsx"
+    if workbook.exists() and csv_file.exists():
+        raise InputError(
+            f"both {stem}.csv and {stem}.xlsx are in the folder: keep one of them",
+            file=str(folder),
+        )
+    return workbook if workbook.exists() else csv_file
+
+
 def load_review(path: str | Path) -> Review:
     """Load and check a review folder; raise :class:`InputError` naming the file and
     line (review.toml) or row and column (CSV files) of the first problem."""
@@ -1367,11 +1384,11 @@ def load_review(path: str | Path) -> Review:
         raise InputError("the review folder does not exist (or is not a folder)", file=str(folder))
     toml, parsed = _read_toml(folder / "review.toml")
     set_ids = tuple(s.id for s in parsed["analysis_sets"])
-    studies, studies_table = _read_studies(folder / "studies.csv", set_ids)
+    studies, studies_table = _read_studies(_table_file(folder, "studies"), set_ids)
     _check_study_columns(toml, studies_table, parsed)
     cumulative: Cumulative | None = parsed["cumulative"]
     outcome_rows, outcomes_table = _read_outcomes(
-        folder / "outcomes.csv",
+        _table_file(folder, "outcomes"),
         parsed["outcomes"],
         studies,
         set_ids,

@@ -340,6 +340,13 @@ class _Writer:
         return rows
 
     def _data_rows(self, spec: _Spec, sid: str, item: RevManData, subgroup: str) -> list[dict[str, str]]:
+        rows = self._entered_rows(spec, sid, item, subgroup)
+        o = spec.outcome
+        if spec.form == "DICH" and o.method == "IV" and o.random:
+            rows = _inverse_variance_rows(rows, spec.measure)
+        return rows
+
+    def _entered_rows(self, spec: _Spec, sid: str, item: RevManData, subgroup: str) -> list[dict[str, str]]:
         o, e = spec.outcome, item.entered
         base = {"outcome": o.number, "study": sid, "source": item.where, SUBGROUP_COLUMN: subgroup}
         fail = _DataError(self.rm.source, item, o)
@@ -648,6 +655,51 @@ class _Writer:
 
 
 _NOT_ESTIMABLE = "not estimable in RevMan and not pooled: "
+
+
+def _inverse_variance_rows(rows: list[dict[str, str]], measure: str) -> list[dict[str, str]]:
+    """RevMan's inverse-variance random effects on dichotomous data: τ² is DerSimonian–Laird
+    from Q around the inverse-variance estimate (Deeks & Higgins 2010, section 3.3.3), not
+    around the Mantel–Haenszel one as for RevMan's M-H random effects, which is what the
+    revman profile does with ``DL`` on 2×2 counts. So the used count row is kept for the record
+    (``use = no``) and a derived row carries the study's effect and SE computed from the counts
+    as RevMan does (log scale for OR and RR; 0.5 added to every cell of a table with a zero cell;
+    a table without events, or only events, in both arms not estimable for OR and RR)."""
+    from trialsynth.stats.effects import binary_effects
+
+    out = []
+    for row in rows:
+        if row.get("use") != "yes":
+            out.append(row)
+            continue
+        counts = [float(row[c]) for c in ("events_treatment", "n_treatment", "events_control", "n_control")]
+        eff = binary_effects(*([x] for x in counts), measure, add=0.5, to="only0")
+        note = (row["note"] + "; " if row["note"] else "") + "counts as used below"
+        kept = {**row, "use": "no", "note": note}
+        out.append(kept)
+        base = {k: row[k] for k in ("outcome", "study", "source", SUBGROUP_COLUMN) if k in row}
+        if eff.dropped[0]:
+            why = _NOT_ESTIMABLE + "no events in both arms"
+            out.append({**base, "use": "no", "kind": "quoted", "note": why})
+            continue
+        column = "estimate" if measure == "RD" else "log_estimate"
+        name = {"OR": "log odds ratio", "RR": "log risk ratio", "RD": "risk difference"}[measure]
+        note = (
+            f"RevMan inverse-variance random effects: {name} and its SE from the counts "
+            f"{row['events_treatment']}/{row['n_treatment']} vs {row['events_control']}/{row['n_control']}"
+            + ("; 0.5 added to every cell (zero cell)" if eff.corrected[0] else "")
+        )
+        out.append(
+            {
+                **base,
+                column: repr(float(eff.yi[0])),
+                "se": repr(math.sqrt(float(eff.vi[0]))),
+                "use": "yes",
+                "kind": "derived",
+                "note": note,
+            }
+        )
+    return out
 
 
 class _DataError:
