@@ -388,10 +388,21 @@ def run(review_dir, out_dir, pdf) -> None:
     from trialsynth.report.pdf import report_pdf
     from trialsynth.report.review import run_review
 
-    report = run_review(review_dir, out_dir)
+    pdf_step: dict = {}
+
+    def finish(html):  # inside the run's temporary folder, before it is swapped in
+        try:
+            pdf_step["path"] = report_pdf(html, pdf)
+        except click.ClickException as exc:  # --pdf without WeasyPrint: the HTML report stands
+            pdf_step["error"] = exc
+
+    report = run_review(review_dir, out_dir, finish=finish)
     click.echo(f"Report written to {report}")
     click.echo(f"Results: {report.parent / 'results.json'}")
-    report_pdf(report, pdf)
+    if pdf_step.get("path") is not None:
+        click.echo(f"PDF: {report.parent / pdf_step['path'].name}")
+    if "error" in pdf_step:
+        raise pdf_step["error"]
 
 
 @main.command()
@@ -475,7 +486,9 @@ def tsa(
         better=better,
     )
     if plot_path:
-        tsa_plot(result).savefig(plot_path, dpi=150)
+        from trialsynth.io.atomic import write_figure
+
+        write_figure(tsa_plot(result), plot_path, dpi=150)
     click.echo(_json_dumps(result.to_json_dict()) if as_json else result.format_text())
 
 

@@ -574,6 +574,6 @@ def write_report(analysis, doc: dict[str, Any], out: Path) -> Path:
     """Write the figures and ``report.html`` into ``out``; return the report's path."""
     (out / "figures").mkdir(parents=True, exist_ok=True)
     html = render_report(build_context(analysis, doc, out))
-    path = out / "report.html"
-    path.write_text(html, encoding="utf-8")
-    return path
+    from trialsynth.io.atomic import replace_file
+
+    return replace_file(out / "report.html", html)

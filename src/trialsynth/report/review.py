@@ -4,6 +4,7 @@ comparison for an imported RevMan review)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from trialsynth._core.errors import InputError
@@ -11,26 +12,41 @@ from trialsynth.report.results_json import results_document
 from trialsynth.workflow.runner import DEFAULT_REVIEW, EXAMPLES, analyse_review
 
 
-def run_review(path: str | Path | None = None, out_dir: str | Path | None = None) -> Path:
+def run_review(
+    path: str | Path | None = None,
+    out_dir: str | Path | None = None,
+    *,
+    finish: Callable[[Path], object] | None = None,
+) -> Path:
     """Analyse a review folder and write ``results.json``, figures and ``report.html``.
 
     Without ``path`` the bundled imaging-guided CRT review is run into
     ``out/imaging-guided-crt``. Returns the path of the report.
+
+    The run is written into a temporary folder beside the output folder and swapped in at
+    the end (:func:`trialsynth.io.atomic.replace_folder`), so the output folder always holds
+    one complete run: the previous one until this one is complete, then this one. A failed
+    or killed run leaves the previous output as it was. ``finish(report_path)``, when given,
+    is called before the swap (``trialsynth run`` prints the PDF there).
     """
+    from trialsynth.io.atomic import replace_file, replace_folder
+
     path = Path(path) if path is not None else EXAMPLES / DEFAULT_REVIEW
     if not path.is_dir():
         raise InputError(f"{path}: not a review folder (no such directory)")
     out = Path(out_dir) if out_dir is not None else Path("out") / path.name
-    out.mkdir(parents=True, exist_ok=True)
     analysis = analyse_review(path)
     doc = results_document(analysis)
-    (out / "results.json").write_text(
-        json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8"
-    )
+    text = json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
     from trialsynth.report.html import write_report
 
-    if (path / "revman_stored.csv").exists():  # a RevMan import: compare with RevMan's own results
-        from trialsynth.workflow.revman_compare import write_comparison
+    with replace_folder(out) as tmp:
+        replace_file(tmp / "results.json", text)
+        if (path / "revman_stored.csv").exists():  # a RevMan import: compare with RevMan's own results
+            from trialsynth.workflow.revman_compare import write_comparison
 
-        write_comparison(analysis, path, out)
-    return write_report(analysis, doc, out)
+            write_comparison(analysis, path, tmp)
+        report = write_report(analysis, doc, tmp)
+        if finish is not None:
+            finish(report)
+    return out / report.name
