@@ -16,8 +16,6 @@ exact value.
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 
 from trialsynth.io.atomic import replace_file
@@ -57,6 +55,19 @@ _FILE_NAMES = {
 }
 
 
+def _csv_line(cells) -> str:
+    """One RFC 4180 row ending in ``\\n``: as :mod:`csv`'s minimal quoting, except that a cell
+    with a carriage return is quoted too (``csv.writer`` with ``\\n`` line ends leaves it bare,
+    and a reader then splits the row there)."""
+    out = []
+    for cell in cells:
+        text = str(cell)
+        if any(ch in text for ch in ',"\r\n'):
+            text = '"' + text.replace('"', '""') + '"'
+        out.append(text)
+    return ",".join(out) + "\n"
+
+
 def _cell(value) -> object:
     if value is None:
         return ""
@@ -75,10 +86,7 @@ def export_store(store: RecordStore, review_dir: str | Path) -> list[Path]:
     for table in TABLES:
         rows = store.rows(table)
         columns = store.columns(table)
-        buffer = io.StringIO(newline="")
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(columns)
-        for row in rows:
-            writer.writerow([_cell(row[c]) for c in columns])
-        written.append(replace_file(folder / _FILE_NAMES[table], buffer.getvalue()))
+        lines = [_csv_line(columns)]
+        lines += [_csv_line([_cell(row[c]) for c in columns]) for row in rows]
+        written.append(replace_file(folder / _FILE_NAMES[table], "".join(lines)))
     return written

@@ -931,13 +931,14 @@ def parse_csv(text: str, file: str) -> ParseResult:
             result.skip(file, start, f"the row has {len(row)} cells but the header has {len(header)}")
             continue
 
-        def cell(column: str, row=row) -> str:
-            return row[where[column]].strip() if column in where else ""
-
         if own_export:  # the export escaped formula-like cells (export.escape_cell)
             from trialsynth.io.records.export import unescape_cell
 
             row = [unescape_cell(c) for c in row]
+
+        def cell(column: str, row=row) -> str:
+            return row[where[column]].strip() if column in where else ""
+
         fields = {h.strip(): [v] for h, v in zip(header, row, strict=True) if v.strip()}
         if own_export:
             fields = json.loads(row[names.index("fields")]) if row[names.index("fields")].strip() else fields
