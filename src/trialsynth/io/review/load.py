@@ -197,6 +197,10 @@ def _describe(value: object) -> str:
     return f"{value!r}"
 
 
+#: A review.toml whose arrays or inline tables nest deeper than Python's parser can follow.
+_TOO_DEEP = "arrays or inline tables are nested too deeply to read (a review.toml needs two or three levels)"
+
+
 class _Toml:
     """review.toml with the line of every key, and typed getters that fail with that line."""
 
@@ -221,7 +225,12 @@ class _Toml:
             line = int(match.group(1)) if match else None
             reason = message[: match.start()].strip() if match else message
             raise self.error_at(f"this is not valid TOML ({reason})", line) from None
-        self.lines = key_lines(self.text)
+        except RecursionError:
+            raise self.error_at(_TOO_DEEP, None) from None
+        try:
+            self.lines = key_lines(self.text)
+        except RecursionError:
+            raise self.error_at(_TOO_DEEP, None) from None
 
     def error_at(self, message: str, line: int | None) -> InputError:
         error = InputError(message, file=self.source)

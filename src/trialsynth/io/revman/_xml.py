@@ -146,6 +146,10 @@ def parse_xml(data: bytes, source: str) -> Element:
     except expat.ExpatError as exc:
         reason = expat.ErrorString(exc.code)
         raise _at(source, exc.lineno, f"this is not well-formed XML ({reason})") from None
+    except LookupError as exc:  # encoding="..." names an encoding Python does not know
+        raise _at(source, 1, f"the XML declaration names an unknown encoding ({exc})") from None
+    except (UnicodeError, ValueError) as exc:  # the bytes do not fit the declared encoding
+        raise _at(source, 1, f"the file cannot be decoded as its XML declaration says ({exc})") from None
     if not root:
         raise InputError("the file has no XML element", file=source)
     return root[0]
