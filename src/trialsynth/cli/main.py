@@ -256,6 +256,8 @@ def pool(
     reference) and derivation (the same as text, e.g. "SD from SE: 1.2 × √40 = 7.589");
     docs/derived-numbers.md has every formula with its reference.
     Without --json a table is printed with ratios back-transformed.
+    Files above 50 MB or 100,000 rows are refused before they are read (TRIALSYNTH_MAX_TABLE_MB,
+    TRIALSYNTH_MAX_TABLE_ROWS change the limits; docs/limits.md).
     """
     if bayes:
         from trialsynth.workflow.pool_files import bayes_file

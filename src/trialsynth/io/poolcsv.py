@@ -87,6 +87,7 @@ from typing import TypedDict
 import numpy as np
 
 from trialsynth._core.errors import InputError, TrialsynthWarning, read_user_file
+from trialsynth._core.limits import check_rows, max_table_bytes
 from trialsynth._core.results import RATIO_MEASURES
 from trialsynth.stats import derive
 
@@ -306,7 +307,8 @@ def read_pool_csv(path: str | os.PathLike[str], *, measure: str, repeated: bool 
     """
     measure_code = _check_measure(measure)
     source = os.fspath(path)
-    data = read_user_file(path)
+    data = read_user_file(path, max_bytes=max_table_bytes(), limit_variable="TRIALSYNTH_MAX_TABLE_MB")
+    check_rows(data, source)
 
     try:
         text = data.decode("utf-8-sig")

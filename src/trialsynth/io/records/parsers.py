@@ -51,6 +51,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from trialsynth._core.errors import InputError
+from trialsynth._core.limits import max_records_bytes
 from trialsynth.io.records.store import NewRecord
 
 __all__ = [
@@ -66,8 +67,9 @@ __all__ = [
 ]
 
 FORMATS = ("medline", "pubmed_xml", "ris", "bibtex", "csv", "wos")
-#: Largest file read (bytes): a guard against runaway memory, far above any real export.
-MAX_BYTES = 512 * 1024 * 1024
+#: Largest file read by default (bytes): a guard against runaway memory, far above any real
+#: export (``TRIALSYNTH_MAX_RECORDS_MB`` changes it; trialsynth._core.limits).
+MAX_BYTES = 512 * 1_000_000
 
 
 @dataclass
@@ -95,8 +97,13 @@ class ParseResult:
 def decode(data: bytes, file: str) -> tuple[str, str, list[str]]:
     """Decode a file: UTF-8 (with or without BOM), UTF-16 with a BOM, else Windows-1252
     with a warning per undecodable line (first five). Returns (text, encoding, warnings)."""
-    if len(data) > MAX_BYTES:
-        raise InputError(f"the file is larger than {MAX_BYTES // 2**20} MiB", file=file)
+    limit = max_records_bytes()
+    if len(data) > limit:
+        raise InputError(
+            f"the file is larger than {limit / 1e6:g} MB, the limit for record files "
+            "(set TRIALSYNTH_MAX_RECORDS_MB to change it)",
+            file=file,
+        )
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
             return data.decode("utf-16"), "utf-16", []

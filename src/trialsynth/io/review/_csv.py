@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from trialsynth._core.errors import InputError, read_user_file
+from trialsynth._core.limits import check_rows, max_table_bytes
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,8 @@ def read_table(
     ignored silently).
     """
     source = str(path)
-    data = read_user_file(path)
+    data = read_user_file(path, max_bytes=max_table_bytes(), limit_variable="TRIALSYNTH_MAX_TABLE_MB")
+    check_rows(data, source)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
