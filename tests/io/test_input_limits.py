@@ -73,6 +73,10 @@ def test_review_folder_csv_and_record_imports_are_limited(tmp_path, monkeypatch)
     monkeypatch.setenv("TRIALSYNTH_MAX_TABLE_MB", str((size - 1) / 1e6))
     with pytest.raises(InputError, match="TRIALSYNTH_MAX_TABLE_MB"):
         load_review(folder)
+    monkeypatch.setenv("TRIALSYNTH_MAX_TABLE_MB", "0.000001")  # 1 byte: review.toml is read first
+    with pytest.raises(InputError) as info:
+        load_review(folder)
+    assert str(info.value).startswith(f"{folder / 'review.toml'}: the file is larger than 1e-06 MB")
     monkeypatch.delenv("TRIALSYNTH_MAX_TABLE_MB")
     ris = tmp_path / "a.ris"
     ris.write_text("TY  - JOUR\nTI  - A trial\nER  - \n" * 50, encoding="utf-8")

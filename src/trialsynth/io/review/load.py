@@ -12,6 +12,7 @@ from types import MappingProxyType
 from typing import Any
 
 from trialsynth._core.errors import InputError, TrialsynthWarning
+from trialsynth._core.limits import max_table_bytes
 from trialsynth.io.poolcsv import MEASURES, NUMERIC_COLUMNS
 from trialsynth.io.review._csv import Table, read_table
 from trialsynth.io.review._toml import key_lines, line_of
@@ -207,6 +208,13 @@ class _Toml:
     def __init__(self, path: Path) -> None:
         self.source = str(path)
         try:
+            limit = max_table_bytes()
+            if path.is_file() and path.stat().st_size > limit:
+                raise InputError(
+                    f"the file is larger than {limit / 1e6:g} MB, the limit for this kind of file "
+                    "(set TRIALSYNTH_MAX_TABLE_MB to change it)",
+                    file=self.source,
+                )
             raw = path.read_bytes()
         except FileNotFoundError:
             raise InputError("the review folder has no review.toml", file=self.source) from None
