@@ -231,11 +231,18 @@ def _check(out: Outcome, case: int, how: str, call: Callable[[], object]) -> Non
 
 
 def case_review(tmp: Path, cases: int, seed: int) -> Outcome:
-    """review.toml, studies.csv, outcomes.csv (and the other CSVs) of three review folders."""
+    """review.toml, studies.csv, outcomes.csv and every other CSV of five review folders."""
     from trialsynth.io.review import load_review
 
     folders = []
-    for source in (FIXTURES / "reviews" / "flow", EXAMPLES / "bcg", FIXTURES / "reviews" / "rob-example"):
+    sources = (
+        FIXTURES / "reviews" / "flow",
+        EXAMPLES / "bcg",
+        FIXTURES / "reviews" / "rob-example",
+        EXAMPLES / "smoking-cessation",  # a network CSV
+        EXAMPLES / "imaging-guided-crt",  # baseline, reported and an extra ordering table
+    )
+    for source in sources:
         folder = tmp / source.name
         shutil.copytree(source, folder)
         files = sorted(p for p in folder.iterdir() if p.suffix in (".toml", ".csv"))
@@ -327,7 +334,31 @@ def case_extraction(tmp: Path, cases: int, seed: int) -> Outcome:
     return out
 
 
+def case_km(tmp: Path, cases: int, seed: int) -> Outcome:
+    """Digitised Kaplan–Meier curves and numbers at risk (``trialsynth km``), then the reconstruction."""
+    from tests.cli.test_km_cli import _write
+    from trialsynth.io.kmcsv import read_km_curves, read_numbers_at_risk
+
+    curves, risk, _, _ = _write(tmp)
+    files = {curves: curves.read_bytes(), risk: risk.read_bytes()}
+    rng = random.Random(seed)
+    out = Outcome("Kaplan–Meier CSVs")
+    for case in range(cases):
+        target = rng.choice(sorted(files))
+        for path, data in files.items():
+            path.write_bytes(data)
+        data, how = mutate(files[target], rng)
+        target.write_bytes(data)
+
+        def call():
+            return read_km_curves(curves), read_numbers_at_risk(risk)
+
+        _check(out, case, f"{target.name}: {how}", call)
+    return out
+
+
 PARSERS: dict[str, Callable[[Path, int, int], Outcome]] = {
+    "km": case_km,
     "pool": case_pool,
     "review": case_review,
     **{f"records-{fmt}": case_records(fmt) for fmt in (*RECORD_SEEDS, "wos")},

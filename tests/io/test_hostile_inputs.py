@@ -47,6 +47,18 @@ def test_review_toml_nested_1000_levels_is_a_clear_error(tmp_path, nested):
     )
 
 
+def test_review_toml_with_a_100000_digit_number(tmp_path):
+    # Found by the fuzz test: tomllib raised a bare ValueError (Python's int digit limit).
+    folder = tmp_path / "flow"
+    shutil.copytree(FLOW, folder)
+    path = folder / "review.toml"
+    text = path.read_text(encoding="utf-8") + "\n[extra]\nn = " + "9" * 100_000 + "\n"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(InputError) as info:
+        load_review(folder)
+    assert _one_line(info.value) == f"{path}: a number in the file has too many digits to be read"
+
+
 def test_rm5_with_a_duplicated_comparison_number(tmp_path):
     text = RM5.read_text(encoding="utf-8")
     numbers = re.findall(r'<COMPARISON ID="[^"]*" NO="(\d+)"', text)

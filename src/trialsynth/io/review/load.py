@@ -244,6 +244,8 @@ class _Toml:
             raise self.error_at(f"this is not valid TOML ({reason})", line) from None
         except RecursionError:
             raise self.error_at(_TOO_DEEP, None) from None
+        except ValueError:  # an integer of more than 4,300 digits (Python's limit on int("..."))
+            raise self.error_at("a number in the file has too many digits to be read", None) from None
         try:
             self.lines = key_lines(self.text)
         except RecursionError:
