@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -100,6 +101,26 @@ def test_a_file_in_place_of_the_output_folder_is_an_input_error(tmp_path):
     (tmp_path / "out").write_text("x")
     with pytest.raises(InputError, match="not a folder"), replace_folder(tmp_path / "out"):
         pass
+
+
+def test_run_refuses_an_output_folder_it_must_not_replace(tmp_path):
+    """A run replaces its output folder whole, so it refuses ``--out`` holding other files
+    (``--out ~/Documents``) or the review folder itself."""
+    from trialsynth._core.errors import InputError
+    from trialsynth.report.review import run_review
+
+    review = tmp_path / "review"
+    shutil.copytree(FLOW, review)
+    documents = tmp_path / "documents"
+    documents.mkdir()
+    (documents / "thesis.docx").write_text("years of work")
+    with pytest.raises(InputError, match="holds no earlier run"):
+        run_review(review, documents)
+    assert (documents / "thesis.docx").read_text() == "years of work"
+    for out in (review, tmp_path):
+        with pytest.raises(InputError, match="would hold the review folder itself"):
+            run_review(review, out)
+    assert manifest(review) == manifest(FLOW)
 
 
 def _run(out: Path, review: Path) -> subprocess.Popen:

@@ -11,6 +11,26 @@ from trialsynth._core.errors import InputError
 from trialsynth.report.results_json import results_document
 from trialsynth.workflow.runner import DEFAULT_REVIEW, EXAMPLES, analyse_review
 
+#: Files that mark a folder as the output of an earlier run (which a new run may replace whole).
+RUN_MARKERS = ("results.json", "report.html")
+
+
+def _check_output_folder(review: Path, out: Path) -> None:
+    """Refuse an output folder that a run must not replace: the review folder itself or a
+    folder that holds it, and a folder with other files than an earlier run's (``--out .``,
+    ``--out ~/Documents``): the run replaces the output folder whole."""
+    target, source = out.resolve(), review.resolve()
+    if target == source or target in source.parents:
+        raise InputError(
+            "the output folder would hold the review folder itself; choose another --out", file=str(out)
+        )
+    if target.is_dir() and any(target.iterdir()) and not any((target / m).is_file() for m in RUN_MARKERS):
+        raise InputError(
+            "the output folder is not empty and holds no earlier run (no results.json): a run replaces "
+            "its output folder whole, so choose a new or empty folder",
+            file=str(out),
+        )
+
 
 def run_review(
     path: str | Path | None = None,
@@ -27,7 +47,8 @@ def run_review(
     the end (:func:`trialsynth.io.atomic.replace_folder`), so the output folder always holds
     one complete run: the previous one until this one is complete, then this one. A failed
     or killed run leaves the previous output as it was. ``finish(report_path)``, when given,
-    is called before the swap (``trialsynth run`` prints the PDF there).
+    is called before the swap (``trialsynth run`` prints the PDF there). The output folder
+    must be new, empty or an earlier run's (it holds ``results.json`` or ``report.html``).
     """
     from trialsynth.io.atomic import replace_file, replace_folder
 
@@ -35,12 +56,13 @@ def run_review(
     if not path.is_dir():
         raise InputError(f"{path}: not a review folder (no such directory)")
     out = Path(out_dir) if out_dir is not None else Path("out") / path.name
+    _check_output_folder(path, out)
     analysis = analyse_review(path)
     doc = results_document(analysis)
     text = json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
     from trialsynth.report.html import write_report
 
-    with replace_folder(out) as tmp:
+    with replace_folder(out.resolve()) as tmp:
         replace_file(tmp / "results.json", text)
         if (path / "revman_stored.csv").exists():  # a RevMan import: compare with RevMan's own results
             from trialsynth.workflow.revman_compare import write_comparison
