@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import shutil
-import subprocess
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from tests.rlive import run_r_code
 from trialsynth._core.errors import InputError
 from trialsynth.io.poolcsv import parse_pool_table
 from trialsynth.io.review import DATA_COLUMNS, DEFAULT_MODEL, load_review
@@ -408,41 +407,13 @@ def test_bcg_folder_is_consistent(bcg) -> None:
         assert f"= {row.get('n_treatment')};" in row.note and row.note.endswith(f"= {row.get('n_control')}")
 
 
-def _r_unavailable() -> str | None:
-    rscript = shutil.which("Rscript")
-    if rscript is None:
-        return "Rscript is not on PATH"
-    try:
-        proc = subprocess.run(
-            [rscript, "-e", "library(metadat)"], capture_output=True, text=True, timeout=120, check=False
-        )
-    except subprocess.TimeoutExpired:
-        return "Rscript did not load metadat within 120 s"
-    return None if proc.returncode == 0 else f"Rscript cannot load metadat: {proc.stderr.strip()[-300:]}"
-
-
 @pytest.mark.against_R
 def test_bcg_matches_metadat_against_R(bcg) -> None:
     """Every cell of the BCG folder equals R's metadat::dat.bcg.
 
     R: ``library(metadat); write.csv(dat.bcg, row.names = FALSE)``
     """
-    reason = _r_unavailable()
-    if reason is not None:
-        if os.environ.get("TRIALSYNTH_REQUIRE_R") == "1":
-            pytest.fail(f"TRIALSYNTH_REQUIRE_R=1 but R/metadat is not usable: {reason}")
-        pytest.skip(f"R/metadat not available ({reason}); set TRIALSYNTH_REQUIRE_R=1 to make this fail")
-    proc = subprocess.run(
-        [
-            shutil.which("Rscript") or "Rscript",
-            "-e",
-            "library(metadat); write.csv(dat.bcg, row.names = FALSE)",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
+    proc = run_r_code("library(metadat); write.csv(dat.bcg, row.names = FALSE)", timeout=120)
     reference = list(csv.DictReader(io.StringIO(proc.stdout)))
     assert len(reference) == 13
     entered = _bcg_entered(bcg)

@@ -347,11 +347,9 @@ def test_events_above_total_names_the_element(tmp_path):
 
 
 def test_size_limit_and_empty_file(tmp_path, monkeypatch):
-    from trialsynth.io.revman import _xml
-
     path = _write(tmp_path, "big.rm5", MINIMAL.format(data=GOOD_DATA))
-    monkeypatch.setattr(_xml, "MAX_BYTES", 100)
-    with pytest.raises(InputError, match="above the limit of 100 bytes"):
+    monkeypatch.setenv("TRIALSYNTH_MAX_REVMAN_MB", "0.0001")
+    with pytest.raises(InputError, match=r"above the limit of 100 bytes .*TRIALSYNTH_MAX_REVMAN_MB"):
         read_revman(path)
     with pytest.raises(InputError, match="the file is empty"):
         read_revman(_write(tmp_path, "empty.rm5", b""))

@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from tests.rlive import run_r_script
 from tests.stats.test_against_metafor import ABS_TOL, REL_TOL
 from trialsynth.cli import main
 
@@ -88,12 +86,7 @@ def test_analysis_matches_metafor(case):
 
 def rerun_fixture_script(script: Path, cases: list, tmp_path: Path) -> None:
     """Re-run a fixture script with R and check that it gives the pinned cases again."""
-    rscript = shutil.which("Rscript")
-    if rscript is None:
-        if os.environ.get("TRIALSYNTH_REQUIRE_R") == "1":
-            pytest.fail("Rscript is required (TRIALSYNTH_REQUIRE_R=1)")
-        pytest.skip("Rscript not available")
-    subprocess.run([rscript, str(script), str(tmp_path)], check=True, capture_output=True)
+    run_r_script(script, tmp_path)
     fresh = json.loads((tmp_path / "cases.json").read_text())["cases"]
     assert [c["id"] for c in fresh] == [c["id"] for c in cases]
     for new, old in zip(fresh, cases, strict=True):

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.rlive import run_r_script
 from trialsynth._core.errors import InputError
 from trialsynth.report.derivation import render, render_all
 from trialsynth.stats import derive as d
@@ -269,19 +267,7 @@ def test_effect_measures_against_metafor_escalc(case):
 
 @pytest.mark.against_R
 def test_live_derive_fixtures_against_R(tmp_path):
-    rscript = shutil.which("Rscript")
-    required = os.environ.get("TRIALSYNTH_REQUIRE_R") == "1"
-    if rscript is None:
-        if required:
-            pytest.fail("Rscript is required (TRIALSYNTH_REQUIRE_R=1)")
-        pytest.skip("Rscript not available")
-    for pkg in ("metafor", "metadat"):
-        probe = subprocess.run([rscript, "-e", f"library({pkg})"], capture_output=True)
-        if probe.returncode != 0:
-            if required:
-                pytest.fail(f"R package {pkg} is required (TRIALSYNTH_REQUIRE_R=1)")
-            pytest.skip(f"R package {pkg} is not installed")
-    subprocess.run([rscript, str(SCRIPT), str(tmp_path)], check=True, capture_output=True)
+    run_r_script(SCRIPT, tmp_path)
     fresh = json.loads((tmp_path / "cases.json").read_text(encoding="utf-8"))["cases"]
     for new, old in zip(fresh, _fixture_cases(), strict=True):
         assert new["id"] == old["id"]

@@ -46,15 +46,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
-import subprocess
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.rlive import run_r_script
 from trialsynth._core.errors import InputError, TrialsynthWarning
 from trialsynth.stats import glmm
 from trialsynth.stats.glmm import glmm_or, glmm_proportion
@@ -249,29 +247,10 @@ def test_fixtures_are_well_formed():
         assert ((a == 0) ^ (c == 0)).sum() >= 3 and ((a == 0) & (c == 0)).sum() >= 1
 
 
-def _missing_r_package() -> str | None:
-    rscript = shutil.which("Rscript")
-    if rscript is None:
-        return "Rscript"
-    for package in R_PACKAGES:
-        probe = subprocess.run(
-            [rscript, "-e", f"quit(status = !requireNamespace('{package}', quietly = TRUE))"],
-            capture_output=True,
-        )
-        if probe.returncode != 0:
-            return f"R package {package}"
-    return None
-
-
 def test_live_glmm_fixtures_against_R(tmp_path):
     """Re-run validation/glmm_fixtures.R (several minutes: CM.EL with tight integration) and
     check it gives the pinned values again."""
-    missing = _missing_r_package()
-    if missing is not None:
-        if os.environ.get("TRIALSYNTH_REQUIRE_R") == "1":
-            pytest.fail(f"{missing} is required (TRIALSYNTH_REQUIRE_R=1)")
-        pytest.skip(f"{missing} not available")
-    subprocess.run(["Rscript", str(SCRIPT), str(tmp_path)], check=True, capture_output=True)
+    run_r_script(SCRIPT, tmp_path)
     fresh = json.loads((tmp_path / "cases.json").read_text(encoding="utf-8"))
     assert fresh["datasets"] == PINNED["datasets"]
     for new, old in zip(fresh["or_cases"], OR_CASES, strict=True):

@@ -18,9 +18,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
-import subprocess
 import time
 import warnings
 from pathlib import Path
@@ -28,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.rlive import run_r_script
 from trialsynth._core.errors import InputError
 from trialsynth.stats.multilevel import fit_multilevel, fit_multivariate, sampling_covariance
 
@@ -203,37 +201,13 @@ def test_speed_k200():
 @pytest.mark.against_R
 def test_live_fixture_script_against_R(tmp_path):
     """Re-run validation/multilevel_fixtures.R: metafor and clubSandwich must give the pinned numbers."""
-    missing = _missing_r_packages()
-    if missing:
-        if os.environ.get("TRIALSYNTH_REQUIRE_R") == "1":
-            pytest.fail(f"TRIALSYNTH_REQUIRE_R=1 but R is not usable: {missing}")
-        pytest.skip(f"R not usable: {missing}")
-    proc = subprocess.run(
-        [shutil.which("Rscript"), str(SCRIPT), str(tmp_path)], capture_output=True, text=True, timeout=1200
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    run_r_script(SCRIPT, tmp_path, timeout=1200)
     fresh = json.loads((tmp_path / "cases.json").read_text(encoding="utf-8"))
     assert [c["id"] for c in fresh["cases"]] == [c["id"] for c in CASES]
     problems: list[str] = []
     _compare(fresh["cases"], CASES, "cases", problems)
     _compare(fresh["univariate"], PINNED["univariate"], "univariate", problems)
     assert not problems, "\n".join(problems[:20])
-
-
-def _missing_r_packages() -> str | None:
-    rscript = shutil.which("Rscript")
-    if rscript is None:
-        return "Rscript is not on PATH"
-    missing = []
-    for pkg in ("metafor", "metadat", "clubSandwich", "numDeriv"):
-        proc = subprocess.run(
-            [rscript, "-e", f"quit(status = !requireNamespace('{pkg}', quietly = TRUE))"],
-            capture_output=True,
-            timeout=120,
-        )
-        if proc.returncode != 0:
-            missing.append(pkg)
-    return f"missing R packages: {', '.join(missing)}" if missing else None
 
 
 def _compare(new, old, where, problems):

@@ -13,15 +13,14 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.stats.test_against_metafor import ABS_TOL, REL_TOL, _r_unavailable
+from tests.rlive import need_r, run_r_script
+from tests.stats.test_against_metafor import ABS_TOL, REL_TOL
 from trialsynth.stats.batch import compiled_available, fit_batch
 from trialsynth.stats.meta import meta_analysis
 
@@ -95,17 +94,10 @@ def test_batch_finds_metafors_maximum(method, engine):
 @pytest.mark.against_R
 def test_live_metafor_gives_the_pinned_values_against_R(tmp_path):
     """Re-run validation/multimodal_fixtures.R on the pinned data: metafor must give the pinned numbers."""
-    reason = _r_unavailable()
-    if reason is not None:
-        if os.environ.get("TRIALSYNTH_REQUIRE_R") == "1":
-            pytest.fail(f"TRIALSYNTH_REQUIRE_R=1 but R/metafor is not usable: {reason}")
-        pytest.skip(f"R/metafor not available ({reason})")
-    shutil.copy(ROOT / "data.csv", tmp_path / "data.csv")
     script = ROOT.parents[1].parent / "validation" / "multimodal_fixtures.R"
-    proc = subprocess.run(
-        [shutil.which("Rscript"), str(script), str(tmp_path)], capture_output=True, text=True, timeout=300
-    )
-    assert proc.returncode == 0, proc.stderr
+    need_r(script)
+    shutil.copy(ROOT / "data.csv", tmp_path / "data.csv")
+    run_r_script(script, tmp_path, timeout=300)
     fresh = json.loads((tmp_path / "metafor.json").read_text(encoding="utf-8"))["cases"]
     assert [(c["row"], c["method"]) for c in fresh] == [(c["row"], c["method"]) for c in CASES]
     for new, old in zip(fresh, CASES, strict=True):

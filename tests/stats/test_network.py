@@ -13,9 +13,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
-import shutil
-import subprocess
 import time
 import warnings
 from pathlib import Path
@@ -24,6 +21,7 @@ import numpy as np
 import pytest
 from scipy.special import ndtr
 
+from tests.rlive import run_r_script
 from trialsynth._core.errors import InputError, TrialsynthWarning
 from trialsynth.stats.network import (
     network_from_arms,
@@ -469,36 +467,9 @@ def test_speed_two_hundred_contrasts_under_a_second():
 # ---------------------------------------------------------------------------------------------------
 # The fixtures are R's: re-run the script live
 # ---------------------------------------------------------------------------------------------------
-R_PACKAGES = ("metafor", "metadat")
-
-
-def _missing_r_packages(rscript: str) -> list[str]:
-    missing = []
-    for package in R_PACKAGES:
-        ok = subprocess.run(
-            [rscript, "-e", f"quit(status = if (requireNamespace('{package}', quietly = TRUE)) 0 else 1)"],
-            capture_output=True,
-        )
-        if ok.returncode != 0:
-            missing.append(package)
-    return missing
-
-
 @pytest.mark.against_R
 def test_live_network_fixtures_against_R(tmp_path):
-    rscript = shutil.which("Rscript")
-    required = os.environ.get("TRIALSYNTH_REQUIRE_R") == "1"
-    if rscript is None:
-        if required:
-            pytest.fail("Rscript is required (TRIALSYNTH_REQUIRE_R=1)")
-        pytest.skip("Rscript not available")
-    missing = _missing_r_packages(rscript)
-    if missing:
-        message = f"R packages missing: {', '.join(missing)}"
-        if required:
-            pytest.fail(message + " (TRIALSYNTH_REQUIRE_R=1)")
-        pytest.skip(message)
-    subprocess.run([rscript, str(SCRIPT), str(tmp_path)], check=True, capture_output=True)
+    run_r_script(SCRIPT, tmp_path)
     fresh = json.loads((tmp_path / "cases.json").read_text(encoding="utf-8"))
     assert [c["id"] for c in fresh["cases"]] == [c["id"] for c in CASES]
 

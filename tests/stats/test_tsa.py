@@ -20,9 +20,6 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import os
-import shutil
-import subprocess
 import warnings
 from pathlib import Path
 
@@ -31,6 +28,7 @@ import pytest
 from click.testing import CliRunner
 from scipy import integrate, optimize, special, stats
 
+from tests.rlive import run_r_script
 from trialsynth._core.errors import InputError, TrialsynthWarning
 from trialsynth.cli import main
 from trialsynth.io.poolcsv import parse_pool_table, read_pool_csv
@@ -415,30 +413,10 @@ def test_cli_tsa_bad_input_exits_2_with_one_line():
 # --------------------------------------------------------------------------- live R
 
 
-def _rpact_unavailable() -> str | None:
-    rscript = shutil.which("Rscript")
-    if rscript is None:
-        return "Rscript is not on PATH"
-    proc = subprocess.run([rscript, "-e", "library(rpact)"], capture_output=True, text=True, timeout=120)
-    return None if proc.returncode == 0 else f"rpact cannot be loaded: {proc.stderr.strip()[-200:]}"
-
-
 @pytest.mark.against_R
 def test_live_rpact_matches_pinned(tmp_path):
-    reason = _rpact_unavailable()
-    if reason is not None:
-        if os.environ.get("TRIALSYNTH_REQUIRE_R") == "1":
-            pytest.fail(f"TRIALSYNTH_REQUIRE_R=1 but R/rpact is not usable: {reason} (Debian: r-cran-rpact)")
-        pytest.skip(f"R/rpact not available ({reason})")
     out = tmp_path / "rpact.json"
-    proc = subprocess.run(
-        [shutil.which("Rscript"), str(R_SCRIPT), str(out)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=REPO,
-    )
-    assert proc.returncode == 0, proc.stderr
+    run_r_script(R_SCRIPT, out, timeout=600, cwd=REPO)
     fresh = json.loads(out.read_text(encoding="utf-8"))
     for section in ("efficacy", "futility", "schoenfeld_events", "mean_difference_participants"):
         assert len(fresh[section]) == len(RPACT[section])

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
+from tests.rlive import run_r_script
 from tests.stats.test_against_metafor import ABS_TOL, REL_TOL
 from tests.stats.test_glmm import FLOORS as GLMM_FLOORS
 from tests.stats.test_glmm import _tolerance as _glmm_tolerance
@@ -114,13 +112,8 @@ def test_every_pooled_outcome_is_covered(analyses):
 
 
 def test_live_review_fixtures_against_R(tmp_path):
-    rscript = shutil.which("Rscript")
-    if rscript is None:
-        if os.environ.get("TRIALSYNTH_REQUIRE_R") == "1":
-            pytest.fail("Rscript is required (TRIALSYNTH_REQUIRE_R=1): apt-get install r-cran-metafor")
-        pytest.skip("Rscript not available")
     out = tmp_path / "reviews.json"
-    subprocess.run([rscript, str(ROOT / "validation" / "review_fixtures.R"), str(out)], check=True)
+    run_r_script(ROOT / "validation" / "review_fixtures.R", out)
     fresh = json.loads(out.read_text())["cases"]
     assert [_case_id(c) for c in fresh] == [_case_id(c) for c in CASES]
     for new, old in zip(fresh, CASES, strict=True):

@@ -41,13 +41,20 @@ class TrialsynthWarning(UserWarning):
     """A warning about the data or the fit: a correction applied, a study dropped, no convergence."""
 
 
-def read_user_file(path: str | os.PathLike[str], *, max_bytes: int | None = None) -> bytes:
+def read_user_file(
+    path: str | os.PathLike[str], *, max_bytes: int | None = None, limit_variable: str | None = None
+) -> bytes:
     """The bytes of a file a user named, or an :class:`InputError` naming it in one line
-    (missing, a folder, not readable, or larger than ``max_bytes``, checked before reading)."""
+    (missing, a folder, not readable, or larger than ``max_bytes``, checked before reading;
+    ``limit_variable`` names the environment variable that sets the limit)."""
     source = os.fspath(path)
     try:
         if max_bytes is not None and os.path.isfile(source) and os.stat(source).st_size > max_bytes:
-            raise InputError(f"the file is larger than {max_bytes // 2**20} MiB", file=source)
+            how = f" (set {limit_variable} to change it)" if limit_variable else ""
+            raise InputError(
+                f"the file is larger than {max_bytes / 1e6:g} MB, the limit for this kind of file{how}",
+                file=source,
+            )
         with open(source, "rb") as handle:
             return handle.read()
     except FileNotFoundError:

@@ -288,6 +288,8 @@ def pool(
     reference) and derivation (the same as text, e.g. "SD from SE: 1.2 × √40 = 7.589");
     docs/derived-numbers.md has every formula with its reference.
     Without --json a table is printed with ratios back-transformed.
+    Files above 50 MB or 100,000 rows are refused before they are read (TRIALSYNTH_MAX_TABLE_MB,
+    TRIALSYNTH_MAX_TABLE_ROWS change the limits; docs/limits.md).
     """
     if bayes:
         from trialsynth.workflow.pool_files import bayes_file
@@ -436,13 +438,24 @@ def run(review_dir, out_dir, pdf, docx, xlsx, rm5, quiet=False) -> None:
     set_quiet(quiet)
     from trialsynth.report.review import run_review
 
-    report = run_review(review_dir, out_dir, docx=docx, xlsx=xlsx, rm5=rm5)
+    pdf_step: dict = {}
+
+    def finish(html):  # inside the run's temporary folder, before it is swapped in
+        try:
+            pdf_step["path"] = report_pdf(html, pdf)
+        except click.ClickException as exc:  # --pdf without WeasyPrint: the HTML report stands
+            pdf_step["error"] = exc
+
+    report = run_review(review_dir, out_dir, docx=docx, xlsx=xlsx, rm5=rm5, finish=finish)
     click.echo(f"Report written to {report}")
     click.echo(f"Results: {report.parent / 'results.json'}")
     for name in ("report.docx", "results.xlsx") if docx or xlsx else ():
         if (docx if name.endswith("docx") else xlsx):
             click.echo(f"{'Word' if name.endswith('docx') else 'Excel'}: {report.parent / name}")
-    report_pdf(report, pdf)
+    if pdf_step.get("path") is not None:
+        click.echo(f"PDF: {report.parent / pdf_step['path'].name}")
+    if "error" in pdf_step:
+        raise pdf_step["error"]
 
 
 @main.command()
@@ -526,7 +539,9 @@ def tsa(
         better=better,
     )
     if plot_path:
-        tsa_plot(result).savefig(plot_path, dpi=150)
+        from trialsynth.io.atomic import write_figure
+
+        write_figure(tsa_plot(result), plot_path, dpi=150)
     click.echo(_json_dumps(result.to_json_dict()) if as_json else result.format_text())
 
 

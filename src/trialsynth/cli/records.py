@@ -44,7 +44,8 @@ def import_command(review_dir, files, format_, database, kind, search_date) -> N
 
     Each file is stored whole or not at all, with its SHA-256, source database and search
     date; a file imported before is skipped with a message. Malformed records are skipped
-    with a warning naming the file and line; the rest are imported.
+    with a warning naming the file and line; the rest are imported. Files above 512 MB are
+    refused before they are read (TRIALSYNTH_MAX_RECORDS_MB changes it; docs/limits.md).
     """
     from trialsynth._core.errors import InputError
     from trialsynth.io.records.export import export_store

@@ -418,6 +418,7 @@ def serve(review_dir, reviewer, stage, host, port, no_rank, open_browser) -> Non
     and at full text the reason's number, m maybe, s skip, u undo) and buttons, and a
     Conflicts tab to resolve conflicts. Decisions are stored at once in
     REVIEW_DIR/records.sqlite; the CSV copy in REVIEW_DIR/records/ is rewritten on stopping.
+    Requests above 64 KiB are refused; a connection silent for 30 s is closed (docs/limits.md).
     """
     from trialsynth.web.screening import ScreeningServer
     from trialsynth.workflow.screening.session import ScreeningSession

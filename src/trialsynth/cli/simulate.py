@@ -51,7 +51,8 @@ def simulate(spec_file, out_dir, scheduler, workers, chunk_size, progress, plot)
     scenario and estimator as CSV and JSON, prints it, and plots it. Results are identical
     whatever the chunk size or the number of workers. The spec format is in docs/simulate.md.
     """
-    from trialsynth.stats.simulate import load_spec, run_simulation, write_csv
+    from trialsynth.io.atomic import replace_file
+    from trialsynth.stats.simulate import csv_text, load_spec, run_simulation
 
     spec = load_spec(spec_file)
     out = Path(out_dir) if out_dir else Path("out") / Path(spec_file).stem
@@ -74,10 +75,11 @@ def simulate(spec_file, out_dir, scheduler, workers, chunk_size, progress, plot)
     finally:
         if client is not None:
             client.close()
-    write_csv(result, out / "simulation.csv")
-    with open(out / "simulation.json", "w", encoding="utf-8") as handle:
-        json.dump(result.to_json_dict(), handle, indent=2, ensure_ascii=False, allow_nan=False)
-        handle.write("\n")
+    replace_file(out / "simulation.csv", csv_text(result))
+    replace_file(
+        out / "simulation.json",
+        json.dumps(result.to_json_dict(), indent=2, ensure_ascii=False, allow_nan=False) + "\n",
+    )
     if plot:
         from trialsynth.plots import save_figure, simulation_plot
 

@@ -1,7 +1,8 @@
 """Atomic, reproducible writes of the files a user keeps.
 
 ``write_bytes_atomic`` writes to a temporary file beside the target and renames it over the
-target (``os.replace``), so a crash never leaves half a file. ``reproducible_zip`` rewrites an
+target (``os.replace``, by :mod:`trialsynth.io.atomic`), so a crash never leaves half a file.
+``reproducible_zip`` rewrites an
 Office Open XML package (a ZIP: .docx, .xlsx) with a fixed timestamp on every member, so the
 same content always gives the same bytes.
 """
@@ -9,11 +10,11 @@ same content always gives the same bytes.
 from __future__ import annotations
 
 import io
-import os
 import re
-import tempfile
 import zipfile
 from pathlib import Path
+
+from trialsynth.io.atomic import replace_file
 
 __all__ = ["CORE_DATE", "ZIP_DATE", "reproducible_zip", "write_bytes_atomic", "write_text_atomic"]
 
@@ -25,19 +26,9 @@ _CORE_DATES = re.compile(rb"(<dcterms:(?:created|modified)\b[^>]*>)[^<]*(</dcter
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a kept file gets the usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """Write ``data`` to ``path`` through a temporary file in the same folder, fsync and
+    ``os.replace`` (:func:`trialsynth.io.atomic.replace_file`)."""
+    return replace_file(path, data)
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:
@@ -61,9 +52,3 @@ def reproducible_zip(data: bytes) -> bytes:
                 body = _CORE_DATES.sub(rb"\g<1>" + CORE_DATE.encode() + rb"\g<2>", body)
             dst.writestr(info, body)
     return out.getvalue()
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

@@ -16,6 +16,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from trialsynth._core.errors import InputError, read_user_file
+from trialsynth._core.limits import check_rows, max_table_bytes
 from trialsynth.io.xlsx import is_workbook, read_sheet
 
 
@@ -38,7 +39,9 @@ def read_rows(path: str | os.PathLike[str], *, numeric: Collection[str] = ()) ->
         source, records = read_sheet(path, numeric=numeric)
         return Rows(source, tuple(records))
     source = os.fspath(path)
-    data = read_user_file(path)
+    # Size limits before the file is read whole (trialsynth._core.limits; docs/limits.md).
+    data = read_user_file(path, max_bytes=max_table_bytes(), limit_variable="TRIALSYNTH_MAX_TABLE_MB")
+    check_rows(data, source)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -24,8 +24,14 @@ def save_figure(fig, path, formats: Sequence[str] = FORMATS, *, dpi: int = 300) 
     PNG at ``dpi`` (300); SVG keeps text as text (``svg.fonttype = "none"``, so it stays
     searchable and editable) with a fixed id salt; PDF embeds TrueType fonts (``pdf.fonttype
     = 42``). No dates are written, so saving the same figure twice gives identical files.
+    Each file is written atomically (:func:`trialsynth.io.atomic.replace_file`): a killed
+    process never leaves a truncated figure.
     """
+    import io
+
     import matplotlib
+
+    from trialsynth.io.atomic import replace_file
 
     base = Path(path)
     if base.suffix.lower().lstrip(".") in FORMATS:
@@ -38,12 +44,14 @@ def save_figure(fig, path, formats: Sequence[str] = FORMATS, *, dpi: int = 300) 
     with matplotlib.rc_context(rc_params()):
         for fmt in formats:
             out = base.with_name(f"{base.name}.{fmt}")
+            buffer = io.BytesIO()
             fig.savefig(
-                out,
+                buffer,
                 format=fmt,
                 dpi=dpi if fmt == "png" else 72,
                 metadata=dict(_METADATA[fmt]),
                 facecolor="white",
             )
+            replace_file(out, buffer.getvalue())
             written.append(out)
     return written

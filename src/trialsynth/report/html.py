@@ -616,9 +616,8 @@ def write_report(analysis, doc: dict[str, Any], out: Path) -> Path:
     """Write the figures and ``report.html`` into ``out``; return the report's path."""
     (out / "figures").mkdir(parents=True, exist_ok=True)
     from trialsynth._core.progress import task
+    from trialsynth.io.atomic import replace_file
 
     with task("Figures", sum(oa.primary is not None for oa in analysis.outcomes)) as progress:
         html = render_report(build_context(analysis, doc, out, progress))
-    path = out / "report.html"
-    path.write_text(html, encoding="utf-8")
-    return path
+    return replace_file(out / "report.html", html)

@@ -49,8 +49,9 @@ def write_pdf(html_path: str | Path, pdf_path: str | Path | None = None) -> Path
     target = Path(pdf_path) if pdf_path is not None else html_path.with_suffix(".pdf")
     fetcher = weasyprint.URLFetcher(allowed_protocols={"file", "data"})
     document = weasyprint.HTML(filename=str(html_path), url_fetcher=fetcher, media_type="print")
-    document.write_pdf(str(target))
-    return target
+    from trialsynth.io.atomic import replace_file
+
+    return replace_file(target, document.write_pdf())
 
 
 def _notice_marker() -> Path:
@@ -93,6 +94,4 @@ def report_pdf(report: Path, wanted: bool | None) -> Path | None:
             raise click.ClickException(f"report.pdf not written: {reason}")
         _notice_once(reason)
         return None
-    path = write_pdf(report)
-    click.echo(f"PDF: {path}")
-    return path
+    return write_pdf(report)

@@ -254,13 +254,16 @@ def _sof_display(r, labels: dict[str, str]) -> dict[str, Any]:
 def sof_section(analysis, out: Path) -> list[dict[str, Any]]:
     """The summary-of-findings tables (one per analysis set) for the report; writes ``sof.csv``."""
     import csv
+    import io
 
+    from trialsynth.io.atomic import replace_file
     from trialsynth.stats.sof import summary_of_findings
 
     review = analysis.review
     rows = summary_of_findings(analysis)
-    with (out / "sof.csv").open("w", encoding="utf-8", newline="") as handle:
-        csv.writer(handle, lineterminator="\n").writerows(sof_csv_rows(rows))
+    buffer = io.StringIO(newline="")
+    csv.writer(buffer, lineterminator="\n").writerows(sof_csv_rows(rows))
+    replace_file(out / "sof.csv", buffer.getvalue())
     labels = {s.id: s.label for s in review.studies}
     blocks = []
     for aset in review.analysis_sets:

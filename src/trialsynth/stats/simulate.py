@@ -588,19 +588,16 @@ def run_simulation(
     return SimulationResult(spec=spec, rows=_summarise(spec, tallies))
 
 
-def write_csv(result: SimulationResult, path) -> Path:
-    """The results table as CSV (full precision; empty cells for not-applicable values)."""
+def csv_text(result: SimulationResult) -> str:
+    """The results table as CSV text (full precision; empty cells for not-applicable values)."""
     import csv
+    import io
 
-    path = Path(path)
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(COLUMNS)
-        for row in result.rows:
-            writer.writerow(
-                [
-                    "" if _isnan(row[c]) else repr(row[c]) if isinstance(row[c], float) else row[c]
-                    for c in COLUMNS
-                ]
-            )
-    return path
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for row in result.rows:
+        writer.writerow(
+            ["" if _isnan(row[c]) else repr(row[c]) if isinstance(row[c], float) else row[c] for c in COLUMNS]
+        )
+    return buffer.getvalue()

@@ -36,7 +36,19 @@ from trialsynth.workflow.screening.session import ScreeningSession, screening_ag
 
 __all__ = ["ScreeningServer"]
 
+#: Largest request body (bytes): the API's JSON bodies are a few hundred bytes.
 _MAX_BODY = 64 * 1024
+#: Connections the operating system queues while the server is busy (the standard library's
+#: default, 5, reset 91 of 200 simultaneous connections).
+BACKLOG = 128
+#: Seconds a connection may stay silent (reading a request or its body) before it is closed,
+#: so that a slow or stalled client cannot hold a worker thread for ever.
+IDLE_TIMEOUT = 30.0
+
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = BACKLOG
+    daemon_threads = True
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -64,11 +76,18 @@ class ScreeningServer:
     """Serve ``session`` on ``host``:``port`` (port 0: any free port). Use :meth:`start`
     (a background thread) or :meth:`serve_forever`; :attr:`url` is the page's address."""
 
-    def __init__(self, session: ScreeningSession, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        session: ScreeningSession,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        idle_timeout: float = IDLE_TIMEOUT,
+    ) -> None:
         self.session = session
         self.key = secrets.token_urlsafe(24)
-        self.httpd = ThreadingHTTPServer((host, port), _handler(self))
-        self.httpd.daemon_threads = True
+        self.idle_timeout = idle_timeout
+        self.httpd = _Server((host, port), _handler(self))
         self.host = host
         self.port = int(self.httpd.server_address[1])
         self._thread: threading.Thread | None = None
@@ -174,6 +193,9 @@ def _handler(server: ScreeningServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "trialsynth"
         sys_version = ""
+        # A socket timeout per connection (StreamRequestHandler sets it on the socket): a
+        # client that stops sending is disconnected after this many seconds.
+        timeout = server.idle_timeout
 
         def log_message(self, format: str, *args: object) -> None:  # quiet: the terminal is the UI
             pass
@@ -268,6 +290,9 @@ def _handler(server: ScreeningServer) -> type[BaseHTTPRequestHandler]:
                 body = json.loads(self.rfile.read(length).decode("utf-8") or "{}")
             except (UnicodeDecodeError, json.JSONDecodeError):
                 self._error(HTTPStatus.BAD_REQUEST, "the body is not JSON")
+                return
+            except RecursionError:
+                self._error(HTTPStatus.BAD_REQUEST, "the body's JSON is nested too deeply")
                 return
             if not isinstance(body, dict):
                 self._error(HTTPStatus.BAD_REQUEST, "the body must be a JSON object")

@@ -256,28 +256,33 @@ def _ours(oa, row) -> tuple[float, str]:
 
 def write_comparison(analysis, review_dir: str | Path, out: str | Path) -> list[Comparison]:
     """Compare with ``revman_stored.csv`` of ``review_dir``; write ``revman_comparison.csv`` in ``out``."""
+    import io
+
+    from trialsynth.io.atomic import replace_file
+
     rows = compare(analysis, read_stored(Path(review_dir) / "revman_stored.csv"))
     path = Path(out) / "revman_comparison.csv"
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(COMPARISON_COLUMNS)
-        for c in rows:
-            writer.writerow(
-                [
-                    c.outcome,
-                    c.level,
-                    c.subgroup,
-                    c.study,
-                    c.statistic,
-                    c.revman,
-                    "" if math.isnan(c.ours) else repr(c.ours),
-                    "" if math.isnan(c.difference) else f"{c.difference:.3g}",
-                    f"{c.tolerance:.3g}",
-                    {True: "yes", False: "NO", None: "not compared"}[c.agrees],
-                    c.note,
-                    c.source,
-                ]
-            )
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(COMPARISON_COLUMNS)
+    for c in rows:
+        writer.writerow(
+            [
+                c.outcome,
+                c.level,
+                c.subgroup,
+                c.study,
+                c.statistic,
+                c.revman,
+                "" if math.isnan(c.ours) else repr(c.ours),
+                "" if math.isnan(c.difference) else f"{c.difference:.3g}",
+                f"{c.tolerance:.3g}",
+                {True: "yes", False: "NO", None: "not compared"}[c.agrees],
+                c.note,
+                c.source,
+            ]
+        )
+    replace_file(path, buffer.getvalue())
     differ = [c for c in rows if c.agrees is False]
     if differ:
         first = differ[0]
@@ -285,7 +290,7 @@ def write_comparison(analysis, review_dir: str | Path, out: str | Path) -> list[
             f"{len(differ)} of {len(rows)} results RevMan stored differ from ours beyond RevMan's "
             f"stored precision (first: outcome {first.outcome} {first.level} "
             f"{first.study or first.subgroup} {first.statistic}: "
-            f"RevMan {first.revman}, ours {first.ours!r}); see {path}",
+            f"RevMan {first.revman}, ours {first.ours!r}); see {path.name}",
             TrialsynthWarning,
             stacklevel=2,
         )

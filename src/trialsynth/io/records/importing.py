@@ -11,7 +11,8 @@ from datetime import date
 from pathlib import Path
 
 from trialsynth._core.errors import InputError, TrialsynthWarning, read_user_file
-from trialsynth.io.records.parsers import FORMATS, MAX_BYTES, decode, detect_format, parse_text, ris_pmid
+from trialsynth._core.limits import max_records_bytes
+from trialsynth.io.records.parsers import FORMATS, decode, detect_format, parse_text, ris_pmid
 from trialsynth.io.records.store import KINDS, ImportInfo, RecordStore
 
 __all__ = ["ImportOutcome", "check_search_date", "import_file", "import_text"]
@@ -133,7 +134,7 @@ def import_file(
     ``search_date`` to ``[search] last_searched`` of the review's review.toml. Every warning
     is also issued as a :class:`TrialsynthWarning`."""
     path = Path(path)
-    data = read_user_file(path, max_bytes=MAX_BYTES)
+    data = read_user_file(path, max_bytes=max_records_bytes(), limit_variable="TRIALSYNTH_MAX_RECORDS_MB")
     if format is not None and format not in FORMATS:
         raise InputError(f"unknown format '{format}'; the formats are: {', '.join(FORMATS)}", file=str(path))
     search_date = check_search_date(search_date)

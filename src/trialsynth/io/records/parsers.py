@@ -41,14 +41,17 @@ Specifications followed
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
+import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from trialsynth._core.errors import InputError
+from trialsynth._core.limits import max_records_bytes
 from trialsynth.io.records.store import NewRecord
 
 __all__ = [
@@ -64,8 +67,9 @@ __all__ = [
 ]
 
 FORMATS = ("medline", "pubmed_xml", "ris", "bibtex", "csv", "wos")
-#: Largest file read (bytes): a guard against runaway memory, far above any real export.
-MAX_BYTES = 512 * 1024 * 1024
+#: Largest file read by default (bytes): a guard against runaway memory, far above any real
+#: export (``TRIALSYNTH_MAX_RECORDS_MB`` changes it; trialsynth._core.limits).
+MAX_BYTES = 512 * 1_000_000
 
 
 @dataclass
@@ -93,8 +97,13 @@ class ParseResult:
 def decode(data: bytes, file: str) -> tuple[str, str, list[str]]:
     """Decode a file: UTF-8 (with or without BOM), UTF-16 with a BOM, else Windows-1252
     with a warning per undecodable line (first five). Returns (text, encoding, warnings)."""
-    if len(data) > MAX_BYTES:
-        raise InputError(f"the file is larger than {MAX_BYTES // 2**20} MiB", file=file)
+    limit = max_records_bytes()
+    if len(data) > limit:
+        raise InputError(
+            f"the file is larger than {limit / 1e6:g} MB, the limit for record files "
+            "(set TRIALSYNTH_MAX_RECORDS_MB to change it)",
+            file=file,
+        )
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
             return data.decode("utf-16"), "utf-16", []
@@ -754,6 +763,42 @@ def _split_names(value: str) -> list[str]:
     return [n for n in names if n]
 
 
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.messages.append(record.getMessage())
+        except Exception:  # a library's malformed log call must not stop an import
+            pass
+
+
+@contextlib.contextmanager
+def _library_logs_silenced(*names: str) -> Iterator[list[str]]:
+    """Keep the log messages of ``names`` (bibtexparser, pylatexenc) off stderr; yields them.
+
+    bibtexparser logs each block it cannot parse ("Parsing of `@article` block (line 0)
+    aborted ... Expected comma after entry key") through :mod:`logging`, which without a
+    configured handler prints to stderr in the middle of our output. :func:`parse_bibtex`
+    puts the reason into the import's own report instead (the skipped record's message).
+    """
+    collect = _Collect()
+    loggers = [logging.getLogger(name) for name in names]
+    saved = [(lg.propagate, lg.handlers[:]) for lg in loggers]
+    for lg in loggers:
+        lg.propagate, lg.handlers = False, [collect]
+    try:
+        yield collect.messages
+    finally:
+        for lg, (propagate, handlers) in zip(loggers, saved, strict=True):
+            lg.propagate, lg.handlers = propagate, handlers
+
+
+_BIBTEX_LOG = re.compile(r"block \(line (\d+)\) aborted.*?:\s*(.+)", re.DOTALL)
+
+
 def parse_bibtex(text: str, file: str) -> ParseResult:
     """BibTeX (Web of Science, Scopus, Zotero, JabRef exports), read with bibtexparser 2.
 
@@ -768,15 +813,22 @@ def parse_bibtex(text: str, file: str) -> ParseResult:
 
     def plain(value: str) -> str:
         try:
-            return " ".join(latex.latex_to_text(value).split())
+            with _library_logs_silenced("pylatexenc"):
+                return " ".join(latex.latex_to_text(value).split())
         except Exception:  # pylatexenc gives up on some malformed LaTeX: keep the text as written
             return " ".join(value.split())
 
     try:
-        library = bibtexparser.parse_string(text)
+        with _library_logs_silenced("bibtexparser", "pylatexenc") as logged:
+            library = bibtexparser.parse_string(text)
     except Exception as exc:  # the parser's failures on odd input are not all its own errors
         raise InputError(f"the file cannot be read as BibTeX ({exc})", file=file) from None
     result = ParseResult("bibtex")
+    reasons: dict[int, str] = {}
+    for message in logged:
+        match = _BIBTEX_LOG.search(message)
+        if match:
+            reasons.setdefault(int(match.group(1)), " ".join(match.group(2).split()))
     entries: list[Entry] = list(library.entries)
     for block in library.failed_blocks:
         line = block.start_line + 1
@@ -785,6 +837,7 @@ def parse_bibtex(text: str, file: str) -> ParseResult:
             result.warn(file, line, f"the key '{block.key}' is used twice; both entries were kept")
         else:
             reason = str(getattr(block, "error", "") or "").split("\n")[0]
+            reason = reason or reasons.get(block.start_line, "")
             result.skip(file, line, f"malformed BibTeX entry{': ' + reason if reason else ''}")
     if not entries and not result.skipped:
         raise InputError("this is not a BibTeX file: no @type{key, ...} entry was found", file=file)
@@ -930,6 +983,11 @@ def parse_csv(text: str, file: str) -> ParseResult:
         if len(row) != len(header):
             result.skip(file, start, f"the row has {len(row)} cells but the header has {len(header)}")
             continue
+
+        if own_export:  # the export escaped formula-like cells (export.escape_cell)
+            from trialsynth.io.records.export import unescape_cell
+
+            row = [unescape_cell(c) for c in row]
 
         def cell(column: str, row=row) -> str:
             return row[where[column]].strip() if column in where else ""

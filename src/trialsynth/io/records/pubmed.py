@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from trialsynth._core.errors import InputError
+from trialsynth.io.atomic import replace_file
 from trialsynth.io.records.importing import ImportOutcome, import_text
 from trialsynth.io.records.store import RecordStore
 
@@ -230,8 +231,7 @@ def run_search(
         result = client.esearch(query)
         data = client.efetch_medline(result) if result.count else b""
         saved = folder / "searches" / f"pubmed-{today}-{number}.nbib"
-        saved.parent.mkdir(exist_ok=True)
-        saved.write_bytes(data)
+        replace_file(saved, data)
         if not result.count:
             out.append((result, ImportOutcome(None, (), f"query {number}: no records in PubMed")))
             continue

@@ -15,6 +15,7 @@ from typing import Any
 
 from trialsynth._core import bounds
 from trialsynth._core.errors import InputError, TrialsynthWarning
+from trialsynth._core.limits import max_table_bytes
 from trialsynth.io.poolcsv import MEASURES, NUMERIC_COLUMNS
 from trialsynth.io.review._csv import Table, read_table
 from trialsynth.io.review._toml import key_lines, line_of
@@ -208,12 +209,23 @@ def _describe(value: object) -> str:
     return f"{value!r}"
 
 
+#: A review.toml whose arrays or inline tables nest deeper than Python's parser can follow.
+_TOO_DEEP = "arrays or inline tables are nested too deeply to read (a review.toml needs two or three levels)"
+
+
 class _Toml:
     """review.toml with the line of every key, and typed getters that fail with that line."""
 
     def __init__(self, path: Path) -> None:
         self.source = str(path)
         try:
+            limit = max_table_bytes()
+            if path.is_file() and path.stat().st_size > limit:
+                raise InputError(
+                    f"the file is larger than {limit / 1e6:g} MB, the limit for this kind of file "
+                    "(set TRIALSYNTH_MAX_TABLE_MB to change it)",
+                    file=self.source,
+                )
             raw = path.read_bytes()
         except FileNotFoundError:
             raise InputError("the review folder has no review.toml", file=self.source) from None
@@ -232,7 +244,14 @@ class _Toml:
             line = int(match.group(1)) if match else None
             reason = message[: match.start()].strip() if match else message
             raise self.error_at(f"this is not valid TOML ({reason})", line) from None
-        self.lines = key_lines(self.text)
+        except RecursionError:
+            raise self.error_at(_TOO_DEEP, None) from None
+        except ValueError:  # an integer of more than 4,300 digits (Python's limit on int("..."))
+            raise self.error_at("a number in the file has too many digits to be read", None) from None
+        try:
+            self.lines = key_lines(self.text)
+        except RecursionError:
+            raise self.error_at(_TOO_DEEP, None) from None
 
     def error_at(self, message: str, line: int | None) -> InputError:
         error = InputError(message, file=self.source)

@@ -14,10 +14,11 @@ from pathlib import Path
 from xml.parsers import expat
 
 from trialsynth._core.errors import InputError
+from trialsynth._core.limits import max_revman_bytes
 
 #: Largest file read (bytes). RevMan 5 reviews are rarely above a few megabytes; the limit
 #: stops a mistaken or hostile file from exhausting memory.
-MAX_BYTES = 64 * 1024 * 1024
+MAX_BYTES = 64 * 1_000_000  # the default of TRIALSYNTH_MAX_REVMAN_MB (trialsynth._core.limits)
 
 
 @dataclass
@@ -65,7 +66,7 @@ class FileReader:
 def read_bytes(path: Path, *, max_bytes: int | None = None) -> bytes:
     """The file's bytes, refusing files above ``max_bytes`` (default :data:`MAX_BYTES`,
     checked before reading)."""
-    max_bytes = MAX_BYTES if max_bytes is None else max_bytes
+    max_bytes = max_revman_bytes() if max_bytes is None else max_bytes
     source = str(path)
     try:
         size = path.stat().st_size
@@ -77,7 +78,9 @@ def read_bytes(path: Path, *, max_bytes: int | None = None) -> bytes:
         raise InputError("not a file", file=source)
     if size > max_bytes:
         raise InputError(
-            f"the file is {size} bytes, above the limit of {max_bytes} bytes for a RevMan file", file=source
+            f"the file is {size} bytes, above the limit of {max_bytes} bytes for a RevMan file "
+            "(set TRIALSYNTH_MAX_REVMAN_MB to change it)",
+            file=source,
         )
     if size == 0:
         raise InputError("the file is empty", file=source)
@@ -146,6 +149,10 @@ def parse_xml(data: bytes, source: str) -> Element:
     except expat.ExpatError as exc:
         reason = expat.ErrorString(exc.code)
         raise _at(source, exc.lineno, f"this is not well-formed XML ({reason})") from None
+    except LookupError as exc:  # encoding="..." names an encoding Python does not know
+        raise _at(source, 1, f"the XML declaration names an unknown encoding ({exc})") from None
+    except (UnicodeError, ValueError) as exc:  # the bytes do not fit the declared encoding
+        raise _at(source, 1, f"the file cannot be decoded as its XML declaration says ({exc})") from None
     if not root:
         raise InputError("the file has no XML element", file=source)
     return root[0]

@@ -173,10 +173,16 @@ class _Reader(FileReader):
             name = self.cell(row, "name")
             dtype = self.cell(row, "type")
             if out == 0:
+                if comp in comparisons:
+                    raise self.fail(f"comparison number {comp} is used twice", number, "Comparison Number")
                 comparisons[comp] = name
                 continue
             if dtype:
                 if sub == 0:
+                    if any((o["comparison"], o["no"]) == (comp, out) for o in outcomes):
+                        raise self.fail(
+                            f"outcome number {comp}.{out} is used twice", number, "Outcome Number"
+                        )
                     current = self.outcome_row(row, number, comp, out, name, dtype, comparisons)
                     outcomes.append(current)
                 else:

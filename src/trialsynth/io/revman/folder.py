@@ -17,6 +17,7 @@ inverse-variance pool of (O − E)/V with variances 1/V: ``FE``.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import re
@@ -25,6 +26,7 @@ from collections import Counter
 from pathlib import Path
 
 from trialsynth._core.errors import InputError, TrialsynthWarning
+from trialsynth.io.atomic import replace_file, replace_folder
 from trialsynth.io.poolcsv import NUMERIC_COLUMNS
 from trialsynth.io.revman.model import RevManData, RevManFile, RevManOutcome
 from trialsynth.io.revman.rm5 import decode_id
@@ -716,12 +718,13 @@ class _DataError:
         return int(value)
 
 
-def _write_csv(path: Path, columns: tuple[str, ...], rows: list[dict[str, str]]) -> None:
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(columns)
-        for row in rows:
-            writer.writerow([row.get(c, "") for c in columns])
+def _csv_text(columns: tuple[str, ...], rows: list[dict[str, str]]) -> str:
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([row.get(c, "") for c in columns])
+    return buffer.getvalue()
 
 
 def write_review(rm: RevManFile, out: str | Path, *, force: bool = False) -> Path:
@@ -750,18 +753,28 @@ def write_review(rm: RevManFile, out: str | Path, *, force: bool = False) -> Pat
     if not any(s.outcome.has_subgroups for s in writer.specs):
         outcome_columns = tuple(c for c in outcome_columns if c != SUBGROUP_COLUMN)
         study_columns = tuple(c for c in study_columns if c != SUBGROUP_COLUMN)
-    folder.mkdir(parents=True, exist_ok=True)
-    for name in FILES:
-        (folder / name).unlink(missing_ok=True)
-    (folder / "review.toml").write_text(toml, encoding="utf-8")
-    _write_csv(folder / "studies.csv", study_columns, studies)
-    _write_csv(folder / "outcomes.csv", outcome_columns, outcomes)
-    _write_csv(folder / "revman_stored.csv", STORED_COLUMNS, stored)
+    files = {
+        "review.toml": toml,
+        "studies.csv": _csv_text(study_columns, studies),
+        "outcomes.csv": _csv_text(outcome_columns, outcomes),
+        "revman_stored.csv": _csv_text(STORED_COLUMNS, stored),
+    }
     if reported:
-        _write_csv(
-            folder / "reported.csv",
-            ("outcome", "estimate", "ci_lower", "ci_upper", "p_value", "source", "k", "note"),
-            reported,
+        files["reported.csv"] = _csv_text(
+            ("outcome", "estimate", "ci_lower", "ci_upper", "p_value", "source", "k", "note"), reported
         )
-    (folder / "README.md").write_text(writer.readme(), encoding="utf-8")
+    files["README.md"] = writer.readme()
+    if folder.is_dir() and any(folder.iterdir()):
+        # --force into a folder with other files (a record store, notes): those stay; the
+        # import's files, all prepared above, are each replaced atomically.
+        for name in FILES:
+            if name not in files:
+                (folder / name).unlink(missing_ok=True)
+        for name, text in files.items():
+            replace_file(folder / name, text)
+    else:
+        # A new folder appears whole or not at all.
+        with replace_folder(folder) as tmp:
+            for name, text in files.items():
+                replace_file(tmp / name, text)
     return folder

@@ -107,7 +107,14 @@ class _Reader(FileReader):
         if analyses is None:
             raise self.fail(root, "the file has no <ANALYSES_AND_DATA>: there are no analyses to import")
         outcomes = []
+        numbers: dict[str, int] = {}
         for comparison in analyses.findall("COMPARISON"):
+            no = self.attr(comparison, "NO")
+            if no in numbers:
+                raise self.fail(
+                    comparison, f"comparison number {no} is used twice (also on line {numbers[no]})"
+                )
+            numbers[no] = comparison.line
             outcomes += self.comparison(comparison, studies)
         if not outcomes:
             raise self.fail(analyses, "the file has no analysis with data to import")
@@ -165,6 +172,9 @@ class _Reader(FileReader):
                     f"a RevMan '{kind.lower()}' outcome holds text, not data to pool"
                 )
                 continue
+            number = element.attrs.get("NO", "")
+            if any(o.no == number for o in outcomes):
+                raise self.fail(element, f"outcome number {no}.{number} is used twice in comparison {no}")
             outcomes.append(self.outcome(element, kind, no, name, studies))
         return outcomes
 

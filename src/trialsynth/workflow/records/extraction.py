@@ -29,11 +29,11 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from trialsynth._core.errors import InputError
+from trialsynth.io.atomic import replace_file
 from trialsynth.io.poolcsv import NUMERIC_COLUMNS
 from trialsynth.io.review._csv import Table, read_table
 from trialsynth.io.review.load import OUTCOME_OPTIONAL, OUTCOME_REQUIRED
@@ -222,9 +222,7 @@ def _write_csv(path: Path, header: list[str], rows: list[list[str]]) -> None:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
     writer.writerows(rows)
-    tmp = path.with_suffix(".csv.tmp")
-    tmp.write_bytes(buffer.getvalue().encode("utf-8"))
-    os.replace(tmp, path)
+    replace_file(path, buffer.getvalue())
 
 
 def resolve(review_dir: str | Path) -> tuple[Path, Path]:
