@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
-import json
 import math
 
 import click
+
+from trialsynth._core.serialize import dumps_json
 
 NMA_MEASURES = ("OR", "RR", "MD", "SMD", "HR")
 
@@ -196,6 +197,6 @@ def nma(
         save_figure(network_forest_plot(result), out / "network_forest")
         save_figure(league_heatmap(result), out / "league_table")
     if as_json:
-        click.echo(json.dumps(result.to_json_dict(), indent=2, ensure_ascii=False, allow_nan=False))
+        click.echo(dumps_json(result))
     else:
         click.echo(format_text(result))

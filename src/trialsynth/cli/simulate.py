@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import click
+
+from trialsynth._core.serialize import dumps_json
 
 
 @click.command()
@@ -77,8 +78,7 @@ def simulate(spec_file, out_dir, scheduler, workers, chunk_size, progress, plot)
             client.close()
     write_csv(result, out / "simulation.csv")
     with open(out / "simulation.json", "w", encoding="utf-8") as handle:
-        json.dump(result.to_json_dict(), handle, indent=2, ensure_ascii=False, allow_nan=False)
-        handle.write("\n")
+        handle.write(dumps_json(result) + "\n")
     if plot:
         from trialsynth.plots import save_figure, simulation_plot
 

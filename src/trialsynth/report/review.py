@@ -3,10 +3,10 @@ comparison for an imported RevMan review)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from trialsynth._core.errors import InputError
+from trialsynth._core.serialize import dumps_json
 from trialsynth.report.results_json import results_document
 from trialsynth.workflow.runner import DEFAULT_REVIEW, EXAMPLES, analyse_review
 
@@ -25,7 +25,7 @@ def run_review(path: str | Path | None = None, out_dir: str | Path | None = None
     analysis = analyse_review(path)
     doc = results_document(analysis)
     (out / "results.json").write_text(
-        json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8"
+        dumps_json(doc) + "\n", encoding="utf-8"
     )
     from trialsynth.report.html import write_report
 

@@ -11,7 +11,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from trialsynth._core.errors import InputError, TrialsynthWarning
-from trialsynth._core.results import MetaResult, _clean
+from trialsynth._core.results import MetaResult
+from trialsynth._core.serialize import to_jsonable
 from trialsynth.stats.analyses import format_subgroups, subgroup_analysis
 from trialsynth.stats.bayes import DEFAULT_TAU_PRIOR, BayesResult, bayes_meta, parse_mu_prior, parse_tau_prior
 from trialsynth.stats.bias import (
@@ -185,7 +186,7 @@ def sensitivity_file(
         steps = cumulative_by_column(data, cumulative_by, **options)
         out["cumulative_by"] = cumulative_by
         out["cumulative"] = [_loo_entry(study, r) for study, r in steps]
-    return _clean(out), _format_sensitivity(out)
+    return to_jsonable(out), _format_sensitivity(out)
 
 
 def bias_file(
@@ -274,7 +275,7 @@ def bias_file(
     except (ValueError, np.linalg.LinAlgError) as exc:  # pragma: no cover - numerical failure
         _warn(f"the selection model could not be fitted: {exc}")
         out["selmodel"] = None
-    out = _clean(out)
+    out = to_jsonable(out)
     return out, _format_bias(out)
 
 
