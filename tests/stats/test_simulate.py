@@ -19,14 +19,12 @@ import json
 import math
 import warnings
 from dataclasses import replace
-from fractions import Fraction
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from trialsynth._core.errors import InputError, TrialsynthWarning
-from trialsynth._core.exactsum import ExactSum
 from trialsynth.cli import main
 from trialsynth.stats.meta import meta_analysis
 from trialsynth.stats.simulate import COLUMNS, generate, load_spec, run_simulation, spec_from_dict
@@ -111,19 +109,6 @@ def test_toml_spec_reads_as_the_dict(tmp_path):
         "normal (k=6, tau2=0.04, effect=0.25)",
         "binary",
     ]
-
-
-def test_exact_sum_is_math_fsum_in_any_grouping():
-    rng = np.random.default_rng(7)
-    x = rng.normal(size=5000) * np.exp(rng.normal(size=5000) * 30)
-    whole = ExactSum().add(x)
-    assert float(whole) == math.fsum(x)
-    merged = ExactSum()
-    for part in np.array_split(rng.permutation(x), 13):
-        merged.merge(ExactSum().add(part))
-    assert merged.fraction() == whole.fraction() == sum(Fraction(v) for v in x)
-    with pytest.raises(ValueError):
-        ExactSum().add([1.0, math.nan])
 
 
 def test_streams_are_the_documented_seedsequence_recipe():

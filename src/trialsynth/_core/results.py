@@ -11,6 +11,8 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from trialsynth._core.serialize import JsonResult, to_jsonable
+
 #: Measures analysed on the log scale (estimates are log ratios).
 RATIO_MEASURES = frozenset({"OR", "RR", "HR", "ROM", "IRR"})
 
@@ -21,29 +23,8 @@ REVMAN_MH_RANDOM_NOTE = (
 )
 
 
-def _clean(value: Any) -> Any:
-    """Turn NaN into None and numpy scalars into Python floats, recursively."""
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        return value
-    if isinstance(value, int):
-        return value
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        return value
-    if math.isnan(f):
-        return None
-    if f.is_integer() and type(value).__name__.startswith("int"):
-        return int(f)
-    return f
-
-
 @dataclass(frozen=True)
-class StudyRow:
+class StudyRow(JsonResult):
     """One study in a fitted model.
 
     ``yi``/``vi`` are the effect and its sampling variance on the analysis scale;
@@ -62,9 +43,19 @@ class StudyRow:
     #: How the numbers behind ``yi``/``vi`` were derived (trialsynth.stats.derive.Derivation records).
     derivations: tuple = ()
 
+    #: The per-study object of ``trialsynth pool --json`` (``effect``/``variance`` on the analysis scale).
+    __json_fields__ = (
+        "study", ("effect", "yi"), ("variance", "vi"), "weight", "ci_lower", "ci_upper", "included", "note",
+        ("derivations", "_json_derivations"),
+    )
+
+    @property
+    def _json_derivations(self) -> list[dict[str, Any]]:
+        return [d.as_dict() for d in self.derivations]
+
 
 @dataclass(frozen=True)
-class MetaResult:
+class MetaResult(JsonResult):
     """A fitted (or, for one study, unpooled) meta-analysis.
 
     Fields not applicable to the model are NaN (``tau2`` for FE/MH/Peto, say); they
@@ -133,64 +124,26 @@ class MetaResult:
 
     def to_dict(self) -> dict[str, Any]:
         """All fields, full precision, NaN as None (JSON-ready)."""
-        data = asdict(self)
-        data["studies"] = [asdict(s) for s in self.studies]
-        return _clean(data)
+        return to_jsonable(asdict(self))
 
-    def to_json_dict(self) -> dict[str, Any]:
-        """The documented ``trialsynth pool --json`` object (analysis scale)."""
-        top = {
-            "k": self.k,
-            "measure": self.measure,
-            "method": self.method,
-            "hk": self.hk,
-            "hk_variant": self.hk_variant or None,
-            "profile": self.profile,
-            "level": self.level,
-            "test": self.test,
-            "scale": "log" if self.ratio else "identity",
-            "pooled": self.pooled,
-            "estimate": self.estimate,
-            "se": self.se,
-            "ci_lower": self.ci_lower,
-            "ci_upper": self.ci_upper,
-            "statistic": self.statistic,
-            "df": self.df,
-            "p_value": self.p_value,
-            "tau2": self.tau2,
-            "tau2_ci_lower": self.tau2_ci_lower,
-            "tau2_ci_upper": self.tau2_ci_upper,
-            "tau": self.tau,
-            "i2": self.i2,
-            "h2": self.h2,
-            "q": self.q,
-            "q_df": self.q_df,
-            "q_p_value": self.q_p_value,
-            "pi_lower": self.pi_lower,
-            "pi_upper": self.pi_upper,
-            "pi_type": self.pi_type,
-            "converged": self.converged,
-            "iterations": self.iterations,
-            "n_local_maxima": self.n_local_maxima,
-            "corrections": list(self.corrections),
-            "notes": list(self.notes),
-            "studies": [
-                {
-                    "study": s.study,
-                    "effect": s.yi,
-                    "variance": s.vi,
-                    "weight": s.weight,
-                    "ci_lower": s.ci_lower,
-                    "ci_upper": s.ci_upper,
-                    "included": s.included,
-                    "note": s.note,
-                    "derivations": [d.as_dict() for d in s.derivations],
-                }
-                for s in self.studies
-            ],
-        }
-        top.update(self.extra)
-        return _clean(top)
+    #: The documented ``trialsynth pool --json`` object (analysis scale), in this key order;
+    #: ``extra`` (subgroups, GLMM details, …) is merged in at the end.
+    __json_fields__ = (
+        "k", "measure", "method", "hk", ("hk_variant", "_json_hk_variant"), "profile", "level", "test",
+        "scale", "pooled", "estimate", "se", "ci_lower", "ci_upper", "statistic", "df", "p_value", "tau2",
+        "tau2_ci_lower", "tau2_ci_upper", "tau", "i2", "h2", "q", "q_df", "q_p_value", "pi_lower",
+        "pi_upper", "pi_type", "converged", "iterations", "n_local_maxima", "corrections", "notes",
+        "studies", "**extra",
+    )
+
+    @property
+    def scale(self) -> str:
+        """``"log"`` for ratio measures, else ``"identity"``: the scale of the estimates."""
+        return "log" if self.ratio else "identity"
+
+    @property
+    def _json_hk_variant(self) -> str | None:
+        return self.hk_variant or None
 
     def _repr_html_(self) -> str:
         """Jupyter display: summary and per-study tables (escaped) and the forest plot."""

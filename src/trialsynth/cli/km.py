@@ -3,10 +3,11 @@ over :mod:`trialsynth.workflow.km_files`)."""
 
 from __future__ import annotations
 
-import json
 import math
 
 import click
+
+from trialsynth._core.serialize import dumps_json
 
 
 @click.command()
@@ -32,28 +33,27 @@ def km(curves, at_risk, treatment, control, level, study, as_json) -> None:
     from trialsynth.workflow.km_files import km_file
 
     res = km_file(curves, at_risk, treatment=treatment, control=control, level=level)
-    doc = res.to_json_dict()
     if as_json:
-        click.echo(json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False))
+        click.echo(dumps_json(res))
         return
     t, c = res.treatment, res.control
     click.echo(
         f"Reconstructed: {t.arm} {t.n} patients, {t.events} events; {c.arm} {c.n} patients, {c.events} events"
     )
     click.echo(
-        f"HR ({t.arm} vs {c.arm}) = {math.exp(doc['log_hr']):.3f} "
-        f"({level:g}% CI {math.exp(doc['ci_lower']):.3f} to {math.exp(doc['ci_upper']):.3f}); "
-        f"log HR = {doc['log_hr']:.4f}, SE = {doc['se']:.4f} (Cox)"
+        f"HR ({t.arm} vs {c.arm}) = {math.exp(res.log_hr_cox):.3f} "
+        f"({level:g}% CI {math.exp(res.ci_lower):.3f} to {math.exp(res.ci_upper):.3f}); "
+        f"log HR = {res.log_hr_cox:.4f}, SE = {res.se_cox:.4f} (Cox)"
     )
     click.echo(
-        f"Log-rank: O - E = {doc['o_minus_e']:.3f}, V = {doc['v']:.3f}, "
-        f"log HR = {doc['log_hr_logrank']:.4f}, SE = {doc['se_logrank']:.4f}"
+        f"Log-rank: O - E = {res.o_minus_e:.3f}, V = {res.v:.3f}, "
+        f"log HR = {res.log_hr_logrank:.4f}, SE = {res.se_logrank:.4f}"
     )
     import csv
     import io
 
     row = io.StringIO()
     csv.writer(row, lineterminator="\n").writerows(
-        [["study", "log_estimate", "se"], [study, doc["log_hr"], doc["se"]]]
+        [["study", "log_estimate", "se"], [study, res.log_hr_cox, res.se_cox]]
     )
     click.echo(row.getvalue(), nl=False)

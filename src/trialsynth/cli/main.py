@@ -7,7 +7,6 @@ corrections, dropped studies, non-convergence) are printed on standard error, on
 
 from __future__ import annotations
 
-import json
 import sys
 import warnings
 
@@ -85,7 +84,9 @@ def main(quiet: bool = False) -> None:
 
 
 def _json_dumps(data) -> str:
-    return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False)
+    from trialsynth._core.serialize import dumps_json
+
+    return dumps_json(data)
 
 
 @main.command()

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 
 import click
@@ -146,6 +145,8 @@ def nma(
         save_figure(network_forest_plot(result), out / "network_forest")
         save_figure(league_heatmap(result), out / "league_table")
     if as_json:
-        click.echo(json.dumps(result.to_json_dict(), indent=2, ensure_ascii=False, allow_nan=False))
+        from trialsynth._core.serialize import dumps_json
+
+        click.echo(dumps_json(result))
     else:
         click.echo(format_text(result))

@@ -3,15 +3,15 @@
 
 from __future__ import annotations
 
-import json
-
 import click
+
+from trialsynth._core.serialize import dumps_json
 
 __all__ = ["COMMANDS", "extraction", "prisma", "records", "search"]
 
 
 def _json(data) -> str:
-    return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False)
+    return dumps_json(data)
 
 
 @click.group()

@@ -14,6 +14,8 @@ from contextlib import contextmanager
 
 import click
 
+from trialsynth._core.serialize import dumps_json
+
 __all__ = ["COMMANDS", "screen", "screen_simulate", "serve"]
 
 _STAGE_NAMES = {"title_abstract": "Title/abstract", "full_text": "Full-text"}
@@ -290,13 +292,12 @@ def _conflict_loop(session) -> tuple[int, int]:
 
 
 def _print_summary(review_dir, as_json: bool) -> None:
-    import json
 
     from trialsynth.workflow.screening.session import screening_summary
 
     data = screening_summary(review_dir)
     if as_json:
-        click.echo(json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False))
+        click.echo(dumps_json(data))
         return
     click.echo(f"Reviewers required per record: {data['reviewers_required']}")
     for stage, name in _STAGE_NAMES.items():
@@ -497,7 +498,6 @@ def screen_simulate(labelled, seed, prior_included, prior_excluded, batch, stop_
     confidence C: reports the records screened at the stop, the recall reached and the work
     saved (the share never screened).
     """
-    import json
 
     from trialsynth.workflow.screening.simulate import read_labelled, simulate
     from trialsynth.workflow.screening.stopping import parse_stop_rule
@@ -519,7 +519,7 @@ def screen_simulate(labelled, seed, prior_included, prior_excluded, batch, stop_
     )
     if as_json:
         out = {"file": data.file, **result.to_dict()}
-        click.echo(json.dumps(out, indent=2, ensure_ascii=False, allow_nan=False))
+        click.echo(dumps_json(out))
         return
     n = result.n_records
     click.echo(f"{data.file}: {n} records, {result.n_included} included; seed {seed}")

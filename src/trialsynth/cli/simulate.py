@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from contextlib import nullcontext
 from pathlib import Path
@@ -76,10 +75,9 @@ def simulate(spec_file, out_dir, scheduler, workers, chunk_size, progress, plot)
         if client is not None:
             client.close()
     replace_file(out / "simulation.csv", csv_text(result))
-    replace_file(
-        out / "simulation.json",
-        json.dumps(result.to_json_dict(), indent=2, ensure_ascii=False, allow_nan=False) + "\n",
-    )
+    from trialsynth._core.serialize import dumps_json
+
+    replace_file(out / "simulation.json", dumps_json(result) + "\n")
     if plot:
         from trialsynth.plots import save_figure, simulation_plot
 

@@ -4,11 +4,11 @@ comparison for an imported RevMan review)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 
 from trialsynth._core.errors import InputError
+from trialsynth._core.serialize import dumps_json
 from trialsynth.io._atomic import write_text_atomic
 from trialsynth.report.results_json import _without_folder_paths, results_document
 from trialsynth.workflow.runner import DEFAULT_REVIEW, EXAMPLES, ReviewAnalysis, analyse_review
@@ -99,9 +99,7 @@ def write_outputs(
     """Write ``results.json`` (``doc``), the figures, ``report.html`` and (unless switched off) the
     Word report and the workbook into ``out``; returns the report's path."""
     out.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(
-        out / "results.json", json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-    )
+    write_text_atomic(out / "results.json", dumps_json(doc) + "\n")
     from trialsynth.report.html import build_context, render_report
 
     if (path / "revman_stored.csv").exists():  # a RevMan import: compare with RevMan's own results

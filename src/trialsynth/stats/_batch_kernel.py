@@ -181,6 +181,67 @@ def _closed_form(code, y, v, k, w, t1):
     return tau0 * _psum(t1, 0, k) / (k - 1)
 
 
+_inline = nb.njit(cache=True, error_model="numpy", inline="always")
+
+
+@_inline
+def _fixed_effect_q(y, v, k, w, t1, t2):
+    """Cochran's Q with its p-value, Σw and Σw² of the fixed-effect weights 1/vᵢ (numpy's order)."""
+    for j in range(k):
+        w[j] = 1.0 / v[j]
+    sw_fe, mu_fe = _wmean(y, w, t1, k)
+    for j in range(k):
+        t1[j] = w[j] * (y[j] - mu_fe) ** 2
+        t2[j] = w[j] ** 2
+    q = _psum(t1, 0, k) if k else np.nan
+    sw2_fe = _psum(t2, 0, k)
+    df = k - 1
+    q_p = _chdtrc(float(df), q, _NO_DISPATCH) if df >= 1 else np.nan
+    return q, q_p, sw_fe, sw2_fe
+
+
+@_inline
+def _row_tau2(code, y, v, X, k, w, t1, tol, maxiter, sw_, se_, mats, ev, cells, roots, pts, res):
+    """τ² of one row: 0 (FE, one study), closed form (DL, HE, HS, SJ) or the one solver (REML, ML,
+    PM, EB). Returns (τ², converged, iterations, number of local maxima)."""
+    if code == 0 or k < 2:
+        return 0.0, True, 0, 0
+    if code < 5:
+        return _closed_form(code, y, v, k, w, t1), True, 0, 0
+    eq = solver.REML if code == 5 else (solver.ML if code == 6 else solver.QEQ)
+    solver.solve_row(eq, y, v, X, k, 0, k - 1.0, tol, maxiter, sw_, se_, mats, ev, cells, roots, pts, res)
+    return res[0], res[1] == 1.0, int(res[2]), int(res[3])
+
+
+@_inline
+def _hartung_knapp(y, w, t1, k, mu, sw, adhoc, tcrit):
+    """Hartung–Knapp SE (knha, or adhoc with the floor 1), its t(k − 1) test and critical value."""
+    df = k - 1
+    for j in range(k):
+        t1[j] = w[j] * (y[j] - mu) ** 2
+    s2w = _psum(t1, 0, k) / df if df != 0 else np.nan
+    if adhoc:
+        s2w = max(1.0, s2w)
+    tdf = float(df) if df >= 1 else np.nan
+    se = math.sqrt(s2w / sw) if df >= 1 else np.nan
+    stat = mu / se
+    p = 2.0 * _stdtr(tdf, -abs(stat), _NO_DISPATCH)
+    crit = tcrit[df] if df >= 1 else np.nan
+    return se, tdf, stat, p, crit
+
+
+@_inline
+def _percent_weights(mask, i, kmax, w, sw, weights):
+    """Row ``i`` of ``weights``: 100·wⱼ/Σw at the row's studies, NaN elsewhere."""
+    jj = 0
+    for j in range(kmax):
+        if mask[i, j]:
+            weights[i, j] = 100.0 * w[jj] / sw
+            jj += 1
+        else:
+            weights[i, j] = np.nan
+
+
 @nb.njit(cache=True, error_model="numpy", parallel=True)
 def fit_rows(
     yi,
@@ -227,47 +288,16 @@ def fit_rows(
         for i in range(start, stop):
             k = solver.compact_row(yi, vi, mask, X3, 0, i, y, v, X)
             df = k - 1
-            # Fixed-effect quantities: Cochran's Q and the typical within-study variance.
-            for j in range(k):
-                w[j] = 1.0 / v[j]
-            sw_fe, mu_fe = _wmean(y, w, t1, k)
-            for j in range(k):
-                t1[j] = w[j] * (y[j] - mu_fe) ** 2
-                t2[j] = w[j] ** 2
-            q = _psum(t1, 0, k) if k else np.nan
-            sw2_fe = _psum(t2, 0, k)
-            q_p = _chdtrc(float(df), q, _NO_DISPATCH) if df >= 1 else np.nan
-            tau2 = 0.0
-            converged = True
-            it = 0
-            nm = 0
-            if code != 0 and k >= 2:
-                if code >= 5:
-                    eq = solver.REML if code == 5 else (solver.ML if code == 6 else solver.QEQ)
-                    solver.solve_row(
-                        eq, y, v, X, k, 0, k - 1.0, tol, maxiter, sw_, se_, mats, ev, cells, roots, pts, res
-                    )
-                    tau2 = res[0]
-                    converged = res[1] == 1.0
-                    it = int(res[2])
-                    nm = int(res[3])
-                else:
-                    tau2 = _closed_form(code, y, v, k, w, t1)
+            q, q_p, sw_fe, sw2_fe = _fixed_effect_q(y, v, k, w, t1, t2)
+            tau2, converged, it, nm = _row_tau2(
+                code, y, v, X, k, w, t1, tol, maxiter, sw_, se_, mats, ev, cells, roots, pts, res
+            )
             for j in range(k):
                 w[j] = 1.0 / (v[j] + tau2)
             sw, mu = _wmean(y, w, t1, k)
             se = math.sqrt(1.0 / sw)
             if hk and k >= 2:
-                for j in range(k):
-                    t1[j] = w[j] * (y[j] - mu) ** 2
-                s2w = _psum(t1, 0, k) / df if df != 0 else np.nan
-                if adhoc:
-                    s2w = max(1.0, s2w)
-                tdf = float(df) if df >= 1 else np.nan
-                se = math.sqrt(s2w / sw) if df >= 1 else np.nan
-                stat = mu / se
-                p = 2.0 * _stdtr(tdf, -abs(stat), _NO_DISPATCH)
-                crit = tcrit[df] if df >= 1 else np.nan
+                se, tdf, stat, p, crit = _hartung_knapp(y, w, t1, k, mu, sw, adhoc, tcrit)
             else:
                 tdf = np.nan
                 stat = mu / se
@@ -311,10 +341,4 @@ def fit_rows(
             iters[i] = it
             nmax[i] = nm
             if want_weights:
-                jj = 0
-                for j in range(kmax):
-                    if mask[i, j]:
-                        weights[i, j] = 100.0 * w[jj] / sw
-                        jj += 1
-                    else:
-                        weights[i, j] = np.nan
+                _percent_weights(mask, i, kmax, w, sw, weights)

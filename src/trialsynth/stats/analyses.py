@@ -10,13 +10,14 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from trialsynth._core.dist import chi2_sf
 from trialsynth._core.errors import InputError, NotEstimable, TrialsynthWarning
 from trialsynth._core.results import MetaResult
+from trialsynth._core.serialize import JsonResult, json_key
 from trialsynth.stats.meta import pool_input
 
 
@@ -116,6 +117,18 @@ class SubgroupResult:
         return html_for(self)
 
 
+def _q_between(estimates: Sequence[float], ses: Sequence[float]) -> float:
+    """Cochran's Q across subgroup estimates, weights 1/SE²: Σwᵢ(θᵢ − θ̄)², θ̄ = Σwᵢθᵢ/Σwᵢ.
+
+    NaN when a subgroup's SE is 0 (e.g. Hartung–Knapp on identical effects: infinite weight).
+    """
+    est = np.asarray(estimates, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        w = 1.0 / np.asarray(ses, dtype=float) ** 2
+        mean = (w * est).sum() / w.sum()
+        return float((w * (est - mean) ** 2).sum())
+
+
 def subgroups(data, column: str, **options) -> SubgroupResult:
     """Pool within each level of ``column`` (levels in order of first appearance)."""
     if column not in data.extra_columns:
@@ -144,11 +157,7 @@ def subgroups(data, column: str, **options) -> SubgroupResult:
             column=column,
         )
     overall = _quiet_pool(data, options)
-    est = np.array([g.estimate for _, g in groups])
-    se = np.array([g.se for _, g in groups])
-    w = 1.0 / se**2
-    mean = (w * est).sum() / w.sum()
-    q = float((w * (est - mean) ** 2).sum())
+    q = _q_between([g.estimate for _, g in groups], [g.se for _, g in groups])
     df = len(groups) - 1
     return SubgroupResult(tuple(groups), overall, q, df, float(chi2_sf(q, df)), tuple(missing))
 
@@ -199,11 +208,11 @@ class SubgroupEstimate:
     ci_upper: float
     p_value: float
     tau2: float
-    result: MetaResult | None = None
+    result: MetaResult | None = field(default=None, metadata=json_key(None))
 
 
 @dataclass(frozen=True)
-class SubgroupAnalysis:
+class SubgroupAnalysis(JsonResult):
     """Subgroup estimates and the test for subgroup differences (metafor's definitions).
 
     ``tau2_model="separate"``: each subgroup is pooled on its own (its own τ², as
@@ -230,34 +239,11 @@ class SubgroupAnalysis:
     tau2: float = math.nan
     dropped: tuple[str, ...] = ()
 
-    def to_json_dict(self) -> dict:
-        """The keys ``trialsynth pool --subgroup --json`` adds (NaN as null)."""
-        from trialsynth._core.results import _clean
-
-        return _clean(
-            {
-                "subgroup_column": self.column,
-                "subgroup_tau2": self.tau2_model,
-                "subgroups": [
-                    {
-                        "name": g.name,
-                        "k": g.k,
-                        "estimate": g.estimate,
-                        "se": g.se,
-                        "ci_lower": g.ci_lower,
-                        "ci_upper": g.ci_upper,
-                        "p_value": g.p_value,
-                        "tau2": g.tau2,
-                    }
-                    for g in self.groups
-                ],
-                "q_between": self.q_between,
-                "q_between_df": self.q_between_df,
-                "q_between_df2": self.q_between_df2,
-                "q_between_test": self.q_between_test,
-                "q_between_p_value": self.q_between_p_value,
-            }
-        )
+    #: The keys ``trialsynth pool --subgroup --json`` adds (NaN as null), in this order.
+    __json_fields__ = (
+        ("subgroup_column", "column"), ("subgroup_tau2", "tau2_model"), ("subgroups", "groups"),
+        "q_between", "q_between_df", "q_between_df2", "q_between_test", "q_between_p_value",
+    )
 
 
 def _find_column(data, column: str, what: str) -> str:
@@ -268,74 +254,39 @@ def _find_column(data, column: str, what: str) -> str:
     return lookup[key]
 
 
-def subgroup_analysis(data, column: str, *, tau2: str = "separate", **options) -> SubgroupAnalysis:
-    """Subgroup analysis on ``column`` with separate (default) or common τ² (see SubgroupAnalysis).
-
-    Subgroups are listed in R's factor-level order (sorted, as metafor). Studies with a blank
-    (or ``NA``) subgroup value are left out of the subgroup analysis with a warning; a
-    missing column, or one with a single value, is an :class:`InputError`. ``options`` are
-    those of :func:`trialsynth.stats.meta.pool_input`.
-    """
-    from trialsynth.stats.regression import MISSING, fit_mods, r_sorted_levels
-
-    if tau2 not in ("separate", "common"):
-        raise InputError("the subgroup τ² must be 'separate' or 'common'")
-    name = _find_column(data, column, "subgroups")
-    values = [str(v).strip() for v in data.extra_columns[name]]
-    overall = pool_input(data, **options)
-    present = [i for i, v in enumerate(values) if v not in MISSING]
-    dropped = tuple(data.labels[i] for i, v in enumerate(values) if v in MISSING)
-    if dropped:
-        warnings.warn(
-            f"{data.source}: left out of the subgroup analysis (no value in column '{name}'): "
-            + ", ".join(dropped),
-            TrialsynthWarning,
-            stacklevel=2,
-        )
-    levels = r_sorted_levels([values[i] for i in present])
-    if len(levels) < 2:
-        raise InputError(
-            "the column has the same value for every study; subgroups need two or more",
-            file=data.source,
-            column=name,
-        )
-    method = str(options.get("method", "REML")).upper()
-    hk = bool(options.get("hk", False))
-    level_opt = options.get("level", 95.0)
-    level = level_opt / 100.0 if level_opt > 1 else level_opt
-    random = method not in ("FE", "MH", "PETO")
-
-    if tau2 == "separate":
-        groups = []
-        for lv in levels:
-            idx = [i for i in present if values[i] == lv]
-            try:
-                res = _quiet_pool(subset_input(data, idx), options)
-            except InputError:
-                warnings.warn(
-                    f"{data.source}: subgroup '{lv}' has no study with a usable estimate and is left out",
-                    TrialsynthWarning,
-                    stacklevel=2,
-                )
-                continue
-            t2 = (res.tau2 if res.k > 1 else 0.0) if random else math.nan
-            groups.append(
-                SubgroupEstimate(
-                    lv, res.k, res.estimate, res.se, res.ci_lower, res.ci_upper, res.p_value, t2, res
-                )
+def _separate_tau2(data, name, values, present, levels, overall, dropped, random, options):
+    """Each subgroup pooled on its own; Cochran's Q across the subgroup estimates."""
+    groups = []
+    for lv in levels:
+        idx = [i for i in present if values[i] == lv]
+        try:
+            res = _quiet_pool(subset_input(data, idx), options)
+        except InputError:
+            warnings.warn(
+                f"{data.source}: subgroup '{lv}' has no study with a usable estimate and is left out",
+                TrialsynthWarning,
+                stacklevel=3,
             )
-        if len(groups) < 2:
-            raise InputError("fewer than two subgroups have usable studies", file=data.source, column=name)
-        est = np.array([g.estimate for g in groups])
-        w = 1.0 / np.array([g.se for g in groups]) ** 2
-        mean = (w * est).sum() / w.sum()
-        q = float((w * (est - mean) ** 2).sum())
-        df = len(groups) - 1
-        return SubgroupAnalysis(
-            name, tau2, tuple(groups), overall, q, df, float(chi2_sf(q, df)), dropped=dropped
+            continue
+        t2 = (res.tau2 if res.k > 1 else 0.0) if random else math.nan
+        groups.append(
+            SubgroupEstimate(
+                lv, res.k, res.estimate, res.se, res.ci_lower, res.ci_upper, res.p_value, t2, res
+            )
         )
+    if len(groups) < 2:
+        raise InputError("fewer than two subgroups have usable studies", file=data.source, column=name)
+    q = _q_between([g.estimate for g in groups], [g.se for g in groups])
+    df = len(groups) - 1
+    return SubgroupAnalysis(
+        name, "separate", tuple(groups), overall, q, df, float(chi2_sf(q, df)), dropped=dropped
+    )
 
-    # Common τ²: one mixed-effects model with the subgroup factor.
+
+def _common_tau2(data, name, values, present, levels, overall, dropped, method, hk, level, options):
+    """One mixed-effects model with the subgroup factor (a common τ²); its omnibus test."""
+    from trialsynth.stats.regression import fit_mods
+
     if method in ("MH", "PETO"):
         raise InputError(f"a common τ² across subgroups needs an inverse-variance model, not {method}")
     yi = np.array([s.yi for s in overall.studies])
@@ -366,7 +317,7 @@ def subgroup_analysis(data, column: str, *, tau2: str = "separate", **options) -
     )
     return SubgroupAnalysis(
         name,
-        tau2,
+        "common",
         groups,
         overall,
         float(omni["qm"]),
@@ -376,6 +327,50 @@ def subgroup_analysis(data, column: str, *, tau2: str = "separate", **options) -
         q_between_df2=float(omni["qm_df2"]),
         tau2=float(omni["tau2"]),
         dropped=dropped,
+    )
+
+
+def subgroup_analysis(data, column: str, *, tau2: str = "separate", **options) -> SubgroupAnalysis:
+    """Subgroup analysis on ``column`` with separate (default) or common τ² (see SubgroupAnalysis).
+
+    Subgroups are listed in R's factor-level order (sorted, as metafor). Studies with a blank
+    (or ``NA``) subgroup value are left out of the subgroup analysis with a warning; a
+    missing column, or one with a single value, is an :class:`InputError`. ``options`` are
+    those of :func:`trialsynth.stats.meta.pool_input`.
+    """
+    from trialsynth.stats.regression import MISSING, r_sorted_levels
+
+    if tau2 not in ("separate", "common"):
+        raise InputError("the subgroup τ² must be 'separate' or 'common'")
+    name = _find_column(data, column, "subgroups")
+    values = [str(v).strip() for v in data.extra_columns[name]]
+    overall = pool_input(data, **options)
+    present = [i for i, v in enumerate(values) if v not in MISSING]
+    dropped = tuple(data.labels[i] for i, v in enumerate(values) if v in MISSING)
+    if dropped:
+        warnings.warn(
+            f"{data.source}: left out of the subgroup analysis (no value in column '{name}'): "
+            + ", ".join(dropped),
+            TrialsynthWarning,
+            stacklevel=2,
+        )
+    levels = r_sorted_levels([values[i] for i in present])
+    if len(levels) < 2:
+        raise InputError(
+            "the column has the same value for every study; subgroups need two or more",
+            file=data.source,
+            column=name,
+        )
+    method = str(options.get("method", "REML")).upper()
+    hk = bool(options.get("hk", False))
+    level_opt = options.get("level", 95.0)
+    level = level_opt / 100.0 if level_opt > 1 else level_opt
+    random = method not in ("FE", "MH", "PETO")
+
+    if tau2 == "separate":
+        return _separate_tau2(data, name, values, present, levels, overall, dropped, random, options)
+    return _common_tau2(
+        data, name, values, present, levels, overall, dropped, method, hk, level, options
     )
 
 

@@ -54,7 +54,8 @@ from scipy import optimize, special
 
 from trialsynth._core.bounds import check_effects
 from trialsynth._core.errors import InputError, NotEstimable, TrialsynthWarning
-from trialsynth._core.results import RATIO_MEASURES, _clean
+from trialsynth._core.results import RATIO_MEASURES
+from trialsynth._core.serialize import JsonResult
 from trialsynth.stats.tau_priors import tau_lognormal, turner_setting
 
 __all__ = [
@@ -508,7 +509,7 @@ class PosteriorSummary:
 
 
 @dataclass(frozen=True)
-class BayesResult:
+class BayesResult(JsonResult):
     """A Bayesian random-effects meta-analysis (analysis scale: log for ratio measures).
 
     ``mu``, ``tau``, ``predictive`` (a new study's θ) and ``shrinkage`` (each study's θ_i) are
@@ -571,39 +572,43 @@ class BayesResult:
         lines += [f"Note: {n}" for n in self.notes]
         return "\n".join(lines)
 
-    def to_json_dict(self) -> dict[str, Any]:
-        """The documented ``trialsynth pool --bayes --json`` object."""
+    #: The documented ``trialsynth pool --bayes --json`` object, in this key order (level in percent).
+    __json_fields__ = (
+        "k", "measure", "model", "scale", "mu_prior", "tau_prior", ("level", "_json_level"), "interval",
+        "null", "posterior", ("studies", "_json_studies"), "notes", "**extra",
+    )
 
-        def summ(s: PosteriorSummary, keys=("median", "mean", "sd", "ci_lower", "ci_upper")):
-            return {key: getattr(s, key) for key in keys}
+    @property
+    def model(self) -> str:
+        return "bayes"
 
-        return _clean(
-            {
-                "k": self.k,
-                "measure": self.measure,
-                "model": "bayes",
-                "scale": "log" if self.ratio else "identity",
-                "mu_prior": self.mu_prior,
-                "tau_prior": self.tau_prior,
-                "level": self.level * 100,
-                "interval": self.interval,
-                "null": self.null,
-                "posterior": {
-                    "mu": summ(self.mu),
-                    "tau": summ(self.tau),
-                    "predictive": summ(self.predictive),
-                    "p_below_null": self.p_below_null,
-                    "bf01_tau0": self.bf01_tau0,
-                    "bf01_mu0": self.bf01_mu0,
-                },
-                "studies": [
-                    {"study": lab, "effect": y, "variance": v, "shrinkage": summ(s)}
-                    for lab, y, v, s in zip(self.labels, self.yi, self.vi, self.shrinkage, strict=True)
-                ],
-                "notes": list(self.notes),
-                **self.extra,
-            }
-        )
+    @property
+    def scale(self) -> str:
+        """``"log"`` for ratio measures, else ``"identity"``."""
+        return "log" if self.ratio else "identity"
+
+    @property
+    def _json_level(self) -> float:
+        return self.level * 100
+
+    @property
+    def posterior(self) -> dict[str, Any]:
+        """The posterior summaries of μ, τ and a new study's effect, and the tail and Bayes-factor numbers."""
+        return {
+            "mu": self.mu,
+            "tau": self.tau,
+            "predictive": self.predictive,
+            "p_below_null": self.p_below_null,
+            "bf01_tau0": self.bf01_tau0,
+            "bf01_mu0": self.bf01_mu0,
+        }
+
+    @property
+    def _json_studies(self) -> list[dict[str, Any]]:
+        return [
+            {"study": lab, "effect": y, "variance": v, "shrinkage": s}
+            for lab, y, v, s in zip(self.labels, self.yi, self.vi, self.shrinkage, strict=True)
+        ]
 
 
 def _summary(post: BayesPosterior, which: str, level: float, interval: str, study=None) -> PosteriorSummary:

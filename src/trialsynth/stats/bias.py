@@ -41,7 +41,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import special
@@ -49,6 +49,7 @@ from scipy import special
 from trialsynth._core.bounds import check_effects
 from trialsynth._core.dist import chi2_sf, crit_value, norm_quantile, norm_two_sided_p
 from trialsynth._core.errors import InputError, TrialsynthWarning
+from trialsynth._core.serialize import JsonResult, json_key
 from trialsynth.stats.regression import FIXED, fit_mods
 
 #: Fewer studies than this and the asymmetry tests are flagged (Sterne et al., BMJ 2011).
@@ -71,7 +72,7 @@ def _check_k(k: int, what: str) -> None:
 
 
 @dataclass(frozen=True)
-class RegressionTest:
+class RegressionTest(JsonResult):
     """A regression test for funnel-plot asymmetry (metafor's ``regtest``)."""
 
     model: str  # "rma" or "lm"
@@ -85,25 +86,16 @@ class RegressionTest:
     limit_ci_lower: float
     limit_ci_upper: float
 
-    def to_json_dict(self) -> dict:
-        from trialsynth._core.results import _clean
+    #: JSON: ``test`` names the statistic's distribution; the statistic is under ``z`` either way.
+    __json_fields__ = (
+        "model", "predictor", "test", ("z", "statistic"), "df", "p_value", "slope", "slope_se",
+        "limit_estimate", "limit_ci_lower", "limit_ci_upper",
+    )
 
-        test = "z" if math.isnan(self.df) else "t"
-        return _clean(
-            {
-                "model": self.model,
-                "predictor": self.predictor,
-                "test": test,
-                "z": self.statistic,
-                "df": self.df,
-                "p_value": self.p_value,
-                "slope": self.slope,
-                "slope_se": self.slope_se,
-                "limit_estimate": self.limit_estimate,
-                "limit_ci_lower": self.limit_ci_lower,
-                "limit_ci_upper": self.limit_ci_upper,
-            }
-        )
+    @property
+    def test(self) -> str:
+        """``"z"`` (normal) or ``"t"`` (Hartung–Knapp or ``lm``, with ``df`` degrees of freedom)."""
+        return "z" if math.isnan(self.df) else "t"
 
 
 _PREDICTORS = {
@@ -240,17 +232,12 @@ def kendall_test(x, y) -> tuple[float, float, bool]:
 
 
 @dataclass(frozen=True)
-class RankTest:
+class RankTest(JsonResult):
     """Begg & Mazumdar's rank correlation test (metafor's ``ranktest``)."""
 
     tau: float
     p_value: float
     exact: bool
-
-    def to_json_dict(self) -> dict:
-        from trialsynth._core.results import _clean
-
-        return _clean({"tau": self.tau, "p_value": self.p_value, "exact": self.exact})
 
 
 def rank_test(yi, vi) -> RankTest:
@@ -271,7 +258,7 @@ def rank_test(yi, vi) -> RankTest:
 
 
 @dataclass(frozen=True)
-class TrimFill:
+class TrimFill(JsonResult):
     """Trim-and-fill result: the model refitted to the observed plus the imputed studies."""
 
     estimator: str
@@ -290,26 +277,14 @@ class TrimFill:
     iterations: int
     test: str = "z"
 
-    def to_json_dict(self) -> dict:
-        from trialsynth._core.results import _clean
+    __json_fields__ = (
+        "estimator", "k0", "side", "k", "estimate", "se", "statistic", "p_value", "ci_lower", "ci_upper",
+        "tau2", "test", ("filled", "_json_filled"),
+    )
 
-        return _clean(
-            {
-                "estimator": self.estimator,
-                "k0": self.k0,
-                "side": self.side,
-                "k": self.k,
-                "estimate": self.estimate,
-                "se": self.se,
-                "statistic": self.statistic,
-                "p_value": self.p_value,
-                "ci_lower": self.ci_lower,
-                "ci_upper": self.ci_upper,
-                "tau2": self.tau2,
-                "test": self.test,
-                "filled": [{"yi": y, "vi": v} for y, v in zip(self.filled_yi, self.filled_vi, strict=True)],
-            }
-        )
+    @property
+    def _json_filled(self) -> list[dict]:
+        return [{"yi": y, "vi": v} for y, v in zip(self.filled_yi, self.filled_vi, strict=True)]
 
 
 def _rank_average(a: np.ndarray) -> np.ndarray:
@@ -442,7 +417,7 @@ def trim_and_fill(
 
 
 @dataclass(frozen=True)
-class FailSafeN:
+class FailSafeN(JsonResult):
     """Fail-safe numbers (metafor's ``fsn``)."""
 
     rosenthal: float
@@ -454,21 +429,10 @@ class FailSafeN:
     rosenberg_p_value: float
     alpha: float
 
-    def to_json_dict(self) -> dict:
-        from trialsynth._core.results import _clean
-
-        return _clean(
-            {
-                "rosenthal": self.rosenthal,
-                "rosenthal_p_value": self.rosenthal_p_value,
-                "alpha": self.alpha,
-                "orwin": self.orwin,
-                "orwin_target": self.orwin_target,
-                "orwin_mean": self.orwin_mean,
-                "rosenberg": self.rosenberg,
-                "rosenberg_p_value": self.rosenberg_p_value,
-            }
-        )
+    __json_fields__ = (
+        "rosenthal", "rosenthal_p_value", "alpha", "orwin", "orwin_target", "orwin_mean", "rosenberg",
+        "rosenberg_p_value",
+    )
 
 
 def fail_safe_n(
@@ -519,31 +483,16 @@ def fail_safe_n(
 
 
 @dataclass(frozen=True)
-class HarbordTest:
+class HarbordTest(JsonResult):
     """Harbord, Egger & Sterne's test for small-study effects (log odds ratios, 2×2 counts)."""
 
     k: int
     bias: float
     se: float
-    statistic: float
+    statistic: float = field(metadata=json_key("t"))
     df: int
     p_value: float
     slope: float
-
-    def to_json_dict(self) -> dict:
-        from trialsynth._core.results import _clean
-
-        return _clean(
-            {
-                "k": self.k,
-                "bias": self.bias,
-                "se": self.se,
-                "t": self.statistic,
-                "df": self.df,
-                "p_value": self.p_value,
-                "slope": self.slope,
-            }
-        )
 
 
 def harbord_test(a, n1, c, n2) -> HarbordTest:
@@ -584,7 +533,7 @@ def harbord_test(a, n1, c, n2) -> HarbordTest:
 
 
 @dataclass(frozen=True)
-class SelectionModel:
+class SelectionModel(JsonResult):
     """A step-function selection model (metafor's ``selmodel(type="stepfun")``)."""
 
     steps: tuple[float, ...]
@@ -605,31 +554,16 @@ class SelectionModel:
     loglik: float
     counts: tuple[int, ...]
 
-    def to_json_dict(self) -> dict:
-        from trialsynth._core.results import _clean
+    __json_fields__ = (
+        ("type", "type"), "steps", "alternative", ("k_per_interval", "counts"), "estimate", "se",
+        ("z", "statistic"), "p_value", "ci_lower", "ci_upper", "tau2", "tau2_se", "delta", "delta_se",
+        "lrt", "lrt_df", "lrt_p_value", "loglik",
+    )
 
-        return _clean(
-            {
-                "type": "stepfun",
-                "steps": list(self.steps),
-                "alternative": self.alternative,
-                "k_per_interval": list(self.counts),
-                "estimate": self.estimate,
-                "se": self.se,
-                "z": self.statistic,
-                "p_value": self.p_value,
-                "ci_lower": self.ci_lower,
-                "ci_upper": self.ci_upper,
-                "tau2": self.tau2,
-                "tau2_se": self.tau2_se,
-                "delta": list(self.delta),
-                "delta_se": list(self.delta_se),
-                "lrt": self.lrt,
-                "lrt_df": self.lrt_df,
-                "lrt_p_value": self.lrt_p_value,
-                "loglik": self.loglik,
-            }
-        )
+    @property
+    def type(self) -> str:
+        """The selection function: ``"stepfun"`` (metafor's ``type``)."""
+        return "stepfun"
 
 
 def _p_cdf(alpha: np.ndarray, mu: float, sigma: np.ndarray, sei: np.ndarray, alternative: str) -> np.ndarray:
@@ -657,6 +591,97 @@ def _study_p_values(yi, sei, alternative):
     if alternative == "less":
         return special.ndtr(z)
     return 2.0 * special.ndtr(-np.abs(z))
+
+
+def _selection_intervals(yi, sei, steps, alternative: str):
+    """The cut-points (1 added), as an array from 0, each study's p-value interval and the number
+    of studies per interval (a warning when one is empty)."""
+    if alternative not in ("greater", "less", "two.sided"):
+        raise InputError("the selection model's alternative must be greater, less or two.sided")
+    cuts = sorted(float(x) for x in steps)
+    if any(not 0.0 < x <= 1.0 for x in cuts):
+        raise InputError("selection model steps must lie in (0, 1]")
+    if cuts[-1] != 1.0:
+        cuts.append(1.0)
+    cuts_arr = np.array([0.0, *cuts])
+    pvals = _study_p_values(yi, sei, alternative)
+    interval = np.searchsorted(cuts_arr, pvals, side="left") - 1  # α_{j−1} < p ≤ α_j
+    interval = np.clip(interval, 0, len(cuts) - 1)
+    counts = tuple(int((interval == j).sum()) for j in range(len(cuts)))
+    if any(c == 0 for c in counts):
+        _warn(
+            "the selection model has a p-value interval without studies "
+            f"(studies per interval: {', '.join(str(c) for c in counts)}); its δ goes to a bound"
+        )
+    return cuts, cuts_arr, interval, counts
+
+
+def _newton_polish(f, theta: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Newton steps on the parameters of ``f`` that are not at a bound (numerical derivatives),
+    kept while ``f`` does not increase; stops at a relative change below 1e-12."""
+    for _ in range(50):
+        free = (theta > lo + 1e-10) & (theta < hi - 1e-10)
+        if not free.any():
+            break
+        g, h = _num_grad_hess(f, theta)
+        gf, hf = g[free], h[np.ix_(free, free)]
+        try:
+            step = np.linalg.solve(hf, gf)
+        except np.linalg.LinAlgError:
+            break
+        new = theta.copy()
+        new[free] = np.clip(theta[free] - step, lo[free], hi[free])
+        if f(new) > f(theta) + 1e-12:
+            break
+        change = np.max(np.abs(new - theta) / np.maximum(1.0, np.abs(theta)))
+        theta = new
+        if change < 1e-12:
+            break
+    return theta
+
+
+def _free_parameter_ses(f, theta: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """SEs from the inverse Hessian of ``f`` (a negative log-likelihood) over the parameters not
+    at a bound; NaN for those at a bound or where the Hessian is singular."""
+    free = (theta > lo + 1e-8) & (theta < hi - 1e-8)
+    cov = np.full((len(theta), len(theta)), np.nan)
+
+    def f_free(xf):
+        full = theta.copy()
+        full[free] = xf
+        return f(full)
+
+    try:
+        h = _richardson_hessian(f_free, theta[free])
+        cov[np.ix_(free, free)] = np.linalg.inv(h)
+    except np.linalg.LinAlgError:
+        pass
+    return np.sqrt(np.where(np.diag(cov) > 0, np.diag(cov), np.nan))
+
+
+def _selection_negll(yi, vi, sei, cuts_arr, interval, nd: int, fixed_effect: bool, alternative: str):
+    """The selection model's negative log-likelihood of θ = (μ, τ², δ₂, …) (see
+    :func:`selection_model`); 1e300 where it is not finite."""
+
+    def negll(theta):
+        mu, tau2 = theta[0], (0.0 if fixed_effect else theta[1])
+        delta = np.concatenate([[1.0], theta[-nd:]]) if nd else np.array([1.0])
+        sigma = np.sqrt(vi + tau2)
+        cdf = _p_cdf(cuts_arr, mu, sigma, sei, alternative)
+        probs = np.diff(cdf, axis=1)
+        area = probs @ delta
+        with np.errstate(divide="ignore"):
+            ll = (
+                np.log(delta[interval])
+                - 0.5 * np.log(2.0 * np.pi)
+                - np.log(sigma)
+                - 0.5 * ((yi - mu) / sigma) ** 2
+                - np.log(area)
+            )
+        total = float(ll.sum())
+        return -total if np.isfinite(total) else 1e300
+
+    return negll
 
 
 def selection_model(
@@ -687,42 +712,9 @@ def selection_model(
     yi = np.asarray(yi, dtype=float)
     vi = np.asarray(vi, dtype=float)
     sei = np.sqrt(vi)
-    if alternative not in ("greater", "less", "two.sided"):
-        raise InputError("the selection model's alternative must be greater, less or two.sided")
-    cuts = sorted(float(x) for x in steps)
-    if any(not 0.0 < x <= 1.0 for x in cuts):
-        raise InputError("selection model steps must lie in (0, 1]")
-    if cuts[-1] != 1.0:
-        cuts.append(1.0)
-    cuts_arr = np.array([0.0, *cuts])
-    pvals = _study_p_values(yi, sei, alternative)
-    interval = np.searchsorted(cuts_arr, pvals, side="left") - 1  # α_{j−1} < p ≤ α_j
-    interval = np.clip(interval, 0, len(cuts) - 1)
-    counts = tuple(int((interval == j).sum()) for j in range(len(cuts)))
-    if any(c == 0 for c in counts):
-        _warn(
-            "the selection model has a p-value interval without studies "
-            f"(studies per interval: {', '.join(str(c) for c in counts)}); its δ goes to a bound"
-        )
+    cuts, cuts_arr, interval, counts = _selection_intervals(yi, sei, steps, alternative)
     nd = len(cuts) - 1  # free δ's
-
-    def negll(theta):
-        mu, tau2 = theta[0], (0.0 if fixed_effect else theta[1])
-        delta = np.concatenate([[1.0], theta[-nd:]]) if nd else np.array([1.0])
-        sigma = np.sqrt(vi + tau2)
-        cdf = _p_cdf(cuts_arr, mu, sigma, sei, alternative)
-        probs = np.diff(cdf, axis=1)
-        area = probs @ delta
-        with np.errstate(divide="ignore"):
-            ll = (
-                np.log(delta[interval])
-                - 0.5 * np.log(2.0 * np.pi)
-                - np.log(sigma)
-                - 0.5 * ((yi - mu) / sigma) ** 2
-                - np.log(area)
-            )
-        total = float(ll.sum())
-        return -total if np.isfinite(total) else 1e300
+    negll = _selection_negll(yi, vi, sei, cuts_arr, interval, nd, fixed_effect, alternative)
 
     # Start from the random-effects ML fit without selection.
     ml = fit_mods(yi, vi, np.ones((len(yi), 1)), method=FIXED if fixed_effect else "ML")
@@ -735,54 +727,25 @@ def selection_model(
     def f_theta(th):
         return negll(np.asarray(th) if free_tau else np.insert(np.asarray(th), 1, 0.0))
 
-    best = None
-    for start in (theta0, [mu0] + ([max(tau0, 0.01)] if free_tau else []) + [0.5] * nd):
-        opt = optimize.minimize(
-            f_theta,
-            np.array(start, dtype=float),
-            method="L-BFGS-B",
-            bounds=bounds,
-            options={"ftol": 1e-15, "gtol": 1e-11, "maxiter": 10000, "maxfun": 100000},
-        )
-        if best is None or opt.fun < best.fun:
-            best = opt
-    theta = np.array(best.x, dtype=float)
+    starts = (theta0, [mu0] + ([max(tau0, 0.01)] if free_tau else []) + [0.5] * nd)
+    best = min(
+        (
+            optimize.minimize(
+                f_theta,
+                np.array(start, dtype=float),
+                method="L-BFGS-B",
+                bounds=bounds,
+                options={"ftol": 1e-15, "gtol": 1e-11, "maxiter": 10000, "maxfun": 100000},
+            )
+            for start in starts
+        ),
+        key=lambda opt: opt.fun,
+    )
     lo = np.array([b[0] if b[0] is not None else -np.inf for b in bounds])
     hi = np.array([b[1] if b[1] is not None else np.inf for b in bounds])
-    # Newton polishing on the parameters that are not at a bound.
-    for _ in range(50):
-        free = (theta > lo + 1e-10) & (theta < hi - 1e-10)
-        if not free.any():
-            break
-        g, h = _num_grad_hess(f_theta, theta)
-        gf, hf = g[free], h[np.ix_(free, free)]
-        try:
-            step = np.linalg.solve(hf, gf)
-        except np.linalg.LinAlgError:
-            break
-        new = theta.copy()
-        new[free] = np.clip(theta[free] - step, lo[free], hi[free])
-        if f_theta(new) > f_theta(theta) + 1e-12:
-            break
-        change = np.max(np.abs(new - theta) / np.maximum(1.0, np.abs(theta)))
-        theta = new
-        if change < 1e-12:
-            break
+    theta = _newton_polish(f_theta, np.array(best.x, dtype=float), lo, hi)
     ll_sel = -f_theta(theta)
-    free = (theta > lo + 1e-8) & (theta < hi - 1e-8)
-    cov = np.full((len(theta), len(theta)), np.nan)
-
-    def f_free(xf):
-        full = theta.copy()
-        full[free] = xf
-        return f_theta(full)
-
-    try:
-        h = _richardson_hessian(f_free, theta[free])
-        cov[np.ix_(free, free)] = np.linalg.inv(h)
-    except np.linalg.LinAlgError:
-        pass
-    ses = np.sqrt(np.where(np.diag(cov) > 0, np.diag(cov), np.nan))
+    ses = _free_parameter_ses(f_theta, theta, lo, hi)
     ll0 = -f_theta(np.array([mu0] + ([tau0] if free_tau else []) + [1.0] * nd))
     lrt = max(0.0, 2.0 * (ll_sel - ll0))
     mu = float(theta[0])

@@ -385,6 +385,90 @@ def _eta(n):
     return 2 * norm_quantile((0.75 * n - 0.125) / (n + 0.25))
 
 
+def _mean_from_median(mean_method, scenario, inputs, n, m, a, b, lo, hi) -> Derived:
+    """The mean of :func:`mean_sd_from_median` (``luo``: Luo et al. 2018; ``wan``: Wan et al. 2014)."""
+    if mean_method == "luo":
+        ref_mean = LUO_2018
+        if scenario == "S1":
+            w = 4 / (4 + n**0.75)
+            mean = w * (a + b) / 2 + (1 - w) * m
+            formula = "mean = w·(min + max)/2 + (1 − w)·median, w = 4/(4 + n^0.75)"
+            expr = "{w} × ({min} + {max})/2 + (1 − {w}) × {median}"
+            extra = [("w", w)]
+        elif scenario == "S3":
+            w = 0.7 + 0.39 / n
+            mean = w * (lo + hi) / 2 + (1 - w) * m
+            formula = "mean = w·(q1 + q3)/2 + (1 − w)·median, w = 0.7 + 0.39/n"
+            expr = "{w} × ({q1} + {q3})/2 + (1 − {w}) × {median}"
+            extra = [("w", w)]
+        else:
+            w1 = 2.2 / (2.2 + n**0.75)
+            w2 = 0.7 - 0.72 / n**0.55
+            mean = w1 * (a + b) / 2 + w2 * (lo + hi) / 2 + (1 - w1 - w2) * m
+            formula = (
+                "mean = w1·(min + max)/2 + w2·(q1 + q3)/2 + (1 − w1 − w2)·median, "
+                "w1 = 2.2/(2.2 + n^0.75), w2 = 0.7 − 0.72/n^0.55"
+            )
+            expr = "{w1} × ({min} + {max})/2 + {w2} × ({q1} + {q3})/2 + (1 − {w1} − {w2}) × {median}"
+            extra = [("w1", w1), ("w2", w2)]
+    else:
+        ref_mean = WAN_2014
+        extra = []
+        if scenario == "S1":
+            mean = (a + 2 * m + b) / 4
+            formula, expr = "mean = (min + 2·median + max)/4", "({min} + 2 × {median} + {max}) / 4"
+        elif scenario == "S3":
+            mean = (lo + m + hi) / 3
+            formula, expr = "mean = (q1 + median + q3)/3", "({q1} + {median} + {q3}) / 3"
+        else:
+            mean = (a + 2 * lo + 2 * m + 2 * hi + b) / 8
+            formula = "mean = (min + 2·q1 + 2·median + 2·q3 + max)/8"
+            expr = "({min} + 2 × {q1} + 2 × {median} + 2 × {q3} + {max}) / 8"
+    return _derived(
+        mean,
+        f"Mean from median ({scenario}, {'Luo 2018' if mean_method == 'luo' else 'Wan 2014'})",
+        formula,
+        expr,
+        tuple(inputs) + tuple(extra),
+        "mean",
+        ref_mean,
+    )
+
+
+def _sd_from_median(sd_method, scenario, inputs, n, a, b, lo, hi) -> Derived:
+    """The SD of :func:`mean_sd_from_median` (Wan et al. 2014; Shi et al. 2020 for S2 under ``shi``)."""
+    sd_inputs = list(inputs)
+    if scenario in ("S1", "S2"):
+        xi = _xi(n)
+        sd_inputs.append(("xi", xi))
+    if scenario in ("S2", "S3"):
+        eta = _eta(n)
+        sd_inputs.append(("eta", eta))
+    if scenario == "S1":
+        sd = (b - a) / xi
+        formula = "SD = (max − min)/ξ(n), ξ(n) = 2Φ⁻¹((n − 0.375)/(n + 0.25))"
+        expr, ref_sd, label = "({max} − {min}) / {xi}", WAN_2014, "Wan 2014"
+    elif scenario == "S3":
+        sd = (hi - lo) / eta
+        formula = "SD = (q3 − q1)/η(n), η(n) = 2Φ⁻¹((0.75n − 0.125)/(n + 0.25))"
+        expr, ref_sd, label = "({q3} − {q1}) / {eta}", WAN_2014, "Wan 2014"
+    elif sd_method == "shi":
+        w = 1 / (1 + 0.07 * n**0.6)
+        sd = w * (b - a) / xi + (1 - w) * (hi - lo) / eta
+        sd_inputs.append(("w", w))
+        formula = "SD = w·(max − min)/ξ(n) + (1 − w)·(q3 − q1)/η(n), w = 1/(1 + 0.07·n^0.6)"
+        expr = "{w} × ({max} − {min}) / {xi} + (1 − {w}) × ({q3} − {q1}) / {eta}"
+        ref_sd, label = SHI_2020, "Shi 2020"
+    else:
+        sd = 0.5 * (b - a) / xi + 0.5 * (hi - lo) / eta
+        formula = "SD = ½·(max − min)/ξ(n) + ½·(q3 − q1)/η(n)"
+        expr = "({max} − {min}) / (2 × {xi}) + ({q3} − {q1}) / (2 × {eta})"
+        ref_sd, label = WAN_2014, "Wan 2014"
+    return _derived(
+        sd, f"SD from median ({scenario}, {label})", formula, expr, tuple(sd_inputs), "SD", ref_sd
+    )
+
+
 def mean_sd_from_median(
     n,
     median,
@@ -428,6 +512,7 @@ def mean_sd_from_median(
     n, m = _arr(n), _arr(median)
     _require(n > 1, "estimating a mean and SD from a median needs more than one patient")
     inputs: list[tuple[str, Any]] = [("n", n)]
+    a = b = lo = hi = None
     if has_r:
         a, b = _bracket(m, minimum, maximum, "the minimum", "the maximum")
         inputs += [("min", a)]
@@ -441,85 +526,8 @@ def mean_sd_from_median(
         inputs += [("max", b)]
     scenario = "S2" if has_q and has_r else "S3" if has_q else "S1"
 
-    # ---- mean
-    if mean_method == "luo":
-        ref_mean = LUO_2018
-        if scenario == "S1":
-            w = 4 / (4 + n**0.75)
-            mean = w * (a + b) / 2 + (1 - w) * m
-            formula = "mean = w·(min + max)/2 + (1 − w)·median, w = 4/(4 + n^0.75)"
-            expr = "{w} × ({min} + {max})/2 + (1 − {w}) × {median}"
-            extra = [("w", w)]
-        elif scenario == "S3":
-            w = 0.7 + 0.39 / n
-            mean = w * (lo + hi) / 2 + (1 - w) * m
-            formula = "mean = w·(q1 + q3)/2 + (1 − w)·median, w = 0.7 + 0.39/n"
-            expr = "{w} × ({q1} + {q3})/2 + (1 − {w}) × {median}"
-            extra = [("w", w)]
-        else:
-            w1 = 2.2 / (2.2 + n**0.75)
-            w2 = 0.7 - 0.72 / n**0.55
-            mean = w1 * (a + b) / 2 + w2 * (lo + hi) / 2 + (1 - w1 - w2) * m
-            formula = (
-                "mean = w1·(min + max)/2 + w2·(q1 + q3)/2 + (1 − w1 − w2)·median, "
-                "w1 = 2.2/(2.2 + n^0.75), w2 = 0.7 − 0.72/n^0.55"
-            )
-            expr = "{w1} × ({min} + {max})/2 + {w2} × ({q1} + {q3})/2 + (1 − {w1} − {w2}) × {median}"
-            extra = [("w1", w1), ("w2", w2)]
-    else:
-        ref_mean = WAN_2014
-        extra = []
-        if scenario == "S1":
-            mean = (a + 2 * m + b) / 4
-            formula, expr = "mean = (min + 2·median + max)/4", "({min} + 2 × {median} + {max}) / 4"
-        elif scenario == "S3":
-            mean = (lo + m + hi) / 3
-            formula, expr = "mean = (q1 + median + q3)/3", "({q1} + {median} + {q3}) / 3"
-        else:
-            mean = (a + 2 * lo + 2 * m + 2 * hi + b) / 8
-            formula = "mean = (min + 2·q1 + 2·median + 2·q3 + max)/8"
-            expr = "({min} + 2 × {q1} + 2 × {median} + 2 × {q3} + {max}) / 8"
-    mean_d = _derived(
-        mean,
-        f"Mean from median ({scenario}, {'Luo 2018' if mean_method == 'luo' else 'Wan 2014'})",
-        formula,
-        expr,
-        tuple(inputs) + tuple(extra),
-        "mean",
-        ref_mean,
-    )
-
-    # ---- SD
-    sd_inputs = list(inputs)
-    if scenario in ("S1", "S2"):
-        xi = _xi(n)
-        sd_inputs.append(("xi", xi))
-    if scenario in ("S2", "S3"):
-        eta = _eta(n)
-        sd_inputs.append(("eta", eta))
-    if scenario == "S1":
-        sd = (b - a) / xi
-        formula = "SD = (max − min)/ξ(n), ξ(n) = 2Φ⁻¹((n − 0.375)/(n + 0.25))"
-        expr, ref_sd, label = "({max} − {min}) / {xi}", WAN_2014, "Wan 2014"
-    elif scenario == "S3":
-        sd = (hi - lo) / eta
-        formula = "SD = (q3 − q1)/η(n), η(n) = 2Φ⁻¹((0.75n − 0.125)/(n + 0.25))"
-        expr, ref_sd, label = "({q3} − {q1}) / {eta}", WAN_2014, "Wan 2014"
-    elif sd_method == "shi":
-        w = 1 / (1 + 0.07 * n**0.6)
-        sd = w * (b - a) / xi + (1 - w) * (hi - lo) / eta
-        sd_inputs.append(("w", w))
-        formula = "SD = w·(max − min)/ξ(n) + (1 − w)·(q3 − q1)/η(n), w = 1/(1 + 0.07·n^0.6)"
-        expr = "{w} × ({max} − {min}) / {xi} + (1 − {w}) × ({q3} − {q1}) / {eta}"
-        ref_sd, label = SHI_2020, "Shi 2020"
-    else:
-        sd = 0.5 * (b - a) / xi + 0.5 * (hi - lo) / eta
-        formula = "SD = ½·(max − min)/ξ(n) + ½·(q3 − q1)/η(n)"
-        expr = "({max} − {min}) / (2 × {xi}) + ({q3} − {q1}) / (2 × {eta})"
-        ref_sd, label = WAN_2014, "Wan 2014"
-    sd_d = _derived(
-        sd, f"SD from median ({scenario}, {label})", formula, expr, tuple(sd_inputs), "SD", ref_sd
-    )
+    mean_d = _mean_from_median(mean_method, scenario, inputs, n, m, a, b, lo, hi)
+    sd_d = _sd_from_median(sd_method, scenario, inputs, n, a, b, lo, hi)
 
     skew = skewness_check(n, m, lo, hi) if has_q else None
     if skew is not None:

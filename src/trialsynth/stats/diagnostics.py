@@ -32,6 +32,7 @@ import numpy as np
 from trialsynth._core.dist import norm_quantile
 from trialsynth._core.errors import TrialsynthWarning
 from trialsynth._core.results import MetaResult
+from trialsynth._core.serialize import JsonResult
 from trialsynth.stats.regression import FIXED, fit_mods
 
 #: Pooling methods whose τ² is zero by definition.
@@ -39,23 +40,20 @@ FIXED_METHODS = frozenset({"FE", "MH", "PETO"})
 
 
 @dataclass(frozen=True)
-class Baujat:
+class Baujat(JsonResult):
     """Per study (in ``studies`` order): ``x`` its contribution to Q, ``y`` its influence."""
 
     studies: tuple[str, ...]
     x: tuple[float, ...]
     y: tuple[float, ...]
 
-    def to_json_dict(self) -> list[dict]:
-        from trialsynth._core.results import _clean
-
-        return _clean(
-            [{"study": s, "x": x, "y": y} for s, x, y in zip(self.studies, self.x, self.y, strict=True)]
-        )
+    def __json__(self) -> list[dict]:
+        """JSON form: one ``{"study", "x", "y"}`` object per study (a list, not an object)."""
+        return [{"study": s, "x": x, "y": y} for s, x, y in zip(self.studies, self.x, self.y, strict=True)]
 
 
 @dataclass(frozen=True)
-class Radial:
+class Radial(JsonResult):
     """Galbraith-plot coordinates (see the module docstring), analysis scale.
 
     ``x``/``z`` per study; ``estimate`` is the slope of the pooled line, ``ci_lower``/
@@ -74,21 +72,11 @@ class Radial:
     z_crit: float
     level: float
 
-    def to_json_dict(self) -> dict:
-        from trialsynth._core.results import _clean
+    __json_fields__ = ("tau2", "estimate", "ci_lower", "ci_upper", "z_crit", ("points", "_json_points"))
 
-        return _clean(
-            {
-                "tau2": self.tau2,
-                "estimate": self.estimate,
-                "ci_lower": self.ci_lower,
-                "ci_upper": self.ci_upper,
-                "z_crit": self.z_crit,
-                "points": [
-                    {"study": s, "x": x, "y": z} for s, x, z in zip(self.studies, self.x, self.z, strict=True)
-                ],
-            }
-        )
+    @property
+    def _json_points(self) -> list[dict]:
+        return [{"study": s, "x": x, "y": z} for s, x, z in zip(self.studies, self.x, self.z, strict=True)]
 
 
 def baujat(

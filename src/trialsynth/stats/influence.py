@@ -28,11 +28,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from trialsynth._core.dist import chi2_sf
+from trialsynth._core.serialize import JsonResult
 from trialsynth.stats.regression import FIXED, fit_mods
 
 
 @dataclass(frozen=True)
-class StudyInfluence:
+class StudyInfluence(JsonResult):
     """Influence diagnostics of one study (see the module docstring)."""
 
     study: str
@@ -47,24 +48,21 @@ class StudyInfluence:
     dfbetas: tuple[float, ...]
     influential: bool
 
-    def to_json_dict(self) -> dict:
-        from trialsynth._core.results import _clean
 
-        return _clean(
-            {
-                "study": self.study,
-                "rstudent": self.rstudent,
-                "dffits": self.dffits,
-                "cooks_distance": self.cooks_distance,
-                "cov_ratio": self.cov_ratio,
-                "tau2_deleted": self.tau2_deleted,
-                "q_deleted": self.q_deleted,
-                "hat": self.hat,
-                "weight": self.weight,
-                "dfbetas": list(self.dfbetas),
-                "influential": self.influential,
-            }
-        )
+def _warn_boundary(full, dele, method: str) -> None:
+    """One warning naming the full and leave-one-out fits whose τ² stopped at a boundary."""
+    n_boundary = int(dele["tau2_boundary"].sum())
+    if bool(full["tau2_boundary"]) or n_boundary:
+        import warnings
+
+        from trialsynth._core.errors import TrialsynthWarning
+        from trialsynth.stats.regression import BOUNDARY_WARNING
+
+        fits = ["the full model"] if bool(full["tau2_boundary"]) else []
+        if n_boundary:
+            fits.append(f"{n_boundary} leave-one-out fit{'s' if n_boundary != 1 else ''}")
+        message = f"{' and '.join(fits)}: " + BOUNDARY_WARNING.format(method=method)
+        warnings.warn(message, TrialsynthWarning, stacklevel=3)
 
 
 def influence_diagnostics(
@@ -98,18 +96,7 @@ def influence_diagnostics(
     dele = fit_mods(
         np.broadcast_to(yi, (k, k)), np.broadcast_to(vi, (k, k)), np.broadcast_to(X, (k, k, p)), mask, **opts
     )
-    n_boundary = int(dele["tau2_boundary"].sum())
-    if bool(full["tau2_boundary"]) or n_boundary:
-        import warnings
-
-        from trialsynth._core.errors import TrialsynthWarning
-        from trialsynth.stats.regression import BOUNDARY_WARNING
-
-        fits = ["the full model"] if bool(full["tau2_boundary"]) else []
-        if n_boundary:
-            fits.append(f"{n_boundary} leave-one-out fit{'s' if n_boundary != 1 else ''}")
-        message = f"{' and '.join(fits)}: " + BOUNDARY_WARNING.format(method=method)
-        warnings.warn(message, TrialsynthWarning, stacklevel=2)
+    _warn_boundary(full, dele, method)
     beta, vb = full["beta"], full["vb"]
     bd, vbd = dele["beta"], dele["vb"]
     tau2_d = np.zeros(k) if method == FIXED else dele["tau2"]

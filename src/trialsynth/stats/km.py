@@ -67,14 +67,8 @@ def _clean_curve(time, survival) -> tuple[np.ndarray, np.ndarray]:
     return t, s
 
 
-def reconstruct_ipd(time, survival, risk_times, n_risk, *, total_events: int | None = None) -> IPD:
-    """Guyot et al. (2012): IPD of one arm from digitised KM points and its numbers at risk.
-
-    ``time``/``survival``: the digitised points (survival as a proportion); ``risk_times`` and
-    ``n_risk``: the numbers-at-risk table (its first time 0, with the arm's size). Returns one
-    record per patient.
-    """
-    t, s = _clean_curve(time, survival)
+def _risk_table_arrays(risk_times, n_risk) -> tuple[np.ndarray, np.ndarray]:
+    """The numbers-at-risk table as arrays; InputError unless it starts at 0 and never increases."""
     tr = np.asarray(risk_times, dtype=float)
     nr = np.asarray(n_risk, dtype=float)
     if tr.ndim != 1 or tr.shape != nr.shape or tr.size < 1:
@@ -83,6 +77,47 @@ def reconstruct_ipd(time, survival, risk_times, n_risk, *, total_events: int | N
         raise InputError("the numbers-at-risk table must start at time 0 (the arm's size)")
     if np.any(np.diff(tr) <= 0) or np.any(np.diff(nr) > 0) or np.any(nr != np.round(nr)) or nr[0] <= 0:
         raise InputError("numbers at risk must be whole numbers at increasing times, never increasing")
+    return tr, nr
+
+
+def _ipd_records(t, d, cen, tr, nr, lower, upper) -> IPD:
+    """One record per patient: ``d`` events at the digitised times ``t``, the ``cen`` censorings of
+    each risk interval spread evenly within it, and whoever is left censored at the last time."""
+    n_int = tr.size
+    k_all = t.size
+    times: list[np.ndarray] = []
+    events: list[np.ndarray] = []
+    for k in range(k_all):
+        if d[k] > 0:
+            times.append(np.full(int(d[k]), t[k]))
+            events.append(np.ones(int(d[k]), dtype=int))
+    # Censoring times: spread within each interval as they were placed above.
+    for i in range(n_int):
+        lo, hi = lower[i], upper[i]
+        if hi < lo:
+            continue
+        n_c = int(cen[lo : hi + 1].sum())
+        end_time = tr[i + 1] if i + 1 < n_int else t[hi]
+        if n_c:
+            times.append(tr[i] + (end_time - tr[i]) * np.arange(1, n_c + 1) / (n_c + 1))
+            events.append(np.zeros(n_c, dtype=int))
+    # Whoever is left at the end is censored at the last digitised time.
+    remaining = int(nr[0] - sum(len(e) for e in events))
+    if remaining > 0:
+        times.append(np.full(remaining, t[-1]))
+        events.append(np.zeros(remaining, dtype=int))
+    return IPD(np.concatenate(times), np.concatenate(events))
+
+
+def reconstruct_ipd(time, survival, risk_times, n_risk, *, total_events: int | None = None) -> IPD:
+    """Guyot et al. (2012): IPD of one arm from digitised KM points and its numbers at risk.
+
+    ``time``/``survival``: the digitised points (survival as a proportion); ``risk_times`` and
+    ``n_risk``: the numbers-at-risk table (its first time 0, with the arm's size). Returns one
+    record per patient.
+    """
+    t, s = _clean_curve(time, survival)
+    tr, nr = _risk_table_arrays(risk_times, n_risk)
     tr, nr = tr[tr <= t[-1]], nr[tr <= t[-1]]
     n_int = tr.size
     # Indices of the digitised points in each risk interval [tr[i], tr[i+1]).
@@ -157,28 +192,7 @@ def reconstruct_ipd(time, survival, risk_times, n_risk, *, total_events: int | N
                     if n_censor in (0, nr[i]):
                         break
 
-    times: list[np.ndarray] = []
-    events: list[np.ndarray] = []
-    for k in range(k_all):
-        if d[k] > 0:
-            times.append(np.full(int(d[k]), t[k]))
-            events.append(np.ones(int(d[k]), dtype=int))
-    # Censoring times: spread within each interval as they were placed above.
-    for i in range(n_int):
-        lo, hi = lower[i], upper[i]
-        if hi < lo:
-            continue
-        n_c = int(cen[lo : hi + 1].sum())
-        end_time = tr[i + 1] if i + 1 < n_int else t[hi]
-        if n_c:
-            times.append(tr[i] + (end_time - tr[i]) * np.arange(1, n_c + 1) / (n_c + 1))
-            events.append(np.zeros(n_c, dtype=int))
-    # Whoever is left at the end is censored at the last digitised time.
-    remaining = int(nr[0] - sum(len(e) for e in events))
-    if remaining > 0:
-        times.append(np.full(remaining, t[-1]))
-        events.append(np.zeros(remaining, dtype=int))
-    return IPD(np.concatenate(times), np.concatenate(events))
+    return _ipd_records(t, d, cen, tr, nr, lower, upper)
 
 
 def _risk_table(time, event, group):

@@ -62,6 +62,26 @@ def _level_fraction(level: float) -> float:
 _CONTINUOUS_KINDS = ("continuous", "continuous_se", "continuous_ci", "continuous_change", "continuous_median")
 
 
+def _continuous_effects(val, sel, measure: str, profile: str) -> fx.Effects:
+    """Effects of the rows ``sel`` given as arm means, SDs and sizes (ROM on the log scale)."""
+    cols = ("mean_treatment", "sd_treatment", "n_treatment", "mean_control", "sd_control", "n_control")
+    if measure == "ROM":
+        rom = derive.log_ratio_of_means(*(val[c][sel] for c in cols))
+        return fx.Effects(rom.yi.value, rom.vi.value, np.zeros(sel.sum(), bool), np.zeros(sel.sum(), bool))
+    return fx.continuous_effects(*(val[c][sel] for c in cols), measure, profile=profile)
+
+
+def _rate_effects(val, sel, measure: str, add: float, to: str) -> fx.Effects:
+    """IRR or IRD of the rows ``sel`` (events and person-time); corrected where an arm has 0 events."""
+    cols = ("events_treatment", "person_time_treatment", "events_control", "person_time_control")
+    rate = derive.incidence_rate_ratio if measure == "IRR" else derive.incidence_rate_difference
+    out = rate(*(val[c][sel] for c in cols), add=add if to != "none" else 0.0)
+    x1, x2 = val["events_treatment"][sel], val["events_control"][sel]
+    zero = ((x1 == 0) | (x2 == 0)) & (to != "none")
+    both0 = (x1 == 0) & (x2 == 0) if measure == "IRR" else np.zeros(sel.sum(), bool)
+    return fx.Effects(np.atleast_1d(out.yi.value), np.atleast_1d(out.vi.value), zero & ~both0, both0)
+
+
 def _effects_for_rows(
     data, *, measure: str, method: str, profile: str, add: float, to: str, drop00, median_method="luo-shi"
 ):
@@ -105,27 +125,13 @@ def _effects_for_rows(
         put(sel, eff)
     sel = np.isin(kinds, _CONTINUOUS_KINDS)
     if sel.any():
-        cols = ("mean_treatment", "sd_treatment", "n_treatment", "mean_control", "sd_control", "n_control")
-        if measure == "ROM":
-            rom = derive.log_ratio_of_means(*(val[c][sel] for c in cols))
-            put(
-                sel,
-                fx.Effects(rom.yi.value, rom.vi.value, np.zeros(sel.sum(), bool), np.zeros(sel.sum(), bool)),
-            )
-        else:
-            put(sel, fx.continuous_effects(*(val[c][sel] for c in cols), measure, profile=profile))
+        put(sel, _continuous_effects(val, sel, measure, profile))
     sel = kinds == "md_pvalue"
     if sel.any():
         put(sel, fx.generic_from_se(val["estimate"][sel], val["se"][sel]))
     sel = kinds == "rate"
     if sel.any():
-        cols = ("events_treatment", "person_time_treatment", "events_control", "person_time_control")
-        rate = derive.incidence_rate_ratio if measure == "IRR" else derive.incidence_rate_difference
-        out = rate(*(val[c][sel] for c in cols), add=add if to != "none" else 0.0)
-        x1, x2 = val["events_treatment"][sel], val["events_control"][sel]
-        zero = ((x1 == 0) | (x2 == 0)) & (to != "none")
-        both0 = (x1 == 0) & (x2 == 0) if measure == "IRR" else np.zeros(sel.sum(), bool)
-        put(sel, fx.Effects(np.atleast_1d(out.yi.value), np.atleast_1d(out.vi.value), zero & ~both0, both0))
+        put(sel, _rate_effects(val, sel, measure, add, to))
     sel = kinds == "generic_ci"
     if sel.any():
         lvl = val["ci_level"][sel] if "ci_level" in val else np.full(sel.sum(), 95.0)
@@ -194,8 +200,57 @@ def _identical(y: np.ndarray) -> bool:
     return float(np.ptp(y)) <= 8 * np.finfo(float).eps * scale
 
 
-def _warn(message: str) -> None:
-    warnings.warn(message, TrialsynthWarning, stacklevel=3)
+def _warn(message: str, stacklevel: int = 3) -> None:
+    warnings.warn(message, TrialsynthWarning, stacklevel=stacklevel)
+
+
+#: Hartung–Knapp scales the SE by √q, q = Σw(y − μ̂)²/(k − 1); identical effects give q = 0 and a
+#: confidence interval of zero width (Jackson et al., Stat Med 2017;36:3923).
+_HK_IDENTICAL = (
+    "Hartung–Knapp with identical effects: the scale factor q is 0, so the confidence interval has "
+    "zero width; the ad hoc variant (--hk-variant adhoc, or hk_variant = \"adhoc\" in a review's "
+    "model; Knapp & Hartung 2003, max(1, q)) gives the usual interval"
+)
+
+
+def _profile_pi_type(profile: str, pi_type: str) -> str:
+    """RevMan and the Cochrane Handbook (section 10.10.4.3; Higgins, Thompson & Spiegelhalter,
+    JRSS A 2009) give the prediction interval μ̂ ± t(k−2)·√(τ̂² + SE(μ̂)²); metafor's default is
+    the z quantile."""
+    return "higgins" if profile == "revman" and pi_type == "default" else pi_type
+
+
+def _note_hk_identical(notes: list[str], y: np.ndarray, hk: bool, hk_variant: str) -> None:
+    """Warn, and note, when Hartung–Knapp meets identical effects (zero-width interval)."""
+    if hk and y.size >= 2 and hk_variant == "knha" and _identical(y):
+        notes.append(_HK_IDENTICAL)
+        _warn(_HK_IDENTICAL, stacklevel=4)
+
+
+def _i2_h2_from_q(q: float, df: float) -> tuple[float, float]:
+    """RevMan's I² = (Q − df)/Q (floored at 0) and H² = Q/df, for random-effects models too."""
+    return (100.0 * max(0.0, (q - df) / q) if q > 0 else 0.0), q / df
+
+
+def _few_studies_notes(k: int, hk: bool, model_notes: Sequence[str]) -> list[str]:
+    """The result's notes, with a warning, when one study (nothing pooled) or two under HK."""
+    notes = list(model_notes)
+    if k == 1:
+        notes.append("only one study: its own estimate is shown and nothing was pooled")
+        _warn("only one study has data: its own estimate is shown, nothing was pooled")
+        if hk:
+            notes.append("Hartung–Knapp needs two or more studies: z test used (as metafor)")
+    if hk and k == 2:
+        notes.append("Hartung–Knapp with two studies: the interval rests on one degree of freedom")
+        _warn("Hartung–Knapp with two studies: the confidence interval rests on one degree of freedom")
+    return notes
+
+
+def _pi_distribution(pi_type: str, hk: bool) -> str:
+    """The prediction interval's distribution: z, t(k-1) or t(k-2) (``default``: as the CI)."""
+    if pi_type == "default":
+        return "t(k-1)" if hk else "z"
+    return {"z": "z", "t": "t(k-1)", "higgins": "t(k-2)"}[pi_type]
 
 
 def meta_analysis(
@@ -220,19 +275,15 @@ def meta_analysis(
 
     A study whose effect and variance are both missing (NaN) is shown but not pooled; a variance
     ≤ 0 or NaN, or one of them missing alone, is an :class:`InputError` (the bounds of
-    :mod:`trialsynth._core.bounds`). ``tau2``, when
-    given, is used instead of estimating τ² with ``method``. Under ``profile="revman"`` I² and H²
-    come from Q for random-effects models too (RevMan 5 reports I² = (Q − df)/Q).
+    :mod:`trialsynth._core.bounds`). ``tau2``, when given, is used instead of estimating τ².
+    Under ``profile="revman"`` I² and H² come from Q for random effects too (RevMan 5's I²).
     """
     measure, method = measure.upper(), method.upper()
     level = _level_fraction(level)
     _check_options(measure, method, hk_variant, level, pi_type, profile)
     if method not in IV_METHODS:
         raise InputError(f"method {method} needs 2×2 counts; use pool_input/pool_file")
-    if profile == "revman" and pi_type == "default":
-        # RevMan and the Cochrane Handbook (section 10.10.4.3; Higgins, Thompson & Spiegelhalter,
-        # JRSS A 2009): μ̂ ± t(k−2)·√(τ̂² + SE(μ̂)²); metafor's default is the z quantile.
-        pi_type = "higgins"
+    pi_type = _profile_pi_type(profile, pi_type)
     yi = np.asarray(yi, dtype=float)
     vi = np.asarray(vi, dtype=float)
     labels = [str(i + 1) for i in range(len(yi))] if labels is None else list(labels)
@@ -244,25 +295,8 @@ def meta_analysis(
     k = int(included.sum())
     if k == 0:
         raise NotEstimable("no study has a usable effect estimate")
-    result_notes: list[str] = list(model_notes)
-    if k == 1:
-        result_notes.append("only one study: its own estimate is shown and nothing was pooled")
-        _warn("only one study has data: its own estimate is shown, nothing was pooled")
-        if hk:
-            result_notes.append("Hartung–Knapp needs two or more studies: z test used (as metafor)")
-    if hk and k == 2:
-        result_notes.append("Hartung–Knapp with two studies: the interval rests on one degree of freedom")
-        _warn("Hartung–Knapp with two studies: the confidence interval rests on one degree of freedom")
-    if hk and k >= 2 and hk_variant == "knha" and _identical(yi[included]):
-        # Hartung–Knapp scales the SE by √q, q = Σw(y − μ̂)²/(k − 1); identical effects give
-        # q = 0 and a confidence interval of zero width (Jackson et al., Stat Med 2017;36:3923).
-        text = (
-            "Hartung–Knapp with identical effects: the scale factor q is 0, so the confidence interval has "
-            "zero width; the ad hoc variant (--hk-variant adhoc, or hk_variant = \"adhoc\" in a review's "
-            "model; Knapp & Hartung 2003, max(1, q)) gives the usual interval"
-        )
-        result_notes.append(text)
-        _warn(text)
+    result_notes = _few_studies_notes(k, hk, model_notes)
+    _note_hk_identical(result_notes, yi[included], hk, hk_variant)
     fit = fit_arrays(
         yi[included],
         vi[included],
@@ -277,20 +311,13 @@ def meta_analysis(
     one_study_convention(fit, k == 1, method)
     f = {key: val.item() if np.ndim(val) == 0 else val for key, val in fit.items()}
     if profile == "revman" and method != "FE" and f["q_df"] >= 1:
-        q_, df_ = f["q"], f["q_df"]
-        f["i2"] = 100.0 * max(0.0, (q_ - df_) / q_) if q_ > 0 else 0.0
-        f["h2"] = q_ / df_
+        f["i2"], f["h2"] = _i2_h2_from_q(f["q"], f["q_df"])
     if not f["converged"]:
         _warn(f"the {method} estimate of τ² did not converge")
     weights = np.full(len(yi), np.nan)
     weights[included] = fit["weights"]
     single = k == 1
-    if pi_type == "default":
-        pi_used = "t(k-1)" if hk else "z"
-    else:
-        pi_used = {"z": "z", "t": "t(k-1)", "higgins": "t(k-2)"}[pi_type]
-    if method == "FE" or single:
-        pi_used = "none"
+    pi_used = "none" if method == "FE" or single else _pi_distribution(pi_type, hk)
     return MetaResult(
         measure=measure,
         method=method,
@@ -455,6 +482,73 @@ def _revman_mh_tau2(data, yi, vi, measure: str, values=None) -> tuple[float, dic
     return tau2, het
 
 
+def _check_input_options(data, method: str, add: float, to: str, median_method: str) -> None:
+    """InputError for an unknown median method or correction rule, or a
+    count method (MH, Peto) given a study without 2×2 counts."""
+    if median_method not in derive.MEDIAN_METHODS:
+        raise InputError(
+            f"unknown median method '{median_method}'; choose one of {', '.join(derive.MEDIAN_METHODS)}"
+        )
+    if to not in ("only0", "all", "if0all", "none"):
+        raise InputError(f"unknown continuity-correction rule '{to}'; choose only0, all, if0all or none")
+    if method in COUNT_METHODS and any(kd != "binary" for kd in data.kinds):
+        others = [lab for lab, kd in zip(data.labels, data.kinds, strict=True) if kd != "binary"]
+        raise InputError(
+            f"{data.source}: method {method} needs 2×2 counts for every study; "
+            f"study '{others[0]}' gives another form"
+        )
+
+
+def _leave_out_derived(data, yi, vi, corrected, derivations, notes, corrections):
+    """The sensitivity analysis without derived numbers: such rows get NaN effects (shown, not
+    pooled), a note and a warning. Returns the new ``yi``, ``vi`` and ``corrected``."""
+    derived = np.array([bool(steps) for steps in derivations], dtype=bool)
+    if not derived.any():
+        return yi, vi, corrected
+    names = [lab for lab, flag in zip(data.labels, derived, strict=True) if flag]
+    for i in np.nonzero(derived)[0]:
+        notes[i] = "left out: its numbers are derived (sensitivity analysis without derived numbers)"
+    corrections.append(f"left out, derived numbers (sensitivity analysis): {', '.join(names)}")
+    _warn(f"{data.source}: left out as derived (sensitivity analysis): {', '.join(names)}", stacklevel=4)
+    return np.where(derived, np.nan, yi), np.where(derived, np.nan, vi), corrected & ~derived
+
+
+def _note_corrections(data, corrected, dropped, add: float, notes, corrections) -> None:
+    """Per-row notes, result corrections and warnings for p-values given as bounds, continuity
+    corrections and tables dropped from a ratio measure (``notes``/``corrections`` updated)."""
+    kinds = np.asarray(data.kinds)
+    for kind, effect, short in (("md_pvalue", "SE", "larger SE"), ("hr_pvalue", "HR", "HR closer to 1")):
+        bound = np.asarray(data.p_bound, dtype=bool) & (kinds == kind)
+        if not bound.any():
+            continue
+        names = [lab for lab, bflag in zip(data.labels, bound, strict=True) if bflag]
+        corrections.append(
+            f"p-value given as a bound, used at the bound (conservative: {short}): {', '.join(names)}"
+        )
+        for i in np.nonzero(bound)[0]:
+            notes[i] = f"p-value given as a bound: used at the bound, so the {effect} is conservative"
+        what = "the hazard ratio" if kind == "hr_pvalue" else "the SE"
+        _warn(
+            f"{data.source}: p-value given as a bound for {', '.join(names)}; "
+            f"used at the bound, so {what} is conservative",
+            stacklevel=4,
+        )
+    if corrected.any():
+        names = [lab for lab, cflag in zip(data.labels, corrected, strict=True) if cflag]
+        corrections.append(f"{add:g} added to every cell of tables with a zero cell: {', '.join(names)}")
+        for i in np.nonzero(corrected)[0]:
+            notes[i] = f"{add:g} added to each cell (zero cell)"
+        msg = f"{data.source}: continuity correction of {add:g} added to all cells of {', '.join(names)}"
+        _warn(msg, stacklevel=4)
+    if dropped.any():
+        names = [lab for lab, dflag in zip(data.labels, dropped, strict=True) if dflag]
+        for i in np.nonzero(dropped)[0]:
+            notes[i] = "no events (or only events) in both arms: left out of the ratio measure"
+        corrections.append(f"left out (no events or only events in both arms): {', '.join(names)}")
+        msg = f"{data.source}: left out, no events (or only events) in both arms: {', '.join(names)}"
+        _warn(msg, stacklevel=4)
+
+
 def pool_input(
     data,
     *,
@@ -479,22 +573,11 @@ def pool_input(
     study row keeps its derivations. ``exclude_derived=True`` leaves those rows out (shown, not
     pooled): the sensitivity analysis without derived numbers.
     """
-    if median_method not in derive.MEDIAN_METHODS:
-        raise InputError(
-            f"unknown median method '{median_method}'; choose one of {', '.join(derive.MEDIAN_METHODS)}"
-        )
     measure, method = data.measure.upper(), method.upper()
     level = _level_fraction(level)
     _check_options(measure, method, hk_variant, level, pi_type, profile)
-    if to not in ("only0", "all", "if0all", "none"):
-        raise InputError(f"unknown continuity-correction rule '{to}'; choose only0, all, if0all or none")
+    _check_input_options(data, method, add, to, median_method)
     add = check_continuity_correction(add)
-    if method in COUNT_METHODS and any(kd != "binary" for kd in data.kinds):
-        others = [lab for lab, kd in zip(data.labels, data.kinds, strict=True) if kd != "binary"]
-        raise InputError(
-            f"{data.source}: method {method} needs 2×2 counts for every study; "
-            f"study '{others[0]}' gives another form"
-        )
     if method == "GLMM":
         from trialsynth.stats.glmm_result import glmm_pool_result
 
@@ -514,45 +597,10 @@ def pool_input(
         median_method=median_method,
     )
     notes = [""] * len(yi)
-    corrections = []
+    corrections: list[str] = []
     if exclude_derived:
-        derived = np.array([bool(steps) for steps in derivations], dtype=bool)
-        if derived.any():
-            names = [lab for lab, flag in zip(data.labels, derived, strict=True) if flag]
-            yi, vi = np.where(derived, np.nan, yi), np.where(derived, np.nan, vi)
-            corrected = corrected & ~derived
-            for i in np.nonzero(derived)[0]:
-                notes[i] = "left out: its numbers are derived (sensitivity analysis without derived numbers)"
-            corrections.append(f"left out, derived numbers (sensitivity analysis): {', '.join(names)}")
-            _warn(f"{data.source}: left out as derived (sensitivity analysis): {', '.join(names)}")
-    kinds = np.asarray(data.kinds)
-    for kind, effect, short in (("md_pvalue", "SE", "larger SE"), ("hr_pvalue", "HR", "HR closer to 1")):
-        bound = np.asarray(data.p_bound, dtype=bool) & (kinds == kind)
-        if not bound.any():
-            continue
-        names = [lab for lab, bflag in zip(data.labels, bound, strict=True) if bflag]
-        corrections.append(
-            f"p-value given as a bound, used at the bound (conservative: {short}): {', '.join(names)}"
-        )
-        for i in np.nonzero(bound)[0]:
-            notes[i] = f"p-value given as a bound: used at the bound, so the {effect} is conservative"
-        what = "the hazard ratio" if kind == "hr_pvalue" else "the SE"
-        _warn(
-            f"{data.source}: p-value given as a bound for {', '.join(names)}; "
-            f"used at the bound, so {what} is conservative"
-        )
-    if corrected.any():
-        names = [lab for lab, cflag in zip(data.labels, corrected, strict=True) if cflag]
-        corrections.append(f"{add:g} added to every cell of tables with a zero cell: {', '.join(names)}")
-        for i in np.nonzero(corrected)[0]:
-            notes[i] = f"{add:g} added to each cell (zero cell)"
-        _warn(f"{data.source}: continuity correction of {add:g} added to all cells of {', '.join(names)}")
-    if dropped.any():
-        names = [lab for lab, dflag in zip(data.labels, dropped, strict=True) if dflag]
-        for i in np.nonzero(dropped)[0]:
-            notes[i] = "no events (or only events) in both arms: left out of the ratio measure"
-        corrections.append(f"left out (no events or only events in both arms): {', '.join(names)}")
-        _warn(f"{data.source}: left out, no events (or only events) in both arms: {', '.join(names)}")
+        yi, vi, corrected = _leave_out_derived(data, yi, vi, corrected, derivations, notes, corrections)
+    _note_corrections(data, corrected, dropped, add, notes, corrections)
     if method in COUNT_METHODS:
         included = np.isfinite(yi) & np.isfinite(vi)
         if not included.any():

@@ -66,6 +66,7 @@ from scipy import linalg, optimize, special, stats
 
 from trialsynth._core.dist import chi2_sf, crit_value, norm_two_sided_p, t_two_sided_p
 from trialsynth._core.errors import InputError, TrialsynthWarning
+from trialsynth._core.serialize import JsonResult, to_jsonable
 from trialsynth.stats.regression import Coefficient, r_sorted_levels
 
 STRUCTS = ("nested", "CS", "UN")
@@ -784,7 +785,7 @@ class VarianceComponent:
 
 
 @dataclass(frozen=True)
-class MultilevelResult:
+class MultilevelResult(JsonResult):
     """A fitted multilevel or multivariate model (analysis scale)."""
 
     struct: str
@@ -826,59 +827,13 @@ class MultilevelResult:
     def beta(self) -> np.ndarray:
         return np.array([c.estimate for c in self.coefficients])
 
-    def to_json_dict(self) -> dict:
-        """The multilevel keys of ``trialsynth pool --multilevel --json`` (NaN as null)."""
-        from trialsynth._core.results import _clean
-
-        return _clean(
-            {
-                "model": self.struct,
-                "method": self.method,
-                "test": self.test,
-                "k_effects": self.k,
-                "k_studies": self.n_studies,
-                "sigma2": list(self.sigma2),
-                "tau2_levels": list(self.tau2),
-                "rho": list(self.rho),
-                "variance_components": [
-                    {
-                        "name": c.name,
-                        "level": c.level,
-                        "estimate": c.estimate,
-                        "ci_lower": c.ci_lower,
-                        "ci_upper": c.ci_upper,
-                        "n_levels": c.n_levels,
-                        "i2": c.i2,
-                    }
-                    for c in self.components
-                ],
-                "i2_total": self.i2,
-                "coefficients": [
-                    {
-                        "name": c.name,
-                        "estimate": c.estimate,
-                        "se": c.se,
-                        "statistic": c.statistic,
-                        "ci_lower": c.ci_lower,
-                        "ci_upper": c.ci_upper,
-                        "p_value": c.p_value,
-                    }
-                    for c in self.coefficients
-                ],
-                "qe": self.qe,
-                "qe_df": self.qe_df,
-                "qe_p_value": self.qe_p_value,
-                "qm": self.qm,
-                "qm_df": self.qm_df,
-                "qm_df2": self.qm_df2,
-                "qm_p_value": self.qm_p_value,
-                "loglik": self.loglik,
-                "aic": self.aic,
-                "bic": self.bic,
-                "converged": self.converged,
-                "boundary": list(self.boundary),
-            }
-        )
+    #: The ``multilevel`` object of ``trialsynth pool --multilevel --json`` (NaN as null).
+    __json_fields__ = (
+        ("model", "struct"), "method", "test", ("k_effects", "k"), ("k_studies", "n_studies"), "sigma2",
+        ("tau2_levels", "tau2"), "rho", ("variance_components", "components"), ("i2_total", "i2"),
+        "coefficients", "qe", "qe_df", "qe_p_value", "qm", "qm_df", "qm_df2", "qm_p_value", "loglik", "aic",
+        "bic", "converged", "boundary",
+    )
 
 
 def _check_inputs(yi, V, X):
@@ -909,74 +864,36 @@ def _check_inputs(yi, V, X):
     return y, V, X
 
 
-def _fit(y, V, X, structure, *, method, test, level, names, intercept, profile, cluster, n_studies):
-    method = method.upper()
-    if method not in ("REML", "ML"):
-        raise InputError(f"multilevel models are fitted by REML or ML, not {method}")
-    if test not in ("z", "t"):
-        raise InputError("test must be 'z' or 't'")
-    level = level / 100.0 if level > 1 else level
-    k, p = X.shape
-    lik = _Likelihood(y, X, V, structure, restricted=method == "REML", blocks=_blocks(V, [cluster]))
-    scale = _scale(y, V)
-    theta, free, converged, iters, _ = _fit_theta(lik, scale)
-    if not converged:
-        warnings.warn(
-            f"the {method} fit of the {structure.kind} model did not converge (the gradient does not vanish)",
-            TrialsynthWarning,
-            stacklevel=3,
-        )
-    part = lik.parts(theta)
-    ll = part["ll"]
-    beta, vb = part["beta"], part["vb"]
-    se = np.sqrt(np.diag(vb))
-    stat = beta / se
-    dfr = k - p
-    if test == "t":
-        pval = t_two_sided_p(stat, float(dfr))
-        crit = crit_value(level, float(dfr))
-    else:
-        pval = norm_two_sided_p(stat)
-        crit = crit_value(level)
-    if names is None:
-        names = ["intrcpt", *(f"X{j}" for j in range(1, p))] if intercept else [f"X{j + 1}" for j in range(p)]
-    names = list(names)
-    coefs = tuple(
-        Coefficient(
-            name=names[j],
-            estimate=float(beta[j]),
-            se=float(se[j]),
-            statistic=float(stat[j]),
-            p_value=float(pval[j]),
-            ci_lower=float(beta[j] - crit * se[j]),
-            ci_upper=float(beta[j] + crit * se[j]),
-        )
-        for j in range(p)
-    )
-    btt = (
-        np.arange(1, p) if intercept and p > 1 else np.arange(p)
-    )  # as metafor: alone, the intercept is tested
+def _wald_test(beta, vb, btt, test: str, dfr: int):
+    """QM of the coefficients ``btt`` with its χ²(m) p-value, or (``test="t"``) F = QM/m with
+    F(m, k − p); NaN when ``btt`` is empty. Returns ``(qm, p_value, df2)``."""
     m = len(btt)
-    if m:
-        bm = beta[btt]
-        qm = float(bm @ np.linalg.solve(vb[np.ix_(btt, btt)], bm))
-        if test == "t":
-            qm /= m
-            qm_p, qm_df2 = float(special.fdtrc(m, dfr, qm)), float(dfr)
-        else:
-            qm_p, qm_df2 = float(chi2_sf(qm, m)), math.nan
-    else:
-        qm = qm_p = qm_df2 = math.nan
-    # QE and the typical sampling variance (W = V⁻¹).
+    if not m:
+        return math.nan, math.nan, math.nan
+    bm = beta[btt]
+    qm = float(bm @ np.linalg.solve(vb[np.ix_(btt, btt)], bm))
+    if test == "t":
+        qm /= m
+        return qm, float(special.fdtrc(m, dfr, qm)), float(dfr)
+    return qm, float(chi2_sf(qm, m)), math.nan
+
+
+def _qe_and_typical_variance(y, V, X) -> tuple[float, float]:
+    """QE = r₀'W r₀ of the fixed-effects fit (W = V⁻¹) and the typical sampling variance
+    s² = (k − p)/tr(P₀), P₀ = W − WX(X'WX)⁻¹X'W."""
+    k, p = X.shape
     W = np.linalg.inv(V)
     XtWX = X.T @ W @ X
     b0 = np.linalg.solve(XtWX, X.T @ W @ y)
     r0 = y - X @ b0
     qe = float(r0 @ W @ r0)
     P0 = W - W @ X @ np.linalg.solve(XtWX, X.T @ W)
-    s2 = dfr / float(np.trace(P0))
-    # Variance components with their CIs.
-    cis = _profile_ci(lik, theta, ll, level, scale) if profile else [(math.nan, math.nan)] * len(theta)
+    return qe, (k - p) / float(np.trace(P0))
+
+
+def _variance_components(structure, theta, cis, s2: float) -> tuple[list[VarianceComponent], float]:
+    """The variance components with their CIs and I² per level (nested: σ²ⱼ/(Σσ² + s²); CS and UN:
+    τ²/(τ² + s²) per outcome), and the total I² (NaN for UN)."""
     comps = []
     if structure.kind == "nested":
         total = theta.sum()
@@ -1013,6 +930,66 @@ def _fit(y, V, X, structure, *, method, test, level, names, intercept, profile, 
                     nm, "outcome", float(theta[j]), *map(float, cis[j]), structure.n_levels[0], i2j
                 )
             )
+    return comps, i2
+
+
+def _coefficients(names, beta, se, stat, pval, crit) -> tuple[Coefficient, ...]:
+    return tuple(
+        Coefficient(
+            name=names[j],
+            estimate=float(beta[j]),
+            se=float(se[j]),
+            statistic=float(stat[j]),
+            p_value=float(pval[j]),
+            ci_lower=float(beta[j] - crit * se[j]),
+            ci_upper=float(beta[j] + crit * se[j]),
+        )
+        for j in range(len(beta))
+    )
+
+
+def _fit(y, V, X, structure, *, method, test, level, names, intercept, profile, cluster, n_studies):
+    method = method.upper()
+    if method not in ("REML", "ML"):
+        raise InputError(f"multilevel models are fitted by REML or ML, not {method}")
+    if test not in ("z", "t"):
+        raise InputError("test must be 'z' or 't'")
+    level = level / 100.0 if level > 1 else level
+    k, p = X.shape
+    lik = _Likelihood(y, X, V, structure, restricted=method == "REML", blocks=_blocks(V, [cluster]))
+    scale = _scale(y, V)
+    theta, free, converged, iters, _ = _fit_theta(lik, scale)
+    if not converged:
+        warnings.warn(
+            f"the {method} fit of the {structure.kind} model did not converge (the gradient does not vanish)",
+            TrialsynthWarning,
+            stacklevel=3,
+        )
+    part = lik.parts(theta)
+    ll = part["ll"]
+    beta, vb = part["beta"], part["vb"]
+    se = np.sqrt(np.diag(vb))
+    stat = beta / se
+    dfr = k - p
+    if test == "t":
+        pval = t_two_sided_p(stat, float(dfr))
+        crit = crit_value(level, float(dfr))
+    else:
+        pval = norm_two_sided_p(stat)
+        crit = crit_value(level)
+    if names is None:
+        names = ["intrcpt", *(f"X{j}" for j in range(1, p))] if intercept else [f"X{j + 1}" for j in range(p)]
+    names = list(names)
+    coefs = _coefficients(names, beta, se, stat, pval, crit)
+    btt = (
+        np.arange(1, p) if intercept and p > 1 else np.arange(p)
+    )  # as metafor: alone, the intercept is tested
+    m = len(btt)
+    qm, qm_p, qm_df2 = _wald_test(beta, vb, btt, test, dfr)
+    qe, s2 = _qe_and_typical_variance(y, V, X)
+    # Variance components with their CIs.
+    cis = _profile_ci(lik, theta, ll, level, scale) if profile else [(math.nan, math.nan)] * len(theta)
+    comps, i2 = _variance_components(structure, theta, cis, s2)
     npar = p + len(theta)
     dev = -2.0 * ll
     nobs = k - p if method == "REML" else k
@@ -1223,6 +1200,4 @@ def pool_multilevel(
         from trialsynth.stats.robust import robust as robust_fit
 
         out["robust"] = robust_fit(fit).to_json_dict()
-    from trialsynth._core.results import _clean
-
-    return _clean(out)
+    return to_jsonable(out)

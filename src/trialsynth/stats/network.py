@@ -77,7 +77,8 @@ from scipy import optimize
 from trialsynth._core.bounds import check_continuity_correction
 from trialsynth._core.dist import chi2_sf, norm_quantile, norm_two_sided_p
 from trialsynth._core.errors import InputError, TrialsynthWarning
-from trialsynth._core.results import RATIO_MEASURES, _clean
+from trialsynth._core.results import RATIO_MEASURES
+from trialsynth._core.serialize import JsonResult
 from trialsynth.stats.effects import continuous_effects
 
 __all__ = [
@@ -544,7 +545,7 @@ class Ranking:
 
 
 @dataclass(frozen=True)
-class NetworkResult:
+class NetworkResult(JsonResult):
     """A fitted network meta-analysis (analysis scale: log for OR, RR, HR). Never rounded."""
 
     measure: str
@@ -603,65 +604,70 @@ class NetworkResult:
             est[i, j], lo[i, j], hi[i, j] = c.estimate, c.ci_lower, c.ci_upper
         return est, lo, hi
 
-    def to_json_dict(self) -> dict[str, Any]:
-        """The documented ``trialsynth nma --json`` object (no NaN: missing values are null)."""
+    #: The documented ``trialsynth nma --json`` object (no NaN: missing values are null).
+    __json_fields__ = (
+        "measure", "scale", "method", "level", "reference", "treatments", "k", "n_contrasts", "n_designs",
+        ("tau2", "_json_tau2"), ("tau", "_json_tau"), "logLik", "converged", "iterations", "effects",
+        ("league_table", "league"), ("ranking", "_json_ranking"), "p_scores", "inconsistency",
+        ("participants", "_json_participants"), ("edges", "_json_edges"), "corrections", "dropped",
+    )
 
-        def rows(items):
-            return [dict(vars(x)) for x in items]
+    @property
+    def scale(self) -> str:
+        """``"log"`` for ratio measures, else ``"identity"``."""
+        return "log" if self.ratio else "identity"
 
-        return _clean(
-            {
-                "measure": self.measure,
-                "scale": "log" if self.ratio else "identity",
-                "method": self.method,
-                "level": self.level,
-                "reference": self.reference,
-                "treatments": list(self.treatments),
-                "k": self.k,
-                "n_contrasts": self.n_contrasts,
-                "n_designs": self.n_designs,
-                "tau2": self.tau2 if self.method != "FE" else math.nan,
-                "tau": math.sqrt(self.tau2) if self.method != "FE" else math.nan,
-                "logLik": self.logLik,
-                "converged": self.converged,
-                "iterations": self.iterations,
-                "effects": rows(self.effects),
-                "league_table": rows(self.league),
-                "ranking": {
-                    "better": self.better,
-                    "sucra_draws": self.sucra_draws,
-                    "seed": self.seed,
-                    "treatments": [
-                        {**vars(r), "rank_probabilities": list(r.rank_probabilities)} for r in self.ranking
-                    ],
-                },
-                "p_scores": {r.treatment: r.p_score for r in self.ranking},
-                "inconsistency": {
-                    "design_by_treatment": {
-                        "chi2": self.inconsistency_chi2,
-                        "df": self.inconsistency_df,
-                        "p_value": self.inconsistency_p,
-                        "tau2": self.inconsistency_tau2,
-                    },
-                    "q": {
-                        "total": self.q_total,
-                        "total_df": self.q_total_df,
-                        "total_p_value": _chi2_p(self.q_total, self.q_total_df),
-                        "within_designs": self.q_within,
-                        "within_designs_df": self.q_within_df,
-                        "within_designs_p_value": _chi2_p(self.q_within, self.q_within_df),
-                        "between_designs": self.q_between,
-                        "between_designs_df": self.q_between_df,
-                        "between_designs_p_value": _chi2_p(self.q_between, self.q_between_df),
-                    },
-                    "node_splitting": rows(self.node_splits),
-                },
-                "participants": dict(zip(self.treatments, self.participants, strict=True)),
-                "edges": [{"treatment_1": a, "treatment_2": b, "k": k} for a, b, k in self.edges],
-                "corrections": list(self.corrections),
-                "dropped": list(self.dropped),
-            }
-        )
+    @property
+    def _json_tau2(self) -> float:
+        return self.tau2 if self.method != "FE" else math.nan
+
+    @property
+    def _json_tau(self) -> float:
+        return math.sqrt(self.tau2) if self.method != "FE" else math.nan
+
+    @property
+    def _json_ranking(self) -> dict[str, Any]:
+        return {
+            "better": self.better, "sucra_draws": self.sucra_draws, "seed": self.seed,
+            "treatments": self.ranking,
+        }
+
+    @property
+    def p_scores(self) -> dict[str, float]:
+        """Each treatment's P-score (Rücker & Schwarzer 2015), by treatment."""
+        return {r.treatment: r.p_score for r in self.ranking}
+
+    @property
+    def inconsistency(self) -> dict[str, Any]:
+        """The design-by-treatment test, the Q decomposition and the node-splitting rows."""
+        return {
+            "design_by_treatment": {
+                "chi2": self.inconsistency_chi2,
+                "df": self.inconsistency_df,
+                "p_value": self.inconsistency_p,
+                "tau2": self.inconsistency_tau2,
+            },
+            "q": {
+                "total": self.q_total,
+                "total_df": self.q_total_df,
+                "total_p_value": _chi2_p(self.q_total, self.q_total_df),
+                "within_designs": self.q_within,
+                "within_designs_df": self.q_within_df,
+                "within_designs_p_value": _chi2_p(self.q_within, self.q_within_df),
+                "between_designs": self.q_between,
+                "between_designs_df": self.q_between_df,
+                "between_designs_p_value": _chi2_p(self.q_between, self.q_between_df),
+            },
+            "node_splitting": self.node_splits,
+        }
+
+    @property
+    def _json_participants(self) -> dict[str, float]:
+        return dict(zip(self.treatments, self.participants, strict=True))
+
+    @property
+    def _json_edges(self) -> list[dict[str, Any]]:
+        return [{"treatment_1": a, "treatment_2": b, "k": k} for a, b, k in self.edges]
 
 
 def _chi2_p(q: float, df: int) -> float:
@@ -753,6 +759,124 @@ def _independent_columns(base: np.ndarray, extra: np.ndarray) -> list[int]:
     return chosen
 
 
+def _check_network_options(data: NetworkData, reference, method: str, level: float, better: str) -> str:
+    """InputError for an unknown method, direction or level, an empty, one-treatment or
+    disconnected network, or an unknown reference; returns the reference (default: the first)."""
+    if method not in METHODS:
+        raise InputError(f"unknown method '{method}' for a network; use one of {', '.join(METHODS)}")
+    if better not in ("lower", "higher"):
+        raise InputError(f"better must be 'lower' or 'higher', not '{better}'")
+    if not 0 < level < 100:
+        raise InputError(f"the confidence level is a percentage between 0 and 100, not {level}")
+    studies = data.studies
+    if not studies:
+        raise InputError("the network has no study with two or more arms")
+    treatments = data.treatments
+    if reference is None:
+        reference = treatments[0]
+    elif reference not in treatments:
+        raise InputError(f"reference treatment '{reference}' is not in the network ({', '.join(treatments)})")
+    if len(treatments) < 2:
+        raise InputError("a network needs at least two treatments")
+    _check_connected(treatments, studies)
+    return reference
+
+
+def _effects_against_reference(order, full_b, full_c, tau2: float, z_crit: float) -> list[TreatmentEffect]:
+    """Each treatment against the reference (``order[0]``): estimate, CI, z test and prediction interval."""
+    effects = []
+    for i, t in enumerate(order[1:], start=1):
+        est, se = full_b[i], math.sqrt(full_c[i, i])
+        pse = math.sqrt(se**2 + tau2)
+        effects.append(
+            TreatmentEffect(
+                t,
+                float(est),
+                se,
+                est - z_crit * se,
+                est + z_crit * se,
+                est / se,
+                float(norm_two_sided_p(est / se)),
+                est - z_crit * pse,
+                est + z_crit * pse,
+            )
+        )
+    return effects
+
+
+def _league_table(order, full_b, full_c, z_crit: float) -> tuple[list[Comparison], np.ndarray]:
+    """Every ordered pair of treatments (row minus column) and the matrix of their SEs."""
+    n = len(order)
+    league = []
+    se_mat = np.zeros((n, n))
+    for i in range(n):
+        for j in range(n):
+            if i == j:
+                continue
+            est = full_b[i] - full_b[j]
+            se = math.sqrt(max(full_c[i, i] + full_c[j, j] - 2 * full_c[i, j], 0.0))
+            se_mat[i, j] = se
+            league.append(
+                Comparison(
+                    order[i],
+                    order[j],
+                    float(est),
+                    se,
+                    est - z_crit * se,
+                    est + z_crit * se,
+                    est / se,
+                    float(norm_two_sided_p(est / se)),
+                )
+            )
+    return league, se_mat
+
+
+def _participants_and_edges(studies, order):
+    """Participants per treatment (NaN when a study lacks its arm size) and the edges of the
+    network graph: (treatment, earlier treatment, number of studies comparing them)."""
+    participants = []
+    for t in order:
+        sizes = [s.n[s.arms.index(t)] for s in studies if t in s.arms]
+        participants.append(math.nan if any(math.isnan(x) for x in sizes) else float(sum(sizes)))
+    edge_count: dict[tuple[str, str], int] = {}
+    for s in studies:
+        arms = sorted(s.arms, key=order.index)
+        for a in range(len(arms)):
+            for b in range(a + 1, len(arms)):
+                edge_count[(arms[b], arms[a])] = edge_count.get((arms[b], arms[a]), 0) + 1
+    edges = tuple(
+        (a, b, k)
+        for (a, b), k in sorted(
+            edge_count.items(), key=lambda e: (order.index(e[0][1]), order.index(e[0][0]))
+        )
+    )
+    return participants, edges
+
+
+def _q_and_inconsistency(fit, studies, order, ys, vs, xs, method, scale, inconsistency: bool):
+    """The designs (arm sets, numbered) and the result's Q-decomposition and design-by-treatment
+    fields: the fixed-effect Q of the consistency model, and (``inconsistency``) the interaction model."""
+    designs: dict[tuple[str, ...], int] = {}
+    for s in studies:
+        designs.setdefault(tuple(sorted(s.arms, key=order.index)), len(designs))
+    q_total = fit["rwr"] if method == "FE" else fit["blocks"].fit(0.0, "FE")["rwr"]
+    extras = dict(
+        q_total=q_total,
+        q_total_df=sum(len(y) for y in ys) - (len(order) - 1),
+        q_within=math.nan,
+        q_within_df=0,
+        q_between=math.nan,
+        q_between_df=0,
+        inconsistency_chi2=math.nan,
+        inconsistency_df=0,
+        inconsistency_p=math.nan,
+        inconsistency_tau2=math.nan,
+    )
+    if inconsistency:
+        extras.update(_design_by_treatment(studies, order, designs, ys, vs, xs, method, scale, q_total))
+    return designs, extras
+
+
 def network_meta_analysis(
     data: NetworkData,
     *,
@@ -771,23 +895,8 @@ def network_meta_analysis(
     normal draws of d̂ (seeded by ``seed``) give SUCRA and the rank probabilities (0 skips them).
     """
     method = str(method).upper()
-    if method not in METHODS:
-        raise InputError(f"unknown method '{method}' for a network; use one of {', '.join(METHODS)}")
-    if better not in ("lower", "higher"):
-        raise InputError(f"better must be 'lower' or 'higher', not '{better}'")
-    if not 0 < level < 100:
-        raise InputError(f"the confidence level is a percentage between 0 and 100, not {level}")
-    studies = data.studies
-    if not studies:
-        raise InputError("the network has no study with two or more arms")
-    treatments = data.treatments
-    if reference is None:
-        reference = treatments[0]
-    elif reference not in treatments:
-        raise InputError(f"reference treatment '{reference}' is not in the network ({', '.join(treatments)})")
-    if len(treatments) < 2:
-        raise InputError("a network needs at least two treatments")
-    _check_connected(treatments, studies)
+    reference = _check_network_options(data, reference, method, level, better)
+    studies, treatments = data.studies, data.treatments
     order = (reference, *[t for t in treatments if t != reference])
     # Each study's baseline is its first arm in the network's order and its other arms follow in that
     # order: the fit does not depend on it, but metafor's REML log-likelihood has a constant ½ log|XᵀX|
@@ -813,84 +922,14 @@ def network_meta_analysis(
     full_b = np.concatenate([[0.0], beta])
     full_c = np.zeros((p + 1, p + 1))
     full_c[1:, 1:] = cov
-    effects = []
-    for i, t in enumerate(order[1:], start=1):
-        est, se = full_b[i], math.sqrt(full_c[i, i])
-        pse = math.sqrt(se**2 + tau2)
-        effects.append(
-            TreatmentEffect(
-                t,
-                float(est),
-                se,
-                est - z_crit * se,
-                est + z_crit * se,
-                est / se,
-                float(norm_two_sided_p(est / se)),
-                est - z_crit * pse,
-                est + z_crit * pse,
-            )
-        )
-    league = []
-    se_mat = np.zeros((p + 1, p + 1))
-    for i in range(p + 1):
-        for j in range(p + 1):
-            if i == j:
-                continue
-            est = full_b[i] - full_b[j]
-            se = math.sqrt(max(full_c[i, i] + full_c[j, j] - 2 * full_c[i, j], 0.0))
-            se_mat[i, j] = se
-            league.append(
-                Comparison(
-                    order[i],
-                    order[j],
-                    float(est),
-                    se,
-                    est - z_crit * se,
-                    est + z_crit * se,
-                    est / se,
-                    float(norm_two_sided_p(est / se)),
-                )
-            )
+    effects = _effects_against_reference(order, full_b, full_c, tau2, z_crit)
+    league, se_mat = _league_table(order, full_b, full_c, z_crit)
     ranking = _ranking(order, full_b, full_c, se_mat, better, sucra_draws, seed)
 
-    # Fixed-effect Q decomposition and the design-by-treatment interaction model.
-    designs: dict[tuple[str, ...], int] = {}
-    for s in studies:
-        designs.setdefault(tuple(sorted(s.arms, key=order.index)), len(designs))
-    q_total = fit["rwr"] if method == "FE" else fit["blocks"].fit(0.0, "FE")["rwr"]
-    q_total_df = n_contrasts - p
-    extras = dict(
-        q_total=q_total,
-        q_total_df=q_total_df,
-        q_within=math.nan,
-        q_within_df=0,
-        q_between=math.nan,
-        q_between_df=0,
-        inconsistency_chi2=math.nan,
-        inconsistency_df=0,
-        inconsistency_p=math.nan,
-        inconsistency_tau2=math.nan,
-    )
-    if inconsistency:
-        extras.update(_design_by_treatment(studies, order, designs, ys, vs, xs, method, scale, q_total))
+    designs, extras = _q_and_inconsistency(fit, studies, order, ys, vs, xs, method, scale, inconsistency)
     splits = _node_splits(studies, order, columns, method, scale, beta, cov) if node_splitting else ()
 
-    participants = []
-    for t in order:
-        sizes = [s.n[s.arms.index(t)] for s in studies if t in s.arms]
-        participants.append(math.nan if any(math.isnan(x) for x in sizes) else float(sum(sizes)))
-    edge_count: dict[tuple[str, str], int] = {}
-    for s in studies:
-        arms = sorted(s.arms, key=order.index)
-        for a in range(len(arms)):
-            for b in range(a + 1, len(arms)):
-                edge_count[(arms[b], arms[a])] = edge_count.get((arms[b], arms[a]), 0) + 1
-    edges = tuple(
-        (a, b, k)
-        for (a, b), k in sorted(
-            edge_count.items(), key=lambda e: (order.index(e[0][1]), order.index(e[0][0]))
-        )
-    )
+    participants, edges = _participants_and_edges(studies, order)
     beta.setflags(write=False)  # the result is frozen: so are its arrays
     cov.setflags(write=False)
     return NetworkResult(

@@ -34,6 +34,71 @@ IV_METHODS = (FIXED, *TAU2_METHODS)
 PI_TYPES = ("default", "z", "t", "higgins")
 
 
+def _check_fit_options(method: str, hk_variant: str, pi_type: str) -> None:
+    if method not in IV_METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(IV_METHODS)}")
+    if hk_variant not in ("knha", "adhoc"):
+        raise ValueError("hk_variant must be 'knha' or 'adhoc'")
+    if pi_type not in PI_TYPES:
+        raise ValueError(f"pi_type must be one of {', '.join(PI_TYPES)}")
+
+
+def _tau2_of_fit(method: str, tau2, y, v, mask, k):
+    """τ² of each fit (0 for the fixed-effect model and below two studies; ``tau2`` when given,
+    else estimated by ``method``) with its convergence, iterations and number of local maxima."""
+    shape = y.shape[:-1]
+    if method == FIXED or tau2 is not None:
+        fixed = np.zeros(shape) if method == FIXED else np.broadcast_to(np.asarray(tau2, dtype=float), shape)
+        tau2_fit = np.where(k >= 2, fixed, 0.0) if method != FIXED else fixed
+        ones = np.ones(shape, dtype=bool)
+        return tau2_fit, ones, np.zeros(shape, dtype=int), np.zeros(shape, dtype=np.int64)
+    est = tau2_estimate(y, v, mask, method=method)
+    return np.where(k >= 2, est.tau2, 0.0), est.converged, est.iterations, est.n_local_maxima
+
+
+def _prediction_crit(pi_type: str, hk: bool, level: float, k):
+    """Critical value of the prediction interval: z, t(k − 1), or t(k − 2) (``higgins``)."""
+    if pi_type == "z" or (pi_type == "default" and not hk):
+        return crit_value(level)
+    if pi_type == "higgins":
+        return crit_value(level, np.where(k >= 3, k - 2, np.nan).astype(float))
+    return crit_value(level, np.where(k - 1 >= 1, k - 1, np.nan).astype(float))
+
+
+def _tau2_i2_h2(tau2_fit, k, w_fe):
+    """τ² (NaN below two studies), I² = τ²/(τ² + s²) in percent and H² = (τ² + s²)/s², with s² the
+    typical within-study variance (k − 1)Σwᵢ/((Σwᵢ)² − Σwᵢ²) (Higgins & Thompson, Stat Med 2002)."""
+    sw_fe = w_fe.sum(axis=-1)
+    s2 = (k - 1) * sw_fe / (sw_fe**2 - (w_fe**2).sum(axis=-1))
+    tau2 = np.where(k >= 2, tau2_fit, np.nan)
+    return tau2, 100.0 * tau2 / (tau2 + s2), (tau2 + s2) / s2
+
+
+def _add_tau2_ci(out: dict, method: str, y, v, mask, level: float) -> None:
+    """The Q-profile CI of τ² into ``out`` (NaN for the fixed-effect model); its convergence too."""
+    if method == FIXED:
+        out["tau2_ci_lower"] = out["tau2_ci_upper"] = np.full(y.shape[:-1], np.nan)
+        return
+    lo, hi, ci_conv = tau2_qprofile_ci(y, v, mask, level=level)
+    out["tau2_ci_lower"], out["tau2_ci_upper"] = lo, hi
+    out["converged"] = out["converged"] & np.where(out["k"] >= 2, ci_conv, True)
+
+
+def _checked_stack(yi, vi, mask):
+    """The effects and variances with the left-out studies set to 0 and 1, and the mask.
+
+    Without a mask, a study is left out only when its effect and variance are both missing
+    (NaN); one of them missing alone, or a variance ≤ 0, is refused. The pooled studies'
+    variances and effects must be in the range where the arithmetic is exact (a variance of 0
+    or 1e-300 would give an infinite weight and a NaN estimate).
+    """
+    yi = np.asarray(yi, dtype=float)
+    vi = np.asarray(vi, dtype=float)
+    mask = ~(np.isnan(yi) & np.isnan(vi)) if mask is None else np.asarray(mask, dtype=bool)
+    check_effects(np.where(mask, yi, 0.0), np.where(mask, vi, 1.0), paired_nan=False)
+    return np.where(mask, yi, 0.0), np.where(mask, vi, 1.0), mask
+
+
 def fit_arrays(
     yi,
     vi,
@@ -57,22 +122,8 @@ def fit_arrays(
     is used instead of estimating τ² (e.g. RevMan's Mantel–Haenszel-centred DerSimonian–Laird).
     """
     method = method.upper()
-    if method not in IV_METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(IV_METHODS)}")
-    if hk_variant not in ("knha", "adhoc"):
-        raise ValueError("hk_variant must be 'knha' or 'adhoc'")
-    if pi_type not in PI_TYPES:
-        raise ValueError(f"pi_type must be one of {', '.join(PI_TYPES)}")
-    yi = np.asarray(yi, dtype=float)
-    vi = np.asarray(vi, dtype=float)
-    # Without a mask, a study is left out only when its effect and variance are both missing
-    # (NaN); one of them missing alone, or a variance ≤ 0, is refused below.
-    mask = ~(np.isnan(yi) & np.isnan(vi)) if mask is None else np.asarray(mask, dtype=bool)
-    # The pooled studies' variances and effects must be in the range where the arithmetic is
-    # exact (a variance of 0 or 1e-300 would give an infinite weight and a NaN estimate).
-    check_effects(np.where(mask, yi, 0.0), np.where(mask, vi, 1.0), paired_nan=False)
-    y = np.where(mask, yi, 0.0)
-    v = np.where(mask, vi, 1.0)
+    _check_fit_options(method, hk_variant, pi_type)
+    y, v, mask = _checked_stack(yi, vi, mask)
     k = mask.sum(axis=-1)
     df = k - 1
     shape = y.shape[:-1]
@@ -85,21 +136,7 @@ def fit_arrays(
     with np.errstate(divide="ignore", invalid="ignore"):
         q_p = np.where(df >= 1, chi2_sf(q, df), np.nan)
 
-    if method == FIXED:
-        tau2_fit = np.zeros(shape)
-        converged = np.ones(shape, dtype=bool)
-        iterations = np.zeros(shape, dtype=int)
-        n_local_maxima = np.zeros(shape, dtype=np.int64)
-    elif tau2 is not None:
-        tau2_fit = np.where(k >= 2, np.broadcast_to(np.asarray(tau2, dtype=float), shape), 0.0)
-        converged = np.ones(shape, dtype=bool)
-        iterations = np.zeros(shape, dtype=int)
-        n_local_maxima = np.zeros(shape, dtype=np.int64)
-    else:
-        est = tau2_estimate(y, v, mask, method=method)
-        tau2_fit = np.where(k >= 2, est.tau2, 0.0)
-        converged, iterations, n_local_maxima = est.converged, est.iterations, est.n_local_maxima
-
+    tau2_fit, converged, iterations, n_local_maxima = _tau2_of_fit(method, tau2, y, v, mask, k)
     w = np.where(mask, 1.0 / (v + tau2_fit[..., None]), 0.0)
     sw = w.sum(axis=-1)
     mu = (w * y).sum(axis=-1) / sw
@@ -128,17 +165,8 @@ def fit_arrays(
             tau2 = np.full(shape, np.nan)
             pi_lower = pi_upper = np.full(shape, np.nan)
         else:
-            s2 = df * sw_fe / (sw_fe**2 - (w_fe**2).sum(axis=-1))
-            tau2 = np.where(k >= 2, tau2_fit, np.nan)
-            i2 = 100.0 * tau2 / (tau2 + s2)
-            h2 = (tau2 + s2) / s2
-            if pi_type == "z" or (pi_type == "default" and not hk):
-                pcrit = crit_value(level)
-            elif pi_type == "higgins":
-                pcrit = crit_value(level, np.where(k >= 3, k - 2, np.nan).astype(float))
-            else:
-                pcrit = crit_value(level, np.where(df >= 1, df, np.nan).astype(float))
-            half = pcrit * np.sqrt(se**2 + tau2)
+            tau2, i2, h2 = _tau2_i2_h2(tau2_fit, k, w_fe)
+            half = _prediction_crit(pi_type, hk, level, k) * np.sqrt(se**2 + tau2)
             pi_lower, pi_upper = mu - half, mu + half
         weights = 100.0 * w / sw[..., None]
 
@@ -165,12 +193,7 @@ def fit_arrays(
         "weights": np.where(mask, weights, np.nan),
     }
     if tau2_ci:
-        if method == FIXED:
-            out["tau2_ci_lower"] = out["tau2_ci_upper"] = np.full(shape, np.nan)
-        else:
-            lo, hi, ci_conv = tau2_qprofile_ci(y, v, mask, level=level)
-            out["tau2_ci_lower"], out["tau2_ci_upper"] = lo, hi
-            out["converged"] = converged & np.where(k >= 2, ci_conv, True)
+        _add_tau2_ci(out, method, y, v, mask, level)
     return out
 
 

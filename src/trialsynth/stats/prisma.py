@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from trialsynth._core.errors import InputError
+from trialsynth._core.serialize import JsonResult
 
 __all__ = ["PrismaCounts", "check_prisma", "prisma_from_mapping"]
 
@@ -29,7 +30,7 @@ def _frozen(mapping: Mapping[str, int] | None) -> tuple[tuple[str, int], ...]:
 
 
 @dataclass(frozen=True)
-class PrismaCounts:
+class PrismaCounts(JsonResult):
     """The numbers in the boxes of a PRISMA 2020 flow diagram.
 
     Mappings are kept as tuples of ``(label, count)`` pairs in the order given, so the
@@ -80,44 +81,51 @@ class PrismaCounts:
     def uses_other_methods(self) -> bool:
         return bool(self.other_sources) or self.other_reports_sought is not None
 
-    def to_json_dict(self) -> dict:
-        """Plain JSON: mappings as objects in order, totals included."""
+    #: JSON: the diagram's boxes grouped as in PRISMA 2020, mappings as objects in order, totals included.
+    __json_fields__ = ("origin", "identification", "screening", "other_methods", "included", "notes")
+
+    @property
+    def identification(self) -> dict:
+        """The identification boxes (databases and registers)."""
         return {
-            "origin": self.origin,
-            "identification": {
-                "databases": dict(self.databases),
-                "registers": dict(self.registers),
-                "records_identified": self.records_identified,
-                "duplicates_removed": self.duplicates_removed,
-                "automation_removed": self.automation_removed,
-                "other_removed": self.other_removed,
-            },
-            "screening": {
-                "records_screened": self.records_screened,
-                "records_excluded": self.records_excluded,
-                "reports_sought": self.reports_sought,
-                "reports_not_retrieved": self.reports_not_retrieved,
-                "reports_assessed": self.reports_assessed,
-                "reports_excluded": dict(self.reports_excluded),
-                "reports_excluded_total": self.reports_excluded_total,
-            },
-            "other_methods": (
-                {
-                    "sources": dict(self.other_sources),
-                    "reports_sought": self.other_reports_sought,
-                    "reports_not_retrieved": self.other_reports_not_retrieved,
-                    "reports_assessed": self.other_reports_assessed,
-                    "reports_excluded": dict(self.other_reports_excluded),
-                }
-                if self.uses_other_methods
-                else None
-            ),
-            "included": {
-                "studies": self.studies_included,
-                "reports": self.reports_included,
-            },
-            "notes": list(self.notes),
+            "databases": dict(self.databases),
+            "registers": dict(self.registers),
+            "records_identified": self.records_identified,
+            "duplicates_removed": self.duplicates_removed,
+            "automation_removed": self.automation_removed,
+            "other_removed": self.other_removed,
         }
+
+    @property
+    def screening(self) -> dict:
+        """The screening boxes."""
+        return {
+            "records_screened": self.records_screened,
+            "records_excluded": self.records_excluded,
+            "reports_sought": self.reports_sought,
+            "reports_not_retrieved": self.reports_not_retrieved,
+            "reports_assessed": self.reports_assessed,
+            "reports_excluded": dict(self.reports_excluded),
+            "reports_excluded_total": self.reports_excluded_total,
+        }
+
+    @property
+    def other_methods(self) -> dict | None:
+        """The other-methods column, or None when the review did not use one."""
+        if not self.uses_other_methods:
+            return None
+        return {
+            "sources": dict(self.other_sources),
+            "reports_sought": self.other_reports_sought,
+            "reports_not_retrieved": self.other_reports_not_retrieved,
+            "reports_assessed": self.other_reports_assessed,
+            "reports_excluded": dict(self.other_reports_excluded),
+        }
+
+    @property
+    def included(self) -> dict:
+        """The included box."""
+        return {"studies": self.studies_included, "reports": self.reports_included}
 
 
 def check_prisma(counts: PrismaCounts) -> list[str]:

@@ -55,6 +55,7 @@ from scipy import special
 from trialsynth._core.bounds import check_effects
 from trialsynth._core.dist import chi2_sf, crit_value, norm_two_sided_p, t_two_sided_p
 from trialsynth._core.errors import InputError, TrialsynthWarning
+from trialsynth._core.serialize import OMIT, JsonResult, json_key, to_jsonable
 from trialsynth.stats import tau2 as solver
 from trialsynth.stats.estimators import MAXITER, METHODS, TOL, Tau2Estimate
 
@@ -189,6 +190,53 @@ def tau2_mods(yi, vi, X, mask=None, *, method: str = "REML", tol: float = TOL, m
 # The fit
 
 
+def _tau2_of_mods(method: str, tau2, y, v, X, mask):
+    """τ² of each model (0 for FE; ``tau2`` when given; else estimated by ``method``) with its
+    convergence, iterations and whether ML/REML took τ² = 0 over a lower interior maximum."""
+    shape = y.shape[:-1]
+    boundary = np.zeros(shape, dtype=bool)
+    if method == FIXED or tau2 is not None:
+        tau2_fit = (
+            np.zeros(shape) if method == FIXED
+            else np.broadcast_to(np.asarray(tau2, dtype=float), shape).copy()
+        )  # fmt: skip
+        return tau2_fit, np.ones(shape, dtype=bool), np.zeros(shape, dtype=int), boundary
+    with np.errstate(divide="ignore", invalid="ignore"):
+        est = tau2_mods(y, v, X, mask, method=method)
+    if est.boundary is not None:
+        boundary = est.boundary
+    return est.tau2, est.converged, est.iterations, boundary
+
+
+def _omnibus_test(beta, vb, btt, hk: bool, tdf):
+    """Wald test of the coefficients ``btt``: QM with its χ²(m) p-value, or under Hartung–Knapp
+    F = QM/m with F(m, k − p) (``qm_df2`` then k − p, else NaN). NaN when ``btt`` is empty."""
+    shape = beta.shape[:-1]
+    m = len(btt)
+    if m == 0:
+        nan = np.full(shape, np.nan)
+        return nan, nan, nan
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bm = beta[..., btt]
+        vm = vb[..., btt[:, None], btt[None, :]]
+        qm = np.einsum("...i,...i->...", bm, np.linalg.solve(vm, bm[..., None])[..., 0])
+        if hk:
+            qm = qm / m
+            return qm, special.fdtrc(m, tdf, qm), tdf
+        return qm, chi2_sf(qm, m), np.full(shape, np.nan)
+
+
+def _mods_heterogeneity(method: str, tau2_fit, qe, dfr, tr_p0):
+    """τ² (NaN for FE), I² (percent) and H²: from QE for FE (Higgins & Thompson 2002), else from
+    τ² and the typical within-study variance s² = (k − p)/tr(P₀) (metafor's rma)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if method == FIXED:
+            i2 = np.where(dfr >= 1, np.where(qe > 0, np.maximum(0.0, (qe - dfr) / qe), 0.0) * 100, np.nan)
+            return np.full(np.shape(qe), np.nan), i2, np.where(dfr >= 1, qe / dfr, np.nan)
+        s2_typ = dfr / tr_p0
+        return tau2_fit, 100.0 * tau2_fit / (tau2_fit + s2_typ), (tau2_fit + s2_typ) / s2_typ
+
+
 def fit_mods(
     yi,
     vi,
@@ -230,23 +278,8 @@ def fit_mods(
         qe = (w0 * e0**2).sum(axis=-1)
         tr_p0 = w0.sum(axis=-1) - _trace(A0 @ _xtwx(X, w0**2))
         qe_p = np.where(dfr >= 1, chi2_sf(qe, dfr), np.nan)
-
-        boundary = np.zeros(shape, dtype=bool)
-        if method == FIXED:
-            tau2_fit = np.zeros(shape)
-            conv = np.ones(shape, dtype=bool)
-            iters = np.zeros(shape, dtype=int)
-        elif tau2 is not None:
-            tau2_fit = np.broadcast_to(np.asarray(tau2, dtype=float), shape).copy()
-            conv = np.ones(shape, dtype=bool)
-            iters = np.zeros(shape, dtype=int)
-        else:
-            est = tau2_mods(y, v, X, mask, method=method)
-            tau2_fit, conv, iters = est.tau2, est.converged, est.iterations
-            if est.boundary is not None:
-                boundary = est.boundary
-        t2 = np.where(np.isfinite(tau2_fit), tau2_fit, 0.0)
-        w = _weights(v, mask, t2)
+        tau2_fit, conv, iters, boundary = _tau2_of_mods(method, tau2, y, v, X, mask)
+        w = _weights(v, mask, np.where(np.isfinite(tau2_fit), tau2_fit, 0.0))
         beta, A, e = _gls(y, X, w)
         s2 = np.ones(shape)
         if hk:
@@ -264,35 +297,13 @@ def fit_mods(
             tdf = np.full(shape, np.nan)
             pval = norm_two_sided_p(stat)
             crit = crit_value(level)
-        ci_lower = beta - crit * se
-        ci_upper = beta + crit * se
+        ci_lower, ci_upper = beta - crit * se, beta + crit * se
 
-        # Omnibus test.
         btt = np.arange(1, p) if intercept else np.arange(p)
         m = len(btt)
-        if m > 0:
-            bm = beta[..., btt]
-            vm = vb[..., btt[:, None], btt[None, :]]
-            qm = np.einsum("...i,...i->...", bm, np.linalg.solve(vm, bm[..., None])[..., 0])
-            if hk:
-                qm = qm / m
-                qm_p = special.fdtrc(m, tdf, qm)
-                qm_df2 = tdf
-            else:
-                qm_p = chi2_sf(qm, m)
-                qm_df2 = np.full(shape, np.nan)
-        else:
-            qm = qm_p = qm_df2 = np.full(shape, np.nan)
+        qm, qm_p, qm_df2 = _omnibus_test(beta, vb, btt, hk, tdf)
 
-        if method == FIXED:
-            tau2_out = np.full(shape, np.nan)
-            i2 = np.where(dfr >= 1, np.where(qe > 0, np.maximum(0.0, (qe - dfr) / qe), 0.0) * 100, np.nan)
-            h2 = np.where(dfr >= 1, qe / dfr, np.nan)
-        else:
-            tau2_out = tau2_fit
-            s2_typ = dfr / tr_p0
-            i2 = 100.0 * tau2_out / (tau2_out + s2_typ)
-            h2 = (tau2_out + s2_typ) / s2_typ
+        tau2_out, i2, h2 = _mods_heterogeneity(method, tau2_fit, qe, dfr, tr_p0)
         sw = w.sum(axis=-1)
         weights = np.where(mask, 100.0 * w / sw[..., None], np.nan)
         hat = np.where(mask, np.einsum("...ki,...ij,...kj->...k", X, A, X) * w, np.nan)
@@ -429,6 +440,48 @@ def _independent_columns(X: np.ndarray) -> list[bool]:
     return keep
 
 
+def _resolve_moderators(moderators: Sequence[str], lookup: dict[str, str], source: str | None) -> list[str]:
+    """The column names of ``moderators`` (matched case-insensitively); InputError for an empty,
+    unknown or repeated name."""
+    resolved = []
+    for mod in moderators:
+        key = mod.strip().lower()
+        if not key:
+            raise InputError("an empty moderator name was given", file=source)
+        if key not in lookup:
+            raise InputError("no such column for the moderator", file=source, column=mod.strip())
+        resolved.append(lookup[key])
+    if len(set(resolved)) != len(resolved):
+        raise InputError("a moderator column is named twice", file=source)
+    return resolved
+
+
+def _model_columns(columns, resolved, rows, intercept: bool):
+    """The model matrix of the studies ``rows`` before redundant terms are dropped: numeric columns
+    as is, others dummy-coded against their first level in R's order (treatment contrasts).
+    Returns ``(X, names, kinds, levels)``."""
+    cols = [np.ones(len(rows))] if intercept else []
+    names = ["intrcpt"] if intercept else []
+    kinds: dict[str, str] = {}
+    levels: dict[str, tuple[str, ...]] = {}
+    for col in resolved:
+        vals = [str(columns[col][i]).strip() for i in rows]
+        if all(is_number(x) for x in vals):
+            kinds[col] = "numeric"
+            cols.append(np.array([float(x) for x in vals]))
+            names.append(col)
+        else:
+            kinds[col] = "categorical"
+            lv = r_sorted_levels(vals)
+            levels[col] = tuple(lv)
+            use_levels = lv[1:] if intercept or len(cols) > 0 else lv
+            for level in use_levels:
+                cols.append(np.array([1.0 if x == level else 0.0 for x in vals]))
+                names.append(f"{col}{level}")
+    X = np.column_stack(cols) if cols else np.zeros((len(rows), 0))
+    return X, names, kinds, levels
+
+
 def design_matrix(
     columns: dict[str, Sequence[str]],
     moderators: Sequence[str],
@@ -452,16 +505,7 @@ def design_matrix(
     lookup = {name.strip().lower(): name for name in columns}
     n = len(next(iter(columns.values()))) if columns else 0
     use = np.ones(n, dtype=bool) if usable is None else np.asarray(usable, dtype=bool).copy()
-    resolved = []
-    for mod in moderators:
-        key = mod.strip().lower()
-        if not key:
-            raise InputError("an empty moderator name was given", file=source)
-        if key not in lookup:
-            raise InputError("no such column for the moderator", file=source, column=mod.strip())
-        resolved.append(lookup[key])
-    if len(set(resolved)) != len(resolved):
-        raise InputError("a moderator column is named twice", file=source)
+    resolved = _resolve_moderators(moderators, lookup, source)
     for col in resolved:
         use &= np.array([str(v).strip() not in MISSING for v in columns[col]], dtype=bool)
     before = np.ones(n, dtype=bool) if usable is None else np.asarray(usable, dtype=bool)
@@ -476,25 +520,7 @@ def design_matrix(
             stacklevel=2,
         )
     rows = np.nonzero(use)[0]
-    cols = [np.ones(len(rows))] if intercept else []
-    names = ["intrcpt"] if intercept else []
-    kinds: dict[str, str] = {}
-    levels: dict[str, tuple[str, ...]] = {}
-    for col in resolved:
-        vals = [str(columns[col][i]).strip() for i in rows]
-        if all(is_number(x) for x in vals):
-            kinds[col] = "numeric"
-            cols.append(np.array([float(x) for x in vals]))
-            names.append(col)
-        else:
-            kinds[col] = "categorical"
-            lv = r_sorted_levels(vals)
-            levels[col] = tuple(lv)
-            use_levels = lv[1:] if intercept or len(cols) > 0 else lv
-            for level in use_levels:
-                cols.append(np.array([1.0 if x == level else 0.0 for x in vals]))
-                names.append(f"{col}{level}")
-    X = np.column_stack(cols) if cols else np.zeros((len(rows), 0))
+    X, names, kinds, levels = _model_columns(columns, resolved, rows, intercept)
     # A categorical moderator with one level in the studies used has no dummy column: it is
     # constant, as a constant numeric one (an error when nothing else is left, else dropped).
     single = [
@@ -555,7 +581,7 @@ def design_matrix(
 
 
 @dataclass(frozen=True)
-class Coefficient:
+class Coefficient(JsonResult):
     """One model coefficient (analysis scale). ``p_value`` is from z, or t(k − p) under HK."""
 
     name: str
@@ -567,20 +593,23 @@ class Coefficient:
     ci_upper: float
     permutation_p_value: float = math.nan
 
+    #: JSON (meta-regression, multilevel): the permutation p-value only where a test was run.
+    __json_fields__ = ("name", "estimate", "se", "statistic", "ci_lower", "ci_upper", "p_value")
+
 
 @dataclass(frozen=True)
-class PermutationTest:
+class PermutationTest(JsonResult):
     """Permutation test of a meta-regression (metafor's ``permutest``; see :func:`permutation_test`)."""
 
     iterations: int
     exact: bool
     seed: int | None
     qm_p_value: float
-    coefficient_p_values: tuple[float, ...]
+    coefficient_p_values: tuple[float, ...] = field(metadata=json_key(None))
 
 
 @dataclass(frozen=True)
-class MetaRegression:
+class MetaRegression(JsonResult):
     """A fitted meta-regression (mixed-effects, or fixed-effects with ``method="FE"``)."""
 
     method: str
@@ -613,52 +642,47 @@ class MetaRegression:
         """A plain-text summary (analysis scale)."""
         return _format_text(self)
 
-    def to_json_dict(self) -> dict:
-        """The keys ``trialsynth pool --moderators --json`` adds (NaN as null)."""
-        from trialsynth._core.results import _clean
+    #: The keys ``trialsynth pool --moderators --json`` adds (NaN as null); the permutation keys
+    #: only after a permutation test.
+    __json_fields__ = (
+        ("moderators", "_json_kinds"), ("k_model", "k"), ("coefficients", "_json_coefficients"), "qm",
+        "qm_df", ("qm_df2", "_json_qm_df2"), "qm_test", "qm_p_value", "qe", "qe_df", "qe_p_value", "r2",
+        ("tau2", "_json_tau2"), ("tau2_intercept_only", "_json_tau2_intercept_only"), "i2", "h2",
+        ("permutation", "_json_permutation"), ("permutation_p_values", "_json_permutation_p_values"),
+    )
 
-        coefs = []
-        for c in self.coefficients:
-            entry = {
-                "name": c.name,
-                "estimate": c.estimate,
-                "se": c.se,
-                "statistic": c.statistic,
-                "ci_lower": c.ci_lower,
-                "ci_upper": c.ci_upper,
-                "p_value": c.p_value,
-            }
-            if self.permutation is not None:
-                entry["permutation_p_value"] = c.permutation_p_value
-            coefs.append(entry)
-        out = {
-            "moderators": dict(self.kinds),
-            "k_model": self.k,
-            "coefficients": coefs,
-            "qm": self.qm,
-            "qm_df": self.qm_df,
-            "qm_df2": self.qm_df2 if self.hk else None,
-            "qm_test": self.qm_test,
-            "qm_p_value": self.qm_p_value,
-            "qe": self.qe,
-            "qe_df": self.qe_df,
-            "qe_p_value": self.qe_p_value,
-            "r2": self.r2,
-            "tau2": self.tau2 if self.method != FIXED else math.nan,
-            "tau2_intercept_only": self.tau2_intercept_only if self.method != FIXED else math.nan,
-            "i2": self.i2,
-            "h2": self.h2,
-        }
-        if self.permutation is not None:
-            out["permutation"] = {
-                "iterations": self.permutation.iterations,
-                "exact": self.permutation.exact,
-                "seed": self.permutation.seed,
-                "qm_p_value": self.permutation.qm_p_value,
-            }
-            # One permutation p-value per coefficient, in coefficient order (as metafor's permutest).
-            out["permutation_p_values"] = [c.permutation_p_value for c in self.coefficients]
-        return _clean(out)
+    @property
+    def _json_kinds(self) -> dict[str, str]:
+        return dict(self.kinds)
+
+    @property
+    def _json_coefficients(self) -> list[dict]:
+        if self.permutation is None:
+            return list(self.coefficients)  # Coefficient's own JSON form
+        return [{**to_jsonable(c), "permutation_p_value": c.permutation_p_value} for c in self.coefficients]
+
+    @property
+    def _json_qm_df2(self) -> float | None:
+        return self.qm_df2 if self.hk else None
+
+    @property
+    def _json_tau2(self) -> float:
+        return self.tau2 if self.method != FIXED else math.nan
+
+    @property
+    def _json_tau2_intercept_only(self) -> float:
+        return self.tau2_intercept_only if self.method != FIXED else math.nan
+
+    @property
+    def _json_permutation(self) -> PermutationTest | object:
+        return OMIT if self.permutation is None else self.permutation
+
+    @property
+    def _json_permutation_p_values(self) -> list[float] | object:
+        # One permutation p-value per coefficient, in coefficient order (as metafor's permutest).
+        if self.permutation is None:
+            return OMIT
+        return [c.permutation_p_value for c in self.coefficients]
 
 
 def fit_regression(

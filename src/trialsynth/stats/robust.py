@@ -39,6 +39,7 @@ from scipy import special
 
 from trialsynth._core.dist import crit_value, t_two_sided_p
 from trialsynth._core.errors import InputError
+from trialsynth._core.serialize import JsonResult
 from trialsynth.stats.regression import Coefficient
 
 #: Eigenvalues below this (relative to the largest) count as zero in the pseudo-inverse root.
@@ -46,7 +47,7 @@ PINV_TOL = 1e-12
 
 
 @dataclass(frozen=True)
-class RobustResult:
+class RobustResult(JsonResult):
     """Cluster-robust (CR2) tests of a fitted model; ``df`` are the Satterthwaite df per coefficient.
 
     ``qm``/``qm_df``/``qm_df2``/``qm_p_value``: the HTZ F test of the coefficients other than the
@@ -64,32 +65,21 @@ class RobustResult:
     level: float
     vcov: np.ndarray = field(repr=False, compare=False, default=None)
 
-    def to_json_dict(self) -> dict:
-        from trialsynth._core.results import _clean
+    #: The ``robust`` object of ``trialsynth pool --multilevel --robust CR2 --json``.
+    __json_fields__ = (
+        ("vcov", "vcov_type"), ("clusters", "n_clusters"), ("coefficients", "_json_coefficients"),
+        "qm", "qm_df", "qm_df2", "qm_p_value",
+    )
 
-        return _clean(
+    @property
+    def _json_coefficients(self) -> list[dict]:
+        return [
             {
-                "vcov": self.vcov_type,
-                "clusters": self.n_clusters,
-                "coefficients": [
-                    {
-                        "name": c.name,
-                        "estimate": c.estimate,
-                        "se": c.se,
-                        "statistic": c.statistic,
-                        "df": d,
-                        "ci_lower": c.ci_lower,
-                        "ci_upper": c.ci_upper,
-                        "p_value": c.p_value,
-                    }
-                    for c, d in zip(self.coefficients, self.df, strict=True)
-                ],
-                "qm": self.qm,
-                "qm_df": self.qm_df,
-                "qm_df2": self.qm_df2,
-                "qm_p_value": self.qm_p_value,
+                "name": c.name, "estimate": c.estimate, "se": c.se, "statistic": c.statistic, "df": d,
+                "ci_lower": c.ci_lower, "ci_upper": c.ci_upper, "p_value": c.p_value,
             }
-        )
+            for c, d in zip(self.coefficients, self.df, strict=True)
+        ]
 
 
 def _psd_inv_sqrt(M: np.ndarray) -> np.ndarray:

@@ -39,6 +39,7 @@ import numpy as np
 
 from trialsynth._core.errors import InputError
 from trialsynth._core.exactsum import ExactSum
+from trialsynth._core.serialize import OMIT, JsonResult, to_jsonable
 from trialsynth.stats.pooling import IV_METHODS
 
 DATA_TYPES = ("normal", "binary")
@@ -76,7 +77,7 @@ COLUMNS = (
 
 
 @dataclass(frozen=True)
-class Distribution:
+class Distribution(JsonResult):
     """A distribution to draw per-study values from: fixed, uniform, chi2 (scaled) or integers.
 
     ``fixed``: ``value``. ``uniform``: ``low``, ``high``. ``chi2``: ``scale``·χ²(df)/df (mean
@@ -96,8 +97,14 @@ class Distribution:
             return p["scale"] * rng.chisquare(p["df"], size) / p["df"]
         return rng.integers(int(p["low"]), int(p["high"]), size, endpoint=True).astype(float)
 
+    __json_fields__ = (("distribution", "kind"), "**_json_params")
+
+    @property
+    def _json_params(self) -> dict[str, float]:
+        return dict(self.params)
+
     def describe(self) -> dict:
-        return {"distribution": self.kind, **dict(self.params)}
+        return to_jsonable(self)
 
 
 @dataclass(frozen=True)
@@ -112,6 +119,24 @@ class Scenario:
     vi: Distribution | None = None
     control_risk: Distribution | None = None
     n_per_arm: Distribution | None = None
+
+    #: JSON: the distributions that are set (``vi`` for normal data, the other two for binary).
+    __json_fields__ = (
+        "name", "data", "k", "tau2", "effect", ("vi", "_json_vi"), ("control_risk", "_json_control_risk"),
+        ("n_per_arm", "_json_n_per_arm"),
+    )
+
+    @property
+    def _json_vi(self) -> Distribution | object:
+        return self.vi or OMIT
+
+    @property
+    def _json_control_risk(self) -> Distribution | object:
+        return self.control_risk or OMIT
+
+    @property
+    def _json_n_per_arm(self) -> Distribution | object:
+        return self.n_per_arm or OMIT
 
 
 @dataclass(frozen=True)
@@ -137,6 +162,12 @@ class SimulationSpec:
     chunk_size: int = DEFAULT_CHUNK
     level: float = 95.0
     source: str = ""
+
+    __json_fields__ = ("seed", "replications", "level", ("estimators", "_json_estimators"), "scenarios")
+
+    @property
+    def _json_estimators(self) -> list[str]:
+        return [e.label for e in self.estimators]
 
 
 _TOP_KEYS = {"seed", "replications", "chunk_size", "level", "scenario", "estimator"}
@@ -464,36 +495,14 @@ def _dask(spec, units, client):
 
 
 @dataclass(frozen=True)
-class SimulationResult:
+class SimulationResult(JsonResult):
     """One row per scenario × estimator (keys: :data:`COLUMNS`), never rounded, and the spec."""
 
     spec: SimulationSpec
     rows: tuple[dict, ...]
 
-    def to_json_dict(self) -> dict:
-        spec = self.spec
-        return {
-            "seed": spec.seed,
-            "replications": spec.replications,
-            "level": spec.level,
-            "estimators": [e.label for e in spec.estimators],
-            "scenarios": [
-                {
-                    "name": s.name,
-                    "data": s.data,
-                    "k": s.k,
-                    "tau2": s.tau2,
-                    "effect": s.effect,
-                    **{
-                        key: getattr(s, key).describe()
-                        for key in ("vi", "control_risk", "n_per_arm")
-                        if getattr(s, key)
-                    },
-                }
-                for s in spec.scenarios
-            ],
-            "results": [{key: (None if _isnan(v) else v) for key, v in row.items()} for row in self.rows],
-        }
+    #: JSON: the spec's keys (seed, replications, level, estimators, scenarios), then the rows.
+    __json_fields__ = ("**spec", ("results", "rows"))
 
 
 def _isnan(value) -> bool:

@@ -71,6 +71,7 @@ MAXROOTS = 16
 #: The functions compiled by numba, by module-level name (``_jit``/``_jit_parallel`` mark them).
 _SERIAL: list[str] = []
 _PARALLEL: list[str] = []
+_INLINE: list[str] = []
 #: Whether the module's functions are numba's compiled ones (see :func:`compile_solver`).
 COMPILED = False
 #: Rows solved in plain Python in this process; from :data:`COMPILE_AFTER` on, the solver is
@@ -89,6 +90,12 @@ def _jit(f):
 
 def _jit_parallel(f):
     _PARALLEL.append(f.__name__)
+    return f
+
+
+def _jit_inline(f):
+    """Mark a helper of a hot kernel: compiled with ``inline="always"`` (no call in the loop)."""
+    _INLINE.append(f.__name__)
     return f
 
 
@@ -111,6 +118,8 @@ def compile_solver() -> bool:
         return False
     space = globals()
     prange = nb.prange
+    for name in _INLINE:  # helpers of the hot kernels, inlined into their callers by numba
+        space[name] = nb.njit(cache=True, error_model="numpy", inline="always")(space[name])
     for name in _SERIAL:
         space[name] = nb.njit(cache=True, error_model="numpy")(space[name])
     for name in _PARALLEL:
@@ -165,6 +174,134 @@ def _chol_inverse(M, p, L, Ainv):
     return logdet
 
 
+@_jit_inline
+def _sums_intercept(y, v, k, t, w):
+    """The sums of :func:`_evaluate` without moderators (μ̂ the weighted mean, sums written out)."""
+    sw = 0.0
+    sw2 = 0.0
+    sw3 = 0.0
+    swy = 0.0
+    for j in range(k):
+        wj = 1.0 / (v[j] + t)
+        w[j] = wj
+        sw += wj
+        swy += wj * y[j]
+        w2 = wj * wj
+        sw2 += w2
+        sw3 += w2 * wj
+    mu = swy / sw
+    q = 0.0
+    a = 0.0
+    s_w2r = 0.0
+    s_w3r2 = 0.0
+    for j in range(k):
+        r = y[j] - mu
+        wr = w[j] * r
+        q += wr * r
+        s_w2r += w[j] * wr
+        wr2 = wr * wr
+        a += wr2
+        s_w3r2 += w[j] * wr2
+    yppp = s_w3r2 - s_w2r * s_w2r / sw
+    ratio = sw2 / sw
+    trp = sw - ratio
+    trpp = sw2 - 2.0 * sw3 / sw + ratio * ratio
+    logdet = math.log(sw)
+    return a, yppp, q, trp, trpp, sw, sw2, logdet
+
+
+@_jit_inline
+def _sums_moderators(y, v, X, k, p, t, w, e, mats):
+    """The sums of :func:`_evaluate` with moderators: X'WX and its inverse by Cholesky, β̂, the
+    residuals ``e`` and the traces of P and P² (``mats`` scratch)."""
+    M = mats[0]
+    L = mats[1]
+    Ainv = mats[2]
+    B2 = mats[3]
+    B3 = mats[4]
+    vec = mats[5]
+    sw = 0.0
+    sw2 = 0.0
+    for j in range(k):
+        wj = 1.0 / (v[j] + t)
+        w[j] = wj
+        sw += wj
+        sw2 += wj * wj
+    for i in range(p):
+        for m in range(i + 1):
+            s1 = 0.0
+            s2 = 0.0
+            s3 = 0.0
+            for j in range(k):
+                xx = X[j, i] * X[j, m]
+                wj = w[j]
+                s1 += wj * xx
+                s2 += wj * wj * xx
+                s3 += wj * wj * wj * xx
+            M[i, m] = s1
+            M[m, i] = s1
+            B2[i, m] = s2
+            B2[m, i] = s2
+            B3[i, m] = s3
+            B3[m, i] = s3
+    logdet = _chol_inverse(M, p, L, Ainv)
+    # β = Ainv X'Wy (vec[0] = X'Wy, vec[1] = β, vec[2] = X'W²e)
+    for i in range(p):
+        s = 0.0
+        for j in range(k):
+            s += X[j, i] * w[j] * y[j]
+        vec[0, i] = s
+    for i in range(p):
+        s = 0.0
+        for m in range(p):
+            s += Ainv[i, m] * vec[0, m]
+        vec[1, i] = s
+    q = 0.0
+    a = 0.0
+    s_w3e2 = 0.0
+    for j in range(k):
+        f = 0.0
+        for i in range(p):
+            f += X[j, i] * vec[1, i]
+        r = y[j] - f
+        e[j] = r
+        wr = w[j] * r
+        q += wr * r
+        wr2 = wr * wr
+        a += wr2
+        s_w3e2 += w[j] * wr2
+    for i in range(p):
+        s = 0.0
+        for j in range(k):
+            s += X[j, i] * w[j] * w[j] * e[j]
+        vec[2, i] = s
+    gag = 0.0
+    for i in range(p):
+        for m in range(p):
+            gag += vec[2, i] * Ainv[i, m] * vec[2, m]
+    yppp = s_w3e2 - gag
+    tr_ab2 = 0.0
+    tr_ab3 = 0.0
+    for i in range(p):
+        for m in range(p):
+            tr_ab2 += Ainv[i, m] * B2[m, i]
+            tr_ab3 += Ainv[i, m] * B3[m, i]
+    # AB2 into L
+    for i in range(p):
+        for m in range(p):
+            s = 0.0
+            for n in range(p):
+                s += Ainv[i, n] * B2[n, m]
+            L[i, m] = s
+    tr_ab2ab2 = 0.0
+    for i in range(p):
+        for m in range(p):
+            tr_ab2ab2 += L[i, m] * L[m, i]
+    trp = sw - tr_ab2
+    trpp = sw2 - 2.0 * tr_ab3 + tr_ab2ab2
+    return a, yppp, q, trp, trpp, sw, sw2, logdet
+
+
 @_jit
 def _evaluate(eq, y, v, X, k, p, t, target, ev, w, e, mats):
     """Fill ``ev`` with [t, S, A, B, C, D, Q, tr P, Σw] at τ² = t; returns log det(X'WX) (log Σw without X).
@@ -173,122 +310,9 @@ def _evaluate(eq, y, v, X, k, p, t, target, ev, w, e, mats):
     (further rows) vectors are scratch for the moderator case.
     """
     if p == 0:
-        sw = 0.0
-        sw2 = 0.0
-        sw3 = 0.0
-        swy = 0.0
-        for j in range(k):
-            wj = 1.0 / (v[j] + t)
-            w[j] = wj
-            sw += wj
-            swy += wj * y[j]
-            w2 = wj * wj
-            sw2 += w2
-            sw3 += w2 * wj
-        mu = swy / sw
-        q = 0.0
-        a = 0.0
-        s_w2r = 0.0
-        s_w3r2 = 0.0
-        for j in range(k):
-            r = y[j] - mu
-            wr = w[j] * r
-            q += wr * r
-            s_w2r += w[j] * wr
-            wr2 = wr * wr
-            a += wr2
-            s_w3r2 += w[j] * wr2
-        yppp = s_w3r2 - s_w2r * s_w2r / sw
-        ratio = sw2 / sw
-        trp = sw - ratio
-        trpp = sw2 - 2.0 * sw3 / sw + ratio * ratio
-        logdet = math.log(sw)
+        a, yppp, q, trp, trpp, sw, sw2, logdet = _sums_intercept(y, v, k, t, w)
     else:
-        M = mats[0]
-        L = mats[1]
-        Ainv = mats[2]
-        B2 = mats[3]
-        B3 = mats[4]
-        vec = mats[5]
-        sw = 0.0
-        sw2 = 0.0
-        for j in range(k):
-            wj = 1.0 / (v[j] + t)
-            w[j] = wj
-            sw += wj
-            sw2 += wj * wj
-        for i in range(p):
-            for m in range(i + 1):
-                s1 = 0.0
-                s2 = 0.0
-                s3 = 0.0
-                for j in range(k):
-                    xx = X[j, i] * X[j, m]
-                    wj = w[j]
-                    s1 += wj * xx
-                    s2 += wj * wj * xx
-                    s3 += wj * wj * wj * xx
-                M[i, m] = s1
-                M[m, i] = s1
-                B2[i, m] = s2
-                B2[m, i] = s2
-                B3[i, m] = s3
-                B3[m, i] = s3
-        logdet = _chol_inverse(M, p, L, Ainv)
-        # β = Ainv X'Wy (vec[0] = X'Wy, vec[1] = β, vec[2] = X'W²e)
-        for i in range(p):
-            s = 0.0
-            for j in range(k):
-                s += X[j, i] * w[j] * y[j]
-            vec[0, i] = s
-        for i in range(p):
-            s = 0.0
-            for m in range(p):
-                s += Ainv[i, m] * vec[0, m]
-            vec[1, i] = s
-        q = 0.0
-        a = 0.0
-        s_w3e2 = 0.0
-        for j in range(k):
-            f = 0.0
-            for i in range(p):
-                f += X[j, i] * vec[1, i]
-            r = y[j] - f
-            e[j] = r
-            wr = w[j] * r
-            q += wr * r
-            wr2 = wr * wr
-            a += wr2
-            s_w3e2 += w[j] * wr2
-        for i in range(p):
-            s = 0.0
-            for j in range(k):
-                s += X[j, i] * w[j] * w[j] * e[j]
-            vec[2, i] = s
-        gag = 0.0
-        for i in range(p):
-            for m in range(p):
-                gag += vec[2, i] * Ainv[i, m] * vec[2, m]
-        yppp = s_w3e2 - gag
-        tr_ab2 = 0.0
-        tr_ab3 = 0.0
-        for i in range(p):
-            for m in range(p):
-                tr_ab2 += Ainv[i, m] * B2[m, i]
-                tr_ab3 += Ainv[i, m] * B3[m, i]
-        # AB2 into L
-        for i in range(p):
-            for m in range(p):
-                s = 0.0
-                for n in range(p):
-                    s += Ainv[i, n] * B2[n, m]
-                L[i, m] = s
-        tr_ab2ab2 = 0.0
-        for i in range(p):
-            for m in range(p):
-                tr_ab2ab2 += L[i, m] * L[m, i]
-        trp = sw - tr_ab2
-        trpp = sw2 - 2.0 * tr_ab3 + tr_ab2ab2
+        a, yppp, q, trp, trpp, sw, sw2, logdet = _sums_moderators(y, v, X, k, p, t, w, e, mats)
     ev[0] = t
     ev[2] = a
     ev[5] = 2.0 * yppp
@@ -554,6 +578,132 @@ def _push(cells, n, c, d, depth):
     return n + 1
 
 
+@_jit_inline
+def _first_maximum(eq, y, v, X, k, p, dl, top, vmin, tol, maxiter, w, e, mats, ev, cells, roots, pts, out):
+    """S(0) > 0: Newton from the DerSimonian–Laird start finds one maximum r (into ``roots[0]``), and
+    the cells [0, r − δ], [r − δ, r + δ], [r + δ, τ²_max] and the tail go on the stack.
+    Returns (r, number of cells on the stack)."""
+    p0 = pts[0]
+    ptop = pts[1]
+    n = 0
+    lo = 0.0
+    hi = top
+    t = 0.0
+    f = p0[1]
+    dd = _slope(eq, p0)
+    pdl = pts[4]
+    if 0.0 < dl < top:
+        _evaluate(eq, y, v, X, k, p, dl, 0.0, pdl, w, e, mats)
+        t = dl
+        f = pdl[1]
+        dd = _slope(eq, pdl)
+        if f > 0:
+            lo = dl
+        else:
+            hi = dl
+    if f == 0:
+        out[0] = t
+        out[1] = 1.0
+        out[2] = 1.0
+    else:
+        _newton(eq, y, v, X, k, p, 0.0, lo, hi, t, f, dd, tol, maxiter, w, e, mats, ev, out)
+    known = out[0]
+    roots[0, 0] = out[0]
+    roots[0, 1] = out[1]
+    roots[0, 2] = out[2]
+    # cells [0, r − δ], [r − δ, r + δ], [r + δ, τ²_max]; the start (DL) replaces r ∓ δ when near
+    near = NEAR * (known + vmin)
+    delta = DELTA * (known + vmin)
+    left = p0
+    if 0.0 < dl < known and known - dl <= near:
+        left = pdl
+    elif known - delta > 0:
+        _evaluate(eq, y, v, X, k, p, known - delta, 0.0, pts[2], w, e, mats)
+        left = pts[2]
+    if left[0] > 0:
+        n = _push(cells, n, p0, left, 0.0)
+    right = ptop
+    if known < dl < top and dl - known <= near:
+        right = pdl
+    elif known + delta < top:
+        _evaluate(eq, y, v, X, k, p, known + delta, 0.0, pts[3], w, e, mats)
+        right = pts[3]
+    else:
+        _evaluate(eq, y, v, X, k, p, top, 0.0, ptop, w, e, mats)
+    n = _push(cells, n, left, right, 0.0)
+    n = _tail(eq, y, v, X, k, p, right, vmin, top, w, e, mats, pts, cells, n)
+    return known, n
+
+
+@_jit_inline
+def _root_in_cell(eq, y, v, X, k, p, c, d, tol, maxiter, w, e, mats, ev, out):
+    """The maximum in a cell [c, d] with S(c) > 0 ≥ S(d) into ``out``: Newton from the end whose
+    Newton step is shorter (``d`` itself when S(d) = 0)."""
+    if d[1] == 0:
+        out[0] = d[0]
+        out[1] = 1.0
+        out[2] = 0.0
+    else:
+        sc = _slope(eq, c)
+        sd = _slope(eq, d)
+        stc = abs(c[1] / sc) if sc != 0 else math.inf
+        std = abs(d[1] / sd) if sd != 0 else math.inf
+        if std < stc:
+            _newton(eq, y, v, X, k, p, 0.0, c[0], d[0], d[0], d[1], sd, tol, maxiter, w, e, mats, ev, out)
+        else:
+            _newton(eq, y, v, X, k, p, 0.0, c[0], d[0], c[0], c[1], sc, tol, maxiter, w, e, mats, ev, out)
+
+
+@_jit_inline
+def _split_point(a, b, first, dl, known):
+    """Where to split the cell [a, b]: at the DL start first, geometrically over wide cells,
+    and short next to the maximum found first."""
+    if first and a < dl < b:
+        mid = dl
+    elif a == 0.0:
+        mid = b * (0.4 if 0.0 < known and b <= known else 0.125)
+    elif b > 4.0 * a:
+        mid = math.sqrt(a * b)
+        # next to the maximum found first the bounds need short cells: split near it
+        if known > 0.0 and b <= known:
+            mid = max(mid, 0.4 * b)
+        elif 0.0 < known <= a:
+            mid = min(mid, 2.5 * a)
+    else:
+        mid = 0.5 * (a + b)
+    return mid
+
+
+@_jit_inline
+def _choose_maximum(eq, y, v, X, k, p, w, e, mats, ev, roots, known, nroots, boundary, out):
+    """The local maximum with the highest likelihood (τ² = 0 too when S(0) ≤ 0) into ``out``,
+    with the number of local maxima in ``out[3]``."""
+    # roots[0] holds the first maximum (if S(0) > 0), roots[1:nroots + 1] the others
+    first_root = 0 if known >= 0 else 1
+    last = nroots + 1
+    out[3] = (last - first_root) + (1 if boundary else 0)
+    best = -math.inf
+    besti = -1
+    if out[3] == 1:
+        besti = first_root if first_root < last else -1
+    else:
+        if boundary:
+            best = _loglik(eq, y, v, X, k, p, 0.0, w, e, mats, ev)
+        for i in range(first_root, last):
+            ll = _loglik(eq, y, v, X, k, p, roots[i, 0], w, e, mats, ev)
+            if ll > best:
+                best = ll
+                besti = i
+    if besti < 0:
+        out[0] = 0.0
+        out[1] = 1.0
+        out[2] = 0.0
+    else:
+        out[0] = roots[besti, 0]
+        out[1] = roots[besti, 1]
+        out[2] = roots[besti, 2]
+
+
 @_jit
 def _solve_likelihood(eq, y, v, X, k, p, tol, maxiter, w, e, mats, ev, cells, roots, pts, out):
     """Global maximiser of the (restricted) likelihood over τ² ≥ 0 (module docstring).
@@ -571,7 +721,6 @@ def _solve_likelihood(eq, y, v, X, k, p, tol, maxiter, w, e, mats, ev, cells, ro
     top = top * (1.0 + 1e-9) + 1e-300
     _, vmin, _ = _spread(y, v, k, p, e)
     p0 = pts[0]
-    ptop = pts[1]
     _evaluate(eq, y, v, X, k, p, 0.0, 0.0, p0, w, e, mats)
     # DerSimonian–Laird (with moderators, the method of moments): the start and first split.
     dl = (p0[6] - (k - max(p, 1))) / p0[7]
@@ -580,52 +729,9 @@ def _solve_likelihood(eq, y, v, X, k, p, tol, maxiter, w, e, mats, ev, cells, ro
     known = -1.0
     n = 0
     if not boundary:
-        lo = 0.0
-        hi = top
-        t = 0.0
-        f = p0[1]
-        dd = _slope(eq, p0)
-        pdl = pts[4]
-        if 0.0 < dl < top:
-            _evaluate(eq, y, v, X, k, p, dl, 0.0, pdl, w, e, mats)
-            t = dl
-            f = pdl[1]
-            dd = _slope(eq, pdl)
-            if f > 0:
-                lo = dl
-            else:
-                hi = dl
-        if f == 0:
-            out[0] = t
-            out[1] = 1.0
-            out[2] = 1.0
-        else:
-            _newton(eq, y, v, X, k, p, 0.0, lo, hi, t, f, dd, tol, maxiter, w, e, mats, ev, out)
-        known = out[0]
-        roots[0, 0] = out[0]
-        roots[0, 1] = out[1]
-        roots[0, 2] = out[2]
-        # cells [0, r − δ], [r − δ, r + δ], [r + δ, τ²_max]; the start (DL) replaces r ∓ δ when near
-        near = NEAR * (known + vmin)
-        delta = DELTA * (known + vmin)
-        left = p0
-        if 0.0 < dl < known and known - dl <= near:
-            left = pdl
-        elif known - delta > 0:
-            _evaluate(eq, y, v, X, k, p, known - delta, 0.0, pts[2], w, e, mats)
-            left = pts[2]
-        if left[0] > 0:
-            n = _push(cells, n, p0, left, 0.0)
-        right = ptop
-        if known < dl < top and dl - known <= near:
-            right = pdl
-        elif known + delta < top:
-            _evaluate(eq, y, v, X, k, p, known + delta, 0.0, pts[3], w, e, mats)
-            right = pts[3]
-        else:
-            _evaluate(eq, y, v, X, k, p, top, 0.0, ptop, w, e, mats)
-        n = _push(cells, n, left, right, 0.0)
-        n = _tail(eq, y, v, X, k, p, right, vmin, top, w, e, mats, pts, cells, n)
+        known, n = _first_maximum(
+            eq, y, v, X, k, p, dl, top, vmin, tol, maxiter, w, e, mats, ev, cells, roots, pts, out
+        )
     else:
         n = _tail(eq, y, v, X, k, p, p0, vmin, top, w, e, mats, pts, cells, n)
     first = boundary
@@ -651,59 +757,7 @@ def _solve_likelihood(eq, y, v, X, k, p, tol, maxiter, w, e, mats, ev, cells, ro
                 if nroots + 1 >= MAXROOTS:
                     accepted = False
                     continue
-                if d[1] == 0:
-                    out[0] = d[0]
-                    out[1] = 1.0
-                    out[2] = 0.0
-                else:
-                    sc = _slope(eq, c)
-                    sd = _slope(eq, d)
-                    stc = abs(c[1] / sc) if sc != 0 else math.inf
-                    std = abs(d[1] / sd) if sd != 0 else math.inf
-                    if std < stc:
-                        _newton(
-                            eq,
-                            y,
-                            v,
-                            X,
-                            k,
-                            p,
-                            0.0,
-                            c[0],
-                            d[0],
-                            d[0],
-                            d[1],
-                            sd,
-                            tol,
-                            maxiter,
-                            w,
-                            e,
-                            mats,
-                            ev,
-                            out,
-                        )
-                    else:
-                        _newton(
-                            eq,
-                            y,
-                            v,
-                            X,
-                            k,
-                            p,
-                            0.0,
-                            c[0],
-                            d[0],
-                            c[0],
-                            c[1],
-                            sc,
-                            tol,
-                            maxiter,
-                            w,
-                            e,
-                            mats,
-                            ev,
-                            out,
-                        )
+                _root_in_cell(eq, y, v, X, k, p, c, d, tol, maxiter, w, e, mats, ev, out)
                 nroots += 1
                 roots[nroots, 0] = out[0]
                 roots[nroots, 1] = out[1]
@@ -712,19 +766,7 @@ def _solve_likelihood(eq, y, v, X, k, p, tol, maxiter, w, e, mats, ev, cells, ro
         # split
         a = c[0]
         b = d[0]
-        if first and a < dl < b:
-            mid = dl
-        elif a == 0.0:
-            mid = b * (0.4 if 0.0 < known and b <= known else 0.125)
-        elif b > 4.0 * a:
-            mid = math.sqrt(a * b)
-            # next to the maximum found first the bounds need short cells: split near it
-            if known > 0.0 and b <= known:
-                mid = max(mid, 0.4 * b)
-            elif 0.0 < known <= a:
-                mid = min(mid, 2.5 * a)
-        else:
-            mid = 0.5 * (a + b)
+        mid = _split_point(a, b, first, dl, known)
         first = False
         splits += 1
         if not (a < mid < b):
@@ -742,30 +784,7 @@ def _solve_likelihood(eq, y, v, X, k, p, tol, maxiter, w, e, mats, ev, cells, ro
         cells[n, 2 * NEV] = depth + 1
         cells[n + 1, 2 * NEV] = depth + 1
         n += 2
-    # roots[0] holds the first maximum (if S(0) > 0), roots[1:nroots + 1] the others
-    first_root = 0 if known >= 0 else 1
-    last = nroots + 1
-    out[3] = (last - first_root) + (1 if boundary else 0)
-    best = -math.inf
-    besti = -1
-    if out[3] == 1:
-        besti = first_root if first_root < last else -1
-    else:
-        if boundary:
-            best = _loglik(eq, y, v, X, k, p, 0.0, w, e, mats, ev)
-        for i in range(first_root, last):
-            ll = _loglik(eq, y, v, X, k, p, roots[i, 0], w, e, mats, ev)
-            if ll > best:
-                best = ll
-                besti = i
-    if besti < 0:
-        out[0] = 0.0
-        out[1] = 1.0
-        out[2] = 0.0
-    else:
-        out[0] = roots[besti, 0]
-        out[1] = roots[besti, 1]
-        out[2] = roots[besti, 2]
+    _choose_maximum(eq, y, v, X, k, p, w, e, mats, ev, roots, known, nroots, boundary, out)
     if not accepted:
         out[1] = 0.0
 

@@ -78,7 +78,8 @@ import numpy as np
 from scipy import optimize, special
 
 from trialsynth._core.errors import InputError, NotEstimable, TrialsynthWarning
-from trialsynth._core.results import RATIO_MEASURES, _clean
+from trialsynth._core.results import RATIO_MEASURES
+from trialsynth._core.serialize import JsonResult
 
 __all__ = [
     "TSAResult",
@@ -418,7 +419,7 @@ def diversity(yi: Sequence[float], vi: Sequence[float], method: str = "DL") -> f
 
 
 @dataclass(frozen=True)
-class TSAResult:
+class TSAResult(JsonResult):
     """A trial sequential analysis. Per-look tuples follow the input's row order.
 
     ``information`` is cumulative (participants, or events for HR: ``information_unit``);
@@ -486,38 +487,18 @@ class TSAResult:
         lines += [f"Note: {n}" for n in self.notes]
         return "\n".join(lines)
 
-    def to_json_dict(self) -> dict[str, Any]:
-        """The documented ``trialsynth tsa --json`` object (analysis scale)."""
-        return _clean(
-            {
-                "measure": self.measure,
-                "method": self.method,
-                "scale": "log" if self.ratio else "identity",
-                "alpha": self.alpha,
-                "power": self.power,
-                "better": self.better,
-                "ris": self.ris,
-                "ris_unadjusted": self.ris_unadjusted,
-                "diversity": self.diversity,
-                "diversity_source": self.diversity_source,
-                "information_unit": self.information_unit,
-                "studies": list(self.labels),
-                "information": list(self.information),
-                "fraction": list(self.fraction),
-                "z": list(self.z),
-                "boundary": list(self.boundary),
-                "futility": list(self.futility),
-                "estimate": self.estimate,
-                "se": self.se,
-                "adjusted_ci_lower": self.adjusted_ci_lower,
-                "adjusted_ci_upper": self.adjusted_ci_upper,
-                "conclusion": self.conclusion,
-                "conclusion_text": self.conclusion_text,
-                "drift": self.drift,
-                "notes": list(self.notes),
-                **self.extra,
-            }
-        )
+    #: The documented ``trialsynth tsa --json`` object (analysis scale), in this key order.
+    __json_fields__ = (
+        "measure", "method", "scale", "alpha", "power", "better", "ris", "ris_unadjusted", "diversity",
+        "diversity_source", "information_unit", ("studies", "labels"), "information", "fraction", "z",
+        "boundary", "futility", "estimate", "se", "adjusted_ci_lower", "adjusted_ci_upper", "conclusion",
+        "conclusion_text", "drift", "notes", "**extra",
+    )
+
+    @property
+    def scale(self) -> str:
+        """``"log"`` for ratio measures, else ``"identity"``."""
+        return "log" if self.ratio else "identity"
 
 
 # --------------------------------------------------------------------------- information per study
@@ -619,6 +600,71 @@ def _conclusion(z, b, a, t, labels, better: str, unit: str, ris: float, info: fl
     return code, text
 
 
+def _check_anticipated(measure, control_risk, rrr, mean_difference, hazard_ratio):
+    """InputError for anticipated values that do not fit the measure; for HR an RRR alone becomes
+    the hazard ratio 1 − RRR. Returns ``(hazard_ratio, rrr)``."""
+    if measure == "HR" and rrr is not None and hazard_ratio is None and control_risk is None:
+        hazard_ratio, rrr = 1.0 - rrr, None
+    if measure == "HR" and (control_risk is not None or mean_difference is not None):
+        raise InputError("for hazard ratios give the anticipated --hazard-ratio (or --rrr)")
+    if measure in ("OR", "RR", "RD") and (mean_difference is not None or hazard_ratio is not None):
+        raise InputError(f"for {measure} give the anticipated --control-risk and --rrr")
+    if measure in ("MD", "SMD") and (control_risk is not None or rrr is not None or hazard_ratio is not None):
+        raise InputError(f"for {measure} give the anticipated --mean-difference and --sd")
+    return hazard_ratio, rrr
+
+
+def _diversity_of(diversity_value, yi, vi, method: str, notes: list[str]) -> tuple[float, str]:
+    """D² and its source: ``"auto"`` (from the pooled studies ``yi``/``vi`` under ``method``, 0 for
+    fixed-effect models) or ``"user"`` (a fraction in [0, 1))."""
+    if isinstance(diversity_value, str) and diversity_value.strip().lower() != "auto":
+        try:
+            diversity_value = float(diversity_value)
+        except ValueError:
+            raise InputError(
+                f"diversity must be 'auto' or a fraction in [0, 1), not '{diversity_value}'"
+            ) from None
+    if not isinstance(diversity_value, str):
+        d2 = float(diversity_value)
+        if not 0.0 <= d2 < 1.0:
+            raise InputError(f"diversity (D²) must be a fraction in [0, 1), e.g. 0.25, not {d2:g}")
+        return d2, "user"
+    d2 = diversity(yi, vi, method) if method not in ("MH", "PETO") else 0.0
+    if method in ("FE", "MH", "PETO"):
+        notes.append("fixed-effect model: no heterogeneity adjustment (D² = 0)")
+    elif len(yi) < 5:
+        _warn(
+            f"D² from {len(yi)} studies is very imprecise; consider setting the diversity "
+            "(--diversity) from prior knowledge"
+        )
+    return d2, "auto"
+
+
+def _z_curve(data, full, method: str, pool_options) -> tuple[np.ndarray, float, float]:
+    """The cumulative Z-curve (NaN where nothing is poolable yet) and the last estimate and SE."""
+    from trialsynth._core.errors import TrialsynthWarning as _TW
+    from trialsynth.stats.analyses import subset_input
+    from trialsynth.stats.meta import pool_input
+
+    n = len(data.labels)
+    z = np.full(n, np.nan)
+    est, se = np.nan, np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", _TW)
+        for k in range(n):
+            if k == n - 1:
+                res = full
+            else:
+                try:
+                    res = pool_input(subset_input(data, list(range(k + 1))), method=method, **pool_options)
+                except InputError:
+                    continue  # nothing poolable yet (e.g. only double-zero tables)
+            if np.isfinite(res.estimate) and np.isfinite(res.se) and res.se > 0:
+                z[k] = res.estimate / res.se
+                est, se = res.estimate, res.se
+    return z, est, se
+
+
 def tsa(
     data,
     *,
@@ -643,7 +689,6 @@ def tsa(
     bad events, a lower score) or ``"higher"``. Other options go to
     :func:`trialsynth.stats.meta.pool_input` (continuity correction, profile).
     """
-    from trialsynth.stats.analyses import subset_input
     from trialsynth.stats.meta import pool_input
 
     measure = data.measure.upper()
@@ -654,14 +699,7 @@ def tsa(
         raise InputError(f"power must be above 50 %, not {power:g}")
     if better not in ("lower", "higher"):
         raise InputError("better must be 'lower' or 'higher'")
-    if measure == "HR" and rrr is not None and hazard_ratio is None and control_risk is None:
-        hazard_ratio, rrr = 1.0 - rrr, None
-    if measure == "HR" and (control_risk is not None or mean_difference is not None):
-        raise InputError("for hazard ratios give the anticipated --hazard-ratio (or --rrr)")
-    if measure in ("OR", "RR", "RD") and (mean_difference is not None or hazard_ratio is not None):
-        raise InputError(f"for {measure} give the anticipated --control-risk and --rrr")
-    if measure in ("MD", "SMD") and (control_risk is not None or rrr is not None or hazard_ratio is not None):
-        raise InputError(f"for {measure} give the anticipated --mean-difference and --sd")
+    hazard_ratio, rrr = _check_anticipated(measure, control_risk, rrr, mean_difference, hazard_ratio)
     ris0 = required_information_size(
         alpha=alpha,
         power=power,
@@ -678,49 +716,10 @@ def tsa(
     yi = np.array([s.yi for s in full.studies])
     vi = np.array([s.vi for s in full.studies])
     inc = np.array([s.included for s in full.studies])
-    if isinstance(diversity_value, str):
-        if diversity_value.strip().lower() != "auto":
-            try:
-                diversity_value = float(diversity_value)
-            except ValueError:
-                raise InputError(
-                    f"diversity must be 'auto' or a fraction in [0, 1), not '{diversity_value}'"
-                ) from None
-    if isinstance(diversity_value, str):
-        d2 = diversity(yi[inc], vi[inc], method) if method not in ("MH", "PETO") else 0.0
-        d2_source = "auto"
-        if method in ("FE", "MH", "PETO"):
-            notes.append("fixed-effect model: no heterogeneity adjustment (D² = 0)")
-        elif int(inc.sum()) < 5:
-            _warn(
-                f"D² from {int(inc.sum())} studies is very imprecise; consider setting the diversity "
-                "(--diversity) from prior knowledge"
-            )
-    else:
-        d2 = float(diversity_value)
-        if not 0.0 <= d2 < 1.0:
-            raise InputError(f"diversity (D²) must be a fraction in [0, 1), e.g. 0.25, not {d2:g}")
-        d2_source = "user"
+    d2, d2_source = _diversity_of(diversity_value, yi[inc], vi[inc], method, notes)
     ris = ris0 / (1.0 - d2)
 
-    # The cumulative Z-curve.
-    from trialsynth._core.errors import TrialsynthWarning as _TW
-
-    z = np.full(len(info), np.nan)
-    est, se = np.nan, np.nan
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", _TW)
-        for k in range(len(info)):
-            if k == len(info) - 1:
-                res = full
-            else:
-                try:
-                    res = pool_input(subset_input(data, list(range(k + 1))), method=method, **pool_options)
-                except InputError:
-                    continue  # nothing poolable yet (e.g. only double-zero tables)
-            if np.isfinite(res.estimate) and np.isfinite(res.se) and res.se > 0:
-                z[k] = res.estimate / res.se
-                est, se = res.estimate, res.se
+    z, est, se = _z_curve(data, full, method, pool_options)
     if not np.isfinite(z[-1]):
         raise NotEstimable(f"{data.source}: the meta-analysis of all studies has no usable estimate")
 

@@ -32,6 +32,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 from trialsynth._core.errors import InputError
+from trialsynth._core.serialize import dumps_json
 from trialsynth.workflow.screening.session import ScreeningSession, screening_agreement
 
 __all__ = ["ScreeningServer"]
@@ -216,7 +217,7 @@ def _handler(server: ScreeningServer) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(body)
 
         def _json(self, status: int, data: dict[str, object]) -> None:
-            body = json.dumps(data, ensure_ascii=False, allow_nan=False).encode("utf-8")
+            body = dumps_json(data, indent=None).encode("utf-8")
             self._send(status, body, "application/json; charset=utf-8")
 
         def _error(self, status: HTTPStatus, message: str) -> None:

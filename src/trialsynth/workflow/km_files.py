@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 
 from trialsynth._core.errors import InputError
+from trialsynth._core.serialize import JsonResult
 from trialsynth.io.kmcsv import read_km_curves, read_numbers_at_risk
 from trialsynth.stats.km import IPD, HazardRatio, hazard_ratio_from_km, reconstruct_ipd
 
@@ -26,7 +27,7 @@ class ArmSummary:
 
 
 @dataclass(frozen=True)
-class KMHazardRatio:
+class KMHazardRatio(JsonResult):
     """The HR of ``treatment`` against ``control`` from reconstructed IPD (log scale), and the arms."""
 
     treatment: ArmSummary
@@ -34,23 +35,47 @@ class KMHazardRatio:
     hazard_ratio: HazardRatio
     level: float
 
-    def to_json_dict(self) -> dict:
-        hr = self.hazard_ratio
-        z = _z(self.level)
-        return {
-            "method": "Guyot et al. 2012 reconstruction; Cox model (Breslow), log-rank O - E and V",
-            "treatment": vars(self.treatment),
-            "control": vars(self.control),
-            "log_hr": hr.log_hr_cox,
-            "se": hr.se_cox,
-            "level": self.level,
-            "ci_lower": hr.log_hr_cox - z * hr.se_cox,
-            "ci_upper": hr.log_hr_cox + z * hr.se_cox,
-            "log_hr_logrank": hr.log_hr_logrank,
-            "se_logrank": hr.se_logrank,
-            "o_minus_e": hr.o_minus_e,
-            "v": hr.v,
-        }
+    #: The ``trialsynth km --json`` object (log scale).
+    __json_fields__ = (
+        "method", "treatment", "control", ("log_hr", "log_hr_cox"), ("se", "se_cox"), "level", "ci_lower",
+        "ci_upper", "log_hr_logrank", "se_logrank", "o_minus_e", "v",
+    )
+
+    @property
+    def method(self) -> str:
+        return "Guyot et al. 2012 reconstruction; Cox model (Breslow), log-rank O - E and V"
+
+    @property
+    def log_hr_cox(self) -> float:
+        return self.hazard_ratio.log_hr_cox
+
+    @property
+    def se_cox(self) -> float:
+        return self.hazard_ratio.se_cox
+
+    @property
+    def ci_lower(self) -> float:
+        return self.log_hr_cox - _z(self.level) * self.se_cox
+
+    @property
+    def ci_upper(self) -> float:
+        return self.log_hr_cox + _z(self.level) * self.se_cox
+
+    @property
+    def log_hr_logrank(self) -> float:
+        return self.hazard_ratio.log_hr_logrank
+
+    @property
+    def se_logrank(self) -> float:
+        return self.hazard_ratio.se_logrank
+
+    @property
+    def o_minus_e(self) -> float:
+        return self.hazard_ratio.o_minus_e
+
+    @property
+    def v(self) -> float:
+        return self.hazard_ratio.v
 
 
 def _z(level: float) -> float:

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from trialsynth._core.errors import InputError, TrialsynthWarning
-from trialsynth._core.results import MetaResult, _clean
+from trialsynth._core.results import MetaResult
+from trialsynth._core.serialize import to_jsonable
 
 if TYPE_CHECKING:  # the analyses are imported by the functions that run them (a fast `pool`)
     from trialsynth.stats.bayes import BayesResult
@@ -181,7 +182,7 @@ def sensitivity_file(
         steps = cumulative_by_column(data, cumulative_by, **options)
         out["cumulative_by"] = cumulative_by
         out["cumulative"] = [_loo_entry(study, r) for study, r in steps]
-    return _clean(out), _format_sensitivity(out)
+    return to_jsonable(out), _format_sensitivity(out)
 
 
 def bias_file(
@@ -308,7 +309,7 @@ def bias_input(
     except (ValueError, np.linalg.LinAlgError) as exc:  # pragma: no cover - numerical failure
         _warn(f"the selection model could not be fitted: {exc}")
         out["selmodel"] = None
-    out = _clean(out)
+    out = to_jsonable(out)
     return out, _format_bias(out)
 
 
