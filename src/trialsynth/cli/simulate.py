@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import click
@@ -59,7 +60,7 @@ def simulate(spec_file, out_dir, scheduler, workers, chunk_size, progress, plot)
     try:
         if progress:
             with click.progressbar(
-                length=total, label="replications", file=click.get_text_stream("stderr")
+                length=total, label="replications", file=sys.stderr
             ) as bar:
                 result = run_simulation(
                     spec,

@@ -42,6 +42,7 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import special
@@ -389,7 +390,7 @@ def trim_and_fill(
     order = np.argsort(y, kind="mergesort")
     ys, vs = y[order], vi[order]
     ones = np.ones((k, 1))
-    opts = {"method": method, "hk": hk, "hk_variant": hk_variant, "level": level}
+    opts: dict[str, Any] = {"method": method, "hk": hk, "hk_variant": hk_variant, "level": level}
     k0 = 0
     iterations = 0
     theta = math.nan
@@ -742,6 +743,7 @@ def selection_model(
         )
         if best is None or opt.fun < best.fun:
             best = opt
+    assert best is not None  # the loop above ran at least once
     theta = np.array(best.x, dtype=float)
     lo = np.array([b[0] if b[0] is not None else -np.inf for b in bounds])
     hi = np.array([b[1] if b[1] is not None else np.inf for b in bounds])

@@ -11,8 +11,10 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from trialsynth._core.dist import crit_value
 from trialsynth._core.errors import InputError, TrialsynthWarning
@@ -112,7 +114,8 @@ def _effects_for_rows(
                 fx.Effects(rom.yi.value, rom.vi.value, np.zeros(sel.sum(), bool), np.zeros(sel.sum(), bool)),
             )
         else:
-            put(sel, fx.continuous_effects(*(val[c][sel] for c in cols), measure, profile=profile))
+            m1, s1, n1, m2, s2, n2 = (val[c][sel] for c in cols)
+            put(sel, fx.continuous_effects(m1, s1, n1, m2, s2, n2, measure, profile=profile))
     sel = kinds == "md_pvalue"
     if sel.any():
         put(sel, fx.generic_from_se(val["estimate"][sel], val["se"][sel]))
@@ -192,8 +195,8 @@ def _warn(message: str) -> None:
 
 
 def meta_analysis(
-    yi: Sequence[float],
-    vi: Sequence[float],
+    yi: ArrayLike,
+    vi: ArrayLike,
     *,
     labels: Sequence[str] | None = None,
     measure: str = "MD",
@@ -253,7 +256,7 @@ def meta_analysis(
         tau2=tau2,
     )
     one_study_convention(fit, k == 1, method)
-    f = {key: val.item() if np.ndim(val) == 0 else val for key, val in fit.items()}
+    f: dict[str, Any] = {key: val.item() if np.ndim(val) == 0 else val for key, val in fit.items()}
     if profile == "revman" and method != "FE" and f["q_df"] >= 1:
         q_, df_ = f["q"], f["q_df"]
         f["i2"] = 100.0 * max(0.0, (q_ - df_) / q_) if q_ > 0 else 0.0
@@ -375,7 +378,7 @@ def _count_method_result(
         i2=het["i2"],
         h2=het["h2"],
         q=het["q"],
-        q_df=het["q_df"],
+        q_df=int(het["q_df"]),
         q_p_value=het["q_p_value"],
         pi_lower=np.nan,
         pi_upper=np.nan,

@@ -62,7 +62,7 @@ class RobustResult:
     qm_df2: float
     qm_p_value: float
     level: float
-    vcov: np.ndarray = field(repr=False, compare=False, default=None)
+    vcov: np.ndarray | None = field(repr=False, compare=False, default=None)
 
     def to_json_dict(self) -> dict:
         from trialsynth._core.results import _clean

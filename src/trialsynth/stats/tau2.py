@@ -43,6 +43,7 @@ from __future__ import annotations
 import math
 import os
 import types
+from typing import Any
 
 import numpy as np
 
@@ -66,6 +67,7 @@ SAME = 1e-9
 #: Most local maxima kept per row (a k-study likelihood has far fewer in practice).
 MAXROOTS = 16
 
+prange: Any  # numba.prange, or range without numba
 try:  # pragma: no cover - depends on the environment
     if os.environ.get("TRIALSYNTH_NO_NUMBA") == "1":
         raise ImportError

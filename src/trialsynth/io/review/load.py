@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 import re
 import tomllib
 import warnings
@@ -545,7 +546,7 @@ def _level(toml: _Toml, table: dict, path: KeyPath, default: float | None) -> fl
     """A confidence level in percent, strictly between 50 and 100."""
     if "level" not in table:
         return default
-    level = toml.number(table, path, "level", default)
+    level = toml.number(table, path, "level", math.nan)  # present: the default is not used
     if not 50.0 < level < 100.0:
         message = f"'level' is a percentage between 50 and 100 (e.g. 95), not {level:g}"
         raise toml.error(message, (*path, "level"))
@@ -603,7 +604,7 @@ def _read_toml(path: Path) -> tuple[_Toml, dict[str, Any]]:
     )
     out["analysis"] = AnalysisDefaults(
         profile=toml.choice(analysis, a_path, "profile", PROFILES, DEFAULT_PROFILE),
-        level=level,
+        level=DEFAULT_LEVEL if level is None else level,
         model=default_model,
         sensitivity=default_sensitivity,
         label_treatment=toml.text_value(analysis, a_path, "label_treatment", DEFAULT_LABEL_TREATMENT),
@@ -1053,7 +1054,8 @@ def _read_baseline(path: Path, study_ids: Collection[str]) -> tuple[BaselineValu
                     number,
                     "note",
                 )
-        checks = [low, high] if number_value is None else [number_value]
+        # a range (low, high) when the value is not one number; both are set then
+        checks = [v for v in (low, high) if v is not None] if number_value is None else [number_value]
         for v in checks:
             if statistic in ("n", "count") and not (v >= 0 and v.is_integer()):
                 raise rows.fail(f"a {statistic} must be a whole number, not '{value}'", number, "value")
