@@ -146,8 +146,8 @@ def _participants(data, randomised: dict[str, int | None]) -> tuple[int | None, 
     for label, n in zip(data.labels, total, strict=True):
         if np.isfinite(n):
             known += int(n)
-        elif randomised.get(label) is not None:
-            known += int(randomised[label])  # type: ignore[arg-type]
+        elif (n_randomised := randomised.get(label)) is not None:
+            known += int(n_randomised)
         else:
             unknown.append(label)
     return (known if known or not unknown else None), tuple(unknown)

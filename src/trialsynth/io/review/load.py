@@ -847,6 +847,8 @@ def _read_studies(path: Path, sets: tuple[str, ...]) -> tuple[tuple[Study, ...],
         labels[label] = number
         rows.required(cells, number, "year")
         year = rows.number(cells, number, "year", whole=True)
+        if year is None:
+            raise rows.fail("the year is blank", number, "year")
         n_t, n_c = (
             rows.number(cells, number, column, whole=True, check=lambda v: v > 0, rule="must be above 0")
             for column in ("n_randomised_treatment", "n_randomised_control")
@@ -856,7 +858,7 @@ def _read_studies(path: Path, sets: tuple[str, ...]) -> tuple[tuple[Study, ...],
                 id=study_id,
                 label=label,
                 citation=rows.required(cells, number, "citation"),
-                year=int(year),  # type: ignore[arg-type]
+                year=int(year),
                 source=rows.required(cells, number, "source"),
                 design=table.cell(cells, "design"),
                 n_randomised_treatment=None if n_t is None else int(n_t),
@@ -1101,12 +1103,14 @@ def _read_lead_positions(path: Path, study_ids: Collection[str]) -> tuple[LeadPo
         percent = rows.number(
             cells, number, "percent", check=lambda v: 0 <= v <= 100, rule="is not a percentage"
         )
+        if percent is None:
+            raise rows.fail("the percent is blank", number, "percent")
         out.append(
             LeadPosition(
                 study=study,
                 arm=arm,
                 position=position,
-                percent=percent,  # type: ignore[arg-type]
+                percent=percent,
                 percent_text=table.cell(cells, "percent"),
                 source=rows.required(cells, number, "source"),
                 kind=rows.kind(cells, number),
