@@ -94,11 +94,12 @@ fit <- function(ef, measure, method, hk, profile) {
 }
 
 entry <- function(res, set, outcome, method, hk, labels) {
-  random <- method != "FE"
+  random <- !(method %in% c("FE", "MH"))
   list(analysis_set = set, outcome = outcome, method = method, hk = hk,
        k = as.integer(res$k), estimate = as.double(res$beta), se = res$se, ci_lower = res$ci.lb,
        ci_upper = res$ci.ub, p_value = res$pval, tau2 = if (random) res$tau2 else NULL,
-       weights = as.list(unname(as.double(weights(res)))), studies = as.list(labels))
+       weights = if (inherits(res, "rma.glmm")) NULL else as.list(unname(as.double(weights(res)))),
+       studies = as.list(labels))
 }
 
 cases <- list()
@@ -161,6 +162,45 @@ cu <- cumul(res, order = yr)
 add(list(review = "bcg", analysis_set = "main", outcome = "tb", method = "REML", hk = FALSE, cumulative = TRUE,
          order = as.list(d$study[order(yr)]), estimate = as.list(as.double(cu$estimate)),
          ci_lower = as.list(as.double(cu$ci.lb)), ci_upper = as.list(as.double(cu$ci.ub))))
+
+# The catheter-infections review (rare events): REML on escalc's log odds ratios (0.5 added to
+# tables with a zero cell, double-zero tables left out, as trialsynth's effect sizes), then
+# Mantel-Haenszel and the binomial-normal models UM.FS and CM.EL (rma.glmm, ML, tight controls).
+cat_rv <- read_review("catheter-infections")
+d <- rows_for(cat_rv, "crbsi", "main")
+ef <- effects(d, "OR")
+res <- rma(ef$es$yi, ef$es$vi, method = "REML", control = ctrl)
+keep <- !is.na(ef$es$yi)
+add(c(list(review = "catheter-infections"), entry(res, "main", "crbsi", "REML", FALSE, d$study[keep])))
+counts <- list(ai = num(d$events_treatment), n1i = num(d$n_treatment), ci = num(d$events_control),
+               n2i = num(d$n_control))
+res <- rma.mh(ai = counts$ai, n1i = counts$n1i, ci = counts$ci, n2i = counts$n2i, measure = "OR")
+# rma.mh counts the double-zero table in k with weight 0; trialsynth lists it as not pooled, so
+# the fixture keeps the tables with a positive weight.
+e <- entry(res, "main", "crbsi", "MH", FALSE, d$study[keep])
+w <- as.double(weights(res))
+e$k <- sum(w > 0)
+e$weights <- as.list(w[w > 0])
+add(c(list(review = "catheter-infections"), e))
+glmm_ctrl <- list(glmCtrl = list(epsilon = 1e-12, maxit = 1000),
+                  glmerCtrl = list(optimizer = "bobyqa", optCtrl = list(rhoend = 1e-10, maxfun = 1e6),
+                                   tolPwrss = 1e-12),
+                  optCtrl = list(rel.tol = 1e-10, iter.max = 10000, eval.max = 10000),
+                  intCtrl = list(rel.tol = 1e-12, subdivisions = 1000L))
+for (model in c("UM.FS", "CM.EL")) {
+  res <- suppressWarnings(rma.glmm(measure = "OR", ai = counts$ai, n1i = counts$n1i, ci = counts$ci,
+                                   n2i = counts$n2i, model = model, method = "ML", control = glmm_ctrl))
+  e <- entry(res, "main", "crbsi", "GLMM", FALSE, d$study[keep])
+  add(c(list(review = "catheter-infections", glmm = model), e))
+}
+
+# The smoking-cessation review's pairwise outcome (its network is checked against
+# validation/network_fixtures.R): REML on escalc's log odds ratios.
+smk <- read_review("smoking-cessation")
+d <- rows_for(smk, "abstinence", "main")
+ef <- effects(d, "OR")
+res <- rma(ef$es$yi, ef$es$vi, method = "REML", control = ctrl)
+add(c(list(review = "smoking-cessation"), entry(res, "main", "abstinence", "REML", FALSE, d$study)))
 
 out <- list(metafor_version = as.character(packageVersion("metafor")),
             generated_by = "validation/review_fixtures.R", cases = cases)

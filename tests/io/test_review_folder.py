@@ -965,6 +965,7 @@ def test_format_documents_every_key_and_column() -> None:
         loader._SUBGROUP,
         loader._CUMULATIVE,
         loader._MODERATOR,
+        loader._NETWORK,
         loader.STUDY_REQUIRED,
         loader.STUDY_OPTIONAL,
         loader.OUTCOME_REQUIRED,
@@ -991,3 +992,46 @@ def test_format_documents_every_key_and_column() -> None:
     for name in sorted(names):
         assert name in doc, f"{name} is not documented in trialsynth.io.review"
         assert name in guide, f"{name} is not documented in examples/FORMAT.md"
+
+
+CATHETER = EXAMPLES / "catheter-infections"
+
+
+def test_glmm_models_load_from_review_toml() -> None:
+    review = load_review(CATHETER)
+    (outcome,) = review.outcomes
+    specs = [(s.method, s.glmm, s.fixed) for s in outcome.sensitivity]
+    assert specs == [("MH", None, False), ("GLMM", "UM.FS", False), ("GLMM", "CM.EL", False)]
+    assert outcome.sensitivity[2].pool_options() == {
+        "method": "GLMM",
+        "hk": False,
+        "glmm": "CM.EL",
+        "fixed": False,
+    }
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "marker", "words"),
+    [
+        (
+            'glmm = "UM.FS"',
+            'glmm = "UM.XX"',
+            'glmm = "UM.XX"',
+            ("unknown glmm", "UM.FS, UM.RS, CM.EL, CM.AL"),
+        ),
+        (
+            '{ method = "MH", ',
+            '{ method = "MH", glmm = "UM.FS", ',
+            'method = "MH", glmm',
+            ("'glmm'", 'method = "GLMM" only'),
+        ),
+        ('glmm = "CM.EL",', 'glmm = "CM.EL", fixed = "yes",', 'fixed = "yes"', ("fixed",)),
+        ('measure = "OR"', 'measure = "RR"', 'method = "GLMM", glmm = "UM.FS"', ("GLMM", "OR", "RR")),
+    ],
+)
+def test_glmm_settings_errors_name_the_line(tmp_path: Path, old: str, new: str, marker: str, words) -> None:
+    folder = copy(tmp_path, CATHETER)
+    text = replace_text(folder / "review.toml", old, new)
+    assert text.count(marker) == 1
+    line = text[: text.index(marker)].count("\n") + 1
+    assert_toml_error(load_error(folder), folder, line, *words)

@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 
 from tests.stats.test_against_metafor import ABS_TOL, REL_TOL
+from tests.stats.test_glmm import FLOORS as GLMM_FLOORS
+from tests.stats.test_glmm import _tolerance as _glmm_tolerance
 from trialsynth.workflow.runner import analyse_review
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,7 +31,7 @@ CASES = json.loads(PINNED.read_text())["cases"]
 @pytest.fixture(scope="module")
 def analyses():
     out = {}
-    for name in ("imaging-guided-crt", "bcg"):
+    for name in ("imaging-guided-crt", "bcg", "catheter-infections", "smoking-cessation"):
         for oa in analyse_review(ROOT / "examples" / name).outcomes:
             out[(name, oa.analysis_set, oa.outcome.id)] = oa
     return out
@@ -41,18 +43,20 @@ def close(a, b) -> bool:
     return math.isclose(a, b, rel_tol=REL_TOL, abs_tol=ABS_TOL)
 
 
-def _fit_for(oa, method, hk):
-    if oa.outcome.model.method == method and oa.outcome.model.hk == hk:
+def _fit_for(oa, method, hk, glmm=None):
+    model = oa.outcome.model
+    if model.method == method and model.hk == hk and model.glmm == glmm:
         return oa.primary
     for spec, res in oa.sensitivity:
-        if spec.method == method and spec.hk == hk:
+        if spec.method == method and spec.hk == hk and spec.glmm == glmm:
             return res
     raise AssertionError(f"no {method} (hk={hk}) analysis for {oa.outcome.id}")
 
 
 def _case_id(c):
     kind = "cumulative" if c.get("cumulative") else "subgroups" if c.get("subgroups") else "fit"
-    return f"{c['review']}-{c['analysis_set']}-{c['outcome']}-{c['method']}{'-hk' if c['hk'] else ''}-{kind}"
+    method = c["method"] + (f"-{c['glmm']}" if c.get("glmm") else "")
+    return f"{c['review']}-{c['analysis_set']}-{c['outcome']}-{method}{'-hk' if c['hk'] else ''}-{kind}"
 
 
 @pytest.mark.parametrize("case", CASES, ids=[_case_id(c) for c in CASES])
@@ -75,15 +79,32 @@ def test_bundled_review_matches_metafor(case, analyses):
         assert sres.q_between_df == case["q_between_df"]
         assert close(sres.q_between_p_value, case["q_between_p_value"])
         return
-    res = _fit_for(oa, case["method"], case["hk"])
+    res = _fit_for(oa, case["method"], case["hk"], case.get("glmm"))
     assert res.k == case["k"]
     assert [s.study for s in res.studies if s.included] == case["studies"]
+    tau2 = None if math.isnan(res.tau2) else res.tau2
+    if case.get("glmm"):
+        _check_glmm(res, case, tau2)
+        return
     for key in ("estimate", "se", "ci_lower", "ci_upper", "p_value"):
         assert close(getattr(res, key), case[key]), (key, getattr(res, key), case[key])
-    tau2 = None if math.isnan(res.tau2) else res.tau2
     assert close(tau2, case["tau2"])
-    weights = [s.weight for s in res.studies if s.included]
-    assert all(close(w, e) for w, e in zip(weights, case["weights"], strict=True))
+    if case.get("weights") is not None:  # a GLMM has no study weights
+        weights = [s.weight for s in res.studies if s.included]
+        assert all(close(w, e) for w, e in zip(weights, case["weights"], strict=True))
+
+
+def _check_glmm(res, case, tau2):
+    """A binomial–normal fit against rma.glmm: the tolerances of tests/stats/test_glmm.py, whose
+    docstring justifies them (glmer's bobyqa and nlminb stopping rules, metafor's numerical
+    Hessians); the CI bounds move with the SE; p = 2Φ(−|z|) moves by about z²·ε for a relative
+    error ε in z (z ≈ 4 here), hence 50 × the z tolerance for the p-value."""
+    spec = {"model": case["glmm"], "method": "ML", "dataset": "nielweise2007"}
+    for key, tol_key in (("estimate", "estimate"), ("se", "se"), ("ci_lower", "se"), ("ci_upper", "se")):
+        tol = _glmm_tolerance(spec, tol_key)
+        assert getattr(res, key) == pytest.approx(case[key], rel=tol), key
+    assert res.p_value == pytest.approx(case["p_value"], rel=50 * _glmm_tolerance(spec, "z"))
+    assert tau2 == pytest.approx(case["tau2"], rel=_glmm_tolerance(spec, "tau2"), abs=GLMM_FLOORS["tau2"])
 
 
 def test_every_pooled_outcome_is_covered(analyses):

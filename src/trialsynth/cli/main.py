@@ -666,3 +666,7 @@ main.add_command(simulate)
 from trialsynth.cli.nma import nma  # noqa: E402
 
 main.add_command(nma)
+
+from trialsynth.cli.km import km  # noqa: E402
+
+main.add_command(km)

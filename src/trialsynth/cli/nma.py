@@ -8,59 +8,9 @@ import math
 
 import click
 
+from trialsynth.workflow.networks import network_file
+
 NMA_MEASURES = ("OR", "RR", "MD", "SMD", "HR")
-
-
-def network_file(
-    path,
-    *,
-    measure: str,
-    reference: str | None = None,
-    method: str = "REML",
-    level: float = 95.0,
-    better: str = "lower",
-    add: float = 0.5,
-    to: str = "only0",
-    draws: int = 100_000,
-    seed: int | None = 20261205,
-):
-    """Read a network table (:mod:`trialsynth.io.network`) and fit it; errors name the file."""
-    from trialsynth._core.errors import InputError
-    from trialsynth.io.network import read_network_csv
-    from trialsynth.stats.network import network_from_arms, network_from_contrasts, network_meta_analysis
-
-    measure = measure.upper()
-    table = read_network_csv(path, measure=measure)
-    c = table.columns
-    try:
-        if table.layout == "arms":
-            if measure in ("OR", "RR"):
-                data = network_from_arms(
-                    c["study"], c["treatment"], measure=measure, events=c["events"], n=c["n"], add=add, to=to
-                )
-            else:
-                data = network_from_arms(
-                    c["study"], c["treatment"], measure=measure, mean=c["mean"], sd=c["sd"], n=c["n"]
-                )
-        else:
-            value = c["log_estimate"] if "log_estimate" in c else c["estimate"]
-            data = network_from_contrasts(
-                c["study"],
-                c["treatment_1"],
-                c["treatment_2"],
-                value,
-                c["se"],
-                measure=measure,
-                n_1=c.get("n_1"),
-                n_2=c.get("n_2"),
-            )
-        return network_meta_analysis(
-            data, reference=reference, method=method, level=level, better=better, sucra_draws=draws, seed=seed
-        )
-    except InputError as exc:
-        if exc.file is not None:
-            raise
-        raise InputError(exc.reason, file=str(path)) from None
 
 
 def _fmt(x, digits: int = 2) -> str:

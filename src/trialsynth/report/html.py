@@ -31,7 +31,12 @@ def _slug(*parts: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", "-".join(parts).lower()).strip("-")
 
 
-def _model_name(method: str, hk: bool) -> str:
+def _model_name(method: str, hk: bool, spec=None) -> str:
+    if method == "GLMM" and spec is not None and spec.glmm:
+        from trialsynth.stats.glmm_result import MODEL_NAMES
+
+        effects = "fixed effect" if spec.fixed else "random effects"
+        return f"binomial–normal GLMM {spec.glmm} ({MODEL_NAMES[spec.glmm]}), {effects}"
     return METHOD_NAMES.get(method, method) + (" with Hartung–Knapp" if hk else "")
 
 
@@ -350,7 +355,7 @@ def build_context(analysis, doc: dict[str, Any], out: Path) -> dict[str, Any]:
             "better": "lower values favour the intervention"
             if o.better == "lower"
             else "higher values favour the intervention",
-            "model": _model_name(o.model.method, o.model.hk),
+            "model": _model_name(o.model.method, o.model.hk, o.model),
             "assumption": o.model.assumption,
             "reported": reported_sentence(oa.reported, o.measure),
             "explanation": next(
@@ -400,7 +405,7 @@ def build_context(analysis, doc: dict[str, Any], out: Path) -> dict[str, Any]:
             sec["heterogeneity"] = _heterogeneity_line(res)
             sec["sensitivity"] = [
                 {
-                    "model": _model_name(spec.method, spec.hk),
+                    "model": _model_name(spec.method, spec.hk, spec),
                     "k": r.k,
                     "estimate": _row_estimate(r),
                     "p": p_abstract(r.p_value),
@@ -534,9 +539,11 @@ def build_context(analysis, doc: dict[str, Any], out: Path) -> dict[str, Any]:
         )
     else:
         rob_status = "Not available: the review folder has no risk_of_bias.csv. No judgement is assumed."
+    from trialsynth.report.network_section import network_sections
     from trialsynth.report.sections import prisma_section, sof_section
 
     return {
+        "networks": network_sections(analysis, out),
         "prisma": prisma_section(review, out),
         "reporter": reporter_name(review),
         "sof": sof_section(analysis, out),

@@ -71,6 +71,23 @@ def _result_entry(result: MetaResult, labels: dict[str, str]) -> dict[str, Any]:
     }
 
 
+def _network_entry(network) -> dict[str, Any]:
+    """A network meta-analysis as ``trialsynth nma --json`` prints it (analysis scale), with its id."""
+    spec = network.spec
+    return {
+        "id": spec.id,
+        "name": spec.name,
+        "file": str(spec.file),
+        "description": spec.description,
+        **network.result.to_json_dict(),
+    }
+
+
+def _glmm_keys(spec) -> dict[str, Any]:
+    """The binomial–normal model of a ``method = "GLMM"`` spec (nothing for other methods)."""
+    return {"glmm": spec.glmm, "fixed": spec.fixed} if spec.method == "GLMM" else {}
+
+
 def _bayes_entry(b) -> dict[str, Any]:
     """Posterior summaries on the natural scale (ratios exponentiated; τ on the analysis scale)."""
     tr = math.exp if b.ratio else (lambda x: x)
@@ -133,6 +150,7 @@ def results_document(analysis: ReviewAnalysis) -> dict[str, Any]:
                 "hk": o.model.hk,
                 "assumption": o.model.assumption,
                 "origin": o.model.origin,
+                **_glmm_keys(o.model),
             },
             "k": 0 if oa.primary is None else oa.primary.k,
             "estimate": None,
@@ -152,7 +170,7 @@ def results_document(analysis: ReviewAnalysis) -> dict[str, Any]:
             entry["result"] = res
             entry["heterogeneity"] = {key: res[key] for key in ("tau2", "i2", "h2", "q", "q_df", "q_p_value")}
             entry["sensitivity"] = [
-                {"method": spec.method, "hk": spec.hk, **_result_entry(r, labels)}
+                {"method": spec.method, "hk": spec.hk, **_glmm_keys(spec), **_result_entry(r, labels)}
                 for spec, r in oa.sensitivity
             ]
             entry["leave_one_out"] = [{"omitted": s, **_result_entry(r, labels)} for s, r in oa.leave_one_out]
@@ -227,6 +245,8 @@ def results_document(analysis: ReviewAnalysis) -> dict[str, Any]:
         "data_gaps": gaps,
         "prisma": _prisma_entry(review.prisma),
     }
+    if analysis.networks:
+        doc["networks"] = [_network_entry(n) for n in analysis.networks]
     return _without_folder_paths(doc, review.path)
 
 

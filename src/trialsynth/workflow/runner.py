@@ -64,6 +64,8 @@ class ReviewAnalysis:
     outcomes: tuple[OutcomeAnalysis, ...]
     baseline: tuple[dict[str, Any], ...]
     messages: tuple[str, ...]
+    #: The review's network meta-analyses (:class:`trialsynth.workflow.networks.NetworkAnalysis`).
+    networks: tuple[Any, ...] = ()
 
 
 def _collect(func, *args, **kwargs):
@@ -110,13 +112,13 @@ def _analyse_outcome(review, outcome, set_id: str) -> OutcomeAnalysis:
         "profile": review.analysis.profile,
     }
     model = outcome.model
-    primary, msgs = _collect(pool_input, data, method=model.method, hk=model.hk, **options)
+    primary, msgs = _collect(pool_input, data, **model.pool_options(), **options)
     messages += msgs
     sensitivity = []
     for spec in outcome.sensitivity:
-        res, _ = _collect(pool_input, data, method=spec.method, hk=spec.hk, **options)
+        res, _ = _collect(pool_input, data, **spec.pool_options(), **options)
         sensitivity.append((spec, res))
-    main_opts = {"method": model.method, "hk": model.hk, **options}
+    main_opts = {**model.pool_options(), **options}
     loo: list[tuple[str, MetaResult]] = []
     if len(data.labels) >= 3:
         loo, _ = _collect(leave_one_out, data, **main_opts)
@@ -311,7 +313,9 @@ def analyse_review(path: str | Path) -> ReviewAnalysis:
     for aset in review.analysis_sets:
         for outcome in review.outcomes:
             analyses.append(_analyse_outcome(review, outcome, aset.id))
-    return ReviewAnalysis(review, tuple(analyses), _baseline_summary(review), ())
+    from trialsynth.workflow.networks import analyse_networks
+
+    return ReviewAnalysis(review, tuple(analyses), _baseline_summary(review), (), analyse_networks(review))
 
 
 #: Fewest pooled trials for a funnel plot and trim and fill: with fewer, asymmetry cannot be

@@ -28,8 +28,10 @@ Files
     treatment" / "Favours control").
 
     A model is a table ``{ method = "DL", hk = false, assumption = "..." }``: ``method`` is
-    one of FE, MH, PETO, DL, REML, PM, ML, HE, SJ, EB, HS (MH only for OR, RR, RD; PETO only
-    for OR); ``hk`` adds the Hartung–Knapp adjustment (not with MH or PETO); ``assumption``
+    one of FE, MH, PETO, DL, REML, PM, ML, HE, SJ, EB, HS, GLMM (MH only for OR, RR, RD; PETO
+    and GLMM only for OR; GLMM names its binomial–normal model with ``glmm`` = UM.FS, UM.RS,
+    CM.EL or CM.AL and ``fixed = true`` for its fixed-effect version); ``hk`` adds the
+    Hartung–Knapp adjustment (not with MH, PETO or GLMM); ``assumption``
     says why the model was chosen, or that it is an assumption. ``sensitivity`` is a list of
     models. **Default model** (neither the outcome nor ``[analysis]`` sets one): REML without
     Hartung–Knapp, :data:`DEFAULT_MODEL` — metafor's default estimator and the one
@@ -63,6 +65,12 @@ Files
     ``name``, ``description``. ``[cumulative]``: ``order_by`` (a numeric column of
     studies.csv, filled for every study), ``name``. ``[[moderators]]``: ``column`` (a numeric
     column of studies.csv; blank = not known), ``name``, ``unit``.
+
+    ``[[networks]]`` (optional, repeatable): a network meta-analysis of the arms or contrasts in
+    ``file`` (a CSV inside the folder, the format of ``trialsynth nma``): ``id``, ``file``,
+    ``measure`` (OR, RR, MD, SMD, HR) required; ``name``, ``reference``, ``method`` (REML, ML,
+    FE), ``better`` (lower, higher), ``add`` and ``to`` (continuity correction of arm counts:
+    only0, all, none), ``description``.
 
     ``[prisma]`` (optional): the PRISMA 2020 flow counts (see
     :func:`trialsynth.stats.prisma.prisma_from_mapping` for the keys), when the screening was done

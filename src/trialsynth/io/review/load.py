@@ -8,6 +8,7 @@ import re
 import tomllib
 import warnings
 from collections.abc import Callable, Collection
+from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -29,6 +30,7 @@ from trialsynth.io.review.model import (
     LeadPosition,
     ModelSpec,
     Moderator,
+    NetworkSpec,
     OISSettings,
     Outcome,
     OutcomeRow,
@@ -113,6 +115,7 @@ _TOP = (
     "subgroups",
     "cumulative",
     "moderators",
+    "networks",
     "prisma",
     "screening",  # read by trialsynth.workflow.screening.session.exclusion_reasons
 )
@@ -121,7 +124,9 @@ _QUESTION = ("population", "intervention", "comparator", "outcomes")
 _ELIGIBILITY = ("inclusion", "exclusion", "note")
 _SEARCH = ("databases", "queries", "period", "last_searched", "note")
 _ANALYSIS = ("profile", "level", "model", "sensitivity", "label_treatment", "label_control")
-_MODEL = ("method", "hk", "assumption")
+_MODEL = ("method", "hk", "assumption", "glmm", "fixed")
+#: The binomial–normal models of ``method = "GLMM"`` (as metafor's ``rma.glmm``).
+GLMM_MODELS = ("UM.FS", "UM.RS", "CM.EL", "CM.AL")
 _SET = ("id", "name", "description")
 _OUTCOME = (
     "id",
@@ -158,6 +163,10 @@ _BAYES = ("tau_prior", "mu_prior", "note")
 _SUBGROUP = ("column", "name", "description")
 _CUMULATIVE = ("order_by", "name")
 _MODERATOR = ("column", "name", "unit")
+_NETWORK = ("id", "file", "measure", "name", "reference", "method", "better", "description", "add", "to")
+#: Measures and models of ``[[networks]]`` (those of ``trialsynth nma``).
+NETWORK_MEASURES = ("OR", "RR", "MD", "SMD", "HR")
+NETWORK_METHODS = ("REML", "ML", "FE")
 
 KeyPath = tuple[str | int, ...]
 
@@ -341,8 +350,18 @@ def _model(toml: _Toml, value: object, path: KeyPath, origin: str, measure: str 
     if measure is not None and method in COUNT_METHODS and measure not in COUNT_METHODS[method]:
         allowed = ", ".join(COUNT_METHODS[method])
         raise toml.error(f"method {method} works with measure {allowed}, not {measure}", (*path, "method"))
+    glmm = toml.choice(table, path, "glmm", GLMM_MODELS, default="UM.FS") if method == "GLMM" else None
+    fixed = toml.boolean(table, path, "fixed")
+    if method != "GLMM" and ("glmm" in table or "fixed" in table):
+        key = "glmm" if "glmm" in table else "fixed"
+        raise toml.error(f"'{key}' applies to method = \"GLMM\" only, not {method}", (*path, key))
     return ModelSpec(
-        method=method, hk=hk, assumption=toml.text_value(table, path, "assumption"), origin=origin
+        method=method,
+        hk=hk,
+        assumption=toml.text_value(table, path, "assumption"),
+        origin=origin,
+        glmm=glmm,
+        fixed=fixed,
     )
 
 
@@ -718,7 +737,54 @@ def _read_toml(path: Path) -> tuple[_Toml, dict[str, Any]]:
             )
         )
     out["moderators"] = moderators
+    out["networks"] = _networks(toml, top)
     return toml, out
+
+
+def _networks(toml: _Toml, top: dict) -> tuple[NetworkSpec, ...]:
+    """``[[networks]]``: each names a CSV inside the review folder (checked when it is read)."""
+    networks: list[NetworkSpec] = []
+    seen: set[str] = set()
+    for i, item in enumerate(toml.tables(top.get("networks", []), ("networks",))):
+        path_i = ("networks", i)
+        table = toml.table(item, path_i, _NETWORK, ("id", "file", "measure"))
+        ident = toml.required_text(table, path_i, "id")
+        if not _ID.fullmatch(ident) or ident in seen:
+            problem = (
+                "is used twice" if ident in seen else "is not an identifier (letters, digits, '_', '-', '.')"
+            )
+            raise toml.error(f"network id '{ident}' {problem}", (*path_i, "id"))
+        seen.add(ident)
+        name = toml.required_text(table, path_i, "file")
+        relative = Path(name)
+        if relative.is_absolute() or ".." in relative.parts or not name.lower().endswith(".csv"):
+            raise toml.error(
+                f"network file '{name}' must be a .csv file inside the review folder", (*path_i, "file")
+            )
+        networks.append(
+            NetworkSpec(
+                id=ident,
+                name=toml.text_value(table, path_i, "name", ident),
+                file=relative,
+                measure=toml.choice(table, path_i, "measure", NETWORK_MEASURES),
+                reference=toml.text_value(table, path_i, "reference") or None,
+                method=toml.choice(table, path_i, "method", NETWORK_METHODS, default="REML"),
+                better=toml.choice(table, path_i, "better", ("lower", "higher"), default="lower"),
+                description=toml.text_value(table, path_i, "description"),
+                add=_correction(toml, table, path_i),
+                to=toml.choice(table, path_i, "to", ("only0", "all", "none"), default="only0"),
+            )
+        )
+    return tuple(networks)
+
+
+def _correction(toml: _Toml, table: dict, path: KeyPath) -> float:
+    add = toml.number(table, path, "add", 0.5)
+    if not 0 <= add <= 1:
+        raise toml.error(
+            f"the continuity correction 'add' must be between 0 and 1, not {add:g}", (*path, "add")
+        )
+    return add
 
 
 def _model_for(toml: _Toml, model: ModelSpec, outcome: str, measure: str, path: KeyPath) -> ModelSpec:
@@ -1272,5 +1338,21 @@ def load_review(path: str | Path) -> Review:
         lead_positions=optional["lead_positions"],
         files=MappingProxyType(files),
         prisma=parsed["prisma"],
+        networks=_existing_networks(folder, parsed["networks"], files),
         risk_of_bias=optional["risk_of_bias"],
     )
+
+
+def _existing_networks(folder: Path, networks, files: dict[str, str]):
+    """The networks with their files resolved in ``folder``; a missing file is an error."""
+    out = []
+    for spec in networks:
+        file = folder / spec.file
+        if not file.is_file():
+            raise InputError(
+                f"network '{spec.id}': no file '{spec.file}' in the review folder",
+                file=str(folder / "review.toml"),
+            )
+        files[str(spec.file)] = str(file)
+        out.append(replace(spec, file=file))
+    return tuple(out)

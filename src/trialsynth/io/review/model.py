@@ -58,6 +58,17 @@ class ModelSpec:
     hk: bool = False
     assumption: str = ""
     origin: str = "default"
+    #: With ``method = "GLMM"``: the binomial–normal model (UM.FS, UM.RS, CM.EL, CM.AL, as
+    #: metafor's ``rma.glmm``) and whether it is the fixed-effect version (τ² = 0).
+    glmm: str | None = None
+    fixed: bool = False
+
+    def pool_options(self) -> dict[str, object]:
+        """Keyword arguments for :func:`trialsynth.stats.meta.pool_input`."""
+        options: dict[str, object] = {"method": self.method, "hk": self.hk}
+        if self.method == "GLMM":
+            options.update(glmm=self.glmm or "UM.FS", fixed=self.fixed)
+        return options
 
 
 @dataclass(frozen=True)
@@ -232,6 +243,26 @@ class Moderator:
     column: str
     name: str
     unit: str = ""
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """A network meta-analysis of ``[[networks]]`` in review.toml: the arms or contrasts in
+    ``file`` (a CSV in the folder, the format of ``trialsynth nma``), pooled by ``method``
+    (REML, ML or FE) against ``reference``; ``better`` orders the ranking."""
+
+    id: str
+    name: str
+    file: Path
+    measure: str
+    reference: str | None
+    method: str = "REML"
+    better: str = "lower"
+    description: str = ""
+    #: Continuity correction for arm counts: ``add`` to the arms of the studies ``to`` names
+    #: (only0: a study with a zero cell; all: every study; none).
+    add: float = 0.5
+    to: str = "only0"
 
 
 @dataclass(frozen=True)
@@ -425,6 +456,8 @@ class Review:
     prisma: PrismaCounts | None = None
     #: RoB 2 assessments from risk_of_bias.csv (empty when the folder has none).
     risk_of_bias: tuple[RiskOfBias, ...] = ()
+    #: Network meta-analyses (``[[networks]]`` of review.toml).
+    networks: tuple[NetworkSpec, ...] = ()
 
     # ------------------------------------------------------------------ look-ups
     @property
