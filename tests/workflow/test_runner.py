@@ -29,7 +29,14 @@ def crt_run(tmp_path_factory):
 def test_default_run_writes_report_results_and_figures(crt_run):
     folder, out = crt_run
     assert "report.html" in out.stdout
-    for name in ("results.json", "report.html"):
+    for name in (
+        "results.json",
+        "report.html",
+        "report.docx",
+        "results.xlsx",
+        "included.ris",
+        "included.bib",
+    ):
         assert (folder / name).is_file()
     figures = sorted(p.name for p in (folder / "figures").iterdir())
     assert any(f.endswith(".svg") for f in figures) and any(f.endswith(".png") for f in figures)
@@ -65,7 +72,32 @@ def test_rerun_gives_byte_identical_results(crt_run, tmp_path):
         "run", str(ROOT / "examples" / "imaging-guided-crt"), "--out", str(tmp_path / "again"), cwd=tmp_path
     )
     assert out.returncode == 0, out.stderr
-    assert (tmp_path / "again" / "results.json").read_bytes() == (folder / "results.json").read_bytes()
+    for name in ("results.json", "report.docx", "results.xlsx", "included.ris", "included.bib"):
+        assert (tmp_path / "again" / name).read_bytes() == (folder / name).read_bytes(), name
+
+
+def test_crt_word_and_excel_carry_the_results(crt_run):
+    """The CRT review's Word summary table and Excel index hold results.json's numbers (STARTER's
+    HR 0.48 (0.28 to 0.82), the only trial with data for the primary outcome in the paper's set)."""
+    import docx
+    from openpyxl import load_workbook
+
+    folder, _ = crt_run
+    doc = json.loads((folder / "results.json").read_text())
+    d = docx.Document(str(folder / "report.docx"))
+    summary = next(
+        t
+        for t in d.tables
+        if [c.text for c in t.rows[0].cells][:3] == ["Outcome", "Trials with data", "Recomputed"]
+    )
+    assert summary.rows[1].cells[2].text == "HR = 0.48; 95% CI = 0.28–0.82; p = .007"
+    rows = list(load_workbook(folder / "results.xlsx")["Analyses"].iter_rows(values_only=True))
+    index = [dict(zip(rows[0], r, strict=True)) for r in rows[1:]]
+    assert [(r["analysis_set"], r["outcome"]) for r in index] == [
+        (o["analysis_set"], o["outcome"]) for o in doc["outcomes"]
+    ]
+    for r, o in zip(index, doc["outcomes"], strict=True):
+        assert r["estimate"] == (None if o["estimate"] is None else pytest.approx(o["estimate"], rel=1e-15))
 
 
 def test_report_is_self_contained_and_escaped(crt_run):

@@ -381,8 +381,11 @@ def _pool_multilevel(
     default=None,
     help="Also print the report to report.pdf (needs the optional WeasyPrint). Default: when available.",
 )
-def run(review_dir, out_dir, pdf) -> None:
-    """Run a review folder into results.json, figures, report.html and report.pdf.
+@click.option("--docx/--no-docx", default=True, show_default=True, help="Also write report.docx (Word).")
+@click.option("--xlsx/--no-xlsx", default=True, show_default=True, help="Also write results.xlsx (Excel).")
+def run(review_dir, out_dir, pdf, docx, xlsx) -> None:
+    """Run a review folder into results.json, figures, report.html, report.pdf, report.docx,
+    results.xlsx and the references as RIS and BibTeX (included.ris/.bib, excluded.ris/.bib).
 
     Without REVIEW_DIR the bundled imaging-guided CRT review (examples/imaging-guided-crt)
     is run into out/imaging-guided-crt. Warnings from the analyses are listed in the report.
@@ -390,9 +393,12 @@ def run(review_dir, out_dir, pdf) -> None:
     from trialsynth.report.pdf import report_pdf
     from trialsynth.report.review import run_review
 
-    report = run_review(review_dir, out_dir)
+    report = run_review(review_dir, out_dir, docx=docx, xlsx=xlsx)
     click.echo(f"Report written to {report}")
     click.echo(f"Results: {report.parent / 'results.json'}")
+    for name in ("report.docx", "results.xlsx") if docx or xlsx else ():
+        if (docx if name.endswith("docx") else xlsx):
+            click.echo(f"{'Word' if name.endswith('docx') else 'Excel'}: {report.parent / name}")
     report_pdf(report, pdf)
 
 

@@ -254,6 +254,29 @@ def exclude_command(review_dir, ids, reason, note, restore, removed_by) -> None:
     click.echo(f"{len(record_ids)} record(s) {what}; {n_removed} removed before screening in all.")
 
 
+@records.command("link")
+@click.argument("review_dir", type=click.Path(file_okay=False))
+@click.argument("record_id", type=int)
+@click.argument("study_id")
+@click.option("--note", default="", help="Why this record is a report of that study.")
+def link_command(review_dir, record_id, study_id, note) -> None:
+    """Link record RECORD_ID of REVIEW_DIR's store to STUDY_ID of its studies.csv: the record is
+    then a report of that included study, and trialsynth run cites it (included.ris, included.bib
+    and the report's reference list). A later link of the same record replaces this one."""
+    from trialsynth._core.errors import InputError
+    from trialsynth.io.records.export import export_store
+    from trialsynth.io.records.store import open_store
+    from trialsynth.io.review import load_review
+
+    review = load_review(review_dir)
+    if study_id not in {s.id for s in review.studies}:
+        raise InputError(f"no study '{study_id}' in studies.csv", file=review.files.get("studies.csv"))
+    with open_store(review_dir, create=False) as store:
+        store.link_study(record_id, study_id, note=note)
+        export_store(store, review_dir)
+    click.echo(f"record {record_id} linked to study '{study_id}'")
+
+
 @click.command("prisma")
 @click.argument("review_dir", type=click.Path(file_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")

@@ -540,13 +540,26 @@ def build_context(analysis, doc: dict[str, Any], out: Path) -> dict[str, Any]:
     else:
         rob_status = "Not available: the review folder has no risk_of_bias.csv. No judgement is assumed."
     from trialsynth.report.network_section import network_sections
+    from trialsynth.report.references import methods_paragraph, reference_section
     from trialsynth.report.sections import prisma_section, sof_section
 
+    prisma = prisma_section(review, out)
+    sof = sof_section(analysis, out)
+    methods = methods_paragraph(
+        review,
+        rob=bool(review.risk_of_bias),
+        prisma=bool(prisma["files"]),
+        sof=any(r["certainty"] != "not assessed" for b in sof for r in b["rows"]),
+        funnel=any(sec["funnel_files"] for sec in sections),
+        generator=doc["generator"],
+    )
     return {
         "networks": network_sections(analysis, out),
-        "prisma": prisma_section(review, out),
+        "methods": methods,
+        "references": reference_section(review),
+        "prisma": prisma,
         "reporter": reporter_name(review),
-        "sof": sof_section(analysis, out),
+        "sof": sof,
         "rob_status": rob_status,
         "title": review.title,
         "reproduces": review.reproduces,
