@@ -18,10 +18,12 @@ run: $(BIN)/.installed
 test: lint
 	$(BIN)/python -m pytest
 
-# ruff, and the layers contract (imports point down only; docs/architecture.md).
+# ruff, the layers contract (imports point down only; docs/architecture.md), and mypy on src/
+# (configured in pyproject.toml's [tool.mypy]).
 lint: $(BIN)/.installed
 	$(BIN)/ruff check src tests
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 # The documentation site (docs/conf.py) into docs/_build/html, warnings as errors; executes the
 # tutorial notebooks (docs/tutorials). Installs the docs extra first.

@@ -33,7 +33,7 @@ from scipy import integrate, special, stats
 
 from trialsynth._core.errors import InputError, TrialsynthWarning
 from trialsynth.cli import main
-from trialsynth.stats.bayes import BayesPosterior, TauPrior, bayes_meta, parse_tau_prior
+from trialsynth.stats.bayes import BayesPosterior, MuPrior, TauPrior, bayes_meta, parse_tau_prior
 from trialsynth.stats.tau_priors import tau_lognormal, turner_keys, turner_setting
 from trialsynth.workflow.pool_files import bayes_file
 
@@ -487,3 +487,16 @@ def test_review_toml_bad_tau_prior_names_file_and_line(tmp_path):
 
     with pytest.raises(InputError, match=r"review\.toml, line \d+: 'tau_prior': unknown Turner"):
         load_review(_bcg_with_bayes(tmp_path, "turner:vaccines:pharma-placebo"))
+
+
+def test_normal_mu_prior_needs_its_mean():
+    """A proper μ prior is normal(mean, sd): given an sd without a mean (Python API), the prior
+    is refused with an InputError at once. Before, MuPrior(sd=2) was accepted and the posterior
+    failed later with a TypeError (None * float) inside the marginal likelihood (found by mypy)."""
+    with pytest.raises(InputError, match="mean"):
+        MuPrior(sd=2.0)
+    y, v = np.array([0.1, -0.3, 0.5]), np.array([0.04, 0.09, 0.05])
+    with pytest.raises(InputError, match="mean"):
+        BayesPosterior(y, v, tau_prior="halfnormal:0.5", mu_prior=MuPrior(sd=2.0))
+    # Both numbers given: a proper prior, as normal:M,S.
+    assert MuPrior(0.0, 2.0).proper and MuPrior(0.0, 2.0).spec() == "normal:0,2"

@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 
 from trialsynth._core.errors import InputError
-from trialsynth._core.results import MetaResult, _clean
+from trialsynth._core.results import MetaResult
+from trialsynth._core.serialize import to_jsonable
 from trialsynth.api.effects import EffectSizes
 
 __all__ = ["BiasAnalysis", "MetaAnalysis", "MetaRegressionAnalysis", "meta_analysis", "parse_formula"]
@@ -440,7 +441,7 @@ class MetaRegressionAnalysis:
         """The ``trialsynth pool --moderators --json`` keys (analysis scale)."""
         out = self.regression.to_json_dict()
         out["k"] = self.regression.k
-        return _clean(out)
+        return to_jsonable(out)
 
     def to_json(self) -> str:
         return _json(self.to_dict())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import warnings
+from typing import Any
 
 import click
 
@@ -331,7 +332,8 @@ def pool(
         median_method=median_method,
         exclude_derived=exclude_derived,
     )
-    extra, extra_text = {}, ""
+    extra: dict[str, Any] = {}
+    extra_text = ""
     if subgroup or moderators:
         from trialsynth.workflow.pool_files import pool_extras
 

@@ -228,7 +228,7 @@ def review_references(review) -> tuple[list[Reference], list[Reference]]:
 # --------------------------------------------------------------------------- RIS
 
 
-def _one_line(text: str) -> str:
+def _one_line(text: object) -> str:
     return " ".join(str(text).split())
 
 

@@ -25,6 +25,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from trialsynth._core import bounds
 from trialsynth._core.errors import InputError
@@ -43,7 +44,7 @@ class NetworkTable:
     rows: list[int]
 
 
-def _number(text: str, where: dict) -> float:
+def _number(text: str, where: dict[str, Any]) -> float:
     candidate = text.replace("\u2212", "-")
     if not _NUMBER.fullmatch(candidate):
         raise InputError(f"'{text}' is not a number", **where)
@@ -53,7 +54,7 @@ def _number(text: str, where: dict) -> float:
     return value
 
 
-def _check(column: str, value: float, text: str, where: dict) -> None:
+def _check(column: str, value: float, text: str, where: dict[str, Any]) -> None:
     if column in ("n", "n_1", "n_2") and (value <= 0 or not value.is_integer()):
         raise InputError(f"a number of patients must be a whole number above 0, not '{text}'", **where)
     if column == "events" and (value < 0 or not value.is_integer()):
@@ -103,7 +104,7 @@ def read_network_csv(path: str | os.PathLike[str], *, measure: str) -> NetworkTa
         text_cols = ["study", "treatment"]
         layout = "arms"
     elif contrasts:
-        value = "log_estimate" if measure in RATIO else "estimate"
+        value_col = "log_estimate" if measure in RATIO else "estimate"
         if measure in RATIO and not table.has("log_estimate") and table.has("estimate"):
             raise InputError(
                 f"for {measure} a comparison is given as log_estimate (the natural log of the {measure}) "
@@ -112,7 +113,7 @@ def read_network_csv(path: str | os.PathLike[str], *, measure: str) -> NetworkTa
                 row=header_row,
                 column=table.name("estimate"),
             )
-        numeric = [value, "se"] + [c for c in ("n_1", "n_2") if table.has(c)]
+        numeric = [value_col, "se"] + [c for c in ("n_1", "n_2") if table.has(c)]
         text_cols = ["study", "treatment_1", "treatment_2"]
         layout = "contrasts"
     else:
@@ -135,7 +136,7 @@ def read_network_csv(path: str | os.PathLike[str], *, measure: str) -> NetworkTa
     seen: dict[tuple[str, ...], int] = {}
     for number, cells in table:
         for c in text_cols + numeric:
-            where = {"file": source, "row": number, "column": table.name(c)}
+            where: dict[str, Any] = {"file": source, "row": number, "column": table.name(c)}
             cell = table.cell(cells, c).strip()
             if not cell:
                 raise InputError("the cell is blank", **where)

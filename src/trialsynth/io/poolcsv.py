@@ -608,7 +608,7 @@ def _parse(
 
 
 def _frozen_array(data: Sequence[float] | Sequence[bool], dtype: type) -> np.ndarray:
-    array = np.array(data, dtype=dtype)
+    array: np.ndarray = np.array(data, dtype=dtype)
     array.setflags(write=False)
     return array
 

@@ -57,6 +57,12 @@ FIXED_METHODS = frozenset({"FE", "MH", "PETO"})
 MINUS = "\u2212"
 
 
+def describe_figure(fig, description: dict) -> None:
+    """Attach ``fig.trialsynth``: a dict of what was drawn (kind, rows, points), read by tests and
+    the report. A Figure has no such attribute in matplotlib's types: it is added here."""
+    fig.trialsynth = description
+
+
 def rc_params() -> dict:
     """rcParams every plot is drawn and saved under (no TeX, no mathtext surprises)."""
     return {

@@ -21,6 +21,7 @@ from trialsynth.plots._common import (
     FONT_SIZE,
     SMALL_SIZE,
     TITLE_SIZE,
+    describe_figure,
     rc_params,
     text_width,
     tick_text,
@@ -243,7 +244,7 @@ def draw(spec: Spec):
                     put(col.x0, row.y, text, bold=row.bold)
         for i, line in enumerate(spec.footer):
             put(MARGIN, footer_top + (i + 0.5) * LINE_H, line, size=SMALL_SIZE)
-        if fav_extent:
+        if fav_extent and spec.favours and null_in is not None:
             put(null_in - 0.08, gy1 + TICK_BLOCK + 0.02, spec.favours[0], ha="right", va="top")
             put(null_in + 0.08, gy1 + TICK_BLOCK + 0.02, spec.favours[1], ha="left", va="top")
 
@@ -270,7 +271,7 @@ def draw(spec: Spec):
             )
         marks = [r for r in spec.rows if r.mark]
         if spec.reference is not None and lo < spec.reference < hi:
-            ref_rows = [r.y for r in marks if r.mark.get("role") == "total"]
+            ref_rows = [r.y for r in marks if (r.mark or {}).get("role") == "total"]
             y_end = ref_rows[0] if ref_rows else gy1
             ax.add_line(
                 Line2D(
@@ -285,7 +286,7 @@ def draw(spec: Spec):
             )
         arrows = []
         for row in marks:
-            m = row.mark
+            m = row.mark or {}  # set: marks are the rows with one
             kind = m["type"]
             if kind in ("square", "point"):
                 arrows += _interval(
@@ -355,7 +356,7 @@ def draw(spec: Spec):
                     who=row.label,
                 )
 
-    fig.trialsynth = {
+    describe_figure(fig, {
         **spec.meta,
         "kind": spec.kind,
         "xscale": "log" if spec.ratio else "linear",
@@ -377,7 +378,7 @@ def draw(spec: Spec):
             }
             for r in spec.rows
         ],
-    }
+    })
     return fig
 
 

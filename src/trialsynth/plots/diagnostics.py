@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from trialsynth._core.results import RATIO_MEASURES, MetaResult
 from trialsynth.plots._common import (
@@ -171,7 +172,7 @@ def _studies(ax, xs, ys) -> None:
     """The study points (``ts:studies``), unclipped so that points on an axis stay whole."""
     from matplotlib.lines import Line2D
 
-    style = {"ls": "none", "marker": "o", "ms": 5.5, "mec": "white", "mew": 0.5, "zorder": 4}
+    style: dict[str, Any] = {"ls": "none", "marker": "o", "ms": 5.5, "mec": "white", "mew": 0.5, "zorder": 4}
     ax.add_line(Line2D(xs, ys, color=COLOURS["point"], clip_on=False, label="ts:studies", **style))
 
 

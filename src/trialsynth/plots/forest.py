@@ -99,7 +99,7 @@ def _diamond(result: MetaResult, role: str) -> dict[str, Any] | None:
 def forest_plot(
     result: MetaResult | None = None,
     *,
-    arm_data: Sequence[Mapping[str, str] | None] | Mapping[str, Mapping[str, str]] | None = None,
+    arm_data: Sequence[Mapping[str, str] | None] | Mapping[str, Mapping[str, str] | None] | None = None,
     labels: tuple[str, str] | None = ("Favours treatment", "Favours control"),
     title: str | None = None,
     layout: str = "revman",
@@ -308,7 +308,7 @@ def forest_plot(
         ticks=ticks,
         footer=footer,
         title=title,
-        favours=tuple(labels) if labels else None,
+        favours=(labels[0], labels[1]) if labels else None,
         reference=d["est"] if d else None,
         meta={
             "layout": layout,

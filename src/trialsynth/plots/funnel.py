@@ -11,6 +11,7 @@ from trialsynth.plots._common import (
     FONT_SIZE,
     MEASURE_NAMES,
     TITLE_SIZE,
+    describe_figure,
     log_ticks,
     rc_params,
     tick_text,
@@ -62,6 +63,7 @@ def funnel_plot(
     """
     import matplotlib
     import numpy as np
+    from matplotlib.artist import Artist
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
@@ -87,7 +89,7 @@ def funnel_plot(
         top = 0.35 if title else 0.2
         ax = fig.add_axes((0.8 / width, 0.62 / height, 4.0 / width, (height - 0.62 - top) / height))
         se_grid = np.linspace(0.0, semax, 241)
-        handles = []
+        handles: list[Artist] = []
         if contours:
             for z_in, z_out, colour, text in CONTOURS:
                 inner = z_in * se_grid
@@ -218,7 +220,7 @@ def funnel_plot(
         )
         for t in leg.get_texts():
             t.set_parse_math(False)
-    fig.trialsynth = {
+    describe_figure(fig, {
         "kind": "funnel",
         "measure": result.measure,
         "x": "log" if result.ratio else "identity",
@@ -228,5 +230,5 @@ def funnel_plot(
         "se_max": semax,
         "contours": bool(contours),
         "xlim": (x0, x1),
-    }
+    })
     return fig

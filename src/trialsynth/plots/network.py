@@ -17,6 +17,7 @@ from trialsynth.plots._common import (
     SMALL_SIZE,
     TITLE_SIZE,
     axis_limits,
+    describe_figure,
     effect_ci_text,
     num,
     rc_params,
@@ -168,7 +169,7 @@ def network_graph(result, *, title: str | None = None):
             fig.text(
                 0.5, 1 - 0.15 / height, title, ha="center", va="top", fontsize=TITLE_SIZE, fontweight="bold"
             )
-    fig.trialsynth = {
+    describe_figure(fig, {
         "kind": "network",
         "positions": pos,
         "node_areas": dict(zip(names, areas, strict=True)),
@@ -176,7 +177,7 @@ def network_graph(result, *, title: str | None = None):
         "edge_widths": widths,
         "radius": radius,
         "label_boxes": dict(zip(names, boxes, strict=True)),
-    }
+    })
     return fig
 
 
@@ -274,13 +275,13 @@ def network_forest_plot(result, *, title: str | None = None, p_scores: bool = Tr
             color="#333333",
         )
         _title(fig, title, 0.1, width, height)
-    fig.trialsynth = {
+    describe_figure(fig, {
         "kind": "network-forest",
         "reference": result.reference,
         "rows": drawn,
         "xlim": (xa, xb),
         "p_scores": dict(pscore) if p_scores else None,
-    }
+    })
     return fig
 
 
@@ -390,5 +391,5 @@ def league_heatmap(result, *, title: str | None = None):
             0.15 / width, 0.15 / height, caption, ha="left", va="bottom", fontsize=SMALL_SIZE, color="#333333"
         )
         _title(fig, title, 0.15, width, height)
-    fig.trialsynth = {"kind": "league", "treatments": names, "cells": cells, "norm": (-span, span)}
+    describe_figure(fig, {"kind": "league", "treatments": names, "cells": cells, "norm": (-span, span)})
     return fig

@@ -19,7 +19,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
-from trialsynth.plots._common import FONT_SIZE, SMALL_SIZE, TITLE_SIZE, rc_params, text_width
+from trialsynth.plots._common import FONT_SIZE, SMALL_SIZE, TITLE_SIZE, describe_figure, rc_params, text_width
 from trialsynth.stats.prisma import PrismaCounts, check_prisma
 
 __all__ = ["prisma_flow"]
@@ -426,7 +426,7 @@ def prisma_flow(counts: PrismaCounts, *, title: str | None = None):
                 )
             )
 
-    fig.trialsynth = {
+    describe_figure(fig, {
         "kind": "prisma",
         "origin": counts.origin,
         "other_methods": other,
@@ -437,5 +437,5 @@ def prisma_flow(counts: PrismaCounts, *, title: str | None = None):
         "arrows": [(a, b) for a, b, _ in arrows],
         "problems": check_prisma(counts),
         "notes": list(counts.notes),
-    }
+    })
     return fig

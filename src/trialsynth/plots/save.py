@@ -10,7 +10,7 @@ from trialsynth.plots._common import rc_params
 FORMATS = ("svg", "png", "pdf")
 
 #: Per format: metadata without dates or version strings, so that re-runs give identical files.
-_METADATA = {
+_METADATA: dict[str, dict[str, str | None]] = {
     # No RDF block at all: no date, and no external namespace URLs in inline SVG.
     "svg": {"Date": None, "Creator": None, "Format": None, "Type": None},
     "png": {"Software": None},

@@ -96,7 +96,7 @@ def _sequence_plot(
         ticks=ticks,
         footer=[f"{model_text(first)}; {explanation}"],
         title=title,
-        favours=tuple(labels) if labels else None,
+        favours=(labels[0], labels[1]) if labels else None,
         reference=reference,
         meta={"measure": first.measure, "diamond": diamond, "steps": [lab for lab, _ in steps]},
     )

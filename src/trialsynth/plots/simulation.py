@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from trialsynth.plots._common import rc_params
+from trialsynth.plots._common import describe_figure, rc_params
 
 #: Okabe & Ito (2008) colour-blind-safe hues, one per estimator (cycled).
 _HUES = ("#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#000000", "#f0e442")
@@ -92,5 +92,7 @@ def simulation_plot(rows: Sequence[dict], *, level: float = 95.0, title: str | N
         )
         if title:
             fig.suptitle(title, fontsize=11, y=1 - 0.12 / height)
-    fig.trialsynth = {"kind": "simulation", "scenarios": scenarios, "estimators": estimators, "level": level}
+    describe_figure(
+        fig, {"kind": "simulation", "scenarios": scenarios, "estimators": estimators, "level": level}
+    )
     return fig

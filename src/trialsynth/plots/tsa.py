@@ -128,6 +128,7 @@ def _place_labels(fig, ax, xs, ys, labels) -> list:
                 best, best_score = (dx, dy, ha, va), score
             if score == (False, 0, 0, False):
                 break
+        assert best is not None  # _label_candidates yields at least one placement
         dx, dy, ha, va = best
         ann.remove()
         # A label placed away from its point gets a thin leader line back to it.

@@ -247,7 +247,7 @@ def workbook_bytes(analysis, doc: dict[str, Any]) -> bytes:
     from openpyxl import Workbook
 
     wb = Workbook()
-    index = wb.active
+    index = wb.worksheets[0]  # the sheet a new workbook opens with (wb.active, typed as optional)
     index.title = "Analyses"
     used: set[str] = set()
     index_rows = []

@@ -116,7 +116,10 @@ def explain_difference(
     ``reporter``: who reported the result compared with ("the paper", "the source file")."""
     out: list[str] = []
     outcome = oa.outcome
-    name = lambda s: labels.get(s, s)  # noqa: E731
+
+    def name(s: str) -> str:
+        return labels.get(s, s)
+
     missing = [s for s in oa.studies_in_set if s not in oa.studies_with_data]
     gaps = gaps or {}
     rep = oa.reported

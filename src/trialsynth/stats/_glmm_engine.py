@@ -146,13 +146,14 @@ def laplace2_loglik(eta0, z1, z2, x, n, obs, sd1: float, sd2: float, max_iter=20
         t = np.ones(k)
         for _half in range(60):
             cand = b + t[:, None] * step
-            hc, *rest = parts(cand)
+            cand_parts = parts(cand)
+            hc = cand_parts[0]
             bad = hc < h - 1e-12 * (1 + np.abs(h))
             if not bad.any():
                 break
             t = np.where(bad, t / 2, t)
         b = cand
-        h, g, h11, h22, h12 = hc, *rest
+        h, g, h11, h22, h12 = cand_parts
     det = h11 * h22 - h12**2
     return const + h - 0.5 * np.log(det)
 
@@ -210,7 +211,9 @@ def _derivatives(fun, local, glob, free_local, h_local, h_glob):
     k, nl = local.shape
     ng = glob.size
     dim = nl + ng
-    steps = np.concatenate([np.broadcast_to(h_local, (nl,)), np.broadcast_to(h_glob, (ng,))]) if dim else []
+    steps: np.ndarray | list[float] = (
+        np.concatenate([np.broadcast_to(h_local, (nl,)), np.broadcast_to(h_glob, (ng,))]) if dim else []
+    )
 
     def shifted(delta):
         loc = local + np.where(free_local[:, None], delta[None, :nl], 0.0)

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 
@@ -182,7 +183,7 @@ def fit_batch(
         engine = "compiled" if compiled_available() else "numpy"
     if engine == "compiled" and not compiled_available():
         raise InputError("the compiled engine needs numba: pip install 'trialsynth[fast]'")
-    options = {
+    options: dict[str, Any] = {
         "method": method,
         "hk": bool(hk),
         "hk_variant": hk_variant,
@@ -203,7 +204,8 @@ def fit_batch(
         one_study_convention(res, mask.sum(axis=-1) == 1, method)
         if not weights:
             res.pop("weights")
-        return BatchFit(engine="numpy", **options, **res)
+        fit_kw: dict[str, Any] = {**options, **res}
+        return BatchFit(engine="numpy", **fit_kw)
 
     shape = yi.shape[:-1]
     kmax = yi.shape[-1]
@@ -224,7 +226,8 @@ def fit_batch(
         res.update(_tau2_ci(y2, v2, m2, method, level, res["k"].reshape(n), shape))
         res["converged"] = res["converged"] & res.pop("_ci_converged")
     one_study_convention(res, res["k"] == 1, method)
-    return BatchFit(engine="compiled", **options, **res)
+    fit_kw = {**options, **res}
+    return BatchFit(engine="compiled", **fit_kw)
 
 
 def _tau2_ci(y2, v2, m2, method, level, k, shape):

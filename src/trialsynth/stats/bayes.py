@@ -141,6 +141,10 @@ class MuPrior:
     mean: float | None = None
     sd: float | None = None
 
+    def __post_init__(self) -> None:
+        if self.sd is not None and self.mean is None:
+            raise InputError("a normal μ prior needs its mean as well as its sd (normal:M,S)")
+
     @property
     def proper(self) -> bool:
         return self.sd is not None
@@ -266,11 +270,12 @@ class BayesPosterior:
         w = 1.0 / (self.v[None, :] + tau.reshape(-1, 1) ** 2)
         sw = w.sum(axis=1)
         swy = (w * self.y).sum(axis=1)
-        if self.mu_prior.proper:
-            w0 = 1.0 / self.mu_prior.sd**2
-            m = (swy + w0 * self.mu_prior.mean) / (sw + w0)
+        prior_mean, prior_sd = self.mu_prior.mean, self.mu_prior.sd
+        if prior_sd is not None and prior_mean is not None:  # a proper prior (MuPrior checks both)
+            w0 = 1.0 / prior_sd**2
+            m = (swy + w0 * prior_mean) / (sw + w0)
             s2 = 1.0 / (sw + w0)
-            quad = (w * (self.y - m[:, None]) ** 2).sum(axis=1) + w0 * (self.mu_prior.mean - m) ** 2
+            quad = (w * (self.y - m[:, None]) ** 2).sum(axis=1) + w0 * (prior_mean - m) ** 2
             ll = -0.5 * self.k * _LOG_2PI + 0.5 * np.log(w).sum(axis=1) + 0.5 * math.log(w0)
             ll += -0.5 * np.log(sw + w0) - 0.5 * quad
         else:

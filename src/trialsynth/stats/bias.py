@@ -42,6 +42,7 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy import special
@@ -368,7 +369,7 @@ def trim_and_fill(
     order = np.argsort(y, kind="mergesort")
     ys, vs = y[order], vi[order]
     ones = np.ones((k, 1))
-    opts = {"method": method, "hk": hk, "hk_variant": hk_variant, "level": level}
+    opts: dict[str, Any] = {"method": method, "hk": hk, "hk_variant": hk_variant, "level": level}
     k0 = 0
     iterations = 0
     theta = math.nan

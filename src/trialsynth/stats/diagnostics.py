@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -103,7 +104,7 @@ def baujat(
     p = X.shape[1]
     labels = [str(i + 1) for i in range(k)] if labels is None else [str(s) for s in labels]
     method = method.upper()
-    opts = {"method": method, "hk": hk, "hk_variant": hk_variant}
+    opts: dict[str, Any] = {"method": method, "hk": hk, "hk_variant": hk_variant}
     full = fit_mods(yi, vi, X, **opts)
     tau2 = 0.0 if method == FIXED else float(full["tau2"])
     fitted = X @ full["beta"]

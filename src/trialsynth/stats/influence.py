@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -90,7 +91,7 @@ def influence_diagnostics(
     p = X.shape[1]
     labels = [str(i + 1) for i in range(k)] if labels is None else list(labels)
     method = method.upper()
-    opts = {"method": method, "hk": hk, "hk_variant": hk_variant, "level": level}
+    opts: dict[str, Any] = {"method": method, "hk": hk, "hk_variant": hk_variant, "level": level}
     full = fit_mods(yi, vi, X, **opts)
     mask = ~np.eye(k, dtype=bool)
     dele = fit_mods(

@@ -11,8 +11,10 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from trialsynth._core.bounds import check_continuity_correction, check_effects
 from trialsynth._core.dist import crit_value
@@ -254,8 +256,8 @@ def _pi_distribution(pi_type: str, hk: bool) -> str:
 
 
 def meta_analysis(
-    yi: Sequence[float],
-    vi: Sequence[float],
+    yi: ArrayLike,
+    vi: ArrayLike,
     *,
     labels: Sequence[str] | None = None,
     measure: str = "MD",
@@ -309,7 +311,7 @@ def meta_analysis(
         tau2=tau2,
     )
     one_study_convention(fit, k == 1, method)
-    f = {key: val.item() if np.ndim(val) == 0 else val for key, val in fit.items()}
+    f: dict[str, Any] = {key: val.item() if np.ndim(val) == 0 else val for key, val in fit.items()}
     if profile == "revman" and method != "FE" and f["q_df"] >= 1:
         f["i2"], f["h2"] = _i2_h2_from_q(f["q"], f["q_df"])
     if not f["converged"]:
@@ -440,7 +442,7 @@ def _count_method_result(
         i2=het["i2"],
         h2=het["h2"],
         q=het["q"],
-        q_df=het["q_df"],
+        q_df=int(het["q_df"]),
         q_p_value=het["q_p_value"],
         pi_lower=np.nan,
         pi_upper=np.nan,

@@ -179,9 +179,9 @@ def _pairs(m: int) -> list[tuple[int, int]]:
 
 def _nested_structure(levels: Sequence[Sequence[str]], names: Sequence[str]) -> _Structure:
     Q, n_levels = [], []
-    key = None
-    for lv in levels:
-        lv = np.asarray([str(x) for x in lv], dtype=object)
+    key: np.ndarray | None = None
+    for level in levels:
+        lv = np.asarray([str(x) for x in level], dtype=object)
         key = lv if key is None else np.array([f"{a}\x1f{b}" for a, b in zip(key, lv, strict=True)])
         codes, uniq = _codes(key)
         Q.append((codes[:, None] == codes[None, :]).astype(float))
@@ -269,8 +269,8 @@ class _Likelihood:
         for b in blocks:
             by_size.setdefault(len(b), []).append(b)
         self.groups = []
-        for idx in by_size.values():
-            idx = np.stack(idx)  # (nb, n)
+        for members in by_size.values():
+            idx = np.stack(members)  # (nb, n)
             Vb = V[idx[:, :, None], idx[:, None, :]]
             Qb = np.stack([Q[idx[:, :, None], idx[:, None, :]] for Q in structure.Q])  # (L, nb, n, n)
             self.groups.append((idx, Vb, Qb, X[idx], y[idx]))
@@ -817,10 +817,10 @@ class MultilevelResult(JsonResult):
     boundary: tuple[str, ...]
     n_studies: int
     names: tuple[str, ...]
-    vb: np.ndarray = field(repr=False, compare=False, default=None)
-    y: np.ndarray = field(repr=False, compare=False, default=None)
-    X: np.ndarray = field(repr=False, compare=False, default=None)
-    marginal: np.ndarray = field(repr=False, compare=False, default=None)
+    vb: np.ndarray | None = field(repr=False, compare=False, default=None)
+    y: np.ndarray | None = field(repr=False, compare=False, default=None)
+    X: np.ndarray | None = field(repr=False, compare=False, default=None)
+    marginal: np.ndarray | None = field(repr=False, compare=False, default=None)
     cluster: tuple[str, ...] = field(repr=False, compare=False, default=())
 
     @property
@@ -905,7 +905,8 @@ def _variance_components(structure, theta, cis, s2: float) -> tuple[list[Varianc
                     nm,
                     structure.level_names[j],
                     float(theta[j]),
-                    *map(float, cis[j]),
+                    float(cis[j][0]),
+                    float(cis[j][1]),
                     structure.n_levels[j],
                     float(i2_levels[j]),
                 )
@@ -914,11 +915,19 @@ def _variance_components(structure, theta, cis, s2: float) -> tuple[list[Varianc
         i2 = float(100.0 * theta[0] / (theta[0] + s2))
         comps.append(
             VarianceComponent(
-                "tau2", "outcome", float(theta[0]), *map(float, cis[0]), structure.n_levels[0], i2
+                "tau2",
+                "outcome",
+                float(theta[0]),
+                float(cis[0][0]),
+                float(cis[0][1]),
+                structure.n_levels[0],
+                i2,
             )
         )
         comps.append(
-            VarianceComponent("rho", "outcome", float(theta[1]), *map(float, cis[1]), structure.n_levels[0])
+            VarianceComponent(
+                "rho", "outcome", float(theta[1]), float(cis[1][0]), float(cis[1][1]), structure.n_levels[0]
+            )
         )
     else:
         mo = len(structure.outcomes)
@@ -927,7 +936,13 @@ def _variance_components(structure, theta, cis, s2: float) -> tuple[list[Varianc
             i2j = float(100.0 * theta[j] / (theta[j] + s2)) if j < mo else math.nan
             comps.append(
                 VarianceComponent(
-                    nm, "outcome", float(theta[j]), *map(float, cis[j]), structure.n_levels[0], i2j
+                    nm,
+                    "outcome",
+                    float(theta[j]),
+                    float(cis[j][0]),
+                    float(cis[j][1]),
+                    structure.n_levels[0],
+                    i2j,
                 )
             )
     return comps, i2

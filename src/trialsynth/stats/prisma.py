@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from trialsynth._core.errors import InputError
 from trialsynth._core.serialize import JsonResult
@@ -252,7 +253,7 @@ def prisma_from_mapping(table: Mapping[str, object], *, file: str | None = None)
                 continue
             raise InputError(f"[prisma] is missing '{key}'", file=file)
         ints[key] = integer(key, table[key])
-    optional = {k: integer(k, table[k]) for k in _OPTIONAL_INT_KEYS if k in table}
+    optional: dict[str, int | None] = {k: integer(k, table[k]) for k in _OPTIONAL_INT_KEYS if k in table}
     maps: dict[str, tuple[tuple[str, int], ...]] = {}
     for key in _MAP_KEYS:
         value = table.get(key, {})
@@ -268,4 +269,5 @@ def prisma_from_mapping(table: Mapping[str, object], *, file: str | None = None)
         notes = (notes,)
     if not isinstance(notes, list | tuple) or not all(isinstance(n, str) for n in notes):
         raise InputError("[prisma] notes must be a text or a list of texts", file=file, column="notes")
-    return PrismaCounts(**ints, **optional, **maps, origin="review.toml", notes=tuple(notes))
+    counts: dict[str, Any] = {**ints, **optional, **maps}
+    return PrismaCounts(**counts, origin="review.toml", notes=tuple(notes))

@@ -46,7 +46,7 @@ import math
 import re
 import unicodedata
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -369,7 +369,9 @@ def r_sort_key(text: str):
     then accents; then case (lower case first). Exact for ASCII text.
     """
     decomposed = unicodedata.normalize("NFD", text)
-    primary, secondary, tertiary = [], [], []
+    primary: list[tuple[int, int, str]] = []
+    secondary: list[str] = []
+    tertiary: list[int] = []
     for ch in decomposed:
         if unicodedata.combining(ch):
             if secondary:
@@ -483,7 +485,7 @@ def _model_columns(columns, resolved, rows, intercept: bool):
 
 
 def design_matrix(
-    columns: dict[str, Sequence[str]],
+    columns: Mapping[str, Sequence[str]],
     moderators: Sequence[str],
     *,
     source: str | None = None,
@@ -511,7 +513,7 @@ def design_matrix(
     before = np.ones(n, dtype=bool) if usable is None else np.asarray(usable, dtype=bool)
     dropped = np.nonzero(before & ~use)[0]
     if len(dropped):
-        names_ = [str(labels[i]) if labels is not None else f"row {i + 1}" for i in dropped]
+        names_ = [str(labels[int(i)]) if labels is not None else f"row {i + 1}" for i in dropped]
         warnings.warn(
             f"{source + ': ' if source else ''}{len(dropped)} "
             f"stud{'y' if len(dropped) == 1 else 'ies'} with a missing moderator value left out of the "
@@ -635,7 +637,7 @@ class MetaRegression(JsonResult):
     converged: bool
     studies: tuple[str, ...]
     kinds: dict[str, str]
-    vb: np.ndarray = field(repr=False, compare=False, default=None)
+    vb: np.ndarray | None = field(repr=False, compare=False, default=None)
     permutation: PermutationTest | None = None
 
     def format_text(self) -> str:

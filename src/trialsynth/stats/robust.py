@@ -63,7 +63,7 @@ class RobustResult(JsonResult):
     qm_df2: float
     qm_p_value: float
     level: float
-    vcov: np.ndarray = field(repr=False, compare=False, default=None)
+    vcov: np.ndarray | None = field(repr=False, compare=False, default=None)
 
     #: The ``robust`` object of ``trialsynth pool --multilevel --robust CR2 --json``.
     __json_fields__ = (

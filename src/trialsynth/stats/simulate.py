@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -348,6 +349,8 @@ def generate(spec: SimulationSpec, scenario: int, start: int, stop: int):
     n, k = stop - start, sc.k
     sd = math.sqrt(sc.tau2)
     if sc.data == "normal":
+        if sc.vi is None:
+            raise InputError(f"scenario '{sc.name}': normal data need the distribution of vi")
         yi = np.empty((n, k))
         vi = np.empty((n, k))
         for row, r in enumerate(range(start, stop)):
@@ -359,6 +362,8 @@ def generate(spec: SimulationSpec, scenario: int, start: int, stop: int):
         return yi, vi, np.ones((n, k), dtype=bool)
     from trialsynth.stats.effects import binary_effects
 
+    if sc.control_risk is None or sc.n_per_arm is None:
+        raise InputError(f"scenario '{sc.name}': binary data need control_risk and n_per_arm")
     a = np.empty((n, k))
     c = np.empty((n, k))
     size = np.empty((n, k))
@@ -465,7 +470,7 @@ def _processes(spec, units, workers: int):
 
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker) as pool:
-        pending = {}
+        pending: dict[Any, Any] = {}
         todo = list(units)
         while todo or pending:
             while todo and len(pending) < 2 * workers:
@@ -481,7 +486,7 @@ def _dask(spec, units, client):
 
     window = 2 * max(1, len(client.scheduler_info().get("workers", {})))
     spec_future = client.scatter(spec, broadcast=True)
-    pending = {}
+    pending: dict[Any, Any] = {}
     todo = list(units)
     while todo or pending:
         while todo and len(pending) < window:

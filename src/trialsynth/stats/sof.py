@@ -146,8 +146,8 @@ def _participants(data, randomised: dict[str, int | None]) -> tuple[int | None, 
     for label, n in zip(data.labels, total, strict=True):
         if np.isfinite(n):
             known += int(n)
-        elif randomised.get(label) is not None:
-            known += int(randomised[label])  # type: ignore[arg-type]
+        elif (n_randomised := randomised.get(label)) is not None:
+            known += int(n_randomised)
         else:
             unknown.append(label)
     return (known if known or not unknown else None), tuple(unknown)
@@ -267,7 +267,9 @@ def sof_row(
     else:
         participants, unknown = None, ()
     acr, acr_kind, acr_text = _acr(outcome, data, labels or {})
-    risk = risk_lo = risk_hi = None
+    risk: float | None = None
+    risk_lo: float | None = None
+    risk_hi: float | None = None
     if acr is not None and estimate is not None and outcome.measure in ("OR", "RR", "RD", "HR"):
         risk, risk_lo, risk_hi = (
             corresponding_risk(acr, x, outcome.measure) for x in (estimate, lower, upper)
@@ -277,7 +279,8 @@ def sof_row(
         notes.append(
             "For a hazard ratio the assumed control risk is a risk by a fixed time; proportional hazards."
         )
-    if outcome.measure == "RD" and risk is not None and (risk_lo < 0 or risk_hi > 1):
+    rd_outside = risk_lo is not None and risk_hi is not None and (risk_lo < 0 or risk_hi > 1)
+    if outcome.measure == "RD" and risk is not None and rd_outside:
         notes.append("The risk difference's interval reaches outside 0-1 at this control risk.")
     grade = outcome.grade
     ois, unit, accrued, met, ois_text = _ois(outcome, acr, data, participants, unknown)

@@ -75,6 +75,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import optimize, special
 
 from trialsynth._core.errors import InputError, NotEstimable, TrialsynthWarning
@@ -225,7 +226,7 @@ def _sd_next(t: np.ndarray, k: int) -> float:
     return math.sqrt(t[k + 1] - t[k]) if k + 1 < len(t) else 1.0
 
 
-def efficacy_boundaries(t: Sequence[float], alpha: float) -> np.ndarray:
+def efficacy_boundaries(t: ArrayLike, alpha: float) -> np.ndarray:
     """Two-sided Lan–DeMets O'Brien–Fleming-type boundaries (Z scale) at fractions ``t``.
 
     ``t`` strictly increasing in (0, 1]; ``alpha`` the two-sided level (0.05). Looks whose
@@ -311,7 +312,7 @@ def _futility_pass(t: np.ndarray, b: np.ndarray, beta: float, drift: float, star
 
 
 def futility_boundaries(
-    t: Sequence[float], alpha: float, beta: float, b: Sequence[float] | None = None
+    t: ArrayLike, alpha: float, beta: float, b: ArrayLike | None = None
 ) -> tuple[np.ndarray, float]:
     """β-spending futility values (Z scale) at fractions ``t`` whose last value is 1.
 
@@ -395,6 +396,8 @@ def required_information_size(
         if not sd > 0.0:
             raise InputError(f"the standard deviation must be above 0, not {sd:g}")
         return 4.0 * zsum**2 * sd**2 / mean_difference**2
+    if hazard_ratio is None:
+        raise InputError("a time-to-event outcome needs --hazard-ratio")
     if not hazard_ratio > 0.0 or hazard_ratio == 1.0:
         raise InputError(f"the anticipated hazard ratio must be above 0 and not 1, not {hazard_ratio:g}")
     return 4.0 * zsum**2 / math.log(hazard_ratio) ** 2

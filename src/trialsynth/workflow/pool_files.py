@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -138,7 +138,7 @@ def sensitivity_file(
         out["coefficient_names"] = list(design.names)
         out["leave_one_out"] = None
         out["radial"] = None  # a Galbraith plot has no meaning for a meta-regression (as metafor)
-        iv_model = {"labels": labels, "method": method, "hk": bool(options.get("hk", False))}
+        iv_model: dict[str, Any] = {"labels": labels, "method": method, "hk": bool(options.get("hk", False))}
         iv_model["hk_variant"] = options.get("hk_variant", "knha")
         out["baujat"] = None if method in ("MH", "PETO") else baujat(yi, vi, X, **iv_model).to_json_dict()
     else:
@@ -262,7 +262,7 @@ def bias_input(
     if k < 3:
         raise InputError("tests for small-study effects need at least three studies", file=data.source)
     _check_k(k, "a test for funnel-plot asymmetry")
-    opts = {"method": method, "hk": hk, "hk_variant": hk_variant, "level": level}
+    opts: dict[str, Any] = {"method": method, "hk": hk, "hk_variant": hk_variant, "level": level}
     out: dict = {
         "k": k,
         "measure": pooled.measure,
@@ -341,6 +341,8 @@ def pool_extras(
         return res.to_json_dict(), format_subgroups(res)
     from trialsynth.stats.regression import meta_regression
 
+    if moderators is None:
+        raise InputError("give a subgroup column or moderators", file=str(path))
     mods = [m.strip() for m in moderators.split(",")] if isinstance(moderators, str) else list(moderators)
     reg, _ = meta_regression(data, mods, permutations=permutations, seed=seed, **options)
     out = reg.to_json_dict()

@@ -366,7 +366,9 @@ def _baseline_summary(review) -> tuple[dict[str, Any], ...]:
         mean_keys = [k for k in means if k in sds and size(*k) is not None]
         if len(mean_keys) >= 1:
             n, m, sd = pooled_mean_sd(
-                [size(*k) for k in mean_keys], [means[k] for k in mean_keys], [sds[k] for k in mean_keys]
+                [n_k for k in mean_keys if (n_k := size(*k)) is not None],
+                [means[k] for k in mean_keys],
+                [sds[k] for k in mean_keys],
             )
             entry["pooled"] = {
                 "statistic": "mean (SD)",
@@ -378,7 +380,9 @@ def _baseline_summary(review) -> tuple[dict[str, Any], ...]:
         else:
             pct_keys = [k for k in percents if size(*k) is not None]
             if pct_keys:
-                n, p = pooled_proportion([size(*k) for k in pct_keys], [percents[k] for k in pct_keys])
+                n, p = pooled_proportion(
+                    [n_k for k in pct_keys if (n_k := size(*k)) is not None], [percents[k] for k in pct_keys]
+                )
                 entry["pooled"] = {
                     "statistic": "percent",
                     "percent": p,

@@ -747,7 +747,9 @@ def parse_wos(text: str, file: str) -> ParseResult:
 
 def _split_names(value: str) -> list[str]:
     """BibTeX author list: names separated by 'and' outside braces."""
-    names, depth, current = [], 0, []
+    names: list[str] = []
+    current: list[str] = []
+    depth = 0
     tokens = re.split(r"(\s+and\s+|[{}])", value, flags=re.IGNORECASE)
     for token in tokens:
         if token == "{":
@@ -831,8 +833,9 @@ def parse_bibtex(text: str, file: str) -> ParseResult:
             reasons.setdefault(int(match.group(1)), " ".join(match.group(2).split()))
     entries: list[Entry] = list(library.entries)
     for block in library.failed_blocks:
-        line = block.start_line + 1
-        if isinstance(block, DuplicateBlockKeyBlock):
+        # bibtexparser types start_line, raw and the kept block as optional; parse_string sets them.
+        line = (block.start_line or 0) + 1
+        if isinstance(block, DuplicateBlockKeyBlock) and isinstance(block.ignore_error_block, Entry):
             entries.append(block.ignore_error_block)
             result.warn(file, line, f"the key '{block.key}' is used twice; both entries were kept")
         else:
@@ -841,7 +844,7 @@ def parse_bibtex(text: str, file: str) -> ParseResult:
             result.skip(file, line, f"malformed BibTeX entry{': ' + reason if reason else ''}")
     if not entries and not result.skipped:
         raise InputError("this is not a BibTeX file: no @type{key, ...} entry was found", file=file)
-    entries.sort(key=lambda e: e.start_line)
+    entries.sort(key=lambda e: e.start_line or 0)
     sources = set()
     for entry in entries:
         fields = {k.casefold(): [str(f.value)] for k, f in entry.fields_dict.items()}
@@ -859,8 +862,8 @@ def parse_bibtex(text: str, file: str) -> ParseResult:
             pmid = match.group(1) if match else ""
         result.records.append(
             NewRecord(
-                line=entry.start_line + 1,
-                raw=entry.raw,
+                line=(entry.start_line or 0) + 1,
+                raw=entry.raw or "",
                 fields=fields,
                 title=plain(_first(fields, "title")),
                 abstract=plain(_first(fields, "abstract")),

@@ -36,6 +36,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from trialsynth._core.errors import InputError
 
@@ -722,7 +723,7 @@ class RecordStore:
                 (record_id, stage, decision, reason, resolved_by.strip(), note, self._clock()),
             )
 
-    def resolutions(self, *, history: bool = False) -> list[dict[str, object]]:
+    def resolutions(self, *, history: bool = False) -> list[dict[str, Any]]:
         sql = "SELECT * FROM resolutions"
         if not history:
             sql += (

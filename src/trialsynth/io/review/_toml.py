@@ -144,7 +144,8 @@ class _Scanner:
                 if self.peek() == ",":
                     self.i += 1
         else:
-            self.i = _BARE_VALUE.match(self.text, self.i).end()  # type: ignore[union-attr]
+            bare = _BARE_VALUE.match(self.text, self.i)  # matches the empty text too: never None
+            self.i = bare.end() if bare is not None else self.i
 
     def keyvalue(self, table: Path) -> None:
         line = self.line()

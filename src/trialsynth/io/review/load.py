@@ -652,7 +652,7 @@ def _level(toml: _Toml, table: dict, path: KeyPath, default: float | None) -> fl
     """A confidence level in percent, strictly between 50 and 100."""
     if "level" not in table:
         return default
-    level = toml.number(table, path, "level", default)
+    level = toml.number(table, path, "level", math.nan)  # present: the default is not used
     if not 50.0 < level < 100.0:
         message = f"'level' is a percentage between 50 and 100 (e.g. 95), not {level:g}"
         raise toml.error(message, (*path, "level"))
@@ -710,7 +710,7 @@ def _read_toml(path: Path) -> tuple[_Toml, dict[str, Any]]:
     )
     out["analysis"] = AnalysisDefaults(
         profile=toml.choice(analysis, a_path, "profile", PROFILES, DEFAULT_PROFILE),
-        level=level,
+        level=DEFAULT_LEVEL if level is None else level,
         model=default_model,
         sensitivity=default_sensitivity,
         label_treatment=toml.text_value(analysis, a_path, "label_treatment", DEFAULT_LABEL_TREATMENT),
@@ -1010,6 +1010,8 @@ def _read_studies(path: Path, sets: tuple[str, ...]) -> tuple[tuple[Study, ...],
         labels[label] = number
         rows.required(cells, number, "year")
         year = rows.number(cells, number, "year", whole=True)
+        if year is None:
+            raise rows.fail("the year is blank", number, "year")
         n_t, n_c = (
             rows.number(
                 cells,
@@ -1026,7 +1028,7 @@ def _read_studies(path: Path, sets: tuple[str, ...]) -> tuple[tuple[Study, ...],
                 id=study_id,
                 label=label,
                 citation=rows.required(cells, number, "citation"),
-                year=int(year),  # type: ignore[arg-type]
+                year=int(year),
                 source=rows.required(cells, number, "source"),
                 design=table.cell(cells, "design"),
                 n_randomised_treatment=None if n_t is None else int(n_t),
@@ -1224,7 +1226,8 @@ def _read_baseline(path: Path, study_ids: Collection[str]) -> tuple[BaselineValu
                     number,
                     "note",
                 )
-        checks = [low, high] if number_value is None else [number_value]
+        # a range (low, high) when the value is not one number; both are set then
+        checks = [v for v in (low, high) if v is not None] if number_value is None else [number_value]
         for v in checks:
             if abs(v) > bounds.MAX_MAGNITUDE:
                 raise rows.fail(
@@ -1276,12 +1279,14 @@ def _read_lead_positions(path: Path, study_ids: Collection[str]) -> tuple[LeadPo
         percent = rows.number(
             cells, number, "percent", check=lambda v: 0 <= v <= 100, rule="is not a percentage"
         )
+        if percent is None:
+            raise rows.fail("the percent is blank", number, "percent")
         out.append(
             LeadPosition(
                 study=study,
                 arm=arm,
                 position=position,
-                percent=percent,  # type: ignore[arg-type]
+                percent=percent,
                 percent_text=table.cell(cells, "percent"),
                 source=rows.required(cells, number, "source"),
                 kind=rows.kind(cells, number),

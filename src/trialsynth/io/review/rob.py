@@ -45,9 +45,9 @@ class RiskOfBias:
 
     study: str
     outcome: str
-    domains: tuple[str, str, str, str, str]
+    domains: tuple[str, ...]
     overall: str
-    support: tuple[str, str, str, str, str, str]
+    support: tuple[str, ...]
     source: str
     note: str
     row: int
@@ -135,9 +135,9 @@ def read_risk_of_bias(
             RiskOfBias(
                 study=study,
                 outcome=outcome,
-                domains=domains,  # type: ignore[arg-type]
+                domains=domains,
                 overall=overall,
-                support=support,  # type: ignore[arg-type]
+                support=support,
                 source=text(cells, number, "source"),
                 note=table.cell(cells, "note"),
                 row=number,

@@ -28,7 +28,7 @@ from pathlib import Path
 from trialsynth._core.errors import InputError, TrialsynthWarning
 from trialsynth.io.atomic import replace_file, replace_folder
 from trialsynth.io.poolcsv import NUMERIC_COLUMNS
-from trialsynth.io.revman.model import RevManData, RevManFile, RevManOutcome
+from trialsynth.io.revman.model import RevManData, RevManFile, RevManOutcome, RevManStudy
 from trialsynth.io.revman.rm5 import decode_id
 
 #: The files an import writes (and, with ``force``, replaces).
@@ -254,7 +254,7 @@ class _Writer:
         appears more than once in one analysis (RevMan allows it, e.g. once per subgroup)
         gets an extra study entry per repeat, so each enters the analysis once."""
         out: dict[tuple[str, int], tuple[str, RevManData]] = {}
-        self.extra: list[tuple[str, str, object, str]] = []  # (id, label, study, outcome number)
+        self.extra: list[tuple[str, str, RevManStudy, str]] = []  # (id, label, study, outcome number)
         for spec in self.specs:
             o = spec.outcome
             seen: Counter[str] = Counter()

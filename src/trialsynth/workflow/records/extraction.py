@@ -286,7 +286,9 @@ def resolve(review_dir: str | Path) -> tuple[Path, Path]:
             )
             if choice == "drop":
                 continue
-            values = dict((row_a or row_b)[1])  # type: ignore[index]
+            only = row_a or row_b
+            assert only is not None  # the key comes from a's rows or b's
+            values: dict[str, str] = dict(only[1])
             notes = [values.get("note", "").strip()]
             why = f" ({res['note'].strip()})" if res["note"].strip() else ""
             notes.append(
@@ -297,7 +299,7 @@ def resolve(review_dir: str | Path) -> tuple[Path, Path]:
             out_rows.append([values.get(c, "") for c in columns])
             continue
         values_a, values_b = row_a[1], row_b[1]
-        values: dict[str, str] = {}
+        values = {}
         trail: list[str] = []
         for column in columns:
             va, vb = values_a.get(column, ""), values_b.get(column, "")

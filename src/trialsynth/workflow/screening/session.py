@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -487,9 +488,9 @@ class ScreeningSession:
             ]
             if not mine:
                 return None
-            last = max(mine, key=lambda r: int(r["id"]))  # type: ignore[arg-type]
-            store.withdraw("resolution", int(last["id"]), self.reviewer)  # type: ignore[arg-type]
-            return int(last["record_id"])  # type: ignore[arg-type]
+            last = max(mine, key=lambda r: int(r["id"]))
+            store.withdraw("resolution", int(last["id"]), self.reviewer)
+            return int(last["record_id"])
 
     def export(self) -> None:
         """Rewrite the plain-text copy of the store (``REVIEW_DIR/records/*.csv``)."""
@@ -527,20 +528,20 @@ def screening_agreement(review_dir: str | Path) -> dict[str, dict[str, object]]:
     summary = screening_summary(review_dir)
     return {
         stage: {
-            "agreement": summary[stage]["agreement"],  # type: ignore[index]
-            "conflict_resolution": summary[stage]["conflict_resolution"],  # type: ignore[index]
+            "agreement": summary[stage]["agreement"],
+            "conflict_resolution": summary[stage]["conflict_resolution"],
         }
         for stage in STAGES
-        if summary[stage]["agreement"]  # type: ignore[index]
+        if summary[stage]["agreement"]
     }
 
 
-def screening_summary(review_dir: str | Path) -> dict[str, object]:
+def screening_summary(review_dir: str | Path) -> dict[str, Any]:
     """Where screening stands at each stage, for a report or a script: the records' states,
     the final decisions (and at full text the exclusion reasons), each reviewer's counts,
     Cohen's kappa for each pair of reviewers over the records both decided, and the
     conflicts with every reviewer's decision."""
-    out: dict[str, object] = {}
+    out: dict[str, Any] = {}
     with open_store(review_dir, create=False) as store:
         for stage in STAGES:
             states = store.screening(stage)

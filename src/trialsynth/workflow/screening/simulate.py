@@ -108,7 +108,7 @@ def _target(recall: float, n_included: int) -> int:
     return math.ceil(round(recall * n_included, 9))
 
 
-def records_to_recall(labels_in_order: Sequence[int], recall: float = 0.95) -> int:
+def records_to_recall(labels_in_order: Sequence[int] | np.ndarray, recall: float = 0.95) -> int:
     """k_R: how many records, screened in this order, until ⌈R·n⌉ included ones are found."""
     labels = np.asarray(labels_in_order)
     target = _target(recall, int(labels.sum()))
@@ -117,7 +117,7 @@ def records_to_recall(labels_in_order: Sequence[int], recall: float = 0.95) -> i
     return int(np.searchsorted(np.cumsum(labels), target) + 1)
 
 
-def work_saved(labels_in_order: Sequence[int], recall: float = 0.95) -> float:
+def work_saved(labels_in_order: Sequence[int] | np.ndarray, recall: float = 0.95) -> float:
     """WSS@R = (N − k_R)/N − (1 − R) (Cohen et al. 2006) for records screened in this order."""
     n = len(labels_in_order)
     return (n - records_to_recall(labels_in_order, recall)) / n - (1 - recall)
