@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 from trialsynth._core.errors import InputError, TrialsynthWarning
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from trialsynth.api import (  # noqa: F401
+    # trialsynth.api.effects is both a submodule and the function api re-exports under that name.
+    from trialsynth.api import (  # type: ignore[no-redef]  # noqa: F401
         BiasAnalysis,
         EffectSizes,
         MetaAnalysis,

@@ -33,7 +33,7 @@ import math
 import sys
 from collections.abc import Mapping
 from pathlib import PurePath
-from typing import Any
+from typing import Any, cast
 
 __all__ = ["OMIT", "JsonResult", "dumps_json", "json_key", "to_jsonable"]
 
@@ -61,10 +61,10 @@ def json_key(key: str | None) -> dict[str, Any]:
     return {"json": key}
 
 
-_NO_TYPES: tuple[type, ...] = ()
+_NO_TYPES: tuple[type[Any], ...] = ()
 
 
-def _numpy_types() -> tuple[tuple[type, ...], tuple[type, ...], tuple[type, ...], tuple[type, ...]]:
+def _numpy_types() -> tuple[tuple[type[Any], ...], ...]:
     """numpy's bool, integer, floating and ndarray types, or empty tuples while numpy is not
     imported (then no numpy value can exist): ``--help`` and small commands import no numpy."""
     np = sys.modules.get("numpy")
@@ -79,7 +79,7 @@ def _number(value: Any) -> Any:
     if isinstance(value, (bool, *np_bool)):
         return bool(value)
     if isinstance(value, (int, *np_int)):
-        return int(value)
+        return int(cast(Any, value))
     f = float(value)
     return f if math.isfinite(f) else None
 

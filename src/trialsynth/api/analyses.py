@@ -213,17 +213,17 @@ def network(
 
     if contrasts:
         nd = network_from_contrasts(
-            [str(s) for s in cols["study"]],
-            [str(t) for t in cols["treatment_1"]],
-            [str(t) for t in cols["treatment_2"]],
+            [str(s) for s in cols["study"] or []],
+            [str(t) for t in cols["treatment_1"] or []],
+            [str(t) for t in cols["treatment_2"] or []],
             num(cols["estimate"]),
             num(cols["se"]),
             measure=measure,
         )
     else:
         nd = network_from_arms(
-            [str(s) for s in cols["study"]],
-            [str(t) for t in cols["treatment"]],
+            [str(s) for s in cols["study"] or []],
+            [str(t) for t in cols["treatment"] or []],
             measure=measure,
             events=num(cols["events"]),
             n=num(cols["n"]),

@@ -107,7 +107,7 @@ def _is_frame(obj: object) -> bool:
     return hasattr(obj, "columns") and hasattr(obj, "iloc")
 
 
-def _columns_of(data: object) -> dict[str, list[Any]]:
+def _columns_of(data: Any) -> dict[str, list[Any]]:
     """Column name → list of cells, from a DataFrame or a mapping of sequences."""
     if data is None:
         return {}
@@ -296,8 +296,9 @@ def effects(
     mapped: dict[str, list[Any]] = {}
     used: set[str] = set()
     for arg, cells in resolved.items():
-        if isinstance(given[arg], str):
-            used.add(given[arg].strip().lower())
+        name = given[arg]
+        if isinstance(name, str):
+            used.add(name.strip().lower())
         if arg in ARGUMENTS:
             mapped[ARGUMENTS[arg]] = cells
     if "bi" in resolved:

@@ -8,7 +8,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -605,7 +605,9 @@ def meta_analysis(
         reg, pooled = meta_regression(
             effects.data, mods, permutations=permutations, seed=seed, **pool_options
         )
-        return MetaRegressionAnalysis(reg, pooled, effects, {**options, "moderators": tuple(mods)})
+        return MetaRegressionAnalysis(
+            reg, cast(MetaResult, pooled), effects, {**options, "moderators": tuple(mods)}
+        )
     result = pool_input(effects.data, **pool_options)
     sub = None
     if subgroup is not None:

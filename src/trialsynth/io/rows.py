@@ -36,8 +36,8 @@ def read_rows(path: str | os.PathLike[str], *, numeric: Collection[str] = ()) ->
     there is an error). Raises :class:`InputError` naming the file (and sheet), row and column.
     """
     if is_workbook(path):
-        source, records = read_sheet(path, numeric=numeric)
-        return Rows(source, tuple(records))
+        sheet_source, sheet_records = read_sheet(path, numeric=numeric)
+        return Rows(sheet_source, tuple(sheet_records))
     source = os.fspath(path)
     # Size limits before the file is read whole (trialsynth._core.limits; docs/limits.md).
     data = read_user_file(path, max_bytes=max_table_bytes(), limit_variable="TRIALSYNTH_MAX_TABLE_MB")

@@ -28,6 +28,7 @@ import os
 import zipfile
 from collections.abc import Collection
 from pathlib import Path
+from typing import Any
 
 from trialsynth._core.errors import InputError
 
@@ -153,7 +154,11 @@ def read_sheet(
             texts = []
             for index, cell in enumerate(cells):
                 column = header[index].strip() if header is not None and index < len(header) else ""
-                where = {"file": source, "row": number, "column": column or _column_letter(index)}
+                where: dict[str, Any] = {
+                    "file": source,
+                    "row": number,
+                    "column": column or _column_letter(index),
+                }
                 value = cell.value
                 kind = getattr(cell, "data_type", "n")
                 if kind == "f":

@@ -70,7 +70,8 @@ def _continuous_effects(val, sel, measure: str, profile: str) -> fx.Effects:
     if measure == "ROM":
         rom = derive.log_ratio_of_means(*(val[c][sel] for c in cols))
         return fx.Effects(rom.yi.value, rom.vi.value, np.zeros(sel.sum(), bool), np.zeros(sel.sum(), bool))
-    return fx.continuous_effects(*(val[c][sel] for c in cols), measure, profile=profile)
+    m1, s1, n1, m2, s2, n2 = (val[c][sel] for c in cols)
+    return fx.continuous_effects(m1, s1, n1, m2, s2, n2, measure, profile=profile)
 
 
 def _rate_effects(val, sel, measure: str, add: float, to: str) -> fx.Effects:
@@ -199,7 +200,7 @@ def _study_rows(labels, yi, vi, weights, included, notes, level, derivations=Non
 def _identical(y: np.ndarray) -> bool:
     """True when the effects are equal up to rounding (a spread within a few ulps)."""
     scale = max(1.0, float(np.max(np.abs(y))))
-    return float(np.ptp(y)) <= 8 * np.finfo(float).eps * scale
+    return bool(float(np.ptp(y)) <= 8 * np.finfo(float).eps * scale)
 
 
 def _warn(message: str, stacklevel: int = 3) -> None:

@@ -660,7 +660,7 @@ class MetaRegression(JsonResult):
     @property
     def _json_coefficients(self) -> list[dict]:
         if self.permutation is None:
-            return list(self.coefficients)  # Coefficient's own JSON form
+            return [to_jsonable(c) for c in self.coefficients]  # Coefficient's own JSON form
         return [{**to_jsonable(c), "permutation_p_value": c.permutation_p_value} for c in self.coefficients]
 
     @property

@@ -252,7 +252,8 @@ class _Builder:
         for s_index, aset in enumerate(sets, start=1):
             for o_index, outcome in enumerate(review.outcomes, start=1):
                 if kept:
-                    c_no, o_no = pattern.match(outcome.id).groups()
+                    numbers = pattern.match(outcome.id)  # every id matched: ``kept`` above
+                    c_no, o_no = numbers.groups() if numbers else ("", "")
                     found = re.search(rf"RevMan comparison {c_no} \((.*?)\), outcome", outcome.note)
                     name = found.group(1) if found else base
                     out[(aset.id, outcome.id)] = (c_no, name, o_no)

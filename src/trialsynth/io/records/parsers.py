@@ -840,7 +840,7 @@ def parse_bibtex(text: str, file: str) -> ParseResult:
             result.warn(file, line, f"the key '{block.key}' is used twice; both entries were kept")
         else:
             reason = str(getattr(block, "error", "") or "").split("\n")[0]
-            reason = reason or reasons.get(block.start_line, "")
+            reason = reason or reasons.get(block.start_line or 0, "")
             result.skip(file, line, f"malformed BibTeX entry{': ' + reason if reason else ''}")
     if not entries and not result.skipped:
         raise InputError("this is not a BibTeX file: no @type{key, ...} entry was found", file=file)

@@ -675,7 +675,8 @@ def _inverse_variance_rows(rows: list[dict[str, str]], measure: str) -> list[dic
             out.append(row)
             continue
         counts = [float(row[c]) for c in ("events_treatment", "n_treatment", "events_control", "n_control")]
-        eff = binary_effects(*([x] for x in counts), measure, add=0.5, to="only0")
+        a, n1, c, n2 = ([x] for x in counts)
+        eff = binary_effects(a, n1, c, n2, measure, add=0.5, to="only0")
         note = (row["note"] + "; " if row["note"] else "") + "counts as used below"
         kept = {**row, "use": "no", "note": note}
         out.append(kept)

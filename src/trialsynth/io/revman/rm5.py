@@ -160,7 +160,7 @@ class _Reader(FileReader):
     def comparison(self, comparison: Element, studies: dict[str, RevManStudy]) -> list[RevManOutcome]:
         no = self.attr(comparison, "NO")
         name = self.child_text(comparison, "NAME")
-        outcomes = []
+        outcomes: list[RevManOutcome] = []
         for element in comparison.children:
             if not element.tag.endswith("_OUTCOME"):
                 continue

@@ -43,7 +43,7 @@ from trialsynth.io.records.store import (
     open_store,
 )
 from trialsynth.stats.agreement import two_rater_agreement
-from trialsynth.workflow.screening.model import LinearFit, screening_features
+from trialsynth.workflow.screening.model import screening_features
 from trialsynth.workflow.screening.rank import rank_unlabelled, warn_unconverged
 
 __all__ = [
@@ -193,7 +193,7 @@ class ScreeningSession:
         self._rows: dict[int, int] = {}  # record id → row of the feature matrix
         # rankings of the records without this reviewer's decision (record ids, most probably
         # included first, and the fit), by the labels the model was fitted on
-        self._fits: dict[object, tuple[np.ndarray, LinearFit] | None] = {}
+        self._fits: dict[object, tuple[np.ndarray, Any] | None] = {}
         self._fit_lock = threading.Lock()
         self._warm: tuple[tuple[int, ...], np.ndarray] | None = None  # the latest fit's (β, b)
         self._shown_key: object = None
@@ -520,7 +520,7 @@ def cohen_kappa(pairs: list[tuple[str, str]]) -> float | None:
     return (p_o - p_e) / (1 - p_e)
 
 
-def screening_agreement(review_dir: str | Path) -> dict[str, dict[str, object]]:
+def screening_agreement(review_dir: str | Path) -> dict[str, dict[str, Any]]:
     """The two-screener part of :func:`screening_summary`, per stage with decisions: each pair
     of reviewers' records both decided, agreed and in conflict, Cohen's κ and Gwet's AC1
     (:func:`trialsynth.stats.agreement.two_rater_agreement`), and how the stage's conflicts
