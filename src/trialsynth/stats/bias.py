@@ -170,6 +170,8 @@ def _kendall_tau_b(x, y) -> float:
     n0 = n * (n - 1) / 2
     n1 = float((sx == 0).sum())
     n2 = float((sy == 0).sum())
+    if n1 == n0 or n2 == n0:  # one variable constant: τ_b is 0/0, not defined (R's cor.test: NA)
+        return math.nan
     return s / math.sqrt((n0 - n1) * (n0 - n2))
 
 
@@ -208,6 +210,14 @@ def kendall_test(x, y) -> tuple[float, float, bool]:
     y = np.asarray(y, dtype=float)
     n = len(x)
     r = _kendall_tau_b(x, y)
+    if math.isnan(r):
+        warnings.warn(
+            "Kendall's rank correlation is not defined: every trial has the same effect (or the same "
+            "variance); the rank test is not reported",
+            TrialsynthWarning,
+            stacklevel=3,
+        )
+        return math.nan, math.nan, False
     ties = min(len(np.unique(x)), len(np.unique(y))) < n
     if not ties:
         q = round((r + 1.0) * n * (n - 1) / 4.0)

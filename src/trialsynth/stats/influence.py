@@ -66,6 +66,15 @@ def _warn_boundary(full, dele, method: str) -> None:
         warnings.warn(message, TrialsynthWarning, stacklevel=3)
 
 
+def _inverse_or_nan(m: np.ndarray) -> np.ndarray:
+    """``m``⁻¹, or NaN where it has none (Hartung–Knapp on identical effects scales the
+    covariance to 0: Cook's distance is then not defined)."""
+    try:
+        return np.linalg.inv(m)
+    except np.linalg.LinAlgError:
+        return np.full_like(m, np.nan)
+
+
 def influence_diagnostics(
     yi,
     vi,
@@ -112,7 +121,7 @@ def influence_diagnostics(
         hat = full["hat"]
         dffits = (pred - pred_d) / np.sqrt(s2_d * hat * (tau2_d + vi))
         diff = beta[None, :] - bd
-        cook = np.einsum("ij,jk,ik->i", diff, np.linalg.inv(vb), diff)
+        cook = np.einsum("ij,jk,ik->i", diff, _inverse_or_nan(vb), diff)
         cov_r = np.linalg.det(vbd) / np.linalg.det(vb)
         # DFBETAS: scaled by the SEs of the full data weighted with the deleted fit's τ².
         w_all = 1.0 / (vi[None, :] + tau2_d[:, None])
