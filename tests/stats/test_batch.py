@@ -53,6 +53,12 @@ def _stack(n=400, kmax=11, seed=20261130):
 
 
 FIELDS = (*_KERNEL_FIELDS, "converged")
+#: Tail probabilities: the single fit computes normal and χ² tails of a few values in plain Python
+#: (trialsynth._core.dist, so that a small `pool` loads no scipy), the compiled batch through
+#: scipy.special; the two agree to 1e-12 relative (tests/_core/test_dist.py), not bit for bit.
+#: Everything else (estimates, SEs, τ², CIs, weights) must be identical.
+TAIL_FIELDS = ("p_value", "q_p_value")
+TAIL_REL = 1e-12
 
 
 @needs_numba
@@ -72,6 +78,9 @@ def test_compiled_batch_equals_one_at_a_time(method, hk):
             want = getattr(one, name)
             if name == "df" and not (hk and k >= 2):
                 want = math.nan if want is None else want
+            if name in TAIL_FIELDS:  # see TAIL_REL
+                assert math.isclose(got, want, rel_tol=TAIL_REL) or (math.isnan(got) and math.isnan(want))
+                continue
             assert got == want or (math.isnan(got) and math.isnan(want)), (i, k, name, got, want)
         weights = fit.weights[i][mask[i]]
         assert np.array_equal(weights, [s.weight for s in one.studies]), i
