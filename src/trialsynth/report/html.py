@@ -16,6 +16,7 @@ from trialsynth.report.explain import (
     summary_sentence,
 )
 from trialsynth.report.moderators import meta_regression_sections, small_study_sentence
+from trialsynth.report.sections import _inline_svg as _svg_inline
 from trialsynth.report.text import METHOD_NAMES, natural
 
 MEASURE_NAMES = {
@@ -68,12 +69,6 @@ def _heterogeneity_line(result) -> str:
     i2_def = "from Q" if result.i2_from == "Q" else "from τ²"
     parts.append(f"I² = {num(result.i2, 0)}% ({i2_def})")
     return "Heterogeneity: " + "; ".join(parts)
-
-
-def _svg_inline(path: Path) -> str:
-    text = path.read_text(encoding="utf-8")
-    start = text.find("<svg")
-    return text[start:] if start >= 0 else text
 
 
 def _arm_data(data, i: int) -> dict[str, str] | None:

@@ -96,20 +96,9 @@ def tfidf(texts: Sequence[str]) -> TfidfFeatures:
 
 
 @dataclass(frozen=True)
-class LogisticFit:
-    """A fitted logistic regression: ``coef`` (β), ``intercept`` (b), whether L-BFGS
-    ``converged``, its ``iterations`` and the ``gradient_norm`` at the end (max |∂/∂θ|)."""
-
-    coef: np.ndarray
-    intercept: float
-    converged: bool
-    iterations: int
-    gradient_norm: float
-    message: str = ""
-
-    def decision_function(self, x) -> np.ndarray:
-        """The linear predictor η = x·β + b of each row of ``x``."""
-        return np.asarray(x @ self.coef).ravel() + self.intercept
+class LogisticFit(LinearFit):
+    """A fitted logistic regression: the fields of :class:`LinearFit` (``converged`` is
+    L-BFGS's), and the probability of inclusion from the linear predictor η = x·β + b."""
 
     def probability(self, x) -> np.ndarray:
         """The probability of inclusion 1 / (1 + exp(−η)) of each row."""
