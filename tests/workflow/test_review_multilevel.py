@@ -220,3 +220,17 @@ def test_study_in_two_clusters(tmp_path):
     with pytest.raises(InputError, match="study 'd11_s1' is in cluster 'district11' on row 2") as err:
         load_review(folder)
     assert err.value.row == 58 and err.value.column == "cluster"
+
+
+def test_robust_without_nesting_is_noted(tmp_path):
+    """robust = "CR2" on an outcome with one row per study (no es_id, no cluster): the ordinary
+    model, and a note saying the setting did not apply (never a silent no-op)."""
+
+    def plain(header, body):
+        i = header.index("cluster")
+        return header[:i] + header[i + 1 :], [r[:i] + r[i + 1 :] for r in body]
+
+    folder = _copy(tmp_path, rows=_rows_edit(plain))
+    (oa,) = analyse_review(folder).outcomes
+    assert oa.multilevel is None and oa.primary.method == "REML" and oa.primary.test == "z"
+    assert any('robust = "CR2" applies to nested effect sizes' in m for m in oa.messages)

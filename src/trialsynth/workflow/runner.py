@@ -126,6 +126,11 @@ def _analyse_outcome(review, outcome, set_id: str) -> OutcomeAnalysis:
         reason = f"not estimable: {exc.reason}"
         return replace(empty, messages=(*messages, reason))
     messages += msgs
+    if model.robust:
+        messages.append(
+            f"robust = \"{model.robust}\" applies to nested effect sizes (es_id or cluster column of "
+            "outcomes.csv); this outcome has one row per study: model-based tests"
+        )
     sensitivity = []
     for spec in outcome.sensitivity:
         res, _ = _collect(pool_input, data, **spec.pool_options(), **options)

@@ -101,7 +101,8 @@ Files
     ``es_id`` and ``cluster`` (nested effect sizes: several used rows of a study for an
     outcome, each with its own ``es_id``, and/or studies grouped in clusters; the runner then
     fits the multilevel model ``~ 1 | cluster/study/es_id`` with the levels given, see
-    :mod:`trialsynth.io.review.nesting`), and the data columns of :mod:`trialsynth.io.poolcsv`: ``events_treatment``, ``n_treatment``,
+    :mod:`trialsynth.io.review.nesting`), and the data columns of
+    :mod:`trialsynth.io.poolcsv`: ``events_treatment``, ``n_treatment``,
     ``events_control``, ``n_control`` | ``mean_treatment``, ``sd_treatment``,
     ``mean_control``, ``sd_control`` (with the ``n_`` columns) | ``estimate``,
     ``ci_lower``, ``ci_upper``, ``ci_level`` | ``log_estimate``, ``se`` | ``estimate``,
