@@ -79,6 +79,16 @@ def test_bundled_review_matches_rma_mv_and_cr2(analysis):
     assert close(res.df, want["df"]) and res.test == "t"
     assert oa.multilevel.robust.n_clusters == 11
     assert any("~ 1 | cluster/study" in m for m in oa.messages)
+    # The forest plot's footer names the model and the I² it shows; one row per study.
+    from trialsynth.plots import forest_plot
+    from trialsynth.plots._common import i2_definition_text, model_text
+
+    assert model_text(res) == (
+        "Multilevel random effects (~ 1 | cluster/study), REML; CR2 cluster-robust CI, t test"
+    )
+    assert "Cheung 2014" in i2_definition_text(res)
+    rows = forest_plot(res).trialsynth["rows"]
+    assert [r["label"] for r in rows if r["kind"] == "study"] == [s.study for s in res.studies]
 
 
 def _copy(tmp_path, edit_toml=None, rows=None) -> Path:

@@ -177,7 +177,6 @@ def results_document(analysis: ReviewAnalysis) -> dict[str, Any]:
             if oa.multilevel is not None:
                 # As `pool --multilevel --json`: sigma2 outer level first, the model, CR2 tests.
                 entry.update({k: to_jsonable(v) for k, v in oa.primary.extra.items()})
-                entry["multilevel"]["formula"] = oa.multilevel.formula
                 entry["heterogeneity"]["sigma2"] = entry["sigma2"]
             entry["sensitivity"] = [
                 {"method": spec.method, "hk": spec.hk, **_glmm_keys(spec), **_result_entry(r, labels)}

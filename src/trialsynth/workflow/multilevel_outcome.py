@@ -98,7 +98,7 @@ def analyse_multilevel(review, outcome, set_id: str, table, nesting: tuple[str, 
 
         rob = robust(fit)
     es_ids = tuple(r.get("es_id").strip() or r.study for r in records)
-    primary = _as_meta_result(pooled, used, fit, rob, method)
+    primary = _as_meta_result(pooled, used, fit, rob, method, formula)
     notes.append(
         "not run for nested effect sizes (they assume one independent row per study): leave-one-out, "
         "cumulative, subgroup, sensitivity, moderator and small-study analyses"
@@ -121,7 +121,7 @@ def analyse_multilevel(review, outcome, set_id: str, table, nesting: tuple[str, 
     )
 
 
-def _as_meta_result(pooled, used, fit, rob, method: str):
+def _as_meta_result(pooled, used, fit, rob, method: str, formula: str):
     """The multilevel fit in the shape of the one-row-per-study result: the intercept (CR2 when
     ``rob``) as the pooled estimate, Q_E, total I²; τ², H² and the prediction interval NaN (the
     variance components are in ``extra['sigma2']``)."""
@@ -135,7 +135,7 @@ def _as_meta_result(pooled, used, fit, rob, method: str):
     )
     coef = (rob.coefficients if rob is not None else fit.coefficients)[0]
     nan = math.nan
-    extra = {"sigma2": list(fit.sigma2), "multilevel": fit.to_json_dict()}
+    extra = {"sigma2": list(fit.sigma2), "multilevel": {"formula": formula, **fit.to_json_dict()}}
     if rob is not None:
         extra["robust"] = rob.to_json_dict()
     return replace(
