@@ -31,14 +31,8 @@ class _Bar:
         self._progress.update(self._id, label="")
 
 
-@contextmanager
-def progress_bars(quiet: bool = False) -> Iterator[None]:
-    """Within the block, the tasks of :mod:`trialsynth._core.progress` are drawn as progress bars
-    on a terminal's standard error (never when it is redirected, or with ``quiet``)."""
-    set_quiet(quiet)
-    if _QUIET["value"] or not sys.stderr.isatty():
-        yield
-        return
+def _rich_progress():
+    """A started rich progress display on standard error (rich imported here, on first use)."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -49,12 +43,32 @@ def progress_bars(quiet: bool = False) -> Iterator[None]:
         TimeElapsedColumn(),
         TextColumn("{task.fields[label]}"),
     )
-    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+    progress = Progress(*columns, console=Console(stderr=True), transient=True)
+    progress.start()
+    return progress
 
-        def factory(description: str, total: float | None):
-            if _QUIET["value"]:  # a command's own --quiet, read after the group started
-                return Silent()
-            return _Bar(progress, progress.add_task(description, total=total, label=""))
 
+@contextmanager
+def progress_bars(quiet: bool = False) -> Iterator[None]:
+    """Within the block, the tasks of :mod:`trialsynth._core.progress` are drawn as progress bars
+    on a terminal's standard error (never when it is redirected, or with ``quiet``). rich is
+    imported when the first task starts, so a command that reports none (``pool``) never loads it."""
+    set_quiet(quiet)
+    if _QUIET["value"] or not sys.stderr.isatty():
+        yield
+        return
+    started: list = []
+
+    def factory(description: str, total: float | None):
+        if _QUIET["value"]:  # a command's own --quiet, read after the group started
+            return Silent()
+        if not started:
+            started.append(_rich_progress())
+        return _Bar(started[0], started[0].add_task(description, total=total, label=""))
+
+    try:
         with listening(factory):
             yield
+    finally:
+        for progress in started:
+            progress.stop()
