@@ -3,32 +3,25 @@ review, per file of a records import), and no progress bar when standard error i
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
+from tests.progress_helpers import Recorder, run_on_terminal
 from trialsynth._core.progress import listening
 from trialsynth.cli.main import main
 from trialsynth.workflow.runner import analyse_review
 
-BCG = Path(__file__).resolve().parents[2] / "src" / "trialsynth" / "examples" / "bcg"
-
-
-class _Recorder:
-    def __init__(self, log: list, description: str, total) -> None:
-        self.log = log
-        log.append(("start", description, total))
-
-    def advance(self, amount: float = 1, label: str = "") -> None:
-        self.log.append(("advance", amount, label))
-
-    def close(self) -> None:
-        self.log.append(("close",))
+SRC = Path(__file__).resolve().parents[2] / "src"
+BCG = SRC / "trialsynth" / "examples" / "bcg"
 
 
 def test_review_reports_one_step_per_outcome_and_analysis_set():
     log: list = []
-    with listening(lambda description, total: _Recorder(log, description, total)):
+    with listening(lambda description, total: Recorder(log, description, total)):
         analysis = analyse_review(BCG)
     assert len(analysis.outcomes) == 1  # dat.bcg: one outcome (tb), one analysis set (main)
     assert log[0] == ("start", "Analyses", 1)
@@ -41,3 +34,18 @@ def test_no_progress_bar_when_not_a_terminal(tmp_path):
     assert "Analyses" not in result.output and "━" not in result.output
     result = CliRunner().invoke(main, ["--quiet", "run", str(BCG), "--out", str(tmp_path), "--no-pdf", "-q"])
     assert result.exit_code == 0 and "━" not in result.output
+
+
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
+def test_progress_bars_on_a_terminal_and_none_with_quiet(tmp_path):
+    """On a terminal, ``run`` draws its bars per outcome and per figure (rich, imported only when
+    the first task starts); ``--quiet`` (of the group or of ``run``) draws none."""
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    command = [sys.executable, "-m", "trialsynth", "run", str(BCG), "--out", str(tmp_path), "--no-pdf"]
+    status, stderr = run_on_terminal(command, env)
+    assert status == 0, stderr[-2000:]
+    assert "Analyses" in stderr and "Figures" in stderr and "━" in stderr
+    for quiet in ([*command[:3], "--quiet", *command[3:]], [*command, "--quiet"]):
+        status, stderr = run_on_terminal(quiet, env)
+        assert status == 0, stderr[-2000:]
+        assert "Analyses" not in stderr and "━" not in stderr

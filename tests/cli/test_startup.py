@@ -7,13 +7,13 @@ other commands. The timings are in ``make bench`` (benchmarks/cli_startup.py).""
 from __future__ import annotations
 
 import os
-import select
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.progress_helpers import run_on_terminal
 from trialsynth.cli.main import LAZY_COMMANDS, main
 
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -54,27 +54,10 @@ def _imported(args: list[str]) -> set[str]:
 
 def _imported_on_terminal(args: list[str]) -> set[str]:
     """As :func:`_imported`, with standard error a pseudo-terminal (where progress bars are drawn)."""
-    master, slave = os.openpty()
     env = {**os.environ, "PYTHONPATH": str(SRC)}
-    proc = subprocess.Popen(
-        [sys.executable, "-X", "importtime", "-m", "trialsynth", *args],
-        stdout=subprocess.DEVNULL, stderr=slave, env=env,
-    )  # fmt: skip
-    os.close(slave)
-    chunks = []
-    while True:
-        ready, _, _ = select.select([master], [], [], 300)
-        assert ready, "no output from the command within 300 s"
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(master)
-    assert proc.wait(timeout=300) == 0
-    return _importtime_lines(b"".join(chunks).decode("utf-8", "replace").replace("\r\n", "\n"))
+    status, stderr = run_on_terminal([sys.executable, "-X", "importtime", "-m", "trialsynth", *args], env)
+    assert status == 0, stderr[-2000:]
+    return _importtime_lines(stderr)
 
 
 @pytest.mark.parametrize("command", [None, *sorted({*main.commands, *LAZY_COMMANDS})])
