@@ -1,5 +1,7 @@
 """Progress of long work: the steps reported through trialsynth._core.progress (per outcome of a
-review, per file of a records import), and no progress bar when standard error is not a terminal."""
+review, per file of a records import, per chunk of a simulation; fit_batch's chunks are in
+tests/stats/test_batch_progress.py), bars on a terminal (a pseudo-terminal here), and none when
+standard error is not a terminal or with ``--quiet``."""
 
 from __future__ import annotations
 
@@ -49,3 +51,73 @@ def test_progress_bars_on_a_terminal_and_none_with_quiet(tmp_path):
         status, stderr = run_on_terminal(quiet, env)
         assert status == 0, stderr[-2000:]
         assert "Analyses" not in stderr and "━" not in stderr
+
+
+RECORDS = SRC.parent / "tests" / "fixtures" / "records"
+TINY_SIMULATION = """seed = 1
+replications = 10
+chunk_size = 4
+
+[[estimator]]
+method = "DL"
+
+[[scenario]]
+name = "tiny"
+k = 3
+tau2 = 0.1
+effect = 0.0
+vi = { distribution = "chi2", df = 3, scale = 0.1 }
+"""
+
+
+def test_records_import_reports_one_step_per_file(tmp_path):
+    files = [str(RECORDS / name) for name in ("pubmed.nbib", "embase.ris")]
+    log: list = []
+    with listening(lambda description, total: Recorder(log, description, total)):
+        result = CliRunner().invoke(
+            main, ["records", "import", str(tmp_path), *files, "--search-date", "2024-05-01"]
+        )
+    assert result.exit_code == 0, result.output
+    assert log == [
+        ("start", "Importing", 2),
+        ("advance", 0, files[0]),
+        ("advance", 1, ""),
+        ("advance", 0, files[1]),
+        ("advance", 1, ""),
+        ("close",),
+    ]
+
+
+def test_simulate_reports_one_step_per_chunk(tmp_path):
+    spec = tmp_path / "tiny.toml"
+    spec.write_text(TINY_SIMULATION, encoding="utf-8")
+    args = ["simulate", str(spec), "--out", str(tmp_path / "out"), "--workers", "1", "--no-plot"]
+    log: list = []
+    with listening(lambda description, total: Recorder(log, description, total)):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 0, result.output
+        quiet = CliRunner().invoke(main, [*args, "--no-progress"])
+        assert quiet.exit_code == 0, quiet.output
+    # 10 replications in chunks of 4: 4, 4, 2; --no-progress reports no task at all.
+    assert log == [
+        ("start", "Replications", 10),
+        ("advance", 4, ""),
+        ("advance", 4, ""),
+        ("advance", 2, ""),
+        ("close",),
+    ]
+
+
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
+def test_simulate_bar_on_a_terminal_and_none_with_quiet(tmp_path):
+    spec = tmp_path / "tiny.toml"
+    spec.write_text(TINY_SIMULATION, encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    command = [sys.executable, "-m", "trialsynth", "simulate", str(spec), "--out", str(tmp_path / "o")]
+    command += ["--workers", "1", "--no-plot"]
+    status, stderr = run_on_terminal(command, env)
+    assert status == 0, stderr[-2000:]
+    assert "Replications" in stderr and "10/10" in stderr
+    status, stderr = run_on_terminal([*command[:3], "--quiet", *command[3:]], env)
+    assert status == 0, stderr[-2000:]
+    assert "Replications" not in stderr
