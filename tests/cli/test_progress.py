@@ -54,20 +54,12 @@ def test_progress_bars_on_a_terminal_and_none_with_quiet(tmp_path):
 
 
 RECORDS = SRC.parent / "tests" / "fixtures" / "records"
-TINY_SIMULATION = """seed = 1
-replications = 10
-chunk_size = 4
-
-[[estimator]]
-method = "DL"
-
-[[scenario]]
-name = "tiny"
-k = 3
-tau2 = 0.1
-effect = 0.0
-vi = { distribution = "chi2", df = 3, scale = 0.1 }
-"""
+#: 10 replications of one scenario in chunks of 4 (see docs/simulate.md for the spec format).
+TINY_SIMULATION = (
+    'seed = 7\nreplications = 10\nchunk_size = 4\n[[estimator]]\nmethod = "REML"\n'
+    '[[scenario]]\nname = "chunks"\nk = 5\ntau2 = 0.05\neffect = 0.2\n'
+    'vi = { distribution = "chi2", df = 4, scale = 0.2 }\n'
+)
 
 
 def test_records_import_reports_one_step_per_file(tmp_path):
