@@ -1,0 +1,116 @@
+"""Live analyses: each outcome's pooled estimate, heterogeneity and forest plot, refitted
+from the folder after every change with the same code as ``trialsynth run``
+(:func:`trialsynth.workflow.runner.analyse_review`, the report's forest plot and texts)."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from trialsynth._core.errors import InputError
+from trialsynth.web.app import HTTPError, WebContext, json_response, page, require_key, security_headers
+
+__all__ = ["NAV", "live_outcome", "routes"]
+
+NAV = (("/analysis", "Analyses"),)
+
+
+def _analyses(ctx: WebContext):
+    import warnings
+
+    from trialsynth.workflow.runner import analyse_review
+
+    with ctx.lock, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return analyse_review(ctx.review_dir)
+
+
+def _find(analysis, outcome: str, analysis_set: str | None):
+    for oa in analysis.outcomes:
+        if oa.outcome.id == outcome and (analysis_set is None or oa.analysis_set == analysis_set):
+            return oa
+    raise HTTPError(404, f"no outcome {outcome!r} in review.toml")
+
+
+def live_outcome(ctx: WebContext, outcome: str, analysis_set: str | None = None) -> dict[str, Any]:
+    """The outcome's primary analysis as the report words it (``pooled`` is ``None`` until a
+    study has usable data); ``error`` is the loader's message when the folder does not load."""
+    from trialsynth.report.html import _heterogeneity_line, _model_name, _row_estimate
+
+    try:
+        analysis = _analyses(ctx)
+    except InputError as exc:
+        return {"outcome": outcome, "error": str(exc), "pooled": None}
+    oa = _find(analysis, outcome, analysis_set)
+    r = oa.primary
+    out: dict[str, Any] = {
+        "outcome": outcome,
+        "name": oa.outcome.name,
+        "analysis_set": oa.analysis_set,
+        "error": None,
+        "pooled": None,
+        "k": 0 if r is None else r.k,
+        "messages": list(oa.messages),
+    }
+    if r is not None:
+        out.update(
+            pooled=f"{r.measure} {_row_estimate(r)}",
+            model=_model_name(r.method, r.hk),
+            heterogeneity=_heterogeneity_line(r),
+            estimate=r.estimate,
+        )
+    return out
+
+
+def _forest_svg(ctx: WebContext, outcome: str) -> bytes:
+    import matplotlib
+
+    from trialsynth.plots._common import rc_params
+    from trialsynth.report.html import forest_figure
+
+    analysis = _analyses(ctx)
+    oa = _find(analysis, outcome, None)
+    if oa.primary is None:
+        raise HTTPError(404, "no study has usable data for this outcome yet")
+    labels = {s.id: s.label for s in analysis.review.studies}
+    fig, *_ = forest_figure(oa, labels, analysis.review)
+    buffer = io.BytesIO()
+    with matplotlib.rc_context(rc_params()):
+        fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None}, facecolor="white")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def routes(ctx: WebContext) -> list[Route]:
+    def analysis_page(request: Request) -> Response:
+        from trialsynth.io.review.load import load_review
+
+        try:
+            outcomes = [o for o in load_review(ctx.review_dir).outcomes]
+            error = None
+        except InputError as exc:
+            outcomes, error = [], str(exc)
+        return page(ctx, request, "web_analysis.html.j2", outcomes=outcomes, error=error)
+
+    async def live(request: Request) -> Response:
+        require_key(ctx, request)
+        outcome = request.query_params.get("outcome", "")
+        return json_response(await run_in_threadpool(live_outcome, ctx, outcome))
+
+    async def forest(request: Request) -> Response:
+        require_key(ctx, request, in_query=True)
+        svg = await run_in_threadpool(_forest_svg, ctx, request.path_params["outcome"])
+        return security_headers(Response(svg, media_type="image/svg+xml"))
+
+    return [
+        Route("/analysis", analysis_page),
+        Route("/api/analysis", live),
+        Route("/figure/forest/{outcome}.svg", forest),
+    ]
