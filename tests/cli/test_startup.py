@@ -16,7 +16,7 @@ import pytest
 from trialsynth.cli.main import LAZY_COMMANDS, main
 
 SRC = Path(__file__).resolve().parents[2] / "src"
-HEAVY = ("numpy", "scipy", "pandas", "matplotlib")
+HEAVY = ("numpy", "scipy", "pandas", "matplotlib", "starlette", "uvicorn", "anyio")
 
 
 def _imported(args: list[str]) -> set[str]:

@@ -13,7 +13,15 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from trialsynth._core.errors import InputError
-from trialsynth.web.app import HTTPError, WebContext, json_response, page, require_key, security_headers
+from trialsynth.web.app import (
+    HTTPError,
+    WebContext,
+    json_body,
+    json_response,
+    page,
+    require_key,
+    security_headers,
+)
 
 __all__ = ["NAV", "live_outcome", "routes"]
 
@@ -88,16 +96,47 @@ def _forest_svg(ctx: WebContext, outcome: str) -> bytes:
     return buffer.getvalue()
 
 
+def _method_names() -> dict[str, str]:
+    from trialsynth.report.text import METHOD_NAMES
+
+    return dict(METHOD_NAMES)
+
+
 def routes(ctx: WebContext) -> list[Route]:
     def analysis_page(request: Request) -> Response:
         from trialsynth.io.review.load import load_review
 
+        from trialsynth.io.review.edit import outcome_models
+        from trialsynth.stats.meta import METHODS
+
         try:
-            outcomes = [o for o in load_review(ctx.review_dir).outcomes]
+            review = load_review(ctx.review_dir)
             error = None
         except InputError as exc:
-            outcomes, error = [], str(exc)
-        return page(ctx, request, "web_analysis.html.j2", outcomes=outcomes, error=error)
+            review, error = None, str(exc)
+        outcomes = [] if review is None else list(review.outcomes)
+        version, models = outcome_models(ctx.review_dir) if review is not None else ("", {})
+        methods = [m for m in METHODS if m != "GLMM"]
+        return page(ctx, request, "web_analysis.html.j2", outcomes=outcomes, error=error, version=version,
+                    methods=methods, method_names=_method_names())
+
+    async def set_model(request: Request) -> Response:
+        from trialsynth.io.review.edit import StaleEdit, set_outcome_model
+        from trialsynth.web.studies import editor
+
+        body = await json_body(ctx, request)
+        outcome, method, hk, version = (body.get(k) for k in ("outcome", "method", "hk", "version"))
+        if not all(isinstance(v, str) for v in (outcome, method, version)) or not isinstance(hk, bool):
+            raise HTTPError(400, "send outcome, method and version as text and hk as true or false")
+        try:
+            await run_in_threadpool(
+                lambda: set_outcome_model(
+                    editor(ctx), outcome, method=method, hk=hk, who=ctx.reviewer, version=version
+                )
+            )
+        except StaleEdit as exc:
+            raise HTTPError(409, str(exc)) from None
+        return json_response({"ok": True})
 
     async def live(request: Request) -> Response:
         require_key(ctx, request)
@@ -112,5 +151,6 @@ def routes(ctx: WebContext) -> list[Route]:
     return [
         Route("/analysis", analysis_page),
         Route("/api/analysis", live),
+        Route("/api/analysis/model", set_model, methods=["POST"]),
         Route("/figure/forest/{outcome}.svg", forest),
     ]

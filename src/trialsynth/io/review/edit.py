@@ -46,6 +46,9 @@ __all__ = [
     "ReviewEditor",
     "StaleEdit",
     "new_review",
+    "outcome_models",
+    "set_outcome_model",
+    "text_version",
     "toml_string",
 ]
 
@@ -437,9 +440,10 @@ class ReviewEditor:
         with self.lock:
             log = self.history()
             undone = {e["undo_of"] for e in log if e.get("undo_of") is not None}
-            groups = [
+            groups = [  # rows of the tables (a model choice is changed back by choosing again)
                 e["group"] for e in log
                 if e["who"] == who.strip() and e.get("undo_of") is None and e["group"] not in undone
+                and e["file"] in KEYS
             ]
             if not groups:
                 return []
@@ -459,3 +463,80 @@ class ReviewEditor:
 
 def _show_key(key: dict[str, str]) -> str:
     return "(" + ", ".join(f"{k} {v!r}" for k, v in key.items() if v) + ")"
+
+
+def text_version(text: str) -> str:
+    """The version of a whole file's text (a hash)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def outcome_models(folder: str | Path) -> tuple[str, dict[str, dict[str, Any]]]:
+    """review.toml's version and each outcome's own ``model`` table (``{}`` when the outcome
+    uses ``[analysis] model`` or the default)."""
+    import tomllib
+
+    text = (Path(folder) / "review.toml").read_text(encoding="utf-8")
+    data = tomllib.loads(text)
+    models = {}
+    for o in data.get("outcomes", []):
+        if isinstance(o, dict) and isinstance(o.get("id"), str):
+            models[o["id"]] = dict(o.get("model", {})) if isinstance(o.get("model"), dict) else {}
+    return text_version(text), models
+
+
+def set_outcome_model(
+    editor: ReviewEditor, outcome: str, *, method: str, hk: bool, who: str, version: str
+) -> Change:
+    """Write ``model = { method = ..., hk = ... }`` into the outcome's ``[[outcomes]]`` table of
+    review.toml (replacing an inline ``model`` line, or added below the table's header), as
+    FORMAT.md describes. ``version`` is review.toml's version the choice was made against
+    (:class:`StaleEdit` when it changed since); the loader checks the result (its message when
+    refused); one atomic write and one line in the change log."""
+    import tomllib
+
+    from trialsynth.io.review._toml import key_lines
+
+    if not who.strip():
+        raise InputError("say who is editing (--reviewer NAME)")
+    path = editor.folder / "review.toml"
+    with editor.lock:
+        text = path.read_text(encoding="utf-8")
+        if version != text_version(text):
+            raise StaleEdit("review.toml was changed by someone else since you loaded the page; reload it")
+        data = tomllib.loads(text)
+        ids = [o.get("id") for o in data.get("outcomes", [])]
+        if outcome not in ids:
+            raise InputError(f"review.toml: no outcome {outcome!r}")
+        index = ids.index(outcome)
+        lines_of = key_lines(text)
+        lines = text.splitlines(keepends=True)
+        new_line = f"model = {{ method = {toml_string(method)}, hk = {'true' if hk else 'false'} }}\n"
+        old_model = data["outcomes"][index].get("model")
+        at = lines_of.get(("outcomes", index, "model"))
+        if at is not None:
+            current = lines[at - 1]
+            if not current.lstrip().startswith("model") or current.count("{") != current.count("}"):
+                raise InputError(
+                    f"review.toml, line {at}: the model of outcome {outcome!r} is not one inline table "
+                    "on one line; change it in the file"
+                )
+            lines[at - 1] = new_line
+        else:
+            header = lines_of[("outcomes", index)]
+            lines.insert(header, new_line)
+        new_text = "".join(lines)
+        error = editor._load_error({"review.toml": new_text})
+        if error is not None:
+            raise InputError(error)
+        replace_file(path, new_text.encode("utf-8"))
+        record = Change(
+            who=who.strip(),
+            when=datetime.now(UTC).isoformat(timespec="seconds"),
+            file="review.toml",
+            key={"outcome": outcome, "key": "model"},
+            old=None if old_model is None else {k: str(v) for k, v in old_model.items()},
+            new={"method": method, "hk": "true" if hk else "false"},
+            group=len(editor.history()) + 1,
+        )
+        editor._log(record)
+        return record

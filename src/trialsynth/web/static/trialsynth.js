@@ -123,6 +123,24 @@
   }
   for (const panel of $$("#live, section.live")) refresh(panel);
 
+  for (const form of $$("form.model-form")) {
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const result = await api("/api/analysis/model", {
+        outcome: form.dataset.outcome,
+        method: $("select[name=method]", form).value,
+        hk: $("input[name=hk]", form).checked,
+        version: form.dataset.version,
+      });
+      if (result.status !== 200) {
+        say($(".message", form), result.data.error, "error");
+        if (result.status === 409) say($("#page-message"), result.data.error, "error");
+        return;
+      }
+      location.reload();
+    });
+  }
+
   // ------------------------------------------------------------ the report
   const build = $("#build-report");
   if (build) {
