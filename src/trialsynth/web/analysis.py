@@ -104,9 +104,8 @@ def _method_names() -> dict[str, str]:
 
 def routes(ctx: WebContext) -> list[Route]:
     def analysis_page(request: Request) -> Response:
-        from trialsynth.io.review.load import load_review
-
         from trialsynth.io.review.edit import outcome_models
+        from trialsynth.io.review.load import load_review
         from trialsynth.stats.meta import METHODS
 
         try:
@@ -115,7 +114,7 @@ def routes(ctx: WebContext) -> list[Route]:
         except InputError as exc:
             review, error = None, str(exc)
         outcomes = [] if review is None else list(review.outcomes)
-        version, models = outcome_models(ctx.review_dir) if review is not None else ("", {})
+        version, _ = outcome_models(ctx.review_dir) if review is not None else ("", {})
         methods = [m for m in METHODS if m != "GLMM"]
         return page(ctx, request, "web_analysis.html.j2", outcomes=outcomes, error=error, version=version,
                     methods=methods, method_names=_method_names())
