@@ -42,11 +42,24 @@ FORMS = {
 }
 
 
+def validate(folder) -> None:
+    """What ``trialsynth run`` checks before it writes anything: the loader, then every
+    outcome's data parsed and analysed (:func:`trialsynth.workflow.runner.analyse_review`)."""
+    import warnings
+
+    from trialsynth.workflow.runner import analyse_review
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        analyse_review(folder)
+
+
 def editor(ctx: WebContext) -> ReviewEditor:
-    ed = ctx.extra.get("editor")
-    if ed is None:
-        ed = ctx.extra["editor"] = ReviewEditor(ctx.review_dir)
-    return ed
+    with ctx.lock:
+        ed = ctx.extra.get("editor")
+        if ed is None:
+            ed = ctx.extra["editor"] = ReviewEditor(ctx.review_dir, validate=validate)
+        return ed
 
 
 def _review(ctx: WebContext):

@@ -27,6 +27,7 @@ import json
 import shutil
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -194,11 +195,17 @@ class Change:
 
 class ReviewEditor:
     """Edit ``studies.csv`` and ``outcomes.csv`` of the review in ``folder`` row by row (one
-    lock per editor: changes through it are serialised)."""
+    lock per editor: changes through it are serialised).
 
-    def __init__(self, folder: str | Path) -> None:
+    ``validate(folder)`` raises :class:`InputError` for a folder that is not valid: by default
+    the loader (:func:`~trialsynth.io.review.load.load_review`); ``trialsynth serve`` passes the
+    analyses of ``trialsynth run`` (which also parse every data cell), so that what the page
+    accepts, ``run`` accepts."""
+
+    def __init__(self, folder: str | Path, validate: Callable[[Path], object] | None = None) -> None:
         self.folder = Path(folder)
         self.lock = threading.RLock()
+        self.validate = validate
 
     # ---------------------------------------------------------------- reading
     def _check_file(self, file: str) -> None:
@@ -258,6 +265,7 @@ class ReviewEditor:
         """The loader's message for the folder (with ``replace``: file name → text), or None."""
         from trialsynth.io.review.load import load_review
 
+        validate = self.validate or load_review
         with tempfile.TemporaryDirectory(prefix="trialsynth-check-") as tmp:
             for name in _REVIEW_FILES:
                 if replace and name in replace:
@@ -265,7 +273,7 @@ class ReviewEditor:
                 elif (self.folder / name).exists():
                     shutil.copyfile(self.folder / name, Path(tmp, name))
             try:
-                load_review(tmp)
+                validate(Path(tmp))
             except InputError as exc:
                 return str(exc).replace(tmp + "/", "").replace(tmp, str(self.folder))
         return None
