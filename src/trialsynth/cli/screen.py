@@ -16,7 +16,7 @@ import click
 
 from trialsynth._core.serialize import dumps_json
 
-__all__ = ["COMMANDS", "screen", "screen_simulate", "serve"]
+__all__ = ["COMMANDS", "report_runner", "screen", "screen_simulate", "serve"]
 
 _STAGE_NAMES = {"title_abstract": "Title/abstract", "full_text": "Full-text"}
 _ORDERING = {
@@ -399,6 +399,25 @@ def screen(review_dir, reviewer, stage, conflicts, no_rank, summary, as_json) ->
     session.close()
 
 
+def report_runner(folder):
+    """What the Report page runs: ``trialsynth run FOLDER`` itself (the command's function,
+    its default options, its default output folder out/<folder name>, no progress bars);
+    returns the report's path."""
+    from pathlib import Path
+
+    def run_report() -> Path:
+        from trialsynth.cli.main import run
+        from trialsynth.report.review import review_path
+
+        out = Path("out") / review_path(folder).name  # run_review's default output folder
+        run.callback(
+            review_dir=str(folder), out_dir=None, pdf=None, docx=True, xlsx=True, rm5=True, quiet=True
+        )
+        return out / "report.html"
+
+    return run_report
+
+
 @click.command("serve")
 @click.argument("review_dir", type=click.Path(file_okay=False))
 @_reviewer_option
@@ -445,16 +464,7 @@ def serve(review_dir, reviewer, stage, host, port, no_rank, open_browser) -> Non
             raise
         click.echo(f"Nothing to screen yet ({exc}); the other pages work.", err=True)
 
-    def run_report() -> Path:
-        from trialsynth.cli.main import run
-
-        out = Path("out") / folder.resolve().name
-        run.callback(
-            review_dir=str(folder), out_dir=str(out), pdf=None, docx=True, xlsx=True, rm5=True, quiet=True
-        )
-        return out / "report.html"
-
-    ctx = WebContext(folder, (reviewer or "").strip(), run_report=run_report)
+    ctx = WebContext(folder, (reviewer or "").strip(), run_report=report_runner(folder))
     if session is not None:
         ctx.extra["screening"] = Screening(session)
     try:
