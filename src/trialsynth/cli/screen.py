@@ -410,9 +410,9 @@ def report_runner(folder):
         from trialsynth.report.review import review_path
 
         out = Path("out") / review_path(folder).name  # run_review's default output folder
-        run.callback(
-            review_dir=str(folder), out_dir=None, pdf=None, docx=True, xlsx=True, rm5=True, quiet=True
-        )
+        command = run.callback
+        assert command is not None  # a click command always has its function
+        command(review_dir=str(folder), out_dir=None, pdf=None, docx=True, xlsx=True, rm5=True, quiet=True)
         return out / "report.html"
 
     return run_report

@@ -125,7 +125,10 @@ def routes(ctx: WebContext) -> list[Route]:
 
         body = await json_body(ctx, request)
         outcome, method, hk, version = (body.get(k) for k in ("outcome", "method", "hk", "version"))
-        if not all(isinstance(v, str) for v in (outcome, method, version)) or not isinstance(hk, bool):
+        if not (
+            isinstance(outcome, str) and isinstance(method, str) and isinstance(version, str)
+            and isinstance(hk, bool)
+        ):
             raise HTTPError(400, "send outcome, method and version as text and hk as true or false")
         try:
             await run_in_threadpool(

@@ -265,16 +265,13 @@ def build_app(ctx: WebContext, server: WebServer | None = None, *, idle_timeout:
     async def not_allowed(request, exc):
         return _error(405, "method not allowed")
 
-    async def http_error(request, exc: HTTPError):
-        return _error(exc.status, exc.message)
+    async def known_error(request, exc: Exception):
+        return _answer(exc)
 
-    async def input_error(request, exc: InputError):
-        return _error(400, str(exc))
-
-    app = Starlette(
-        routes=routes,
-        exception_handlers={404: not_found, 405: not_allowed, HTTPError: http_error, InputError: input_error},
-    )
+    handlers: dict[Any, Any] = {
+        404: not_found, 405: not_allowed, HTTPError: known_error, InputError: known_error,
+    }  # fmt: skip
+    app = Starlette(routes=routes, exception_handlers=handlers)
     return _Guard(app, ctx, server, idle_timeout)
 
 
