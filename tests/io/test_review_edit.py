@@ -175,3 +175,22 @@ def test_model_choice_written_to_review_toml(tmp_path):
     model = load_review(folder).outcomes[0].model
     assert (model.method, model.hk) == ("REML", True)
     assert (folder / "review.toml").read_text().count("model = ") == 1
+
+
+def test_sensitivity_models_written_replaced_and_cleared(tmp_path):
+    folder = _new(tmp_path / "r")
+    ed = ReviewEditor(folder)
+    version = outcome_models(folder)[0]
+    set_outcome_model(ed, "response", method="DL", hk=False, sensitivity=["FE", "REML"], who="ann",
+                      version=version)  # fmt: skip
+    outcome = load_review(folder).outcomes[0]
+    assert [m.method for m in outcome.sensitivity] == ["FE", "REML"]
+    text = (folder / "review.toml").read_text()
+    assert 'sensitivity = [{ method = "FE" }, { method = "REML" }]\n' in text
+    set_outcome_model(ed, "response", method="DL", hk=False, sensitivity=[], who="ann",
+                      version=outcome_models(folder)[0])  # fmt: skip
+    assert load_review(folder).outcomes[0].sensitivity == ()
+    assert (folder / "review.toml").read_text().count("sensitivity = ") == 1
+    log = [json.loads(line) for line in (folder / "changes.jsonl").read_text().splitlines()]
+    assert [e["new"]["sensitivity"] for e in log] == ['[{ method = "FE" }, { method = "REML" }]', "[]"]
+    assert log[1]["old"]["sensitivity"] == '[{"method": "FE"}, {"method": "REML"}]'

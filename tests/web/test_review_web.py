@@ -36,13 +36,14 @@ STUDIES = [
 COUNTS = {"target": ("72", "103", "57", "104"), "imagingcrt": ("66", "89", "54", "93")}
 
 
-def _metafor_response_dl() -> dict:
-    """metafor's rma(measure="OR", method="DL") on the two trials (validation/review_fixtures.R)."""
+def _metafor_response(method: str) -> dict:
+    """metafor's rma(measure="OR", method=...) on the two trials, the seed review's fixture
+    (validation/review_fixtures.R)."""
     cases = json.loads(FIXTURES.read_text())["cases"]
     return next(
         c for c in cases
-        if c["review"] == "imaging-guided-crt" and c["outcome"] == "response" and c["method"] == "DL"
-        and not c["hk"]
+        if c["review"] == "imaging-guided-crt" and c["outcome"] == "response" and c["method"] == method
+        and not c["hk"] and isinstance(c["estimate"], float)
     )  # fmt: skip
 
 
@@ -171,10 +172,15 @@ def test_empty_folder_to_report_in_the_browser(tmp_path, browser, monkeypatch): 
         page.get_by_role("link", name="Analyses").click()
         _assert_labelled(page)
         page.get_by_label("Model").select_option("DL")
+        page.get_by_label("fixed effect (inverse variance)").check()  # a sensitivity analysis
         with page.expect_navigation():
             page.get_by_role("button", name="Use this model").click()
         expect(page.locator("section.live .model")).to_have_text("random effects (DerSimonian–Laird)")
         pooled_dl = page.locator("section.live .pooled").text_content()
+        expect(page.locator("section.live .sensitivity-results li")).to_have_text(
+            [re.compile(r"^Sensitivity, fixed effect \(inverse variance\): OR ")]
+        )
+        expect(page.locator("section.live .funnel-note")).to_contain_text("fewer than 10 pooled trials")
 
         # ---- the report
         page.get_by_role("link", name="Report").click()
@@ -205,9 +211,14 @@ def test_empty_folder_to_report_in_the_browser(tmp_path, browser, monkeypatch): 
     # ---- and the pooled odds ratio is metafor's (rma(measure="OR", method="DL"), fitted on the
     # log scale: compared as exp(metafor), relative tolerance 1e-6)
     results = json.loads(web_results)
-    expected = _metafor_response_dl()
+    expected = _metafor_response("DL")
     entry = next(o for o in results["outcomes"] if o["outcome"] == "response")
     assert entry["model"]["method"] == "DL" and entry["k"] == expected["k"] == 2
     for key in ("estimate", "ci_lower", "ci_upper"):
         assert entry[key] == pytest.approx(math.exp(expected[key]), rel=1e-6), key
+    fixed = _metafor_response("FE")
+    [sensitivity] = entry["sensitivity"]
+    assert sensitivity["method"] == "FE"
+    for key in ("estimate", "ci_lower", "ci_upper"):
+        assert sensitivity[key] == pytest.approx(math.exp(fixed[key]), rel=1e-6), key
     assert pooled_dl.startswith("OR ")

@@ -67,6 +67,7 @@ def test_every_endpoint_refuses_a_missing_or_wrong_key(client):
         r = client.post(path, json={}, headers={"X-Trialsynth-Key": "wrong"})
         assert r.status_code == 403, path
     assert client.get("/figure/forest/response.svg?key=wrong").status_code == 403
+    assert client.get("/figure/funnel/response.svg?key=wrong").status_code == 403
     assert client.get("/download/report.html?key=wrong").status_code == 403
     assert not (client.ctx.review_dir / "review.toml").exists()
 
@@ -155,13 +156,18 @@ def test_row_endpoints_bad_input_and_the_loaders_message(client):
 def test_model_and_report_endpoints_bad_input(client):
     _started(client)
     for body in ({"outcome": "response", "method": "DL", "hk": "no", "version": "x"},
-                 {"outcome": "response", "method": 1, "hk": False, "version": "x"}):  # fmt: skip
+                 {"outcome": "response", "method": 1, "hk": False, "version": "x"},
+                 {"outcome": "response", "method": "DL", "hk": False, "version": "x", "sensitivity": "FE"},
+                 {"outcome": "response", "method": "DL", "hk": False, "version": "x",
+                  "sensitivity": ["FE", 3]}):  # fmt: skip
         assert client.post("/api/analysis/model", json=body).status_code == 400
     stale = client.post("/api/analysis/model", json={"outcome": "response", "method": "DL", "hk": False,
                                                      "version": "0000"})  # fmt: skip
     assert stale.status_code == 409
     assert client.get("/api/analysis?outcome=nothing").status_code == 404
     assert client.get(f"/figure/forest/response.svg?key={client.ctx.key}").status_code == 404  # no data yet
+    assert client.get(f"/figure/funnel/response.svg?key={client.ctx.key}").status_code == 404
+    assert client.get(f"/figure/forest/nothing.svg?key={client.ctx.key}").status_code == 404
     assert client.post("/api/report/run", json={}).status_code == 501  # no runner given
     assert client.get(f"/download/results.json?key={client.ctx.key}").status_code == 404
     assert client.get(f"/download/..%2Freview.toml?key={client.ctx.key}").status_code == 404

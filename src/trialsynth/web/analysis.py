@@ -71,8 +71,37 @@ def live_outcome(ctx: WebContext, outcome: str, analysis_set: str | None = None)
             model=_model_name(r.method, r.hk),
             heterogeneity=_heterogeneity_line(r),
             estimate=r.estimate,
+            sensitivity=[
+                f"{_model_name(spec.method, spec.hk, spec)}: {res.measure} {_row_estimate(res)}"
+                for spec, res in oa.sensitivity
+            ],
         )
+        funnel = _funnel(analysis, oa)
+        out["funnel_note"] = funnel.get("funnel_note", "")
+        out["funnel"] = "funnel_plot" in funnel
     return out
+
+
+def _funnel(analysis, oa) -> dict[str, Any]:
+    """The report's funnel plot and its trim-and-fill note (or why there is none: fewer than
+    ten pooled trials), drawn into a temporary folder."""
+    import tempfile
+    from pathlib import Path
+
+    from trialsynth.report.html import _funnel_figure, _relabel
+
+    labels = {s.id: s.label for s in analysis.review.studies}
+    with tempfile.TemporaryDirectory(prefix="trialsynth-funnel-") as tmp:
+        return _funnel_figure(oa, _relabel(oa.primary, labels), Path(tmp), "live")
+
+
+def _funnel_svg(ctx: WebContext, outcome: str) -> bytes:
+    analysis = _analyses(ctx)
+    oa = _find(analysis, outcome, None)
+    funnel = {} if oa.primary is None else _funnel(analysis, oa)
+    if "funnel_plot" not in funnel:
+        raise HTTPError(404, "no funnel plot for this outcome (fewer than ten pooled trials)")
+    return funnel["funnel_plot"].encode("utf-8")
 
 
 def _forest_svg(ctx: WebContext, outcome: str) -> bytes:
@@ -125,6 +154,11 @@ def routes(ctx: WebContext) -> list[Route]:
 
         body = await json_body(ctx, request)
         outcome, method, hk, version = (body.get(k) for k in ("outcome", "method", "hk", "version"))
+        sensitivity = body.get("sensitivity")
+        if sensitivity is not None and (
+            not isinstance(sensitivity, list) or not all(isinstance(m, str) for m in sensitivity)
+        ):
+            raise HTTPError(400, "sensitivity must be a list of methods")
         if not (
             isinstance(outcome, str) and isinstance(method, str) and isinstance(version, str)
             and isinstance(hk, bool)
@@ -133,7 +167,8 @@ def routes(ctx: WebContext) -> list[Route]:
         try:
             await run_in_threadpool(
                 lambda: set_outcome_model(
-                    editor(ctx), outcome, method=method, hk=hk, who=ctx.reviewer, version=version
+                    editor(ctx), outcome, method=method, hk=hk, who=ctx.reviewer, version=version,
+                    sensitivity=sensitivity,
                 )
             )
         except StaleEdit as exc:
@@ -145,14 +180,18 @@ def routes(ctx: WebContext) -> list[Route]:
         outcome = request.query_params.get("outcome", "")
         return json_response(await run_in_threadpool(live_outcome, ctx, outcome))
 
-    async def forest(request: Request) -> Response:
-        require_key(ctx, request, in_query=True)
-        svg = await run_in_threadpool(_forest_svg, ctx, request.path_params["outcome"])
-        return security_headers(Response(svg, media_type="image/svg+xml"))
+    def figure(draw):
+        async def answer(request: Request) -> Response:
+            require_key(ctx, request, in_query=True)
+            svg = await run_in_threadpool(draw, ctx, request.path_params["outcome"])
+            return security_headers(Response(svg, media_type="image/svg+xml"))
+
+        return answer
 
     return [
         Route("/analysis", analysis_page),
         Route("/api/analysis", live),
         Route("/api/analysis/model", set_model, methods=["POST"]),
-        Route("/figure/forest/{outcome}.svg", forest),
+        Route("/figure/forest/{outcome}.svg", figure(_forest_svg)),
+        Route("/figure/funnel/{outcome}.svg", figure(_funnel_svg)),
     ]

@@ -493,13 +493,22 @@ def outcome_models(folder: str | Path) -> tuple[str, dict[str, dict[str, Any]]]:
 
 
 def set_outcome_model(
-    editor: ReviewEditor, outcome: str, *, method: str, hk: bool, who: str, version: str
+    editor: ReviewEditor,
+    outcome: str,
+    *,
+    method: str,
+    hk: bool,
+    who: str,
+    version: str,
+    sensitivity: list[str] | None = None,
 ) -> Change:
-    """Write ``model = { method = ..., hk = ... }`` into the outcome's ``[[outcomes]]`` table of
-    review.toml (replacing an inline ``model`` line, or added below the table's header), as
-    FORMAT.md describes. ``version`` is review.toml's version the choice was made against
-    (:class:`StaleEdit` when it changed since); the loader checks the result (its message when
-    refused); one atomic write and one line in the change log."""
+    """Write the outcome's model (``model = { method = "DL", hk = false }``) into its
+    ``[[outcomes]]`` table of review.toml, and with ``sensitivity`` its sensitivity analyses
+    (``sensitivity = [{ method = "FE" }]``; an empty list: none), replacing an inline line of
+    the same key or added below the table's header, as FORMAT.md describes. ``version`` is
+    review.toml's version the choice was made against (:class:`StaleEdit` when it changed
+    since); the loader checks the result (its message when refused); one atomic write and one
+    line in the change log."""
     import tomllib
 
     from trialsynth.io.review._toml import key_lines
@@ -516,22 +525,27 @@ def set_outcome_model(
         if outcome not in ids:
             raise InputError(f"review.toml: no outcome {outcome!r}")
         index = ids.index(outcome)
-        lines_of = key_lines(text)
+        table = data["outcomes"][index]
+        values = {"model": f"{{ method = {toml_string(method)}, hk = {'true' if hk else 'false'} }}"}
+        if sensitivity is not None:
+            items = ", ".join(f"{{ method = {toml_string(m)} }}" for m in sensitivity)
+            values["sensitivity"] = f"[{items}]"
         lines = text.splitlines(keepends=True)
-        new_line = f"model = {{ method = {toml_string(method)}, hk = {'true' if hk else 'false'} }}\n"
-        old_model = data["outcomes"][index].get("model")
-        at = lines_of.get(("outcomes", index, "model"))
-        if at is not None:
-            current = lines[at - 1]
-            if not current.lstrip().startswith("model") or current.count("{") != current.count("}"):
-                raise InputError(
-                    f"review.toml, line {at}: the model of outcome {outcome!r} is not one inline table "
-                    "on one line; change it in the file"
-                )
-            lines[at - 1] = new_line
-        else:
-            header = lines_of[("outcomes", index)]
-            lines.insert(header, new_line)
+        for key, value in values.items():
+            lines_of = key_lines("".join(lines))
+            at = lines_of.get(("outcomes", index, key))
+            new_line = f"{key} = {value}\n"
+            if at is not None:
+                current = lines[at - 1]
+                opened = sum(current.count(c) for c in "{[") - sum(current.count(c) for c in "}]")
+                if not current.lstrip().startswith(key) or opened != 0:
+                    raise InputError(
+                        f"review.toml, line {at}: the {key} of outcome {outcome!r} is not written on one "
+                        "line; change it in the file"
+                    )
+                lines[at - 1] = new_line
+            else:
+                lines.insert(lines_of[("outcomes", index)], new_line)
         new_text = "".join(lines)
         error = editor._load_error({"review.toml": new_text})
         if error is not None:
@@ -541,9 +555,9 @@ def set_outcome_model(
             who=who.strip(),
             when=datetime.now(UTC).isoformat(timespec="seconds"),
             file="review.toml",
-            key={"outcome": outcome, "key": "model"},
-            old=None if old_model is None else {k: str(v) for k, v in old_model.items()},
-            new={"method": method, "hk": "true" if hk else "false"},
+            key={"outcome": outcome, "keys": ", ".join(values)},
+            old={k: json.dumps(table[k], sort_keys=True) for k in values if k in table},
+            new={k: v for k, v in values.items()},
             group=len(editor.history()) + 1,
         )
         editor._log(record)

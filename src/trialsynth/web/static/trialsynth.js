@@ -107,7 +107,7 @@
   async function refresh(panel) {
     const outcome = panel.dataset.outcome;
     const result = await api("/api/analysis?outcome=" + encodeURIComponent(outcome));
-    const pooled = $("#pooled, .pooled", panel), img = $("img", panel);
+    const pooled = $("#pooled, .pooled", panel), img = $("img", panel), funnel = $("img.funnel", panel);
     const d = result.data;
     if (result.status !== 200 || d.error) { pooled.textContent = d.error || "error"; return; }
     if (d.pooled === null) {
@@ -118,8 +118,24 @@
     pooled.textContent = d.pooled + " · " + d.k + (d.k === 1 ? " study" : " studies");
     $("#model, .model", panel).textContent = d.model;
     $("#heterogeneity, .heterogeneity", panel).textContent = d.heterogeneity;
-    img.src = "/figure/forest/" + encodeURIComponent(outcome) + ".svg?key=" + encodeURIComponent(KEY) + "&t=" + Date.now();
+    const query = ".svg?key=" + encodeURIComponent(KEY) + "&t=" + Date.now();
+    img.src = "/figure/forest/" + encodeURIComponent(outcome) + query;
     img.classList.remove("hidden");
+    const list = $(".sensitivity-results", panel);
+    if (list) {
+      list.replaceChildren();
+      for (const line of d.sensitivity) {
+        const li = document.createElement("li");
+        li.textContent = "Sensitivity, " + line;
+        list.appendChild(li);
+      }
+    }
+    const note = $(".funnel-note", panel);
+    if (note) note.textContent = d.funnel_note;
+    if (funnel && d.funnel) {
+      funnel.src = "/figure/funnel/" + encodeURIComponent(outcome) + query;
+      funnel.classList.remove("hidden");
+    }
   }
   for (const panel of $$("#live, section.live")) refresh(panel);
 
@@ -130,6 +146,7 @@
         outcome: form.dataset.outcome,
         method: $("select[name=method]", form).value,
         hk: $("input[name=hk]", form).checked,
+        sensitivity: $$("input.sensitivity:checked", form).map((el) => el.value),
         version: form.dataset.version,
       });
       if (result.status !== 200) {
