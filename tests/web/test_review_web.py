@@ -222,3 +222,64 @@ def test_empty_folder_to_report_in_the_browser(tmp_path, browser, monkeypatch): 
     for key in ("estimate", "ci_lower", "ci_upper"):
         assert sensitivity[key] == pytest.approx(math.exp(fixed[key]), rel=1e-6), key
     assert pooled_dl.startswith("OR ")
+
+
+def test_a_stale_edit_is_refused_with_a_message_in_the_page(tmp_path, browser):  # noqa: F811
+    from playwright.sync_api import expect
+
+    from trialsynth.io.review.edit import new_review
+
+    folder = new_review(
+        tmp_path / "r", title="T", population="P", intervention="I", comparator="C", outcome_id="response",
+        outcome_name="CRT response", data_type="binary", measure="OR", better="higher",
+        study={"id": "target", "label": "TARGET", "citation": "Khan 2012", "year": "2012",
+               "source": "abstract"},
+    )  # fmt: skip
+    server = start_server(folder, "ann")
+    try:
+        pages = [browser.new_page(), browser.new_page()]
+        for page in pages:
+            page.set_default_timeout(60_000)
+            page.goto(server.url_for("/data"))
+            page.locator("details[data-study=target] summary").click()
+        first, second = (p.locator("details[data-study=target] form") for p in pages)
+        first.get_by_label("Quote or note").fill("first reviewer's note")
+        with pages[0].expect_navigation():
+            first.get_by_role("button", name="Save").click()
+        second.get_by_label("Quote or note").fill("second reviewer's note")
+        second.get_by_role("button", name="Save").click()
+        message = "was changed by someone else since you loaded it; reload the page to see their change"
+        expect(pages[1].locator("#page-message")).to_contain_text(message)
+        expect(second.locator(".message")).to_contain_text(message)
+        assert "first reviewer's note" in (folder / "outcomes.csv").read_text()
+        assert "second reviewer's note" not in (folder / "outcomes.csv").read_text()
+    finally:
+        server.stop()
+
+
+def test_serve_command_on_a_new_folder_and_a_non_loopback_host(tmp_path):
+    import signal
+    import urllib.request
+
+    folder = tmp_path / "does" / "not" / "exist"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trialsynth", "serve", str(folder), "--reviewer", "ann", "--host", "0.0.0.0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    try:
+        line = proc.stdout.readline()
+        match = re.search(r"http://0\.0\.0\.0:(\d+)/\?key=(\S+)", line)
+        assert match, line
+        home = f"http://127.0.0.1:{match.group(1)}/?key={match.group(2)}"
+        with urllib.request.urlopen(home, timeout=30) as r:
+            assert 'id="start-form"' in r.read().decode()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert folder.is_dir()
+    assert "warning: listening on 0.0.0.0, not only on this machine" in err
