@@ -270,6 +270,7 @@ def build_app(ctx: WebContext, server: WebServer | None = None, *, idle_timeout:
 
     handlers: dict[Any, Any] = {
         404: not_found, 405: not_allowed, HTTPError: known_error, InputError: known_error,
+        Exception: known_error,  # a 500 in JSON; the error is printed on the terminal
     }  # fmt: skip
     app = Starlette(routes=routes, exception_handlers=handlers)
     return _Guard(app, ctx, server, idle_timeout)

@@ -58,7 +58,7 @@ def editor(ctx: WebContext) -> ReviewEditor:
     with ctx.lock:
         ed = ctx.extra.get("editor")
         if ed is None:
-            ed = ctx.extra["editor"] = ReviewEditor(ctx.review_dir, validate=validate)
+            ed = ctx.extra["editor"] = ReviewEditor(ctx.review_dir, validate=validate, lock=ctx.lock)
         return ed
 
 

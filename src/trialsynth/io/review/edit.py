@@ -200,11 +200,19 @@ class ReviewEditor:
     ``validate(folder)`` raises :class:`InputError` for a folder that is not valid: by default
     the loader (:func:`~trialsynth.io.review.load.load_review`); ``trialsynth serve`` passes the
     analyses of ``trialsynth run`` (which also parse every data cell), so that what the page
-    accepts, ``run`` accepts."""
+    accepts, ``run`` accepts. ``lock`` (default: a new one) serialises the changes; a caller
+    that also reads the folder passes its own, so that it never reads half of a change that
+    rewrites two files."""
 
-    def __init__(self, folder: str | Path, validate: Callable[[Path], object] | None = None) -> None:
+    def __init__(
+        self,
+        folder: str | Path,
+        validate: Callable[[Path], object] | None = None,
+        lock: threading.RLock | None = None,
+    ) -> None:
         self.folder = Path(folder)
-        self.lock = threading.RLock()
+        #: Serialises the changes (and, when the caller shares it, its own reads of the folder).
+        self.lock = lock if lock is not None else threading.RLock()
         self.validate = validate
 
     # ---------------------------------------------------------------- reading
