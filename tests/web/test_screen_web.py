@@ -53,7 +53,11 @@ def _need_browser():
 @pytest.fixture
 def browser():
     executable = _need_browser()
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
+
+    # The machine running the suite may be busy (CI, parallel jobs): wait up to 20 s for what
+    # the page should show rather than Playwright's 5 s.
+    expect.set_options(timeout=20_000)
 
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
