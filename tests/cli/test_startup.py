@@ -17,7 +17,7 @@ from tests.progress_helpers import run_on_terminal
 from trialsynth.cli.main import LAZY_COMMANDS, main
 
 SRC = Path(__file__).resolve().parents[2] / "src"
-HEAVY = ("numpy", "scipy", "pandas", "matplotlib")
+HEAVY = ("numpy", "scipy", "pandas", "matplotlib", "starlette", "uvicorn", "anyio")
 THREE_ROWS = (
     "study,events_treatment,n_treatment,events_control,n_control\n"
     "A,4,123,11,139\nB,6,306,29,303\nC,3,231,11,220\n"

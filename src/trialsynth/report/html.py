@@ -105,13 +105,12 @@ def _data_text(data, i: int) -> str:
     return f"p {v['p_value'][i]:g}, {v['events'][i]:.0f} events"
 
 
-def _figures(oa, labels: dict[str, str], out: Path, stem: str, review) -> dict[str, Any]:
-    """Draw the forest (and cumulative) plots of an outcome, save SVG/PNG/PDF, return inline SVG."""
-    from trialsynth.plots import cumulative_plot, forest_plot, leave_one_out_plot, save_figure
+def forest_figure(oa, labels: dict[str, str], review):
+    """The forest plot of an outcome's primary analysis, as the report draws it (also used
+    live by the browser), with what the other figures reuse: ``(figure, relabelled result,
+    arm data per study, arm headers, side labels)``."""
+    from trialsynth.plots import forest_plot
 
-    figs: dict[str, Any] = {}
-    if oa.primary is None:
-        return figs
     display = _relabel(oa.primary, labels) if oa.multilevel is None else ml_section.display_result(oa, labels)
     arm = [_arm_data(oa.data, i) for i in range(len(oa.data.labels))]
     arm_data = arm if all(a is not None for a in arm) else None
@@ -132,13 +131,24 @@ def _figures(oa, labels: dict[str, str], out: Path, stem: str, review) -> dict[s
     fig = forest_plot(
         display, arm_data=arm_data, arm_headers=heads, labels=sides, title=o.name, risk_of_bias=rob_columns
     )
+    return fig, display, arm, heads, sides
+
+
+def _figures(oa, labels: dict[str, str], out: Path, stem: str, review) -> dict[str, Any]:
+    """Draw the forest (and cumulative) plots of an outcome, save SVG/PNG/PDF, return inline SVG."""
+    from trialsynth.plots import cumulative_plot, forest_plot, leave_one_out_plot, save_figure
+
+    figs: dict[str, Any] = {}
+    if oa.primary is None:
+        return figs
+    fig, display, arm, heads, sides = forest_figure(oa, labels, review)
+    o = oa.outcome
     paths = save_figure(fig, out / "figures" / f"forest-{stem}")
     svg = next(p for p in paths if str(p).endswith(".svg"))
     figs["forest"] = _svg_inline(svg)
     figs["forest_files"] = [str(p.relative_to(out)) for p in paths]
-    by_label = (
-        {labels.get(sid, sid): arm[i] for i, sid in enumerate(oa.data.labels)} if arm_data else None
-    )
+    complete = all(a is not None for a in arm)
+    by_label = {labels.get(sid, sid): arm[i] for i, sid in enumerate(oa.data.labels)} if complete else None
     figs["subgroup_plots"] = []
     for sub, sres in oa.subgroups:
         fig = forest_plot(
