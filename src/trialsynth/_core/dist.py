@@ -50,7 +50,7 @@ def _normal_inv_cdf():
     which brings fractions, decimal and random that pooling a small table never needs (issue 16);
     :class:`statistics.NormalDist` itself where the accelerator is missing."""
     try:
-        from _statistics import _normal_dist_inv_cdf
+        from _statistics import _normal_dist_inv_cdf  # type: ignore[import-not-found]
     except ImportError:  # pragma: no cover - Pythons without the C accelerator
         from statistics import NormalDist
 

@@ -1088,7 +1088,7 @@ def _read_outcomes(
     by_id = {s.id: s for s in studies}
     data_columns = [c for c in DATA_COLUMNS if table.has(c)]
     records: list[OutcomeRow] = []
-    used: dict[tuple[str, str, str], int] = {}
+    used: dict[tuple[str, str, str, str], int] = {}
     for number, cells in table:
         outcome = rows.required(cells, number, "outcome").strip()
         if outcome not in outcome_ids:
