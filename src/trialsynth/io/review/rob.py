@@ -7,6 +7,7 @@ the judgement. One row per study and outcome; the file is optional.
 
 from __future__ import annotations
 
+import datetime as _dt
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +36,7 @@ ROB_REQUIRED = (
     "overall_support",
     "source",
 )
-ROB_OPTIONAL = ("note",)
+ROB_OPTIONAL = ("note", "who", "when")
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,8 @@ class RiskOfBias:
     source: str
     note: str
     row: int
+    who: str = ""
+    when: str = ""
 
     def judgement(self, domain: str) -> str:
         """The judgement of ``"D1"`` … ``"D5"`` or ``"overall"``."""
@@ -61,6 +64,26 @@ class RiskOfBias:
     def as_dict(self) -> dict[str, str]:
         """``{"D1": …, …, "D5": …, "overall": …}``."""
         return {**dict(zip(DOMAINS, self.domains, strict=True)), "overall": self.overall}
+
+
+def check_when(value: str) -> str | None:
+    """None when ``value`` is blank or an ISO 8601 date or date-time; else the problem."""
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return f"'{text}' is not an ISO 8601 date or time (write 2026-12-06 or 2026-12-06T14:05:00Z)"
+    return None
+
+
+def _when(table, cells, number: int) -> str:
+    value = table.cell(cells, "when")
+    problem = check_when(value)
+    if problem:
+        raise InputError(problem, file=table.source, row=number, column=table.name("when"))
+    return value.strip()
 
 
 def read_risk_of_bias(
@@ -141,6 +164,8 @@ def read_risk_of_bias(
                 source=text(cells, number, "source"),
                 note=table.cell(cells, "note"),
                 row=number,
+                who=table.cell(cells, "who").strip(),
+                when=_when(table, cells, number),
             )
         )
     return tuple(out)
