@@ -110,11 +110,10 @@ def read_grade_csv(path: Path, outcome_ids: Sequence[str]) -> tuple[GradeRating,
     return tuple(out)
 
 
-def apply_grade_csv(
-    outcomes: Iterable[Outcome], ratings: Sequence[GradeRating], source: str
-) -> tuple[Outcome, ...]:
-    """The outcomes with grade.csv's ratings over review.toml's; the five domains that lower
-    certainty must end up all rated or none (as in review.toml)."""
+def apply_grade_csv(outcomes: Iterable[Outcome], ratings: Sequence[GradeRating]) -> tuple[Outcome, ...]:
+    """The outcomes with grade.csv's ratings over review.toml's. While some of the five domains
+    that lower certainty are rated but not all (ratings entered one at a time), the certainty
+    is "not assessed" and the ratings so far are kept as ``Grade.pending``."""
     out = []
     for outcome in outcomes:
         rows = [r for r in ratings if r.outcome == outcome.id]
@@ -127,16 +126,11 @@ def apply_grade_csv(
         for r in rows:
             target = up if r.domain in UPGRADE_RATINGS else down
             target[r.domain] = GradeDomain(domain=r.domain, rating=r.rating, reason=r.reason)
-        if down and len(down) < len(GRADE_DOMAINS):
-            missing = ", ".join(d for d in GRADE_DOMAINS if d not in down)
-            raise InputError(
-                f"outcome '{outcome.id}' is rated in {', '.join(d for d in GRADE_DOMAINS if d in down)} "
-                f"but not in {missing} (grade.csv with review.toml): rate all five domains "
-                "(0 when there is no serious concern) or none",
-                file=source,
-                row=rows[-1].row,
-                column="domain",
-            )
+        if len(down) < len(GRADE_DOMAINS):
+            # rating in progress (edits arrive one domain at a time): not assessed until all five
+            rated = tuple(down[d] for d in GRADE_DOMAINS if d in down)
+            out.append(replace(outcome, grade=replace(grade, domains=(), pending=rated)))
+            continue
         grade = replace(
             grade,
             domains=tuple(down[d] for d in GRADE_DOMAINS if d in down),

@@ -1432,7 +1432,7 @@ def load_review(path: str | Path) -> Review:
     grade_file = folder / GRADE_FILE
     if grade_file.exists():
         ratings = read_grade_csv(grade_file, [o.id for o in parsed["outcomes"]])
-        parsed["outcomes"] = apply_grade_csv(parsed["outcomes"], ratings, str(grade_file))
+        parsed["outcomes"] = apply_grade_csv(parsed["outcomes"], ratings)
         files[GRADE_FILE] = str(grade_file)
     outcome_ids = [o.id for o in parsed["outcomes"]]
     for name, key, reader in (

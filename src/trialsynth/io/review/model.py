@@ -199,6 +199,8 @@ class Grade:
     #: Reasons to rate up (grade.csv: large_effect, dose_response, plausible_confounding), each
     #: with a positive rating and its reason (GRADE guidelines 9).
     upgrades: tuple[GradeDomain, ...] = ()
+    #: Downgrade domains rated in grade.csv while the other ones are not yet (certainty not assessed).
+    pending: tuple[GradeDomain, ...] = ()
 
     @property
     def assessed(self) -> bool:
