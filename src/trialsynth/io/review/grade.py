@@ -23,7 +23,7 @@ from pathlib import Path
 from trialsynth._core.errors import InputError
 from trialsynth.io.review._csv import read_table
 from trialsynth.io.review.model import GRADE_DOMAINS, Grade, GradeDomain, Outcome
-from trialsynth.io.review.rob import check_when
+from trialsynth.io.review.rob import check_when, known_id
 
 GRADE_FILE = "grade.csv"
 GRADE_REQUIRED = ("outcome", "domain", "rating")
@@ -57,13 +57,7 @@ def read_grade_csv(path: Path, outcome_ids: Sequence[str]) -> tuple[GradeRating,
     out: list[GradeRating] = []
     seen: dict[tuple[str, str], int] = {}
     for number, cells in table:
-        outcome = table.cell(cells, "outcome").strip()
-        if outcome not in outcome_ids:
-            raise fail(
-                f"unknown outcome '{outcome}' (review.toml declares: {', '.join(outcome_ids)})",
-                number,
-                "outcome",
-            )
+        outcome = known_id(table, cells, number, "outcome", outcome_ids)
         domain = table.cell(cells, "domain").strip()
         if domain not in RATINGS:
             raise fail(

@@ -78,6 +78,17 @@ def check_when(value: str) -> str | None:
     return None
 
 
+def known_id(table, cells, number: int, column: str, known: Collection[str]) -> str:
+    """The stripped id in ``column`` if it is one of ``known`` (study ids, outcome ids); else an
+    :class:`InputError` naming the file, row and column and where the ids are declared."""
+    value = table.cell(cells, column).strip()
+    if value not in known:
+        where = "not in studies.csv" if column == "study" else f"review.toml declares: {', '.join(known)}"
+        shown = f"unknown {column} '{value}' ({where})" if value else f"the {column} is blank"
+        raise InputError(shown, file=table.source, row=number, column=table.name(column))
+    return value
+
+
 def _when(table, cells, number: int) -> str:
     value = table.cell(cells, "when")
     problem = check_when(value)
@@ -120,13 +131,7 @@ def read_risk_of_bias(
         study = text(cells, number, "study").strip()
         if study not in study_ids:
             raise fail(f"unknown study '{study}' (not in studies.csv)", number, "study")
-        outcome = text(cells, number, "outcome").strip()
-        if outcome not in outcome_ids:
-            raise fail(
-                f"unknown outcome '{outcome}' (review.toml declares: {', '.join(outcome_ids)})",
-                number,
-                "outcome",
-            )
+        outcome = known_id(table, cells, number, "outcome", outcome_ids)
         key = (study, outcome)
         if key in seen:
             raise fail(

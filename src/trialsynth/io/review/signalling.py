@@ -17,7 +17,7 @@ from pathlib import Path
 
 from trialsynth._core.errors import InputError
 from trialsynth.io.review._csv import read_table
-from trialsynth.io.review.rob import DOMAINS, RiskOfBias, check_when
+from trialsynth.io.review.rob import DOMAINS, RiskOfBias, check_when, known_id
 from trialsynth.io.review.rob2 import (
     QUESTIONS,
     VARIANTS,
@@ -93,17 +93,8 @@ def read_signalling(
     variants: dict[tuple[str, str], tuple[str, int]] = {}
     seen: dict[tuple[str, str, str], int] = {}
     for number, cells in table:
-        study = table.cell(cells, "study").strip()
-        if study not in study_ids:
-            shown = f"unknown study '{study}' (not in studies.csv)" if study else "the study is blank"
-            raise fail(shown, number, "study")
-        outcome = table.cell(cells, "outcome").strip()
-        if outcome not in outcome_ids:
-            raise fail(
-                f"unknown outcome '{outcome}' (review.toml declares: {', '.join(outcome_ids)})",
-                number,
-                "outcome",
-            )
+        study = known_id(table, cells, number, "study", study_ids)
+        outcome = known_id(table, cells, number, "outcome", outcome_ids)
         variant = table.cell(cells, "variant").strip().lower()
         if variant not in VARIANTS:
             raise fail(
