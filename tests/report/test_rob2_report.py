@@ -43,12 +43,28 @@ def test_incomplete_answers_say_what_is_needed(tmp_path):
     assert row["domains"][2] == {"answers": "—", "judgement": "entered: low (answers incomplete) (needs 3.1)"}
 
 
+GRADE = """outcome,domain,rating,reason,who,when
+events,risk_of_bias,-1,Open label,ann,2026-12-06
+events,inconsistency,0,,ann,2026-12-06
+events,indirectness,0,,ann,2026-12-06
+events,imprecision,-1,Few events,ann,2026-12-06
+events,publication_bias,0,,ann,2026-12-06
+events,large_effect,1,RR below 0.5 in every trial,ann,2026-12-06
+"""
+
+
 def test_run_writes_answers_to_results_json_and_report(tmp_path):
     out = tmp_path / "out"
-    run_review(_folder(tmp_path), out, docx=False, xlsx=False)
+    folder = _folder(tmp_path)
+    (folder / "grade.csv").write_text(GRADE, encoding="utf-8")
+    run_review(folder, out, docx=False, xlsx=False)
     doc = json.loads((out / "results.json").read_text(encoding="utf-8"))
     entry = doc["outcomes"][0]["rob2_signalling"]
     assert entry[0]["study"] == "bravo" and entry[0]["domains"]["D5"]["differs"] is True
     html = (out / "report.html").read_text(encoding="utf-8")
     assert "RoB 2 signalling questions" in html
     assert "suggested: some concerns, entered: low — Registered plan (invented)" in html
+    # GRADE from grade.csv: high − 1 − 1 + 1 = moderate, the reason to rate up with the others
+    assert "<li>Large effect (rated up) (1): RR below 0.5 in every trial</li>" in html
+    sof = (out / "sof.csv").read_text(encoding="utf-8")
+    assert ",moderate,risk_of_bias (-1): Open label; imprecision (-1): Few events; large_effect (1): RR" in sof
