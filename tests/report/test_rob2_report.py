@@ -67,4 +67,4 @@ def test_run_writes_answers_to_results_json_and_report(tmp_path):
     # GRADE from grade.csv: high − 1 − 1 + 1 = moderate, the reason to rate up with the others
     assert "<li>Large effect (rated up) (1): RR below 0.5 in every trial</li>" in html
     sof = (out / "sof.csv").read_text(encoding="utf-8")
-    assert ",moderate,risk_of_bias (-1): Open label; imprecision (-1): Few events; large_effect (1): RR" in sof
+    assert ",moderate,risk_of_bias (-1): Open label; imprecision (-1): Few events; large_effect (1):" in sof
