@@ -1,4 +1,4 @@
-"""rob2_signalling.csv and grade.csv in a review folder, and the editing API (io/review/edit.py).
+"""rob2_signalling.csv and grade.csv in a review folder, and the editing API (io/review/assess.py).
 
 A SYNTHETIC review (tests/fixtures/reviews/rob-example: invented trials and judgements); the
 expected suggestions are read off the RoB 2 guidance's algorithm figures (22 Aug 2019) by hand,
@@ -15,7 +15,7 @@ import pytest
 
 from trialsynth._core.errors import InputError
 from trialsynth.io.review import load_review
-from trialsynth.io.review.edit import (
+from trialsynth.io.review.assess import (
     ABSENT,
     StaleEdit,
     add_risk_of_bias,

@@ -1,5 +1,5 @@
 """``trialsynth rob2``: RoB 2 signalling answers and GRADE ratings from a terminal (thin layer over
-:mod:`trialsynth.io.review.edit` and :mod:`trialsynth.io.review.signalling`)."""
+:mod:`trialsynth.io.review.assess` and :mod:`trialsynth.io.review.signalling`)."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def show(review_dir, outcome) -> None:
 @click.option("--expected", default=None, help="the row's token as loaded (default: the current one)")
 def answer(review_dir, study, outcome, question, answer, variant, comment, who, expected) -> None:
     """Set the ANSWER (Y, PY, PN, N, NI, NA) to signalling QUESTION of STUDY and OUTCOME."""
-    from trialsynth.io.review import edit
+    from trialsynth.io.review import assess as edit
 
     token = expected or edit.read_signalling_answer(review_dir, study, outcome, question).token
     row = edit.set_signalling_answer(
@@ -70,7 +70,7 @@ def answer(review_dir, study, outcome, question, answer, variant, comment, who, 
 @click.option("--expected", default=None, help="the row's token as loaded (default: the current one)")
 def grade(review_dir, outcome, domain, rating, reason, who, expected) -> None:
     """Rate GRADE DOMAIN of OUTCOME in grade.csv (--rating=-1; +1, +2 for reasons to rate up)."""
-    from trialsynth.io.review import edit
+    from trialsynth.io.review import assess as edit
 
     token = expected or edit.read_grade_rating(review_dir, outcome, domain).token
     row = edit.set_grade_rating(

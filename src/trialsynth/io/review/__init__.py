@@ -167,7 +167,7 @@ Files
     ``large_effect``, ``dose_response``, ``plausible_confounding`` to rate up), ``rating``,
     ``reason`` (required unless 0), ``who``, ``when`` (:mod:`trialsynth.io.review.grade`).
     Edits of these files, one at a time with stale-edit protection:
-    :mod:`trialsynth.io.review.edit`.
+    :mod:`trialsynth.io.review.assess`.
 
 All files are UTF-8. CSV rows are numbered as a spreadsheet shows them (header = row 1);
 column names match ignoring case and surrounding spaces; blank rows are ignored. Words from

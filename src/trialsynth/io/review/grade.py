@@ -2,7 +2,7 @@
 
 review.toml is hand-written TOML with comments; Python's ``tomllib`` reads it but cannot write
 it back, and rewriting it would change the rest of the file. So ratings entered one at a time
-(by :mod:`trialsynth.io.review.edit`, the web page or the CLI) go to ``grade.csv``, one row
+(by :mod:`trialsynth.io.review.assess`, the web page or the CLI) go to ``grade.csv``, one row
 per outcome and domain: ``rating`` and ``reason``, ``who`` and ``when``. A row there replaces
 the same outcome's domain in review.toml; the other keys of the grade table (assumed control
 risk, OIS, note) stay in review.toml.
