@@ -36,6 +36,9 @@ from pathlib import Path
 
 from trialsynth._core.errors import InputError
 from trialsynth.io.atomic import replace_file
+
+# One exception for every stale edit of the folder (the data tables' editor raises it too).
+from trialsynth.io.review.edit import StaleEdit
 from trialsynth.io.review.grade import GRADE_COLUMNS, GRADE_FILE, read_grade_csv
 from trialsynth.io.review.rob import DOMAINS, ROB_OPTIONAL, ROB_REQUIRED, read_risk_of_bias
 from trialsynth.io.review.signalling import SIGNALLING_COLUMNS, SIGNALLING_FILE, read_signalling
@@ -58,8 +61,6 @@ ABSENT = "absent"
 _LOCK = ".trialsynth-edit.lock"
 
 
-class StaleEdit(InputError):
-    """The row changed since the editor loaded it; nothing was written."""
 
 
 @dataclass(frozen=True)
