@@ -17,6 +17,7 @@ from trialsynth.report.explain import (
     summary_sentence,
 )
 from trialsynth.report.moderators import meta_regression_sections, small_study_sentence
+from trialsynth.report.rob2_section import rob2_rows
 from trialsynth.report.sections import _inline_svg as _svg_inline
 from trialsynth.report.text import METHOD_NAMES, natural
 
@@ -186,6 +187,7 @@ def _figures(oa, labels: dict[str, str], out: Path, stem: str, review) -> dict[s
         figs.update(_funnel_figure(oa, display, out, stem))
         figs.update(_diagnostic_figures(oa, labels, out, stem))
     figs.update(_rob_figures(oa, review, labels, out, stem))
+    figs["rob2_rows"] = rob2_rows(review, o.id, labels)
     if oa.tsa is not None:
         from trialsynth.plots.tsa import tsa_plot
 

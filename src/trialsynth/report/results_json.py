@@ -10,6 +10,7 @@ from trialsynth._core.bounds import natural_scale
 from trialsynth._core.results import MetaResult
 from trialsynth._core.serialize import to_jsonable
 from trialsynth.report.moderators import meta_regression_entries, small_study_entry
+from trialsynth.report.rob2_section import rob2_json
 from trialsynth.report.text import prediction_note
 from trialsynth.workflow.runner import ReviewAnalysis, trim_fill_for
 
@@ -213,6 +214,7 @@ def results_document(analysis: ReviewAnalysis) -> dict[str, Any]:
                 for r in oa.used_rows
             ]
         entry["risk_of_bias"] = _rob_entry(review, oa, labels)
+        entry["rob2_signalling"] = rob2_json(review, o.id)
         entry["trim_and_fill"] = _trim_fill_entry(oa)
         entry["small_study_tests"] = small_study_entry(oa)
         entry["meta_regression"] = meta_regression_entries(oa)

@@ -156,8 +156,23 @@ Files
     outcome data; measurement of the outcome; selection of the reported result) and
     ``overall``, each ``low``, ``some concerns`` or ``high``; ``D1_support`` … ``D5_support``
     and ``overall_support`` (the support for each judgement, required), ``source``
-    (required: where the judgements come from), ``note``. The overall judgement follows RoB 2's
-    rule (see :func:`trialsynth.io.review.rob.read_risk_of_bias`).
+    (required: where the judgements come from), ``note``, ``who`` and ``when`` (ISO 8601) of
+    the last edit. The overall judgement follows RoB 2's rule (see
+    :func:`trialsynth.io.review.rob.read_risk_of_bias`).
+
+``rob2_signalling.csv`` (optional)
+    RoB 2 signalling answers: ``study``, ``outcome``, ``variant`` (``assignment`` or
+    ``adhering``), ``question`` ("1.1" … "5.3"), ``answer`` (Y, PY, PN, N, NI; NA where the
+    guidance offers it), ``comment``, ``who``, ``when``. The suggested judgements of the
+    guidance's algorithms (:mod:`trialsynth.io.review.rob2`) are computed at load
+    (:attr:`Review.rob2_signalling`; :mod:`trialsynth.io.review.signalling`).
+
+``grade.csv`` (optional)
+    GRADE ratings over review.toml's: ``outcome``, ``domain`` (the five above, or
+    ``large_effect``, ``dose_response``, ``plausible_confounding`` to rate up), ``rating``,
+    ``reason`` (required unless 0), ``who``, ``when`` (:mod:`trialsynth.io.review.grade`).
+    Edits of these files, one at a time with stale-edit protection:
+    :mod:`trialsynth.io.review.assess`.
 
 All files are UTF-8. CSV rows are numbered as a spreadsheet shows them (header = row 1);
 column names match ignoring case and surrounding spaces; blank rows are ignored. Words from

@@ -19,6 +19,7 @@ from trialsynth._core.limits import max_table_bytes
 from trialsynth.io.poolcsv import MEASURES, NUMERIC_COLUMNS
 from trialsynth.io.review._csv import Table, read_table
 from trialsynth.io.review._toml import key_lines, line_of
+from trialsynth.io.review.grade import GRADE_FILE, apply_grade_csv, read_grade_csv
 from trialsynth.io.review.model import (
     GRADE_DOMAINS,
     AnalysisDefaults,
@@ -46,6 +47,7 @@ from trialsynth.io.review.model import (
 )
 from trialsynth.io.review.nesting import check_nesting
 from trialsynth.io.review.rob import read_risk_of_bias
+from trialsynth.io.review.signalling import SIGNALLING_FILE, read_signalling
 from trialsynth.stats.effects import PROFILES
 from trialsynth.stats.meta import COUNT_METHODS, METHODS
 from trialsynth.stats.prisma import PrismaCounts, check_prisma, prisma_from_mapping
@@ -1439,12 +1441,19 @@ def load_review(path: str | Path) -> Review:
         "outcomes.csv": outcomes_table.source,
     }
     optional: dict[str, Any] = {"baseline": (), "lead_positions": (), "reported": (), "risk_of_bias": ()}
+    optional["rob2_signalling"] = ()
+    grade_file = folder / GRADE_FILE
+    if grade_file.exists():
+        ratings = read_grade_csv(grade_file, [o.id for o in parsed["outcomes"]])
+        parsed["outcomes"] = apply_grade_csv(parsed["outcomes"], ratings)
+        files[GRADE_FILE] = str(grade_file)
     outcome_ids = [o.id for o in parsed["outcomes"]]
     for name, key, reader in (
         ("baseline.csv", "baseline", lambda p: _read_baseline(p, study_ids)),
         ("lead_position.csv", "lead_positions", lambda p: _read_lead_positions(p, study_ids)),
         ("reported.csv", "reported", lambda p: _read_reported(p, parsed["outcomes"], set_ids)),
         ("risk_of_bias.csv", "risk_of_bias", lambda p: read_risk_of_bias(p, study_ids, outcome_ids)),
+        (SIGNALLING_FILE, "rob2_signalling", lambda p: read_signalling(p, study_ids, outcome_ids)),
     ):
         file = folder / name
         if file.exists():
@@ -1474,6 +1483,7 @@ def load_review(path: str | Path) -> Review:
         prisma=parsed["prisma"],
         networks=_existing_networks(folder, parsed["networks"], files),
         risk_of_bias=optional["risk_of_bias"],
+        rob2_signalling=optional["rob2_signalling"],
     )
 
 
