@@ -201,8 +201,11 @@ CTL <- "control=list(threshold=1e-12, maxiter=10000, tol=1e-12)"
 read_code <- function(inp) sprintf('dat <- read.csv("%s", check.names=FALSE, stringsAsFactors=FALSE)', inp$path)
 
 # Code that leaves per-study yi, vi (and the rows used) in 'es'.
+# 2x2 tables: escalc's defaults (add = 1/2, to = "only0", drop00 = FALSE): a double-zero
+# table is kept with 1/2 added to each cell, as rma(measure=, ai=, ...) does (trialsynth's
+# metafor profile). rma.mh and rma.peto below leave such tables out (their drop00 = TRUE).
 effects_code <- function(inp, measure) {
-  drop00 <- if (measure == "RD") "FALSE" else "TRUE"
+  drop00 <- "FALSE"
   switch(inp$type,
     binary = sprintf(paste0('es <- escalc(measure="%s", ai=events_treatment, n1i=n_treatment, ',
                             'ci=events_control, n2i=n_control, data=dat, add=1/2, to="only0", drop00=%s)'),
@@ -360,7 +363,8 @@ add("bcg", "bcg", "RD", "FE")
 add("bcg", "bcg", "RD", "DL", both)
 add("bcg", "bcg", "RD", "REML", "knha")
 
-# Yusuf table 9: zero cells and double zeros (0.5 correction, drop00 for OR/RR, kept for RD).
+# Yusuf table 9: zero cells and double zeros (0.5 correction; double zeros kept by escalc's
+# default drop00 = FALSE for inverse variance, left out by rma.mh/rma.peto for OR/RR).
 for (m in c("FE", "MH", "PETO")) add("yusuf9", "yusuf1985_table9", "OR", m)
 for (m in c("DL", "REML")) add("yusuf9", "yusuf1985_table9", "OR", m, both)
 add("yusuf9", "yusuf1985_table9", "OR", "PM", "z")
