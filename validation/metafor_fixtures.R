@@ -119,6 +119,14 @@ add_input("axfors2021", "dat.axfors2021",
              events_treatment = d$hcq_arm_event, n_treatment = d$hcq_arm_total,
              events_control = d$control_arm_event, n_control = d$control_arm_total))
 
+# Anti-infective catheters: 18 rare-event trials, one (Yucel 2004, 0/118 vs 0/105) double-zero,
+# which rma(measure="OR"/"RR", ai=, ...) keeps (escalc's drop00 = FALSE) and rma.mh leaves out.
+d <- dat.nielweise2007
+add_input("nielweise2007", "dat.nielweise2007",
+  "Niel-Weise et al., Intensive Care Med 2007 (metadat dat.nielweise2007)", "binary",
+  data.frame(study = paste(d$author, d$year), events_treatment = d$ai, n_treatment = d$n1i,
+             events_control = d$ci, n_control = d$n2i))
+
 # Specialist stroke units vs routine care, length of hospital stay (days): 9 studies,
 # continuous.
 d <- dat.normand1999
@@ -398,6 +406,13 @@ add("axfors", "axfors2021", "OR", "REML", "z")
 add("axfors", "axfors2021", "RR", "MH")
 add("axfors", "axfors2021", "RD", "MH")
 add("axfors", "axfors2021", "RD", "DL", "z")
+
+# Niel-Weise 2007: inverse variance keeps the double-zero trial (k = 18); MH leaves it out.
+for (m in c("FE", "MH")) add("nielweise", "nielweise2007", "OR", m)
+for (m in c("DL", "REML")) add("nielweise", "nielweise2007", "OR", m, both)
+add("nielweise", "nielweise2007", "RR", "REML", "z")
+add("nielweise", "nielweise2007", "RR", "DL", both)
+add("nielweise", "nielweise2007", "RD", "REML", "z")
 
 # Normand 1999: continuous, MD with every estimator, SMD with several.
 add("normand", "normand1999", "MD", "FE")
