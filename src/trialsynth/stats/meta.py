@@ -634,7 +634,9 @@ def pool_input(
     corrections: list[str] = []
     if exclude_derived:
         yi, vi, corrected = _leave_out_derived(data, yi, vi, corrected, derivations, notes, corrections)
-    double = _double_zero_rows(data, values)
+    # Kept double-zero tables are worth a word for ratio measures only (the profiles differ
+    # there); every profile keeps them for RD, where the generic correction note suffices.
+    double = _double_zero_rows(data, values) if measure != "RD" else None
     _note_corrections(data, corrected, dropped, add, notes, corrections, double=double)
     if method in COUNT_METHODS:
         included = np.isfinite(yi) & np.isfinite(vi)
