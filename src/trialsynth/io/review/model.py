@@ -65,6 +65,9 @@ class ModelSpec:
     #: metafor's ``rma.glmm``) and whether it is the fixed-effect version (τ² = 0).
     glmm: str | None = None
     fixed: bool = False
+    #: ``"CR2"``: cluster-robust tests (CR2, Satterthwaite df) for an outcome fitted by the
+    #: multilevel model (rows with an ``es_id``); None: model-based tests.
+    robust: str | None = None
 
     def pool_options(self) -> dict[str, object]:
         """Keyword arguments for :func:`trialsynth.stats.meta.pool_input`."""
