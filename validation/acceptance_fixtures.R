@@ -171,7 +171,7 @@ tsa_case <- function(input, measure, method, alpha, power, pc, rrr, rpact) {
   inp <- ana$inputs[[input]]
   dat <- read.csv(file.path(outdir, inp$path), check.names = FALSE, stringsAsFactors = FALSE)
   es <- escalc(measure = measure, ai = events_treatment, n1i = n_treatment, ci = events_control,
-               n2i = n_control, data = dat, add = 1/2, to = "only0", drop00 = TRUE)
+               n2i = n_control, data = dat, add = 1/2, to = "only0", drop00 = FALSE)
   ctl <- list(threshold = 1e-12, maxiter = 10000, tol = 1e-12)
   fe <- rma(yi, vi, data = es, method = "FE")
   re <- rma(yi, vi, data = es, method = method, control = ctl)

@@ -119,6 +119,14 @@ add_input("axfors2021", "dat.axfors2021",
              events_treatment = d$hcq_arm_event, n_treatment = d$hcq_arm_total,
              events_control = d$control_arm_event, n_control = d$control_arm_total))
 
+# Anti-infective catheters: 18 rare-event trials, one (Yucel 2004, 0/118 vs 0/105) double-zero,
+# which rma(measure="OR"/"RR", ai=, ...) keeps (escalc's drop00 = FALSE) and rma.mh leaves out.
+d <- dat.nielweise2007
+add_input("nielweise2007", "dat.nielweise2007",
+  "Niel-Weise et al., Intensive Care Med 2007 (metadat dat.nielweise2007)", "binary",
+  data.frame(study = paste(d$author, d$year), events_treatment = d$ai, n_treatment = d$n1i,
+             events_control = d$ci, n_control = d$n2i))
+
 # Specialist stroke units vs routine care, length of hospital stay (days): 9 studies,
 # continuous.
 d <- dat.normand1999
@@ -201,8 +209,11 @@ CTL <- "control=list(threshold=1e-12, maxiter=10000, tol=1e-12)"
 read_code <- function(inp) sprintf('dat <- read.csv("%s", check.names=FALSE, stringsAsFactors=FALSE)', inp$path)
 
 # Code that leaves per-study yi, vi (and the rows used) in 'es'.
+# 2x2 tables: escalc's defaults (add = 1/2, to = "only0", drop00 = FALSE): a double-zero
+# table is kept with 1/2 added to each cell, as rma(measure=, ai=, ...) does (trialsynth's
+# metafor profile). rma.mh and rma.peto below leave such tables out (their drop00 = TRUE).
 effects_code <- function(inp, measure) {
-  drop00 <- if (measure == "RD") "FALSE" else "TRUE"
+  drop00 <- "FALSE"
   switch(inp$type,
     binary = sprintf(paste0('es <- escalc(measure="%s", ai=events_treatment, n1i=n_treatment, ',
                             'ci=events_control, n2i=n_control, data=dat, add=1/2, to="only0", drop00=%s)'),
@@ -360,7 +371,8 @@ add("bcg", "bcg", "RD", "FE")
 add("bcg", "bcg", "RD", "DL", both)
 add("bcg", "bcg", "RD", "REML", "knha")
 
-# Yusuf table 9: zero cells and double zeros (0.5 correction, drop00 for OR/RR, kept for RD).
+# Yusuf table 9: zero cells and double zeros (0.5 correction; double zeros kept by escalc's
+# default drop00 = FALSE for inverse variance, left out by rma.mh/rma.peto for OR/RR).
 for (m in c("FE", "MH", "PETO")) add("yusuf9", "yusuf1985_table9", "OR", m)
 for (m in c("DL", "REML")) add("yusuf9", "yusuf1985_table9", "OR", m, both)
 add("yusuf9", "yusuf1985_table9", "OR", "PM", "z")
@@ -394,6 +406,13 @@ add("axfors", "axfors2021", "OR", "REML", "z")
 add("axfors", "axfors2021", "RR", "MH")
 add("axfors", "axfors2021", "RD", "MH")
 add("axfors", "axfors2021", "RD", "DL", "z")
+
+# Niel-Weise 2007: inverse variance keeps the double-zero trial (k = 18); MH leaves it out.
+for (m in c("FE", "MH")) add("nielweise", "nielweise2007", "OR", m)
+for (m in c("DL", "REML")) add("nielweise", "nielweise2007", "OR", m, both)
+add("nielweise", "nielweise2007", "RR", "REML", "z")
+add("nielweise", "nielweise2007", "RR", "DL", both)
+add("nielweise", "nielweise2007", "RD", "REML", "z")
 
 # Normand 1999: continuous, MD with every estimator, SMD with several.
 add("normand", "normand1999", "MD", "FE")

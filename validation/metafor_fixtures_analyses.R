@@ -152,8 +152,10 @@ read_code <- function(inp)
   sprintf('dat <- read.csv("%s", check.names=FALSE, stringsAsFactors=FALSE, na.strings=c("", "NA"))', inp$path)
 
 # Leaves yi, vi (and ni where sample sizes exist) as columns of 'dat'.
+# 2x2 tables: escalc's defaults (drop00 = FALSE: a double-zero table is kept, 1/2 added to
+# each cell), as rma(measure=, ai=, ...) and trialsynth's metafor profile.
 effects_code <- function(inp, measure) {
-  drop00 <- if (measure == "RD") "FALSE" else "TRUE"
+  drop00 <- "FALSE"
   switch(inp$type,
     binary = paste0(sprintf(paste0('es <- escalc(measure="%s", ai=events_treatment, n1i=n_treatment, ',
                                    'ci=events_control, n2i=n_control, data=dat, add=1/2, to="only0", drop00=%s)'),

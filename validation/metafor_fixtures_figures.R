@@ -73,7 +73,7 @@ effects_code <- function(inp, measure) {
   read <- sprintf('dat <- read.csv("%s", check.names=FALSE, stringsAsFactors=FALSE)', inp$path)
   es <- switch(inp$type,
     binary = sprintf(paste0('es <- escalc(measure="%s", ai=events_treatment, n1i=n_treatment, ci=events_control, ',
-                            'n2i=n_control, data=dat, add=1/2, to="only0", drop00=TRUE); dat$yi <- c(es$yi); ',
+                            'n2i=n_control, data=dat, add=1/2, to="only0", drop00=FALSE); dat$yi <- c(es$yi); ',
                             'dat$vi <- es$vi'), measure),
     continuous = sprintf(paste0('es <- escalc(measure="%s", m1i=mean_treatment, sd1i=sd_treatment, n1i=n_treatment, ',
                                 'm2i=mean_control, sd2i=sd_control, n2i=n_control, data=dat); dat$yi <- c(es$yi); ',

@@ -41,7 +41,9 @@ rows_for <- function(rv, outcome, set) {
 num <- function(x) as.numeric(sub("^\\+", "", x))
 
 # Per-study yi/vi for the rows, by the form each row uses (first complete form wins).
-effects <- function(d, measure) {
+# Double-zero 2x2 tables: kept with 1/2 added to each cell under the metafor profile (escalc's
+# default drop00 = FALSE), left out of OR and RR under the RevMan profile (RevMan 5).
+effects <- function(d, measure, profile = "metafor") {
   has <- function(cols) all(cols %in% names(d)) && all(nzchar(unlist(d[, cols])))
   # Counts entered as percentages (percent_* with n_*): events = round(percent/100 * n), half up,
   # as trialsynth.stats.derive.count_from_percent (Cochrane Handbook: counts from percentages).
@@ -56,7 +58,7 @@ effects <- function(d, measure) {
   if (measure %in% c("OR", "RR", "RD") && has(c("events_treatment", "n_treatment", "events_control", "n_control"))) {
     return(list(kind = "binary", es = escalc(measure, ai = num(d$events_treatment), n1i = num(d$n_treatment),
                 ci = num(d$events_control), n2i = num(d$n_control), add = 1/2, to = "only0",
-                drop00 = measure != "RD"), d = d))
+                drop00 = profile == "revman" && measure != "RD"), d = d))
   }
   if (measure %in% c("MD", "SMD") && has(c("mean_treatment", "sd_treatment", "n_treatment"))) {
     return(list(kind = "continuous", es = escalc(measure, m1i = num(d$mean_treatment), sd1i = num(d$sd_treatment),
@@ -116,7 +118,7 @@ for (set in c("paper", "living")) {
                                      "definition", "source", "note", "year", "p_value"))
     d <- d[apply(d[, data_cols, drop = FALSE], 1, function(r) any(nzchar(r))), , drop = FALSE]
     if (nrow(d) == 0) next
-    ef <- effects(d, crt_outcomes[[o]])
+    ef <- effects(d, crt_outcomes[[o]], "revman")
     for (m in models) {
       if (nrow(d) < 2 && m[[2]]) next
       res <- suppressWarnings(fit(ef, crt_outcomes[[o]], m[[1]], m[[2]], "revman"))
@@ -163,17 +165,18 @@ add(list(review = "bcg", analysis_set = "main", outcome = "tb", method = "REML",
          order = as.list(d$study[order(yr)]), estimate = as.list(as.double(cu$estimate)),
          ci_lower = as.list(as.double(cu$ci.lb)), ci_upper = as.list(as.double(cu$ci.ub))))
 
-# The catheter-infections review (rare events): REML on escalc's log odds ratios (0.5 added to
-# tables with a zero cell, double-zero tables left out, as trialsynth's effect sizes), then
-# Mantel-Haenszel and the binomial-normal models UM.FS and CM.EL (rma.glmm, ML, tight controls).
+# The catheter-infections review (rare events): REML on escalc's log odds ratios with its defaults
+# (0.5 added to tables with a zero cell, the double-zero table kept: drop00 = FALSE, as
+# rma(measure="OR", ai=, ...) and trialsynth's metafor profile), then Mantel-Haenszel and the
+# binomial-normal models UM.FS and CM.EL (rma.glmm, ML, tight controls), which leave it out.
 cat_rv <- read_review("catheter-infections")
 d <- rows_for(cat_rv, "crbsi", "main")
 ef <- effects(d, "OR")
 res <- rma(ef$es$yi, ef$es$vi, method = "REML", control = ctrl)
-keep <- !is.na(ef$es$yi)
-add(c(list(review = "catheter-infections"), entry(res, "main", "crbsi", "REML", FALSE, d$study[keep])))
+add(c(list(review = "catheter-infections"), entry(res, "main", "crbsi", "REML", FALSE, d$study)))
 counts <- list(ai = num(d$events_treatment), n1i = num(d$n_treatment), ci = num(d$events_control),
                n2i = num(d$n_control))
+keep <- !((counts$ai == 0 & counts$ci == 0) | (counts$ai == counts$n1i & counts$ci == counts$n2i))
 res <- rma.mh(ai = counts$ai, n1i = counts$n1i, ci = counts$ci, n2i = counts$n2i, measure = "OR")
 # rma.mh counts the double-zero table in k with weight 0; trialsynth lists it as not pooled, so
 # the fixture keeps the tables with a positive weight.

@@ -8,6 +8,7 @@ with the repeated leading digits of the last page dropped (``1300-1309`` → ``1
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -163,3 +164,23 @@ def test_methods_paragraph_cites_only_the_methods_used():
         "Higgins JPT, Thompson SG",
     ]
     assert "PRISMA" not in m["text"] and "GRADE" not in m["text"]
+
+
+def test_methods_paragraph_says_how_double_zero_trials_were_handled():
+    # The catheter review (metafor profile; REML on ORs, MH and GLMM sensitivity analyses): its
+    # inverse-variance OR keeps the double-zero trial (metafor's rma/escalc, drop00 = FALSE) and
+    # Mantel–Haenszel leaves it out (rma.mh, drop00 = TRUE).
+    review = load_review(CRT.parent / "catheter-infections")
+    m = methods_paragraph(review, rob=False, prisma=False, sof=False, funnel=False, generator="trialsynth x")
+    assert "trials with no events (or only events) in both arms included, as metafor's default" in m["text"]
+    assert "Mantel–Haenszel and Peto analyses left trials with no events in both arms out." in m["text"]
+    # The same review under the RevMan profile: left out, as RevMan 5.
+    revman = dataclasses.replace(review, analysis=dataclasses.replace(review.analysis, profile="revman"))
+    m = methods_paragraph(revman, rob=False, prisma=False, sof=False, funnel=False, generator="trialsynth x")
+    assert "left out trials with no events (or only events) in both arms, as RevMan 5 does" in m["text"]
+    # The same outcomes as continuous mean differences: no 2×2 tables, no sentence.
+    means = dataclasses.replace(review, outcomes=tuple(
+        dataclasses.replace(o, data_type="continuous", measure="MD") for o in review.outcomes
+    ))
+    m = methods_paragraph(means, rob=False, prisma=False, sof=False, funnel=False, generator="trialsynth x")
+    assert "both arms" not in m["text"]

@@ -131,9 +131,7 @@ def test_streams_are_the_documented_seedsequence_recipe():
         p1 = 1 / (1 + np.exp(-(np.log(p0 / (1 - p0)) + theta)))
         a, c = rng.binomial(n, p1), rng.binomial(n, p0)
         for j in range(5):
-            if a[j] == 0 and c[j] == 0:
-                assert not mask[r, j]
-                continue
+            # Double-zero tables too: kept with 0.5 added to each cell (metafor's rma, drop00 = FALSE).
             cells = np.array([a[j], n[j] - a[j], c[j], n[j] - c[j]], dtype=float)
             if (cells == 0).any():
                 cells += 0.5
@@ -142,6 +140,45 @@ def test_streams_are_the_documented_seedsequence_recipe():
                 yi[r, j], math.log(cells[0] * cells[3] / (cells[1] * cells[2])), rel_tol=1e-15
             )
             assert math.isclose(vi[r, j], (1 / cells).sum(), rel_tol=1e-15)
+
+
+@pytest.mark.parametrize("double_zero", [None, "keep", "drop"])
+def test_binary_double_zero_tables_follow_the_scenario(double_zero):
+    # Control risk 0.002 and 10 per arm: most tables have no events in either arm. Kept (the
+    # default, as metafor's rma: drop00 = FALSE) each is log((0.5·10.5)/(10.5·0.5)) = 0 with
+    # variance 1/0.5 + 1/10.5 + 1/0.5 + 1/10.5 (hand algebra); "drop" (RevMan 5) leaves them out
+    # of the mask.
+    raw = {
+        "seed": 7,
+        "replications": 4,
+        "estimator": [{"method": "FE"}],
+        "scenario": [
+            {
+                "data": "binary", "k": 6, "tau2": 0, "effect": 0,
+                "control_risk": 0.002, "n_per_arm": 10,
+                **({"double_zero": double_zero} if double_zero else {}),
+            }
+        ],
+    }  # fmt: skip
+    spec = spec_from_dict(raw)
+    assert spec.scenarios[0].double_zero == (double_zero or "keep")
+    yi, vi, mask = generate(spec, 0, 0, 4)
+    double = np.zeros_like(mask)
+    for r in range(4):
+        rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(7, spawn_key=(0, r))))
+        theta = 0.0 + 0.0 * rng.standard_normal(6)
+        p1 = 1 / (1 + np.exp(-(np.log(0.002 / 0.998) + theta)))
+        a, c = rng.binomial(np.full(6, 10), p1), rng.binomial(np.full(6, 10), 0.002)
+        double[r] = (a == 0) & (c == 0)
+    assert double.sum() >= 10  # the scenario does make double zeros
+    if double_zero == "drop":
+        assert not mask[double].any()
+    else:
+        assert mask[double].all()
+        np.testing.assert_allclose(yi[double], 0.0, atol=1e-15)
+        np.testing.assert_allclose(vi[double], 2 / 0.5 + 2 / 10.5, rtol=1e-15)
+    with pytest.raises(InputError, match="double_zero must be 'keep' or 'drop'"):
+        spec_from_dict({**raw, "scenario": [{**raw["scenario"][0], "double_zero": "maybe"}]})
 
 
 def _by_hand(spec, s, label):

@@ -9,6 +9,9 @@ corrections) are :class:`TrialsynthWarning` warnings, never silence.
 from __future__ import annotations
 
 import os
+import re
+
+_LINE_BREAKS = re.compile("[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
 
 
 class InputError(ValueError):
@@ -34,7 +37,9 @@ class InputError(ValueError):
         if column is not None:
             where.append(f"column '{column}'")
         text = (", ".join(where) + ": " + message) if where else message
-        super().__init__(text.replace("\n", " "))
+        # One line whatever the file held: every character str.splitlines() breaks on (CR, VT,
+        # FF, the file/group/record separators, NEL, LS, PS as well as LF) becomes a space.
+        super().__init__(_LINE_BREAKS.sub(" ", text))
 
 
 class TrialsynthWarning(UserWarning):

@@ -99,6 +99,10 @@ class MetaResult(JsonResult):
     #: Local maxima of the ML/REML likelihood of τ² over τ² ≥ 0 (the global one is ``tau2``);
     #: 0 for the other estimators.
     n_local_maxima: int = 0
+    #: How 2×2 tables with no events (or only events) in both arms were treated: ``"kept"``
+    #: (with the continuity correction: metafor's escalc/rma default, drop00 = FALSE),
+    #: ``"dropped"`` (RevMan 5, rma.mh, rma.peto) or ``""`` when no study was given as counts.
+    double_zero: str = ""
 
     @property
     def ratio(self) -> bool:
@@ -132,8 +136,8 @@ class MetaResult(JsonResult):
         "k", "measure", "method", "hk", ("hk_variant", "_json_hk_variant"), "profile", "level", "test",
         "scale", "pooled", "estimate", "se", "ci_lower", "ci_upper", "statistic", "df", "p_value", "tau2",
         "tau2_ci_lower", "tau2_ci_upper", "tau", "i2", "h2", "q", "q_df", "q_p_value", "pi_lower",
-        "pi_upper", "pi_type", "converged", "iterations", "n_local_maxima", "corrections", "notes",
-        "studies", "**extra",
+        "pi_upper", "pi_type", "converged", "iterations", "n_local_maxima",
+        ("double_zero", "_json_double_zero"), "corrections", "notes", "studies", "**extra",
     )
 
     @property
@@ -144,6 +148,10 @@ class MetaResult(JsonResult):
     @property
     def _json_hk_variant(self) -> str | None:
         return self.hk_variant or None
+
+    @property
+    def _json_double_zero(self) -> str | None:
+        return self.double_zero or None
 
     def _repr_html_(self) -> str:
         """Jupyter display: summary and per-study tables (escaped) and the forest plot."""

@@ -146,6 +146,9 @@ def methods_paragraph(
         text.append("Other models (per outcome, or as sensitivity analyses): " + "; ".join(described) + ".")
     profile = "from Cochran's Q, as RevMan 5 does" if review.analysis.profile == "revman" else "from τ²"
     text.append(f"Heterogeneity is described by τ², Cochran's Q and I² ({profile}){cite('I2')}.")
+    zero = _zero_cell_sentence(review)
+    if zero:
+        text.append(zero)
     if funnel:
         text.append(f"Small-study effects were examined with contour-enhanced funnel plots{cite('funnel')}.")
     if rob:
@@ -156,6 +159,40 @@ def methods_paragraph(
         text.append(f"Study selection is reported as a PRISMA 2020 flow diagram{cite('PRISMA')}.")
     text.append(f"Analyses were run with {generator}.")
     return {"text": " ".join(text), "references": [METHOD_REFERENCES[k] for k in cited]}
+
+
+def _zero_cell_sentence(review) -> str:
+    """How zero cells and double-zero trials were handled, when an outcome pools 2×2 tables as
+    odds or risk ratios ("" otherwise): the profile decides for inverse variance (metafor's
+    ``rma``/``escalc`` keep double-zero tables, drop00 = FALSE; RevMan 5 leaves them out), and
+    Mantel–Haenszel and Peto leave them out under both."""
+    specs = [
+        spec
+        for o in review.outcomes
+        if getattr(o, "data_type", "") == "binary" and getattr(o, "measure", "").upper() in ("OR", "RR")
+        for spec in (o.model, *o.sensitivity)
+    ]
+    if not specs:
+        return ""
+    iv = any(spec.method not in ("MH", "PETO", "GLMM") for spec in specs)
+    count = any(spec.method in ("MH", "PETO") for spec in specs)
+    parts = []
+    if iv:
+        if review.analysis.profile == "revman":
+            parts.append(
+                "inverse-variance analyses added 0.5 to each cell of a 2×2 table with a zero cell and "
+                "left out trials with no events (or only events) in both arms, as RevMan 5 does"
+            )
+        else:
+            parts.append(
+                "inverse-variance analyses added 0.5 to each cell of a 2×2 table with a zero cell, "
+                "trials with no events (or only events) in both arms included, as metafor's default "
+                "(drop00 = FALSE)"
+            )
+    if count:
+        parts.append("Mantel–Haenszel and Peto analyses left trials with no events in both arms out")
+    sentence = "; ".join(parts)
+    return sentence[0].upper() + sentence[1:] + "."
 
 
 def reference_section(review) -> dict[str, Any]:

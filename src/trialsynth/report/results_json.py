@@ -59,6 +59,7 @@ def _result_entry(result: MetaResult, labels: dict[str, str]) -> dict[str, Any]:
         "pi_upper": _nat(result, result.pi_upper),
         "pi_note": prediction_note(result),
         "converged": result.converged,
+        "double_zero": result.double_zero or None,
         "corrections": list(result.corrections),
         "notes": list(result.notes),
         "studies": [

@@ -51,7 +51,7 @@ from trialsynth._core.bounds import check_effects
 from trialsynth._core.dist import chi2_sf, crit_value, norm_quantile, norm_two_sided_p
 from trialsynth._core.errors import InputError, TrialsynthWarning
 from trialsynth._core.serialize import JsonResult, json_key
-from trialsynth.stats.regression import FIXED, fit_mods
+from trialsynth.stats.regression import EXACT_FIT_WARNING, FIXED, exact_fit, fit_mods
 
 #: Fewer studies than this and the asymmetry tests are flagged (Sterne et al., BMJ 2011).
 MIN_STUDIES_ASYMMETRY = 10
@@ -136,13 +136,33 @@ def egger_test(
         raise InputError("a regression test needs at least three studies")
     x = _PREDICTORS[predictor](vi, ni)
     X = np.column_stack([np.ones(k), x])
+    limit = predictor in ("sei", "vi", "ninv", "sqrtninv")
+    if np.all(np.isfinite(X)) and np.linalg.matrix_rank(X) < 2:
+        # The predictor is the same for every study (equal SEs, say): no slope can be fitted
+        # (metafor's regtest stops: "Model matrix no longer of full rank").
+        warnings.warn(
+            f"the regression test for funnel-plot asymmetry ({model}) is not defined: every study has "
+            f"the same {predictor}, so there is no slope to test; not reported",
+            TrialsynthWarning,
+            stacklevel=2,
+        )
+        nan = math.nan
+        df = float(k - 2) if model == "lm" or hk else nan
+        return RegressionTest(model, predictor, nan, df, nan, nan, nan, nan, nan, nan)
     if model == "lm":
         f = fit_mods(yi, vi, X, method=FIXED, hk=True, level=level)
     elif model == "rma":
         f = fit_mods(yi, vi, X, method=method.upper(), hk=hk, hk_variant=hk_variant, level=level)
     else:
         raise ValueError("model must be 'rma' or 'lm'")
-    limit = predictor in ("sei", "vi", "ninv", "sqrtninv")
+    if bool(f["exact_fit"]):
+        # metafor's regtest(model = "lm") prints a t from rounding noise here (R's summary.lm
+        # warns "essentially perfect fit"); in exact arithmetic the t statistic is 0/0.
+        warnings.warn(
+            EXACT_FIT_WARNING.format(what=f"regression test for funnel-plot asymmetry ({model})"),
+            TrialsynthWarning,
+            stacklevel=2,
+        )
     return RegressionTest(
         model=model,
         predictor=predictor,
@@ -528,9 +548,24 @@ def harbord_test(a, n1, c, n2) -> HarbordTest:
         raise InputError("Harbord's test needs at least three tables with events")
     y = z / np.sqrt(v)
     X = np.column_stack([np.ones(k), np.sqrt(v)])
+    if np.linalg.matrix_rank(X) < 2:
+        # Every table has the same information V (identical tables, say): √V is a constant, so
+        # the intercept and the slope cannot be told apart (R's lm reports the slope as NA).
+        warnings.warn(
+            "Harbord's test is not defined: every table has the same information V, so the "
+            "regression on √V has no slope; not reported",
+            TrialsynthWarning,
+            stacklevel=2,
+        )
+        return HarbordTest(k, math.nan, math.nan, math.nan, k - 2, math.nan, math.nan)
     xtx_inv = np.linalg.inv(X.T @ X)
     beta = xtx_inv @ X.T @ y
     resid = y - X @ beta
+    if exact_fit(y, X, np.ones(k), resid):
+        warnings.warn(
+            EXACT_FIT_WARNING.format(what="Harbord's test"), TrialsynthWarning, stacklevel=2
+        )
+        return HarbordTest(k, float(beta[0]), 0.0, math.nan, k - 2, math.nan, float(beta[1]))
     s2 = float(resid @ resid) / (k - 2)
     se = math.sqrt(s2 * xtx_inv[0, 0])
     t = float(beta[0]) / se

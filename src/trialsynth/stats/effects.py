@@ -15,9 +15,13 @@ n1 = a + b, n2 = c + d):
 * RR: yi = ln((a/n1) / (c/n2)), vi = 1/a − 1/n1 + 1/c − 1/n2.
 * RD: yi = a/n1 − c/n2, vi = p1(1 − p1)/n1 + p2(1 − p2)/n2.
 
-A table with a zero cell gets ``add`` (0.5) added to all four cells (``to="only0"``); a
-table with no events in either arm, or only events in both, is left out of OR and RR
-(``drop00``), kept (with the correction) for RD.
+A table with a zero cell gets ``add`` (0.5) added to all four cells (``to="only0"``). A
+table with no events in either arm, or only events ("double zero"), is left out when
+``drop00`` is true: :func:`binary_effects` defaults to that for OR, RR and Peto (RevMan 5,
+metafor's ``rma.mh``/``rma.peto``) and keeps it for RD. Pooling picks the convention by
+profile (:func:`trialsynth.stats.meta.default_drop00`): the ``metafor`` profile's
+inverse-variance OR and RR keep such tables with the correction, as metafor's ``escalc`` and
+``rma`` (``drop00 = FALSE``).
 
 Continuous data (means m, SDs s, sizes n):
 

@@ -40,6 +40,23 @@ METHODS = ("FE", "MH", "PETO", "DL", "REML", "PM", "ML", "HE", "SJ", "EB", "HS",
 COUNT_METHODS = {"MH": ("OR", "RR", "RD"), "PETO": ("OR",), "GLMM": ("OR",)}
 
 
+def default_drop00(measure: str, method: str, profile: str) -> bool:
+    """Whether 2×2 tables with no events (or only events) in both arms are left out by default.
+
+    * metafor profile, inverse-variance methods: kept, with ``add`` added to each cell, for
+      every measure (``escalc`` and ``rma.uni`` default to ``add = 1/2, to = "only0",
+      drop00 = FALSE``; Viechtbauer, J Stat Softw 2010;36(3), and the metafor 3.8 manual).
+    * Mantel–Haenszel and Peto (both profiles): left out of OR and RR, as ``rma.mh`` and
+      ``rma.peto`` (``drop00 = TRUE``) and RevMan 5; the RD case is handled where it is pooled.
+    * RevMan profile: left out of OR and RR (and Peto), kept for RD (Deeks & Higgins 2010,
+      RevMan 5 statistical methods: such studies give no information on a ratio).
+    """
+    measure, method = measure.upper(), method.upper()
+    if method in COUNT_METHODS or profile == "revman":
+        return measure != "RD"
+    return False
+
+
 def _check_options(measure: str, method: str, hk_variant: str, level: float, pi_type: str, profile: str):
     if measure not in MEASURES:
         raise InputError(f"unknown measure '{measure}'; choose one of {', '.join(MEASURES)}")
@@ -518,7 +535,7 @@ def _leave_out_derived(data, yi, vi, corrected, derivations, notes, corrections)
     return np.where(derived, np.nan, yi), np.where(derived, np.nan, vi), corrected & ~derived
 
 
-def _note_corrections(data, corrected, dropped, add: float, notes, corrections) -> None:
+def _note_corrections(data, corrected, dropped, add: float, notes, corrections, *, double=None) -> None:
     """Per-row notes, result corrections and warnings for p-values given as bounds, continuity
     corrections and tables dropped from a ratio measure (``notes``/``corrections`` updated)."""
     kinds = np.asarray(data.kinds)
@@ -544,6 +561,22 @@ def _note_corrections(data, corrected, dropped, add: float, notes, corrections) 
         for i in np.nonzero(corrected)[0]:
             notes[i] = f"{add:g} added to each cell (zero cell)"
         msg = f"{data.source}: continuity correction of {add:g} added to all cells of {', '.join(names)}"
+        _warn(msg, stacklevel=4)
+    kept = corrected & double if double is not None else np.zeros_like(corrected)
+    if kept.any():
+        # metafor's escalc / rma default (drop00 = FALSE): a double-zero table is kept, corrected.
+        names = [lab for lab, kflag in zip(data.labels, kept, strict=True) if kflag]
+        for i in np.nonzero(kept)[0]:
+            notes[i] = f"{add:g} added to each cell (no events, or only events, in both arms: kept)"
+        corrections.append(
+            f"kept with {add:g} added to each cell although no events (or only events) in both arms "
+            "(metafor's escalc default, drop00 = FALSE; the RevMan profile leaves them out): "
+            + ", ".join(names)
+        )
+        msg = (
+            f"{data.source}: double-zero tables kept with {add:g} added to each cell "
+            f"(metafor's default drop00 = FALSE; --profile revman leaves them out): {', '.join(names)}"
+        )
         _warn(msg, stacklevel=4)
     if dropped.any():
         names = [lab for lab, dflag in zip(data.labels, dropped, strict=True) if dflag]
@@ -587,10 +620,8 @@ def pool_input(
         from trialsynth.stats.glmm_result import glmm_pool_result
 
         return glmm_pool_result(data, model=glmm, fixed=fixed, level=level, add=add)
-    if method in COUNT_METHODS:
-        # metafor's rma.mh / rma.peto: drop double-zero tables from the per-study effects
-        # for OR and RR (and Peto), keep them for RD.
-        drop00 = (measure != "RD") if drop00 is None else drop00
+    if drop00 is None:
+        drop00 = default_drop00(measure, method, profile)
     yi, vi, corrected, dropped, derivations, values = _effects_for_rows(
         data,
         measure=measure,
@@ -605,12 +636,15 @@ def pool_input(
     corrections: list[str] = []
     if exclude_derived:
         yi, vi, corrected = _leave_out_derived(data, yi, vi, corrected, derivations, notes, corrections)
-    _note_corrections(data, corrected, dropped, add, notes, corrections)
+    # Kept double-zero tables are worth a word for ratio measures only (the profiles differ
+    # there); every profile keeps them for RD, where the generic correction note suffices.
+    double = _double_zero_rows(data, values) if measure != "RD" else None
+    _note_corrections(data, corrected, dropped, add, notes, corrections, double=double)
     if method in COUNT_METHODS:
         included = np.isfinite(yi) & np.isfinite(vi)
         if not included.any():
             raise NotEstimable(f"{data.source}: no study has a usable effect estimate")
-        return _count_method_result(
+        result = _count_method_result(
             data,
             yi,
             vi,
@@ -624,6 +658,7 @@ def pool_input(
             values=values,
             derivations=derivations,
         )
+        return replace(result, double_zero=_double_zero_convention(data, drop00))
     tau2 = None
     model_notes: list[str] = []
     if (
@@ -653,6 +688,25 @@ def pool_input(
     )
     if tau2 is not None:
         result = replace(result, **het)
-    return result
+    return replace(result, double_zero=_double_zero_convention(data, drop00))
 
 
+def _double_zero_rows(data, values) -> np.ndarray:
+    """Rows given as 2×2 counts with no events, or only events, in both arms."""
+    kinds = np.asarray(data.kinds)
+    binary = kinds == "binary"
+    if not binary.any():
+        return np.zeros(len(kinds), dtype=bool)
+    a, n1, c, n2 = (
+        np.asarray(values[col], dtype=float)
+        for col in ("events_treatment", "n_treatment", "events_control", "n_control")
+    )
+    with np.errstate(invalid="ignore"):
+        return binary & (((a == 0) & (c == 0)) | ((a == n1) & (c == n2)))
+
+
+def _double_zero_convention(data, drop00: bool) -> str:
+    """``"kept"`` or ``"dropped"`` (the double-zero convention applied), ``""`` without 2×2 counts."""
+    if "binary" not in data.kinds:
+        return ""
+    return "dropped" if drop00 else "kept"

@@ -208,18 +208,52 @@ def _tau2_of_mods(method: str, tau2, y, v, X, mask):
     return est.tau2, est.converged, est.iterations, boundary
 
 
-def _omnibus_test(beta, vb, btt, hk: bool, tdf):
+#: Warned when Hartung–Knapp meets an exact fit; ``{what}`` names the model.
+EXACT_FIT_WARNING = (
+    "{what}: the effects lie exactly on the fitted line (residual variance 0), so the dispersion "
+    "factor (Hartung–Knapp's q) is 0, the standard errors are 0 and the t statistics 0/0: not reported"
+)
+
+#: Relative size of the weighted residuals below which a fit counts as exact (see :func:`exact_fit`).
+EXACT_FIT_RTOL = 1e-10
+
+
+def exact_fit(y, X, w, e) -> np.ndarray:
+    """True where the weighted least-squares residuals ``e`` are zero up to rounding.
+
+    Rounding in the fit leaves residuals of order κ²·ε·‖y‖ (normal equations: κ the condition
+    number of W^½X, ε the machine epsilon; Golub & Van Loan, Matrix Computations, 4th ed., §5.3.7)
+    instead of 0, and the Hartung–Knapp factor Σwe²/(k − p) then gives a t statistic made of
+    that noise. The fit is taken as exact when ‖W^½e‖ ≤ max(1e-10, 100·κ²·ε)·‖W^½y‖: 1e-10 is far
+    below what effects reported to a few significant digits can carry (their own rounding
+    leaves residuals of ~1e-7 relative or more unless the fit is exact) and far above ε.
+    Scaling by ‖W^½y‖ (not the spread of y) follows the rounding errors, which grow with |y|.
+    """
+    sw = np.sqrt(w)
+    ss_e = ((sw * e) ** 2).sum(axis=-1)
+    ss_y = ((sw * y) ** 2).sum(axis=-1)
+    kappa = np.linalg.cond(sw[..., None] * X)
+    tol = np.maximum(EXACT_FIT_RTOL, 100.0 * kappa**2 * np.finfo(float).eps)
+    with np.errstate(invalid="ignore"):
+        return np.asarray(np.isfinite(ss_e) & (ss_e <= tol**2 * ss_y), dtype=bool)
+
+
+def _omnibus_test(beta, vb, btt, hk: bool, tdf, undefined=None):
     """Wald test of the coefficients ``btt``: QM with its χ²(m) p-value, or under Hartung–Knapp
-    F = QM/m with F(m, k − p) (``qm_df2`` then k − p, else NaN). NaN when ``btt`` is empty."""
+    F = QM/m with F(m, k − p) (``qm_df2`` then k − p, else NaN). NaN when ``btt`` is empty, and
+    where ``undefined`` (an exact fit under Hartung–Knapp: the covariance is 0, QM is 0/0)."""
     shape = beta.shape[:-1]
     m = len(btt)
     if m == 0:
         nan = np.full(shape, np.nan)
         return nan, nan, nan
+    undefined = np.zeros(shape, dtype=bool) if undefined is None else undefined
     with np.errstate(divide="ignore", invalid="ignore"):
         bm = beta[..., btt]
         vm = vb[..., btt[:, None], btt[None, :]]
+        vm = np.where(undefined[..., None, None], np.eye(m), vm)  # a stand-in, replaced by NaN below
         qm = np.einsum("...i,...i->...", bm, np.linalg.solve(vm, bm[..., None])[..., 0])
+        qm = np.where(undefined, np.nan, qm)
         if hk:
             qm = qm / m
             return qm, special.fdtrc(m, tdf, qm), tdf
@@ -282,13 +316,18 @@ def fit_mods(
         w = _weights(v, mask, np.where(np.isfinite(tau2_fit), tau2_fit, 0.0))
         beta, A, e = _gls(y, X, w)
         s2 = np.ones(shape)
+        exact = np.zeros(shape, dtype=bool)
         if hk:
             s2 = (w * e**2).sum(axis=-1) / dfr
             if hk_variant == "adhoc":
                 s2 = np.maximum(1.0, s2)
+            else:
+                exact = exact_fit(y, X, w, e)
+                s2 = np.where(exact, 0.0, s2)
         vb = A * s2[..., None, None]
         se = np.sqrt(np.diagonal(vb, axis1=-2, axis2=-1))
-        stat = beta / se
+        # An exact fit under Hartung–Knapp: SE 0, so β/SE is 0/0 (or β/0): not defined.
+        stat = np.where(exact[..., None], np.nan, beta / se)
         if hk:
             tdf = np.where(dfr >= 1, dfr, np.nan).astype(float)
             pval = t_two_sided_p(stat, tdf[..., None])
@@ -301,7 +340,7 @@ def fit_mods(
 
         btt = np.arange(1, p) if intercept else np.arange(p)
         m = len(btt)
-        qm, qm_p, qm_df2 = _omnibus_test(beta, vb, btt, hk, tdf)
+        qm, qm_p, qm_df2 = _omnibus_test(beta, vb, btt, hk, tdf, exact)
 
         tau2_out, i2, h2 = _mods_heterogeneity(method, tau2_fit, qe, dfr, tr_p0)
         sw = w.sum(axis=-1)
@@ -336,6 +375,7 @@ def fit_mods(
         "hat": hat,
         "fitted": np.where(mask, fitted, np.nan),
         "s2": s2,
+        "exact_fit": exact,
     }
 
 
@@ -728,6 +768,9 @@ def fit_regression(
         )
     if bool(f["tau2_boundary"]):
         warnings.warn(BOUNDARY_WARNING.format(method=method), TrialsynthWarning, stacklevel=2)
+    if bool(f["exact_fit"]):
+        what = "meta-regression"
+        warnings.warn(EXACT_FIT_WARNING.format(what=what), TrialsynthWarning, stacklevel=2)
     coefs = tuple(
         Coefficient(
             name=names[j],

@@ -14,7 +14,8 @@ Data types. ``normal``: per study vᵢ from the within-study variance distributi
 inverse-variance model). ``binary``: per study a control risk p₀ and an arm size n (both arms),
 θᵢ ~ N(θ, τ²) on the log odds ratio scale, p₁ = expit(logit(p₀) + θᵢ), events a ~ Bin(n, p₁) and
 c ~ Bin(n, p₀); log OR and its variance as :func:`trialsynth.stats.effects.binary_effects` (metafor's
-conventions: 0.5 added to tables with a zero cell, double-zero tables left out).
+conventions: 0.5 added to tables with a zero cell; double-zero tables kept with that correction,
+as ``rma``'s default drop00 = FALSE, or left out, as RevMan 5, with ``double_zero = "drop"``).
 
 Reproducibility. Replication r of scenario s (both counted from 0) draws from its own stream,
 ``numpy.random.Generator(PCG64(SeedSequence(seed, spawn_key=(s, r))))``, and the sums over
@@ -120,12 +121,19 @@ class Scenario:
     vi: Distribution | None = None
     control_risk: Distribution | None = None
     n_per_arm: Distribution | None = None
+    #: Binary data: ``"keep"`` double-zero tables (0.5 added to each cell; metafor's rma,
+    #: drop00 = FALSE) or ``"drop"`` them (RevMan 5); ``""`` for normal data.
+    double_zero: str = ""
 
     #: JSON: the distributions that are set (``vi`` for normal data, the other two for binary).
     __json_fields__ = (
         "name", "data", "k", "tau2", "effect", ("vi", "_json_vi"), ("control_risk", "_json_control_risk"),
-        ("n_per_arm", "_json_n_per_arm"),
+        ("n_per_arm", "_json_n_per_arm"), ("double_zero", "_json_double_zero"),
     )
+
+    @property
+    def _json_double_zero(self) -> str | object:
+        return self.double_zero or OMIT
 
     @property
     def _json_vi(self) -> Distribution | object:
@@ -172,7 +180,7 @@ class SimulationSpec:
 
 
 _TOP_KEYS = {"seed", "replications", "chunk_size", "level", "scenario", "estimator"}
-_SCENARIO_KEYS = {"name", "data", "k", "tau2", "effect", "vi", "control_risk", "n_per_arm"}
+_SCENARIO_KEYS = {"name", "data", "k", "tau2", "effect", "vi", "control_risk", "n_per_arm", "double_zero"}
 _DIST_KEYS = {
     "fixed": {"value"},
     "uniform": {"low", "high"},
@@ -248,8 +256,10 @@ def _scenarios(raw: dict, index: int, *, file: str) -> list[Scenario]:
         raise InputError(f"{where}.tau2 must not be negative", file=file)
     effects = [float(_number(v, f"{where}.effect", file=file)) for v in _as_list(raw["effect"])]
     if data == "normal":
-        if "vi" not in raw or {"control_risk", "n_per_arm"} & set(raw):
-            raise InputError(f"{where}: normal data take 'vi' (and not control_risk or n_per_arm)", file=file)
+        if "vi" not in raw or {"control_risk", "n_per_arm", "double_zero"} & set(raw):
+            raise InputError(
+                f"{where}: normal data take 'vi' (and not control_risk, n_per_arm or double_zero)", file=file
+            )
         dists = {"vi": _distribution(raw["vi"], f"{where}.vi", file=file, support=(0.0, math.inf))}
     else:
         if "vi" in raw or not {"control_risk", "n_per_arm"} <= set(raw):
@@ -262,6 +272,10 @@ def _scenarios(raw: dict, index: int, *, file: str) -> list[Scenario]:
                 raw["n_per_arm"], f"{where}.n_per_arm", file=file, support=(1.0, math.inf), integer=True
             ),
         }
+        dz = raw.get("double_zero", "keep")
+        if dz not in ("keep", "drop"):
+            raise InputError(f"{where}.double_zero must be 'keep' or 'drop', not {dz!r}", file=file)
+        dists["double_zero"] = dz
     grid = list(itertools.product(ks, tau2s, effects))
     out = []
     for k, tau2, effect in grid:
@@ -376,7 +390,7 @@ def generate(spec: SimulationSpec, scenario: int, start: int, stop: int):
         a[row] = rng.binomial(m.astype(np.int64), p1)
         c[row] = rng.binomial(m.astype(np.int64), p0)
         size[row] = m
-    eff = binary_effects(a, size, c, size, "OR")
+    eff = binary_effects(a, size, c, size, "OR", drop00=sc.double_zero == "drop")
     return eff.yi, eff.vi, ~eff.dropped
 
 

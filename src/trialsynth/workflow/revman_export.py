@@ -30,8 +30,9 @@ models (GLMM), the Hartung–Knapp adjustment, measures other than OR, RR, RD, M
 meta-regression (moderators), cumulative and network meta-analysis, trial sequential analysis and
 Bayesian analyses.
 Under the ``metafor`` profile some analyses follow conventions RevMan does not share (RevMan's
-standardised mean difference variance, Mantel–Haenszel risk-difference variance and zero-cell
-correction): those are exported with their data, and marked not exact with the reason.
+standardised mean difference variance, Mantel–Haenszel risk-difference variance, zero-cell
+correction and double-zero tables, which metafor's inverse-variance OR and RR keep and RevMan
+leaves out): those are exported with their data, and marked not exact with the reason.
 Deeks JJ, Higgins JPT. Statistical algorithms in Review Manager 5. The Cochrane
 Collaboration, 2010 (the methods RevMan uses).
 """
@@ -184,6 +185,14 @@ def _setting(model, form: str, oa, profile: str, values) -> tuple[str, bool, lis
             if np.any((a == 0) | (c == 0) | (a == n1) | (c == n2)):
                 problems.append(
                     "RevMan adds 0.5 to the zero cells of Mantel–Haenszel tables; metafor does not"
+                )
+        if revman[0] == "IV" and form == "DICH" and values is not None and oa.outcome.measure in ("OR", "RR"):
+            a, n1 = values["events_treatment"], values["n_treatment"]
+            c, n2 = values["events_control"], values["n_control"]
+            if np.any(((a == 0) & (c == 0)) | ((a == n1) & (c == n2))):
+                problems.append(
+                    "RevMan leaves studies with no events (or only events) in both arms out of an odds "
+                    "or risk ratio; the metafor profile keeps them with 0.5 added (escalc's drop00 = FALSE)"
                 )
     return revman[0], revman[1], problems
 

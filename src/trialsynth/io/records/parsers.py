@@ -914,7 +914,7 @@ def _csv_authors(cell: str) -> tuple[str, ...]:
     if cell.startswith("["):
         try:
             value = json.loads(cell)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: brackets nested too deep
             value = None
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
             return tuple(value)
@@ -931,7 +931,7 @@ def _csv_list(cell: str) -> tuple[str, ...]:
     if cell.startswith("["):
         try:
             value = json.loads(cell)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: brackets nested too deep
             value = None
         if isinstance(value, list):
             return tuple(str(v) for v in value)
@@ -997,7 +997,13 @@ def parse_csv(text: str, file: str) -> ParseResult:
 
         fields = {h.strip(): [v] for h, v in zip(header, row, strict=True) if v.strip()}
         if own_export:
-            fields = json.loads(row[names.index("fields")]) if row[names.index("fields")].strip() else fields
+            stored_cell = row[names.index("fields")]
+            try:
+                stored = json.loads(stored_cell) if stored_cell.strip() else fields
+            except (ValueError, RecursionError):
+                result.skip(file, start, "the 'fields' cell is not the JSON a records export writes")
+                continue
+            fields = stored if isinstance(stored, dict) else fields
             raw = row[names.index("raw")] or raw
         if cell("database"):
             databases.add(cell("database"))
