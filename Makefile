@@ -63,6 +63,7 @@ fixtures:
 	Rscript validation/multimodal_fixtures.R tests/fixtures/multimodal
 	Rscript validation/acceptance_fixtures.R tests/fixtures/acceptance
 	Rscript validation/glmm_fixtures.R tests/fixtures/glmm
+	Rscript validation/glmm_irr_fixtures.R tests/fixtures/glmm
 	Rscript validation/network_fixtures.R tests/fixtures/network
 	Rscript validation/multilevel_fixtures.R tests/fixtures/multilevel
 	Rscript validation/derive_fixtures.R tests/fixtures/derive

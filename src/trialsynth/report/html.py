@@ -40,12 +40,13 @@ def _slug(*parts: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", "-".join(parts).lower()).strip("-")
 
 
-def _model_name(method: str, hk: bool, spec=None) -> str:
+def _model_name(method: str, hk: bool, spec=None, measure: str = "") -> str:
     if method == "GLMM" and spec is not None and spec.glmm:
-        from trialsynth.stats.glmm_result import MODEL_NAMES
+        from trialsynth.stats.glmm_result import IRR_MODEL_NAMES, MODEL_NAMES
 
         effects = "fixed effect" if spec.fixed else "random effects"
-        return f"binomial–normal GLMM {spec.glmm} ({MODEL_NAMES[spec.glmm]}), {effects}"
+        names = IRR_MODEL_NAMES if measure.upper() == "IRR" else MODEL_NAMES
+        return f"GLMM {spec.glmm} ({names[spec.glmm]}), {effects}"
     return METHOD_NAMES.get(method, method) + (" with Hartung–Knapp" if hk else "")
 
 
@@ -366,7 +367,7 @@ def build_context(analysis, doc: dict[str, Any], out: Path, progress=None) -> di
             "better": "lower values favour the intervention"
             if o.better == "lower"
             else "higher values favour the intervention",
-            "model": _model_name(o.model.method, o.model.hk, o.model),
+            "model": _model_name(o.model.method, o.model.hk, o.model, o.measure),
             "assumption": o.model.assumption,
             "reported": reported_sentence(oa.reported, o.measure),
             "explanation": next(
@@ -418,7 +419,7 @@ def build_context(analysis, doc: dict[str, Any], out: Path, progress=None) -> di
             sec["heterogeneity"] = _heterogeneity_line(res)
             sec["sensitivity"] = [
                 {
-                    "model": _model_name(spec.method, spec.hk, spec),
+                    "model": _model_name(spec.method, spec.hk, spec, o.measure),
                     "k": r.k,
                     "estimate": _row_estimate(r),
                     "p": p_abstract(r.p_value),

@@ -53,7 +53,25 @@ def _binom_kernel(x, n, eta):
     return x * eta - n * np.logaddexp(0.0, eta), x - n * p, n * p * (1 - p)
 
 
-def _mode_1d(eta0, zc, x, n, obs, tau, max_iter=200):
+def _poisson_kernel(x, n, eta):
+    """The Poisson log-likelihood x·eta − exp(eta) (log link; exposure already in eta), and −∂²."""
+    mu = np.exp(eta)
+    return x * eta - mu, x - mu, mu
+
+
+KERNELS = {"binomial": _binom_kernel, "poisson": _poisson_kernel}
+
+
+def log_const(x, n, obs, family: str = "binomial"):
+    """Per-study sum of the terms of the log density free of eta (log choose; −log x! for Poisson)."""
+    if family == "poisson":
+        c = -special.gammaln(x + 1)
+    else:
+        c = special.gammaln(n + 1) - special.gammaln(x + 1) - special.gammaln(n - x + 1)
+    return np.where(obs, c, 0.0).sum(axis=1)
+
+
+def _mode_1d(eta0, zc, x, n, obs, tau, max_iter=200, kernel=_binom_kernel):
     """Mode û of h(u) = Σ_j ℓ(x_j | eta0_j + τ z_j u) − u²/2 per study (Newton with step halving).
 
     h is strictly concave (binomial log-likelihood with the canonical link), so the iteration
@@ -65,7 +83,7 @@ def _mode_1d(eta0, zc, x, n, obs, tau, max_iter=200):
 
     def parts(u):
         eta = eta0 + tz * u[:, None]
-        ll, d1, d2 = _binom_kernel(x, n, eta)
+        ll, d1, d2 = kernel(x, n, eta)
         h = np.where(obs, ll, 0.0).sum(axis=1) - 0.5 * u**2
         g = (tz * d1).sum(axis=1) - u
         info = (tz**2 * d2).sum(axis=1) + 1.0
@@ -89,37 +107,38 @@ def _mode_1d(eta0, zc, x, n, obs, tau, max_iter=200):
     return u, info
 
 
-def agq_loglik(eta0, zc, x, n, obs, tau: float, nodes, weights):
+def agq_loglik(eta0, zc, x, n, obs, tau: float, nodes, weights, family: str = "binomial"):
     """log ∫ Π_j Binomial(x_j | n_j, expit(eta0_j + τ z_j u)) φ(u) du per study, by AGQ.
 
     ``eta0``, ``zc``, ``x``, ``n``, ``obs`` have shape (k, J) (J arms; ``obs`` False for an arm
     that is absent). ``tau`` ≥ 0 is the SD of the random effect (its sign does not matter).
+    ``family="poisson"``: x_j ~ Poisson(exp(eta0_j + τ z_j u)) instead (log person-time in eta0,
+    ``n`` unused).
     """
-    const = np.where(
-        obs, special.gammaln(n + 1) - special.gammaln(x + 1) - special.gammaln(n - x + 1), 0.0
-    ).sum(axis=1)
+    kernel = KERNELS[family]
+    const = log_const(x, n, obs, family)
     if tau == 0.0:
-        ll, _, _ = _binom_kernel(x, n, eta0)
+        ll, _, _ = kernel(x, n, eta0)
         return const + np.where(obs, ll, 0.0).sum(axis=1)
-    u_hat, info = _mode_1d(eta0, zc, x, n, obs, tau)
+    u_hat, info = _mode_1d(eta0, zc, x, n, obs, tau, kernel=kernel)
     s = 1.0 / np.sqrt(info)
     u = u_hat[:, None] + s[:, None] * nodes[None, :]  # (k, Q)
     eta = eta0[:, :, None] + (tau * zc)[:, :, None] * u[:, None, :]  # (k, J, Q)
-    ll, _, _ = _binom_kernel(x[:, :, None], n[:, :, None], eta)
+    ll, _, _ = kernel(x[:, :, None], n[:, :, None], eta)
     ll = np.where(obs[:, :, None], ll, 0.0).sum(axis=1)
     terms = np.log(weights)[None, :] + ll - 0.5 * u**2 + 0.5 * nodes[None, :] ** 2
     return const + np.log(s) + special.logsumexp(terms, axis=1)
 
 
-def laplace2_loglik(eta0, z1, z2, x, n, obs, sd1: float, sd2: float, max_iter=200):
+def laplace2_loglik(eta0, z1, z2, x, n, obs, sd1: float, sd2: float, max_iter=200, family: str = "binomial"):
     """Laplace approximation of log ∫∫ Π_j Bin(x_j | eta0_j + sd1 z1_j v + sd2 z2_j u) φ(v) φ(u) dv du.
 
     Two independent standard-normal random effects per study (metafor's UM.RS: a random study
     intercept and a random treatment effect): log L ≈ ℓ(b̂) − |b̂|²/2 − ½ log det(I + Λ Z'WZ Λ).
+    ``family="poisson"`` as in :func:`agq_loglik`.
     """
-    const = np.where(
-        obs, special.gammaln(n + 1) - special.gammaln(x + 1) - special.gammaln(n - x + 1), 0.0
-    ).sum(axis=1)
+    kernel = KERNELS[family]
+    const = log_const(x, n, obs, family)
     a1 = sd1 * z1 * obs
     a2 = sd2 * z2 * obs
     k = eta0.shape[0]
@@ -127,7 +146,7 @@ def laplace2_loglik(eta0, z1, z2, x, n, obs, sd1: float, sd2: float, max_iter=20
 
     def parts(b):
         eta = eta0 + a1 * b[:, :1] + a2 * b[:, 1:]
-        ll, d1, d2 = _binom_kernel(x, n, eta)
+        ll, d1, d2 = kernel(x, n, eta)
         h = np.where(obs, ll, 0.0).sum(axis=1) - 0.5 * (b**2).sum(axis=1)
         g = np.stack([(a1 * d1).sum(axis=1) - b[:, 0], (a2 * d1).sum(axis=1) - b[:, 1]], axis=1)
         h11 = (a1 * a1 * d2).sum(axis=1) + 1.0

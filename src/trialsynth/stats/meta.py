@@ -35,7 +35,7 @@ from trialsynth.stats.pooling import (
 
 MEASURES = ("OR", "RR", "RD", "MD", "SMD", "HR", "ROM", "IRR", "IRD", "PR", "PLO", "PAS", "PFT")
 METHODS = ("FE", "MH", "PETO", "DL", "REML", "PM", "ML", "HE", "SJ", "EB", "HS", "GLMM")
-COUNT_METHODS = {"MH": ("OR", "RR", "RD"), "PETO": ("OR",), "GLMM": ("OR",)}
+COUNT_METHODS = {"MH": ("OR", "RR", "RD"), "PETO": ("OR",), "GLMM": ("OR", "IRR")}
 
 
 def _check_options(measure: str, method: str, hk_variant: str, level: float, pi_type: str, profile: str):
@@ -494,10 +494,12 @@ def _check_input_options(data, method: str, add: float, to: str, median_method: 
         )
     if to not in ("only0", "all", "if0all", "none"):
         raise InputError(f"unknown continuity-correction rule '{to}'; choose only0, all, if0all or none")
-    if method in COUNT_METHODS and any(kd != "binary" for kd in data.kinds):
-        others = [lab for lab, kd in zip(data.labels, data.kinds, strict=True) if kd != "binary"]
+    rates = method == "GLMM" and data.measure.upper() == "IRR"
+    kind, form = ("rate", "events and person-time") if rates else ("binary", "2×2 counts")
+    if method in COUNT_METHODS and any(kd != kind for kd in data.kinds):
+        others = [lab for lab, kd in zip(data.labels, data.kinds, strict=True) if kd != kind]
         raise InputError(
-            f"{data.source}: method {method} needs 2×2 counts for every study; "
+            f"{data.source}: method {method} needs {form} for every study; "
             f"study '{others[0]}' gives another form"
         )
 
