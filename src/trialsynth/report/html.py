@@ -102,6 +102,10 @@ def _data_text(data, i: int) -> str:
         return f"{v['estimate'][i]:g}, SE {v['se'][i]:g}"
     if kind == "hr_ome":
         return f"O−E {v['o_minus_e'][i]:g}, V {v['v'][i]:g}"
+    if kind == "rate":
+        t = ("events_treatment", "person_time_treatment", "events_control", "person_time_control")
+        x1, t1, x2, t2 = (v[c][i] for c in t)
+        return f"{x1:.0f} events / {t1:g} person-time vs {x2:.0f} / {t2:g}"
     return f"p {v['p_value'][i]:g}, {v['events'][i]:.0f} events"
 
 

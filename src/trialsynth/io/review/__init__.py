@@ -29,8 +29,8 @@ Files
 
     A model is a table ``{ method = "DL", hk = false, assumption = "..." }``: ``method`` is
     one of FE, MH, PETO, DL, REML, PM, ML, HE, SJ, EB, HS, GLMM (MH only for OR, RR, RD; PETO
-    and GLMM only for OR; GLMM names its binomial–normal model with ``glmm`` = UM.FS, UM.RS,
-    CM.EL or CM.AL and ``fixed = true`` for its fixed-effect version); ``hk`` adds the
+    only for OR; GLMM for OR and IRR); GLMM names its binomial–normal model with ``glmm`` = UM.FS, UM.RS,
+    CM.EL or CM.AL and ``fixed = true`` for its fixed-effect version; ``hk`` adds the
     Hartung–Knapp adjustment (not with MH, PETO or GLMM) and ``hk_variant = "adhoc"`` with it
     its ad hoc variant, max(1, q) (Knapp & Hartung 2003); ``assumption``
     says why the model was chosen, or that it is an assumption. ``sensitivity`` is a list of
