@@ -142,8 +142,10 @@ def _json_dumps(data) -> str:
     "add_to",
     default="only0",
     show_default=True,
-    type=click.Choice(["only0", "all", "if0all", "none"]),
-    help="Which tables get the correction: only0 (tables with a zero cell), all, if0all, none.",
+    type=click.Choice(["only0", "all", "if0all", "none", "sweeting"]),
+    help="Which tables get the correction: only0 (tables with a zero cell), all, if0all, none; "
+    "sweeting: tables with a zero cell, split between the arms in proportion to their sizes "
+    "(treatment-arm correction, Sweeting et al. 2004; OR and RR).",
 )
 @click.option(
     "--profile",
@@ -582,8 +584,8 @@ def _model_options(func):
             "add_to",
             default="only0",
             show_default=True,
-            type=click.Choice(["only0", "all", "if0all", "none"]),
-            help="Which tables get the correction.",
+            type=click.Choice(["only0", "all", "if0all", "none", "sweeting"]),
+            help="Which tables get the correction (sweeting: treatment-arm correction, OR and RR).",
         ),
         click.option(
             "--profile", default="metafor", show_default=True, type=click.Choice(["metafor", "revman"])

@@ -492,8 +492,15 @@ def _check_input_options(data, method: str, add: float, to: str, median_method: 
         raise InputError(
             f"unknown median method '{median_method}'; choose one of {', '.join(derive.MEDIAN_METHODS)}"
         )
-    if to not in ("only0", "all", "if0all", "none"):
-        raise InputError(f"unknown continuity-correction rule '{to}'; choose only0, all, if0all or none")
+    if to not in fx.CORRECTION_TARGETS:
+        raise InputError(
+            f"unknown continuity-correction rule '{to}'; choose {', '.join(fx.CORRECTION_TARGETS)}"
+        )
+    if to == "sweeting" and (data.measure.upper() not in ("OR", "RR") or method == "PETO"):
+        raise InputError(
+            "the treatment-arm continuity correction (sweeting) is for odds and risk ratios from 2×2 counts, "
+            f"not {'Peto odds ratios' if method == 'PETO' else data.measure}"
+        )
     rates = method == "GLMM" and data.measure.upper() == "IRR"
     kind, form = ("rate", "events and person-time") if rates else ("binary", "2×2 counts")
     if method in COUNT_METHODS and any(kd != kind for kd in data.kinds):
@@ -518,7 +525,7 @@ def _leave_out_derived(data, yi, vi, corrected, derivations, notes, corrections)
     return np.where(derived, np.nan, yi), np.where(derived, np.nan, vi), corrected & ~derived
 
 
-def _note_corrections(data, corrected, dropped, add: float, notes, corrections) -> None:
+def _note_corrections(data, corrected, dropped, add: float, notes, corrections, to: str = "only0") -> None:
     """Per-row notes, result corrections and warnings for p-values given as bounds, continuity
     corrections and tables dropped from a ratio measure (``notes``/``corrections`` updated)."""
     kinds = np.asarray(data.kinds)
@@ -538,7 +545,9 @@ def _note_corrections(data, corrected, dropped, add: float, notes, corrections) 
             f"used at the bound, so {what} is conservative",
             stacklevel=4,
         )
-    if corrected.any():
+    if corrected.any() and to == "sweeting":
+        _note_sweeting(data, corrected, add, notes, corrections)
+    elif corrected.any():
         names = [lab for lab, cflag in zip(data.labels, corrected, strict=True) if cflag]
         corrections.append(f"{add:g} added to every cell of tables with a zero cell: {', '.join(names)}")
         for i in np.nonzero(corrected)[0]:
@@ -552,6 +561,27 @@ def _note_corrections(data, corrected, dropped, add: float, notes, corrections) 
         corrections.append(f"left out (no events or only events in both arms): {', '.join(names)}")
         msg = f"{data.source}: left out, no events (or only events) in both arms: {', '.join(names)}"
         _warn(msg, stacklevel=4)
+
+
+def _note_sweeting(data, corrected, add: float, notes, corrections) -> None:
+    """Notes, a correction line and one warning per corrected study for the treatment-arm
+    continuity correction (Sweeting, Sutton & Lambert, Stat Med 2004;23:1351–75)."""
+    idx = np.nonzero(corrected)[0]
+    n_t = np.asarray(data.values["n_treatment"], dtype=float)[idx]
+    n_c = np.asarray(data.values["n_control"], dtype=float)[idx]
+    k_t, k_c = fx.sweeting_corrections(n_t, n_c, add=add)
+    names = [data.labels[i] for i in idx]
+    corrections.append(
+        "treatment-arm continuity correction (Sweeting et al. 2004; k_T + k_C = "
+        f"{2 * add:g}, k_T/k_C = n_T/n_C) added to tables with a zero cell: {', '.join(names)}"
+    )
+    for i, name, kt, kc in zip(idx, names, k_t, k_c, strict=True):
+        notes[i] = f"treatment-arm correction: {kt:.4g} added to treatment cells, {kc:.4g} to control cells"
+        _warn(
+            f"{data.source}: study '{name}': treatment-arm continuity correction (Sweeting 2004), "
+            f"{kt:.4g} added to each treatment cell and {kc:.4g} to each control cell",
+            stacklevel=5,
+        )
 
 
 def pool_input(
@@ -605,7 +635,7 @@ def pool_input(
     corrections: list[str] = []
     if exclude_derived:
         yi, vi, corrected = _leave_out_derived(data, yi, vi, corrected, derivations, notes, corrections)
-    _note_corrections(data, corrected, dropped, add, notes, corrections)
+    _note_corrections(data, corrected, dropped, add, notes, corrections, to=to)
     if method in COUNT_METHODS:
         included = np.isfinite(yi) & np.isfinite(vi)
         if not included.any():

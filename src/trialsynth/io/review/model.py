@@ -65,12 +65,18 @@ class ModelSpec:
     #: metafor's ``rma.glmm``) and whether it is the fixed-effect version (τ² = 0).
     glmm: str | None = None
     fixed: bool = False
+    #: Which tables get a continuity correction (``to`` of :func:`trialsynth.stats.meta.pool_input`):
+    #: only0 (default), all, if0all, none, or sweeting (the treatment-arm correction of Sweeting
+    #: et al. 2004, OR and RR).
+    to: str = "only0"
 
     def pool_options(self) -> dict[str, object]:
         """Keyword arguments for :func:`trialsynth.stats.meta.pool_input`."""
         options: dict[str, object] = {"method": self.method, "hk": self.hk}
         if self.hk:
             options["hk_variant"] = self.hk_variant
+        if self.to != "only0":
+            options["to"] = self.to
         if self.method == "GLMM":
             options.update(glmm=self.glmm or "UM.FS", fixed=self.fixed)
         return options
