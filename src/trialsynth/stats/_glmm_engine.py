@@ -71,14 +71,14 @@ def log_const(x, n, obs, family: str = "binomial"):
     return np.where(obs, c, 0.0).sum(axis=1)
 
 
-def _mode_1d(eta0, zc, x, n, obs, tau, max_iter=200, kernel=_binom_kernel):
+def _mode_1d(eta0, zc, x, n, obs, tau, max_iter=200, kernel=_binom_kernel, u0=None):
     """Mode û of h(u) = Σ_j ℓ(x_j | eta0_j + τ z_j u) − u²/2 per study (Newton with step halving).
 
     h is strictly concave (binomial log-likelihood with the canonical link), so the iteration
     converges from 0. Returns û and −h''(û).
     """
     k = eta0.shape[0]
-    u = np.zeros(k)
+    u = np.zeros(k) if u0 is None or u0.shape != (k,) else u0.copy()
     tz = tau * zc * obs
 
     def parts(u):
@@ -107,20 +107,26 @@ def _mode_1d(eta0, zc, x, n, obs, tau, max_iter=200, kernel=_binom_kernel):
     return u, info
 
 
-def agq_loglik(eta0, zc, x, n, obs, tau: float, nodes, weights, family: str = "binomial"):
+def agq_loglik(eta0, zc, x, n, obs, tau: float, nodes, weights, family: str = "binomial", warm=None):
     """log ∫ Π_j Binomial(x_j | n_j, expit(eta0_j + τ z_j u)) φ(u) du per study, by AGQ.
 
     ``eta0``, ``zc``, ``x``, ``n``, ``obs`` have shape (k, J) (J arms; ``obs`` False for an arm
     that is absent). ``tau`` ≥ 0 is the SD of the random effect (its sign does not matter).
     ``family="poisson"``: x_j ~ Poisson(exp(eta0_j + τ z_j u)) instead (log person-time in eta0,
-    ``n`` unused).
+    ``n`` unused). ``warm``, a dict, keeps the last modes and starts the next search from them
+    (the maximiser evaluates nearby parameters many times); the result does not depend on it
+    beyond the mode's stopping rule (a Newton step below 1e-13).
     """
     kernel = KERNELS[family]
     const = log_const(x, n, obs, family)
     if tau == 0.0:
         ll, _, _ = kernel(x, n, eta0)
         return const + np.where(obs, ll, 0.0).sum(axis=1)
-    u_hat, info = _mode_1d(eta0, zc, x, n, obs, tau, kernel=kernel)
+    u_hat, info = _mode_1d(
+        eta0, zc, x, n, obs, tau, kernel=kernel, u0=None if warm is None else warm.get("u")
+    )
+    if warm is not None:
+        warm["u"] = u_hat
     s = 1.0 / np.sqrt(info)
     u = u_hat[:, None] + s[:, None] * nodes[None, :]  # (k, Q)
     eta = eta0[:, :, None] + (tau * zc)[:, :, None] * u[:, None, :]  # (k, J, Q)
@@ -130,19 +136,22 @@ def agq_loglik(eta0, zc, x, n, obs, tau: float, nodes, weights, family: str = "b
     return const + np.log(s) + special.logsumexp(terms, axis=1)
 
 
-def laplace2_loglik(eta0, z1, z2, x, n, obs, sd1: float, sd2: float, max_iter=200, family: str = "binomial"):
+def laplace2_loglik(
+    eta0, z1, z2, x, n, obs, sd1: float, sd2: float, max_iter=200, family: str = "binomial", warm=None
+):
     """Laplace approximation of log ∫∫ Π_j Bin(x_j | eta0_j + sd1 z1_j v + sd2 z2_j u) φ(v) φ(u) dv du.
 
     Two independent standard-normal random effects per study (metafor's UM.RS: a random study
     intercept and a random treatment effect): log L ≈ ℓ(b̂) − |b̂|²/2 − ½ log det(I + Λ Z'WZ Λ).
-    ``family="poisson"`` as in :func:`agq_loglik`.
+    ``family="poisson"`` and ``warm`` as in :func:`agq_loglik`.
     """
     kernel = KERNELS[family]
     const = log_const(x, n, obs, family)
     a1 = sd1 * z1 * obs
     a2 = sd2 * z2 * obs
     k = eta0.shape[0]
-    b = np.zeros((k, 2))
+    b0 = None if warm is None else warm.get("b")
+    b = np.zeros((k, 2)) if b0 is None or b0.shape != (k, 2) else b0.copy()
 
     def parts(b):
         eta = eta0 + a1 * b[:, :1] + a2 * b[:, 1:]
@@ -174,6 +183,8 @@ def laplace2_loglik(eta0, z1, z2, x, n, obs, sd1: float, sd2: float, max_iter=20
         b = cand
         h, g, h11, h22, h12 = cand_parts
     det = h11 * h22 - h12**2
+    if warm is not None:
+        warm["b"] = b
     return const + h - 0.5 * np.log(det)
 
 

@@ -599,9 +599,11 @@ def _fit_um_fs(a, n1, c, n2, *, method, n_agq, n_exact, family="binomial"):
     poisson = family == "poisson"
     offset = np.log(n) if poisson else np.zeros_like(n)
 
+    warm: dict = {}  # the last modes: each evaluation starts its search there
+
     def fun(loc, glob):
         eta = offset + loc[:, :1] + glob[0] * grp
-        return eng.agq_loglik(eta, half, x, n, obs, _tau(glob), nodes, weights, family=family)
+        return eng.agq_loglik(eta, half, x, n, obs, _tau(glob), nodes, weights, family=family, warm=warm)
 
     alpha0 = np.log((c + 0.5) / n2) if poisson else _start_alpha(c, n2)
     theta0 = _start_log_irr(a, n1, c, n2) if poisson else _start_theta(a, n1, c, n2)
@@ -641,8 +643,10 @@ def _fit_cm_al(a, n1, c, n2, *, method, n_agq, n_exact):
     nodes, weights = eng.gh_rule(n_agq)
     none = np.zeros((a.size, 0))
 
+    warm: dict = {}
+
     def fun(loc, glob):
-        return eng.agq_loglik(offset + glob[0], one, x, n, obs, _tau(glob), nodes, weights)
+        return eng.agq_loglik(offset + glob[0], one, x, n, obs, _tau(glob), nodes, weights, warm=warm)
 
     fe, fit, tau2, integration = _fe_then_ml(fun, none, _start_theta(a, n1, c, n2), method, _agq_name(n_agq))
     ll_sat = float(_xlogx_ratio(a, m).sum())
@@ -693,9 +697,15 @@ def _fit_um_rs(a, n1, c, n2, *, method, n_agq, n_exact, family="binomial"):
         beta0 = float(special.logit((c.sum() + 0.5) / (n2.sum() + 1.0)))
         theta0 = _start_theta(a, n1, c, n2)
 
+    warm_fe: dict = {}
+    warm_sat: dict = {}
+    warm_re: dict = {}
+
     def fun_fe(loc, glob):
         eta = offset + glob[0] + glob[1] * grp
-        return eng.agq_loglik(eta, ones, x, n, obs, abs(float(glob[2])), nodes, weights, family=family)
+        return eng.agq_loglik(
+            eta, ones, x, n, obs, abs(float(glob[2])), nodes, weights, family=family, warm=warm_fe
+        )
 
     fe = eng.maximise(fun_fe, none, [beta0, theta0, 0.5])
     # Saturated: one treatment effect per study (θ + δ_i, δ of a reference study fixed at 0).
@@ -711,7 +721,9 @@ def _fit_um_rs(a, n1, c, n2, *, method, n_agq, n_exact, family="binomial"):
 
     def fun_sat(loc, glob):
         eta = offset + glob[0] + (glob[1] + loc[:, :1]) * grp
-        return eng.agq_loglik(eta, ones, x, n, obs_sat, abs(float(glob[2])), nodes, weights, family=family)
+        return eng.agq_loglik(
+            eta, ones, x, n, obs_sat, abs(float(glob[2])), nodes, weights, family=family, warm=warm_sat
+        )
 
     sat = eng.maximise(fun_sat, np.zeros((k, 1)), fe.glob, free_local=free)
     ll_sat = sat.loglik
@@ -731,7 +743,16 @@ def _fit_um_rs(a, n1, c, n2, *, method, n_agq, n_exact, family="binomial"):
         def fun_re(loc, glob):
             eta = offset + glob[0] + glob[1] * grp
             return eng.laplace2_loglik(
-                eta, ones, half, x, n, obs, abs(float(glob[2])), abs(float(glob[3])), family=family
+                eta,
+                ones,
+                half,
+                x,
+                n,
+                obs,
+                abs(float(glob[2])),
+                abs(float(glob[3])),
+                family=family,
+                warm=warm_re,
             )
 
         fit = eng.maximise(fun_re, none, [*fe.glob, 0.3])
@@ -781,8 +802,10 @@ def glmm_proportion(xi, ni, *, method: str = "ML", level: float = 95.0, n_agq: i
     nodes, weights = eng.gh_rule(int(n_agq))
     none = np.zeros((k, 0))
 
+    warm: dict = {}
+
     def fun(loc, glob):
-        return eng.agq_loglik(np.full_like(x, glob[0]), one, x, n, obs, _tau(glob), nodes, weights)
+        return eng.agq_loglik(np.full_like(x, glob[0]), one, x, n, obs, _tau(glob), nodes, weights, warm=warm)
 
     start = float(special.logit(x_all.sum() / n_all.sum()))
     fe, fit, tau2, integration = _fe_then_ml(fun, none, start, method, _agq_name(int(n_agq)))
