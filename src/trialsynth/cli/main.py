@@ -113,7 +113,7 @@ def _json_dumps(data) -> str:
     default="UM.FS",
     show_default=True,
     type=click.Choice(GLMM_MODELS, case_sensitive=False),
-    help="With --method GLMM (OR from 2×2 counts, IRR from events and person-time): the model, as rma.glmm.",
+    help="With --method GLMM: the model for OR and IRR, as rma.glmm (PLO has one model).",
 )
 @click.option("--fixed", is_flag=True, help="With --method GLMM: fixed-effect model (τ² = 0).")
 @click.option("--hk", is_flag=True, help="Hartung–Knapp: scaled SE and t(k−1) tests and intervals.")

@@ -42,9 +42,11 @@ def _slug(*parts: str) -> str:
 
 def _model_name(method: str, hk: bool, spec=None, measure: str = "") -> str:
     if method == "GLMM" and spec is not None and spec.glmm:
-        from trialsynth.stats.glmm_result import IRR_MODEL_NAMES, MODEL_NAMES
+        from trialsynth.stats.glmm_result import IRR_MODEL_NAMES, MODEL_NAMES, PROPORTION_NAME
 
         effects = "fixed effect" if spec.fixed else "random effects"
+        if measure.upper() == "PLO":
+            return f"GLMM ({PROPORTION_NAME}), {effects}"
         names = IRR_MODEL_NAMES if measure.upper() == "IRR" else MODEL_NAMES
         return f"GLMM {spec.glmm} ({names[spec.glmm]}), {effects}"
     return METHOD_NAMES.get(method, method) + (" with Hartung–Knapp" if hk else "")

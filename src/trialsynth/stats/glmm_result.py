@@ -20,7 +20,8 @@ from trialsynth._core.errors import TrialsynthWarning
 from trialsynth._core.results import MetaResult, StudyRow
 from trialsynth.stats import derive
 from trialsynth.stats import effects as fx
-from trialsynth.stats.glmm import glmm_irr, glmm_or
+from trialsynth.stats.glmm import glmm_irr, glmm_or, glmm_proportion
+from trialsynth.stats.proportions import proportion_effects
 
 MODEL_NAMES = {
     "UM.FS": "unconditional binomial–normal model with fixed study effects",
@@ -34,6 +35,7 @@ IRR_MODEL_NAMES = {
     "CM.EL": "conditional binomial–normal model (exact given each study's total events)",
     "CM.AL": "conditional binomial–normal model (exact given each study's total events)",
 }
+PROPORTION_NAME = "binomial–normal model of logit proportions (Hamza et al., J Clin Epidemiol 2008;61:41–51)"
 REFERENCE = "Stijnen, Hamza & Özdemir, Stat Med 2010;29:3046–67; Jackson et al., Stat Med 2018;37:1059–85"
 
 
@@ -46,15 +48,18 @@ def _shown_rates(x1, t1, x2, t2, add: float) -> fx.Effects:
 
 
 def glmm_pool_result(data, *, model: str, fixed: bool, level: float, add: float = 0.5) -> MetaResult:
-    """Fit ``model`` to the rows of ``data``: a PoolInput with measure OR (2×2 counts) or IRR
-    (events and person-time)."""
+    """Fit ``model`` to the rows of ``data``: a PoolInput with measure OR (2×2 counts), IRR
+    (events and person-time) or PLO (events of n in one arm; ``model`` is then not used: there is
+    one binomial–normal model of logit proportions)."""
     val = data.values
     measure = data.measure.upper()
-    a, c = val["events_treatment"], val["events_control"]
+    a, c = val.get("events_treatment"), val.get("events_control")
     method = "FE" if fixed else "ML"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", TrialsynthWarning)
-        if measure == "IRR":
+        if measure == "PLO":
+            fit = glmm_proportion(val["events"], val["n"], method=method, level=level)
+        elif measure == "IRR":
             n1, n2 = val["person_time_treatment"], val["person_time_control"]
             fit = glmm_irr(a, n1, c, n2, model=model, method=method, level=level)
         else:
@@ -62,7 +67,10 @@ def glmm_pool_result(data, *, model: str, fixed: bool, level: float, add: float 
             fit = glmm_or(a, n1, c, n2, model=model, method=method, level=level)
     for w in caught:
         warnings.warn(f"{data.source}: {w.message}", w.category, stacklevel=3)
-    if measure == "IRR":
+    if measure == "PLO":
+        shown = proportion_effects(val["events"], val["n"], "PLO", add=add)
+        why = ""
+    elif measure == "IRR":
         shown = _shown_rates(a, n1, c, n2, add)
         why = "no events in both arms"
     else:
@@ -99,7 +107,10 @@ def glmm_pool_result(data, *, model: str, fixed: bool, level: float, add: float 
         pi_lower, pi_upper = fit.estimate - half, fit.estimate + half
         pi_type = "z"
     code = fit.model
-    name = (IRR_MODEL_NAMES if measure == "IRR" else MODEL_NAMES)[code]
+    if measure == "PLO":
+        name = PROPORTION_NAME
+    else:
+        name = (IRR_MODEL_NAMES if measure == "IRR" else MODEL_NAMES)[code]
     notes = [
         f"GLMM {code} ({name}), {'fixed effect' if fixed else 'random effects, τ² by ML'}; "
         f"integration: {fit.integration}; {REFERENCE}",

@@ -35,7 +35,7 @@ from trialsynth.stats.pooling import (
 
 MEASURES = ("OR", "RR", "RD", "MD", "SMD", "HR", "ROM", "IRR", "IRD", "PR", "PLO", "PAS", "PFT")
 METHODS = ("FE", "MH", "PETO", "DL", "REML", "PM", "ML", "HE", "SJ", "EB", "HS", "GLMM")
-COUNT_METHODS = {"MH": ("OR", "RR", "RD"), "PETO": ("OR",), "GLMM": ("OR", "IRR")}
+COUNT_METHODS = {"MH": ("OR", "RR", "RD"), "PETO": ("OR",), "GLMM": ("OR", "IRR", "PLO")}
 
 
 def _check_options(measure: str, method: str, hk_variant: str, level: float, pi_type: str, profile: str):
@@ -501,8 +501,11 @@ def _check_input_options(data, method: str, add: float, to: str, median_method: 
             "the treatment-arm continuity correction (sweeting) is for odds and risk ratios from 2×2 counts, "
             f"not {'Peto odds ratios' if method == 'PETO' else data.measure}"
         )
-    rates = method == "GLMM" and data.measure.upper() == "IRR"
-    kind, form = ("rate", "events and person-time") if rates else ("binary", "2×2 counts")
+    kind, form = ("binary", "2×2 counts")
+    if method == "GLMM" and data.measure.upper() == "IRR":
+        kind, form = ("rate", "events and person-time")
+    elif method == "GLMM" and data.measure.upper() == "PLO":
+        kind, form = ("proportion", "events of n")
     if method in COUNT_METHODS and any(kd != kind for kd in data.kinds):
         others = [lab for lab, kd in zip(data.labels, data.kinds, strict=True) if kd != kind]
         raise InputError(
