@@ -40,6 +40,7 @@ bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/cli_startup.py
 	$(BIN)/python benchmarks/bench.py
 	$(BIN)/python benchmarks/network_bench.py
+	$(BIN)/python benchmarks/multilevel_bench.py
 	$(BIN)/python benchmarks/glmm_bench.py
 
 # Prioritised screening against ASReview's default model (elas_u4) on ../shared/screening/:

@@ -29,12 +29,13 @@ Files
 
     A model is a table ``{ method = "DL", hk = false, assumption = "..." }``: ``method`` is
     one of FE, MH, PETO, DL, REML, PM, ML, HE, SJ, EB, HS, GLMM (MH only for OR, RR, RD; PETO
-    only for OR; GLMM for OR and IRR); GLMM names its binomial–normal model with ``glmm`` = UM.FS, UM.RS,
+    only for OR; GLMM for OR, IRR and PLO); GLMM names its model with ``glmm`` = UM.FS, UM.RS,
     CM.EL or CM.AL and ``fixed = true`` for its fixed-effect version; ``hk`` adds the
     Hartung–Knapp adjustment (not with MH, PETO or GLMM) and ``hk_variant = "adhoc"`` with it
-    its ad hoc variant, max(1, q) (Knapp & Hartung 2003); ``to`` chooses the tables that get a
-    continuity correction (only0, the default; all, if0all, none; or sweeting, the treatment-arm
-    correction of Sweeting et al. 2004 for OR and RR); ``assumption``
+    its ad hoc variant, max(1, q) (Knapp & Hartung 2003); ``robust = "CR2"`` asks
+    cluster-robust tests for an outcome with nested effect sizes (below); ``to`` chooses the
+    tables that get a continuity correction (only0, the default; all, if0all, none; or sweeting,
+    the treatment-arm correction of Sweeting et al. 2004 for OR and RR); ``assumption``
     says why the model was chosen, or that it is an assumption. ``sensitivity`` is a list of
     models. **Default model** (neither the outcome nor ``[analysis]`` sets one): REML without
     Hartung–Knapp, :data:`DEFAULT_MODEL` — metafor's default estimator and the one
@@ -98,8 +99,12 @@ Files
     ``denominator`` (``randomised`` | ``analysed``), ``definition`` (the trial's outcome
     definition), ``analysis_set`` (blank = every set the study is in, else ids separated by
     ``;``), the column named by ``[cumulative] order_by`` (a filled cell overrides the
-    study's value for that row: a result published after the trial's first report), and
-    the data columns of :mod:`trialsynth.io.poolcsv`: ``events_treatment``, ``n_treatment``,
+    study's value for that row: a result published after the trial's first report),
+    ``es_id`` and ``cluster`` (nested effect sizes: several used rows of a study for an
+    outcome, each with its own ``es_id``, and/or studies grouped in clusters; the runner then
+    fits the multilevel model ``~ 1 | cluster/study/es_id`` with the levels given, see
+    :mod:`trialsynth.io.review.nesting`), and the data columns of
+    :mod:`trialsynth.io.poolcsv`: ``events_treatment``, ``n_treatment``,
     ``events_control``, ``n_control`` | ``mean_treatment``, ``sd_treatment``,
     ``mean_control``, ``sd_control`` (with the ``n_`` columns) | ``estimate``,
     ``ci_lower``, ``ci_upper``, ``ci_level`` | ``log_estimate``, ``se`` | ``estimate``,

@@ -44,6 +44,7 @@ from trialsynth.io.review.model import (
     Subgroup,
     TSASettings,
 )
+from trialsynth.io.review.nesting import check_nesting
 from trialsynth.io.review.rob import read_risk_of_bias
 from trialsynth.stats.effects import CORRECTION_TARGETS, PROFILES
 from trialsynth.stats.meta import COUNT_METHODS, METHODS
@@ -85,7 +86,7 @@ _RANGE_STATISTICS = ("iqr", "range")
 #: (its numeric columns and the text column ``direction``).
 DATA_COLUMNS = (*NUMERIC_COLUMNS, "direction")
 OUTCOME_REQUIRED = ("outcome", "study", "source", "kind", "note", "use")
-OUTCOME_OPTIONAL = ("denominator", "definition", "analysis_set", *DATA_COLUMNS)
+OUTCOME_OPTIONAL = ("denominator", "definition", "analysis_set", "es_id", "cluster", *DATA_COLUMNS)
 STUDY_REQUIRED = ("id", "label", "citation", "year", "source")
 STUDY_OPTIONAL = (
     "design",
@@ -126,7 +127,7 @@ _QUESTION = ("population", "intervention", "comparator", "outcomes")
 _ELIGIBILITY = ("inclusion", "exclusion", "note")
 _SEARCH = ("databases", "queries", "period", "last_searched", "note")
 _ANALYSIS = ("profile", "level", "model", "sensitivity", "label_treatment", "label_control")
-_MODEL = ("method", "hk", "hk_variant", "assumption", "glmm", "fixed", "to")
+_MODEL = ("method", "hk", "hk_variant", "assumption", "glmm", "fixed", "robust", "to")
 #: The binomial–normal models of ``method = "GLMM"`` (as metafor's ``rma.glmm``).
 GLMM_MODELS = ("UM.FS", "UM.RS", "CM.EL", "CM.AL")
 _SET = ("id", "name", "description")
@@ -385,7 +386,9 @@ def _model(toml: _Toml, value: object, path: KeyPath, origin: str, measure: str 
             f"not {'Peto' if method == 'PETO' else measure}",
             (*path, "to"),
         )
+    robust = toml.choice(table, path, "robust", ("CR2",)) if "robust" in table else None
     return ModelSpec(
+        robust=robust,
         method=method,
         hk=hk,
         assumption=toml.text_value(table, path, "assumption"),
@@ -1141,13 +1144,22 @@ def _read_outcomes(
         if order_by:
             rows.number(cells, number, order_by)
         if use:
+            es_id = table.cell(cells, "es_id").strip()
             for set_id in row_sets:
-                key = (study_id, outcome, set_id)
+                key = (study_id, outcome, set_id, es_id)
+                if key in used and es_id:
+                    raise rows.fail(
+                        f"es_id '{es_id}' appears twice for study '{study_id}' and outcome '{outcome}' "
+                        f"(row {used[key]}); each effect size of a study needs its own es_id",
+                        number,
+                        "es_id",
+                    )
                 if key in used:
                     raise rows.fail(
                         f"study '{study_id}' already has a used row for outcome '{outcome}' in analysis set "
                         f"'{set_id}' (row {used[key]}); a study enters an analysis once: set use to 'no' on "
-                        "one of them, or put them in different analysis sets",
+                        "one of them, put them in different analysis sets, or give each row an es_id to fit "
+                        "a multilevel model",
                         number,
                         "use",
                     )
@@ -1172,6 +1184,7 @@ def _read_outcomes(
             )
         )
 
+    check_nesting(records, table.source)
     # Every included study has a row for every outcome in every set it is in: data or a noted gap.
     for outcome in outcome_ids:
         for study in studies:

@@ -69,6 +69,9 @@ class ModelSpec:
     #: only0 (default), all, if0all, none, or sweeting (the treatment-arm correction of Sweeting
     #: et al. 2004, OR and RR).
     to: str = "only0"
+    #: ``"CR2"``: cluster-robust tests (CR2, Satterthwaite df) for an outcome fitted by the
+    #: multilevel model (rows with an ``es_id``); None: model-based tests.
+    robust: str | None = None
 
     def pool_options(self) -> dict[str, object]:
         """Keyword arguments for :func:`trialsynth.stats.meta.pool_input`."""
