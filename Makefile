@@ -41,6 +41,7 @@ bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/bench.py
 	$(BIN)/python benchmarks/network_bench.py
 	$(BIN)/python benchmarks/multilevel_bench.py
+	$(BIN)/python benchmarks/glmm_bench.py
 
 # Prioritised screening against ASReview's default model (elas_u4) on ../shared/screening/:
 # the same prior records and seeds (5) for both; prints WSS@95, RRF@10, records to the last
@@ -64,6 +65,7 @@ fixtures:
 	Rscript validation/multimodal_fixtures.R tests/fixtures/multimodal
 	Rscript validation/acceptance_fixtures.R tests/fixtures/acceptance
 	Rscript validation/glmm_fixtures.R tests/fixtures/glmm
+	Rscript validation/glmm_irr_fixtures.R tests/fixtures/glmm
 	Rscript validation/network_fixtures.R tests/fixtures/network
 	Rscript validation/multilevel_fixtures.R tests/fixtures/multilevel
 	Rscript validation/derive_fixtures.R tests/fixtures/derive

@@ -35,22 +35,7 @@ suppressPackageStartupMessages({
 here <- dirname(normalizePath(sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE)[1])))
 source(file.path(here, "json.R"))
 
-# Tight controls: glm to 1e-12 in the deviance, glmer's bobyqa to rhoend 1e-10 (its default stops
-# near 2e-7), nlminb (CM.EL) to a relative 1e-10 (1e-12 is not reachable: nlminb stops with
-# "false convergence"), integrate (CM.EL random effects) to a relative 1e-12, glmer's PIRLS to
-# tolPwrss 1e-12. Where PIRLS cannot reach that (dat.bcg's tables of 10^5 participants, UM.FS and
-# UM.RS random effects) the fit is retried with glmer's default tolPwrss and marked "retry".
-CTL <- list(
-  glmCtrl = list(epsilon = 1e-12, maxit = 1000),
-  glmerCtrl = list(optimizer = "bobyqa", optCtrl = list(rhoend = 1e-10, maxfun = 1e6), tolPwrss = 1e-12),
-  optCtrl = list(rel.tol = 1e-10, iter.max = 10000, eval.max = 10000),
-  intCtrl = list(rel.tol = 1e-12, subdivisions = 1000L)
-)
-
-CTL_RETRY <- CTL
-CTL_RETRY$glmerCtrl$tolPwrss <- NULL
-
-num <- function(x) lapply(as.numeric(x), function(v) v)
+source(file.path(here, "glmm_controls.R"))  # CTL, CTL_RETRY, num(), val()
 
 # ---------------------------------------------------------------------------------------------
 # 2x2 datasets
@@ -87,8 +72,6 @@ n1 <- sample(100:400, k, replace = TRUE); n2 <- sample(100:400, k, replace = TRU
 lp <- qlogis(0.005) + rnorm(k, 0, 0.3); th <- rnorm(k, log(1.5), 0.3)
 add_tables("sparse30", "simulated (set.seed(20261205), second draw): 30 trials, control risk 0.5%, OR 1.5, tau 0.3",
            rbinom(k, n1, plogis(lp + th)), n1, rbinom(k, n2, plogis(lp)), n2)
-
-val <- function(x) if (is.null(x) || length(x) == 0 || is.na(x)) NULL else as.numeric(x)
 
 or_cases <- list()
 for (name in names(datasets)) {

@@ -218,7 +218,9 @@ def effects(
         Events and person-time per arm (IRR, IRD).
     add, to : optional
         Continuity correction: ``add`` added to the cells of the tables selected by ``to``
-        (``"only0"``: tables with a zero cell, ``"all"``, ``"if0all"``, ``"none"``).
+        (``"only0"``: tables with a zero cell, ``"all"``, ``"if0all"``, ``"none"``; ``"sweeting"``:
+        tables with a zero cell, the treatment-arm correction of Sweeting et al. 2004, k_T + k_C =
+        2·add split in proportion to the arm sizes; OR and RR).
     profile : {"metafor", "revman"}
         Conventions (metafor's by default).
     median_method : {"luo-shi", "wan"}

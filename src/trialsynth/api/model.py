@@ -538,8 +538,9 @@ def meta_analysis(
         From :func:`trialsynth.effects`.
     method : str
         ``"FE"``, ``"MH"``, ``"PETO"`` (2×2 counts), a τ² estimator (``"DL"``, ``"REML"``, ``"PM"``,
-        ``"ML"``, ``"HE"``, ``"SJ"``, ``"EB"``, ``"HS"``) or ``"GLMM"`` (odds ratios from counts; model
-        in ``glmm``: ``"UM.FS"``, ``"UM.RS"``, ``"CM.EL"``, ``"CM.AL"``; ``fixed=True`` for τ² = 0).
+        ``"ML"``, ``"HE"``, ``"SJ"``, ``"EB"``, ``"HS"``) or ``"GLMM"`` (odds ratios from 2×2 counts,
+        IRR from events and person-time, or PLO from events of n; the model of OR and IRR in
+        ``glmm``: ``"UM.FS"``, ``"UM.RS"``, ``"CM.EL"``, ``"CM.AL"``; ``fixed=True`` for τ² = 0).
     hk : bool
         Hartung–Knapp: scaled SE and t(k−1) tests and intervals (``hk_variant``: ``"knha"`` as
         metafor's ``test="knha"``, or ``"adhoc"`` with the floor max(1, q)).

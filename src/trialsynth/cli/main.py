@@ -114,7 +114,7 @@ def _json_dumps(data) -> str:
     default="UM.FS",
     show_default=True,
     type=click.Choice(GLMM_MODELS, case_sensitive=False),
-    help="With --method GLMM (OR from 2×2 counts): the binomial–normal model, as metafor's rma.glmm.",
+    help="With --method GLMM: the model for OR and IRR, as rma.glmm (PLO has one model).",
 )
 @click.option("--fixed", is_flag=True, help="With --method GLMM: fixed-effect model (τ² = 0).")
 @click.option("--hk", is_flag=True, help="Hartung–Knapp: scaled SE and t(k−1) tests and intervals.")
@@ -143,8 +143,10 @@ def _json_dumps(data) -> str:
     "add_to",
     default="only0",
     show_default=True,
-    type=click.Choice(["only0", "all", "if0all", "none"]),
-    help="Which tables get the correction: only0 (tables with a zero cell), all, if0all, none.",
+    type=click.Choice(["only0", "all", "if0all", "none", "sweeting"]),
+    help="Which tables get the correction: only0 (tables with a zero cell), all, if0all, none; "
+    "sweeting: tables with a zero cell, split between the arms in proportion to their sizes "
+    "(treatment-arm correction, Sweeting et al. 2004; OR and RR).",
 )
 @click.option(
     "--profile",
@@ -583,8 +585,8 @@ def _model_options(func):
             "add_to",
             default="only0",
             show_default=True,
-            type=click.Choice(["only0", "all", "if0all", "none"]),
-            help="Which tables get the correction.",
+            type=click.Choice(["only0", "all", "if0all", "none", "sweeting"]),
+            help="Which tables get the correction (sweeting: treatment-arm correction, OR and RR).",
         ),
         click.option(
             "--profile", default="metafor", show_default=True, type=click.Choice(["metafor", "revman"])

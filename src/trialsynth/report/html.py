@@ -42,12 +42,15 @@ def _slug(*parts: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", "-".join(parts).lower()).strip("-")
 
 
-def _model_name(method: str, hk: bool, spec=None) -> str:
+def _model_name(method: str, hk: bool, spec=None, measure: str = "") -> str:
     if method == "GLMM" and spec is not None and spec.glmm:
-        from trialsynth.stats.glmm_result import MODEL_NAMES
+        from trialsynth.stats.glmm_result import IRR_MODEL_NAMES, MODEL_NAMES, PROPORTION_NAME
 
         effects = "fixed effect" if spec.fixed else "random effects"
-        return f"binomial–normal GLMM {spec.glmm} ({MODEL_NAMES[spec.glmm]}), {effects}"
+        if measure.upper() == "PLO":
+            return f"GLMM ({PROPORTION_NAME}), {effects}"
+        names = IRR_MODEL_NAMES if measure.upper() == "IRR" else MODEL_NAMES
+        return f"GLMM {spec.glmm} ({names[spec.glmm]}), {effects}"
     return METHOD_NAMES.get(method, method) + (" with Hartung–Knapp" if hk else "")
 
 
@@ -103,6 +106,10 @@ def _data_text(data, i: int) -> str:
         return f"{v['estimate'][i]:g}, SE {v['se'][i]:g}"
     if kind == "hr_ome":
         return f"O−E {v['o_minus_e'][i]:g}, V {v['v'][i]:g}"
+    if kind == "rate":
+        t = ("events_treatment", "person_time_treatment", "events_control", "person_time_control")
+        x1, t1, x2, t2 = (v[c][i] for c in t)
+        return f"{x1:.0f} events / {t1:g} person-time vs {x2:.0f} / {t2:g}"
     return f"p {v['p_value'][i]:g}, {v['events'][i]:.0f} events"
 
 
@@ -382,7 +389,7 @@ def build_context(analysis, doc: dict[str, Any], out: Path, progress=None) -> di
             "better": "lower values favour the intervention"
             if o.better == "lower"
             else "higher values favour the intervention",
-            "model": _model_name(o.model.method, o.model.hk, o.model),
+            "model": _model_name(o.model.method, o.model.hk, o.model, o.measure),
             "assumption": o.model.assumption,
             "reported": reported_sentence(oa.reported, o.measure),
             "explanation": next(
@@ -437,7 +444,7 @@ def build_context(analysis, doc: dict[str, Any], out: Path, progress=None) -> di
                 sec["heterogeneity"] = ml_section.heterogeneity_text(oa)
             sec["sensitivity"] = [
                 {
-                    "model": _model_name(spec.method, spec.hk, spec),
+                    "model": _model_name(spec.method, spec.hk, spec, o.measure),
                     "k": r.k,
                     "estimate": _row_estimate(r),
                     "p": p_abstract(r.p_value),

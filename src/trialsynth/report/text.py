@@ -19,7 +19,7 @@ METHOD_NAMES = {
     "SJ": "random effects (Sidik–Jonkman)",
     "EB": "random effects (empirical Bayes)",
     "HS": "random effects (Hunter–Schmidt)",
-    "GLMM": "binomial–normal GLMM (see notes)",
+    "GLMM": "GLMM (see notes)",
 }
 
 

@@ -53,19 +53,37 @@ def _binom_kernel(x, n, eta):
     return x * eta - n * np.logaddexp(0.0, eta), x - n * p, n * p * (1 - p)
 
 
-def _mode_1d(eta0, zc, x, n, obs, tau, max_iter=200):
+def _poisson_kernel(x, n, eta):
+    """The Poisson log-likelihood x·eta − exp(eta) (log link; exposure already in eta), and −∂²."""
+    mu = np.exp(eta)
+    return x * eta - mu, x - mu, mu
+
+
+KERNELS = {"binomial": _binom_kernel, "poisson": _poisson_kernel}
+
+
+def log_const(x, n, obs, family: str = "binomial"):
+    """Per-study sum of the terms of the log density free of eta (log choose; −log x! for Poisson)."""
+    if family == "poisson":
+        c = -special.gammaln(x + 1)
+    else:
+        c = special.gammaln(n + 1) - special.gammaln(x + 1) - special.gammaln(n - x + 1)
+    return np.where(obs, c, 0.0).sum(axis=1)
+
+
+def _mode_1d(eta0, zc, x, n, obs, tau, max_iter=200, kernel=_binom_kernel, u0=None):
     """Mode û of h(u) = Σ_j ℓ(x_j | eta0_j + τ z_j u) − u²/2 per study (Newton with step halving).
 
     h is strictly concave (binomial log-likelihood with the canonical link), so the iteration
     converges from 0. Returns û and −h''(û).
     """
     k = eta0.shape[0]
-    u = np.zeros(k)
+    u = np.zeros(k) if u0 is None or u0.shape != (k,) else u0.copy()
     tz = tau * zc * obs
 
     def parts(u):
         eta = eta0 + tz * u[:, None]
-        ll, d1, d2 = _binom_kernel(x, n, eta)
+        ll, d1, d2 = kernel(x, n, eta)
         h = np.where(obs, ll, 0.0).sum(axis=1) - 0.5 * u**2
         g = (tz * d1).sum(axis=1) - u
         info = (tz**2 * d2).sum(axis=1) + 1.0
@@ -89,45 +107,55 @@ def _mode_1d(eta0, zc, x, n, obs, tau, max_iter=200):
     return u, info
 
 
-def agq_loglik(eta0, zc, x, n, obs, tau: float, nodes, weights):
+def agq_loglik(eta0, zc, x, n, obs, tau: float, nodes, weights, family: str = "binomial", warm=None):
     """log ∫ Π_j Binomial(x_j | n_j, expit(eta0_j + τ z_j u)) φ(u) du per study, by AGQ.
 
     ``eta0``, ``zc``, ``x``, ``n``, ``obs`` have shape (k, J) (J arms; ``obs`` False for an arm
     that is absent). ``tau`` ≥ 0 is the SD of the random effect (its sign does not matter).
+    ``family="poisson"``: x_j ~ Poisson(exp(eta0_j + τ z_j u)) instead (log person-time in eta0,
+    ``n`` unused). ``warm``, a dict, keeps the last modes and starts the next search from them
+    (the maximiser evaluates nearby parameters many times); the result does not depend on it
+    beyond the mode's stopping rule (a Newton step below 1e-13).
     """
-    const = np.where(
-        obs, special.gammaln(n + 1) - special.gammaln(x + 1) - special.gammaln(n - x + 1), 0.0
-    ).sum(axis=1)
+    kernel = KERNELS[family]
+    const = log_const(x, n, obs, family)
     if tau == 0.0:
-        ll, _, _ = _binom_kernel(x, n, eta0)
+        ll, _, _ = kernel(x, n, eta0)
         return const + np.where(obs, ll, 0.0).sum(axis=1)
-    u_hat, info = _mode_1d(eta0, zc, x, n, obs, tau)
+    u_hat, info = _mode_1d(
+        eta0, zc, x, n, obs, tau, kernel=kernel, u0=None if warm is None else warm.get("u")
+    )
+    if warm is not None:
+        warm["u"] = u_hat
     s = 1.0 / np.sqrt(info)
     u = u_hat[:, None] + s[:, None] * nodes[None, :]  # (k, Q)
     eta = eta0[:, :, None] + (tau * zc)[:, :, None] * u[:, None, :]  # (k, J, Q)
-    ll, _, _ = _binom_kernel(x[:, :, None], n[:, :, None], eta)
+    ll, _, _ = kernel(x[:, :, None], n[:, :, None], eta)
     ll = np.where(obs[:, :, None], ll, 0.0).sum(axis=1)
     terms = np.log(weights)[None, :] + ll - 0.5 * u**2 + 0.5 * nodes[None, :] ** 2
     return const + np.log(s) + special.logsumexp(terms, axis=1)
 
 
-def laplace2_loglik(eta0, z1, z2, x, n, obs, sd1: float, sd2: float, max_iter=200):
+def laplace2_loglik(
+    eta0, z1, z2, x, n, obs, sd1: float, sd2: float, max_iter=200, family: str = "binomial", warm=None
+):
     """Laplace approximation of log ∫∫ Π_j Bin(x_j | eta0_j + sd1 z1_j v + sd2 z2_j u) φ(v) φ(u) dv du.
 
     Two independent standard-normal random effects per study (metafor's UM.RS: a random study
     intercept and a random treatment effect): log L ≈ ℓ(b̂) − |b̂|²/2 − ½ log det(I + Λ Z'WZ Λ).
+    ``family="poisson"`` and ``warm`` as in :func:`agq_loglik`.
     """
-    const = np.where(
-        obs, special.gammaln(n + 1) - special.gammaln(x + 1) - special.gammaln(n - x + 1), 0.0
-    ).sum(axis=1)
+    kernel = KERNELS[family]
+    const = log_const(x, n, obs, family)
     a1 = sd1 * z1 * obs
     a2 = sd2 * z2 * obs
     k = eta0.shape[0]
-    b = np.zeros((k, 2))
+    b0 = None if warm is None else warm.get("b")
+    b = np.zeros((k, 2)) if b0 is None or b0.shape != (k, 2) else b0.copy()
 
     def parts(b):
         eta = eta0 + a1 * b[:, :1] + a2 * b[:, 1:]
-        ll, d1, d2 = _binom_kernel(x, n, eta)
+        ll, d1, d2 = kernel(x, n, eta)
         h = np.where(obs, ll, 0.0).sum(axis=1) - 0.5 * (b**2).sum(axis=1)
         g = np.stack([(a1 * d1).sum(axis=1) - b[:, 0], (a2 * d1).sum(axis=1) - b[:, 1]], axis=1)
         h11 = (a1 * a1 * d2).sum(axis=1) + 1.0
@@ -155,6 +183,8 @@ def laplace2_loglik(eta0, z1, z2, x, n, obs, sd1: float, sd2: float, max_iter=20
         b = cand
         h, g, h11, h22, h12 = cand_parts
     det = h11 * h22 - h12**2
+    if warm is not None:
+        warm["b"] = b
     return const + h - 0.5 * np.log(det)
 
 

@@ -79,20 +79,31 @@ def _as_float(*arrays):
     return tuple(np.asarray(a, dtype=float) for a in arrays)
 
 
+CORRECTION_TARGETS = ("only0", "all", "if0all", "none", "sweeting")
+
+
 def continuity_correction(a, b, c, d, *, add: float = 0.5, to: str = "only0", drop00: bool = True):
     """Apply a continuity correction to 2×2 cells.
 
     ``to``: ``"only0"`` (tables with a zero cell), ``"all"`` (every table), ``"if0all"``
-    (every table if any has a zero cell) or ``"none"``. Returns the corrected cells, a
-    boolean array of corrected tables and one of tables left out by ``drop00`` (no events
-    in both arms, or no non-events in both arms).
+    (every table if any has a zero cell), ``"none"``, or ``"sweeting"``: the treatment-arm
+    continuity correction of Sweeting, Sutton & Lambert (Stat Med 2004;23:1351–75, §3.3) for
+    tables with a zero cell. There the correction of each arm is proportional to the reciprocal
+    of the size of the opposite arm, k_T ∝ 1/n_C and k_C ∝ 1/n_T, with k_T + k_C = K; in their
+    notation R = n_C/n_T, k_T = K/(R + 1) and k_C = K·R/(R + 1), i.e. k_T = K·n_T/(n_T + n_C)
+    and k_C = K·n_C/(n_T + n_C). Here K = 2·``add`` (add = ½ gives K = 1, the total of the usual
+    ½ + ½), so with equal arms it is the usual correction; k_T goes to both cells of the treatment
+    arm (a, b), k_C to both cells of the control arm (c, d).
+
+    Returns the corrected cells, a boolean array of corrected tables and one of tables left out
+    by ``drop00`` (no events in both arms, or no non-events in both arms).
     """
     add = check_continuity_correction(add)
     a, b, c, d = _as_float(a, b, c, d)
     zero = (a == 0) | (b == 0) | (c == 0) | (d == 0)
     double = ((a == 0) & (c == 0)) | ((b == 0) & (d == 0))
     dropped = double if drop00 else np.zeros_like(double)
-    if to == "only0":
+    if to in ("only0", "sweeting"):
         corrected = zero & ~dropped
     elif to == "all":
         corrected = ~dropped
@@ -102,9 +113,21 @@ def continuity_correction(a, b, c, d, *, add: float = 0.5, to: str = "only0", dr
     elif to == "none":
         corrected = np.zeros_like(zero)
     else:
-        raise ValueError(f"unknown continuity correction target {to!r}; use only0, all, if0all or none")
+        raise ValueError(f"unknown continuity correction target {to!r}; use {', '.join(CORRECTION_TARGETS)}")
+    if to == "sweeting":
+        k_t, k_c = sweeting_corrections(a + b, c + d, add=add)
+        extra_t, extra_c = np.where(corrected, k_t, 0.0), np.where(corrected, k_c, 0.0)
+        return a + extra_t, b + extra_t, c + extra_c, d + extra_c, corrected, dropped
     extra = np.where(corrected, add, 0.0)
     return a + extra, b + extra, c + extra, d + extra, corrected, dropped
+
+
+def sweeting_corrections(n_t, n_c, *, add: float = 0.5):
+    """The treatment-arm corrections (k_T, k_C) of Sweeting et al. 2004 for arms of n_t and n_c:
+    k_T = 2·add·n_t/(n_t + n_c), k_C = 2·add·n_c/(n_t + n_c) (see :func:`continuity_correction`)."""
+    n_t, n_c = _as_float(n_t, n_c)
+    total = 2.0 * add
+    return total * n_t / (n_t + n_c), total * n_c / (n_t + n_c)
 
 
 def binary_effects(

@@ -454,6 +454,87 @@ def glmm_or(
     )
 
 
+IRR_MODELS = ("UM.FS", "UM.RS", "CM.EL", "CM.AL")
+
+
+def glmm_irr(
+    x1i,
+    t1i,
+    x2i,
+    t2i,
+    *,
+    model: str = "UM.FS",
+    method: str = "ML",
+    level: float = 95.0,
+    n_agq: int = N_AGQ,
+) -> GlmmFit:
+    """Incidence rate ratio by a Poisson–normal model from events and person-time per arm.
+
+    As metafor's ``rma.glmm(measure = "IRR")`` (Viechtbauer 2010; Stijnen, Hamza & Özdemir 2010, §3):
+
+    * ``UM.FS``: x_ij ~ Poisson(t_ij exp(α_i + θ g_j + u_i z_j)), fixed study intercepts α_i,
+      z_j = ±½, u_i ~ N(0, τ²), by adaptive Gauss–Hermite quadrature (``n_agq`` points);
+    * ``UM.RS``: random study intercepts β₀ + v_i, v_i ~ N(0, σ²), by the Laplace approximation
+      with random effects (quadrature with ``n_agq`` points for the fixed-effect model);
+    * ``CM.EL``: given the study's total m_i = x_1i + x_2i, x_1i ~ Binomial(m_i, π_i) with
+      logit π_i = log(t_1i / t_2i) + θ + u_i. For Poisson counts this conditional law is exact, so
+      ``CM.AL`` is the same model (metafor accepts both and returns the same fit).
+
+    Studies with no events in either arm carry no information on the rate ratio and are left out
+    with a warning (metafor's ``drop00``).
+    """
+    model = model.upper()
+    if model not in IRR_MODELS:
+        raise InputError(f"unknown GLMM model '{model}' for IRR; choose one of {', '.join(IRR_MODELS)}")
+    method, level = _check_common(method, level)
+    if int(n_agq) < 1:
+        raise InputError("the number of quadrature points must be 1 or more")
+    x1_all, x2_all = _counts("x1i", x1i), _counts("x2i", x2i)
+    t1_all = np.asarray(t1i, dtype=float)
+    t2_all = np.asarray(t2i, dtype=float)
+    if not (x1_all.size == t1_all.size == x2_all.size == t2_all.size):
+        raise InputError("the four event and person-time columns have different lengths")
+    for name, t in (("t1i", t1_all), ("t2i", t2_all)):
+        if not np.all(np.isfinite(t)) or np.any(t <= 0):
+            raise InputError(f"{name}: person-time must be a positive number in every study")
+    double = (x1_all == 0) & (x2_all == 0)
+    notes: list[str] = []
+    if double.any():
+        rows = ", ".join(str(i + 1) for i in np.nonzero(double)[0])
+        notes.append(f"left out, no events in both arms: study rows {rows}")
+        warnings.warn(
+            f"{model}: left out, no events in both arms (rows {rows}): no information on the rate ratio",
+            TrialsynthWarning,
+            stacklevel=2,
+        )
+    keep = ~double
+    x1, t1, x2, t2 = x1_all[keep], t1_all[keep], x2_all[keep], t2_all[keep]
+    k = int(x1.size)
+    if k == 0:
+        raise InputError("no study has events: the rate ratio is not estimable")
+    add = np.where((x1 == 0) | (x2 == 0), 0.5, 0.0)
+    vi_display = 1 / (x1 + add) + 1 / (x2 + add)
+    if model == "UM.FS":
+        parts = _fit_um_fs(x1, t1, x2, t2, method=method, n_agq=int(n_agq), n_exact=0, family="poisson")
+    elif model == "UM.RS":
+        parts = _fit_um_rs(x1, t1, x2, t2, method=method, n_agq=int(n_agq), n_exact=0, family="poisson")
+    else:
+        # x1 | m ~ Binomial(m, π), logit π = log(t1/t2) + θ: the CM.AL likelihood with person-time
+        # in place of arm sizes, exact here.
+        parts = _fit_cm_al(x1, t1, x2, t2, method=method, n_agq=int(n_agq), n_exact=0)
+    return _finish(
+        measure="IRR",
+        model=model,
+        method=method,
+        k=k,
+        vi_display=vi_display,
+        level=level,
+        included=keep,
+        notes=notes,
+        **parts,
+    )
+
+
 def _arms(a, n1, c, n2):
     x = np.stack([a, c], axis=1)
     n = np.stack([n1, n2], axis=1)
@@ -511,22 +592,40 @@ def _tau(glob) -> float:
     return abs(float(glob[1])) if glob.size > 1 else 0.0
 
 
-def _fit_um_fs(a, n1, c, n2, *, method, n_agq, n_exact):
+def _fit_um_fs(a, n1, c, n2, *, method, n_agq, n_exact, family="binomial"):
     x, n, grp, half = _arms(a, n1, c, n2)
     obs = np.ones_like(x, dtype=bool)
     nodes, weights = eng.gh_rule(n_agq)
+    poisson = family == "poisson"
+    offset = np.log(n) if poisson else np.zeros_like(n)
+
+    warm: dict = {}  # the last modes: each evaluation starts its search there
 
     def fun(loc, glob):
-        return eng.agq_loglik(loc[:, :1] + glob[0] * grp, half, x, n, obs, _tau(glob), nodes, weights)
+        eta = offset + loc[:, :1] + glob[0] * grp
+        return eng.agq_loglik(eta, half, x, n, obs, _tau(glob), nodes, weights, family=family, warm=warm)
 
-    fe, fit, tau2, integration = _fe_then_ml(
-        fun, _start_alpha(c, n2)[:, None], _start_theta(a, n1, c, n2), method, _agq_name(n_agq)
-    )
-    ll_sat = float(_xlogx_ratio(x, n).sum())
-    finite = (a > 0) & (c > 0) & (a < n1) & (c < n2)
-    fa, fb, fc, fd = a[finite], (n1 - a)[finite], c[finite], (n2 - c)[finite]
-    q_wald = _cochran(np.log(fa * fd / (fb * fc)), 1 / fa + 1 / fb + 1 / fc + 1 / fd)
+    alpha0 = np.log((c + 0.5) / n2) if poisson else _start_alpha(c, n2)
+    theta0 = _start_log_irr(a, n1, c, n2) if poisson else _start_theta(a, n1, c, n2)
+    fe, fit, tau2, integration = _fe_then_ml(fun, alpha0[:, None], theta0, method, _agq_name(n_agq))
+    if poisson:
+        # Saturated: every arm's mean equals its count, Σ log Poisson(x | x).
+        ll_sat = float((special.xlogy(x, x) - x - special.gammaln(x + 1)).sum())
+        finite = (a > 0) & (c > 0)
+        theta_i = np.log(a[finite] / n1[finite]) - np.log(c[finite] / n2[finite])
+        q_wald = _cochran(theta_i, 1 / a[finite] + 1 / c[finite])
+    else:
+        ll_sat = float(_xlogx_ratio(x, n).sum())
+        finite = (a > 0) & (c > 0) & (a < n1) & (c < n2)
+        fa, fb, fc, fd = a[finite], (n1 - a)[finite], c[finite], (n2 - c)[finite]
+        q_wald = _cochran(np.log(fa * fd / (fb * fc)), 1 / fa + 1 / fb + 1 / fc + 1 / fd)
     return _parts(fe, fit, tau2, q_wald, ll_sat, integration)
+
+
+def _start_log_irr(x1, t1, x2, t2):
+    """Mantel–Haenszel log rate ratio (Greenland & Robins 1985), a start value (½ added to zero sums)."""
+    t = t1 + t2
+    return float(np.log(((x1 * t2 / t).sum() + 0.5) / ((x2 * t1 / t).sum() + 0.5)))
 
 
 def _agq_name(n_agq: int) -> str:
@@ -544,8 +643,10 @@ def _fit_cm_al(a, n1, c, n2, *, method, n_agq, n_exact):
     nodes, weights = eng.gh_rule(n_agq)
     none = np.zeros((a.size, 0))
 
+    warm: dict = {}
+
     def fun(loc, glob):
-        return eng.agq_loglik(offset + glob[0], one, x, n, obs, _tau(glob), nodes, weights)
+        return eng.agq_loglik(offset + glob[0], one, x, n, obs, _tau(glob), nodes, weights, warm=warm)
 
     fe, fit, tau2, integration = _fe_then_ml(fun, none, _start_theta(a, n1, c, n2), method, _agq_name(n_agq))
     ll_sat = float(_xlogx_ratio(a, m).sum())
@@ -577,8 +678,10 @@ def _fit_cm_el(a, n1, c, n2, *, method, n_agq, n_exact):
     return _parts(fe, fit, tau2, q_wald, ll_sat, integration)
 
 
-def _fit_um_rs(a, n1, c, n2, *, method, n_agq, n_exact):
+def _fit_um_rs(a, n1, c, n2, *, method, n_agq, n_exact, family="binomial"):
     x, n, grp, half = _arms(a, n1, c, n2)
+    poisson = family == "poisson"
+    offset = np.log(n) if poisson else np.zeros_like(n)
     obs = np.ones_like(x, dtype=bool)
     ones = np.ones_like(x)
     # metafor: with random effects glmer allows one quadrature point only, and all three UM.RS
@@ -587,18 +690,28 @@ def _fit_um_rs(a, n1, c, n2, *, method, n_agq, n_exact):
     nodes, weights = eng.gh_rule(q)
     k = a.size
     none = np.zeros((k, 0))
-    beta0 = float(special.logit((c.sum() + 0.5) / (n2.sum() + 1.0)))
-    theta0 = _start_theta(a, n1, c, n2)
+    if poisson:
+        beta0 = float(np.log((c.sum() + 0.5) / n2.sum()))
+        theta0 = _start_log_irr(a, n1, c, n2)
+    else:
+        beta0 = float(special.logit((c.sum() + 0.5) / (n2.sum() + 1.0)))
+        theta0 = _start_theta(a, n1, c, n2)
+
+    warm_fe: dict = {}
+    warm_sat: dict = {}
+    warm_re: dict = {}
 
     def fun_fe(loc, glob):
-        eta = glob[0] + glob[1] * grp
-        return eng.agq_loglik(eta, ones, x, n, obs, abs(float(glob[2])), nodes, weights)
+        eta = offset + glob[0] + glob[1] * grp
+        return eng.agq_loglik(
+            eta, ones, x, n, obs, abs(float(glob[2])), nodes, weights, family=family, warm=warm_fe
+        )
 
     fe = eng.maximise(fun_fe, none, [beta0, theta0, 0.5])
     # Saturated: one treatment effect per study (θ + δ_i, δ of a reference study fixed at 0).
     # A treatment arm with no events or only events makes its δ_i infinite: in the limit that arm
     # fits perfectly and drops out, and δ_i leaves the Wald test.
-    degenerate = (a == 0) | (a == n1)
+    degenerate = (a == 0) if poisson else (a == 0) | (a == n1)
     obs_sat = obs.copy()
     obs_sat[:, 0] = ~degenerate
     usable = np.nonzero(~degenerate)[0]
@@ -607,8 +720,10 @@ def _fit_um_rs(a, n1, c, n2, *, method, n_agq, n_exact):
         free[usable[0]] = False
 
     def fun_sat(loc, glob):
-        eta = glob[0] + (glob[1] + loc[:, :1]) * grp
-        return eng.agq_loglik(eta, ones, x, n, obs_sat, abs(float(glob[2])), nodes, weights)
+        eta = offset + glob[0] + (glob[1] + loc[:, :1]) * grp
+        return eng.agq_loglik(
+            eta, ones, x, n, obs_sat, abs(float(glob[2])), nodes, weights, family=family, warm=warm_sat
+        )
 
     sat = eng.maximise(fun_sat, np.zeros((k, 1)), fe.glob, free_local=free)
     ll_sat = sat.loglik
@@ -626,8 +741,19 @@ def _fit_um_rs(a, n1, c, n2, *, method, n_agq, n_exact):
     else:
 
         def fun_re(loc, glob):
-            eta = glob[0] + glob[1] * grp
-            return eng.laplace2_loglik(eta, ones, half, x, n, obs, abs(float(glob[2])), abs(float(glob[3])))
+            eta = offset + glob[0] + glob[1] * grp
+            return eng.laplace2_loglik(
+                eta,
+                ones,
+                half,
+                x,
+                n,
+                obs,
+                abs(float(glob[2])),
+                abs(float(glob[3])),
+                family=family,
+                warm=warm_re,
+            )
 
         fit = eng.maximise(fun_re, none, [*fe.glob, 0.3])
         tau2 = float(fit.glob[3] ** 2)
@@ -676,8 +802,10 @@ def glmm_proportion(xi, ni, *, method: str = "ML", level: float = 95.0, n_agq: i
     nodes, weights = eng.gh_rule(int(n_agq))
     none = np.zeros((k, 0))
 
+    warm: dict = {}
+
     def fun(loc, glob):
-        return eng.agq_loglik(np.full_like(x, glob[0]), one, x, n, obs, _tau(glob), nodes, weights)
+        return eng.agq_loglik(np.full_like(x, glob[0]), one, x, n, obs, _tau(glob), nodes, weights, warm=warm)
 
     start = float(special.logit(x_all.sum() / n_all.sum()))
     fe, fit, tau2, integration = _fe_then_ml(fun, none, start, method, _agq_name(int(n_agq)))

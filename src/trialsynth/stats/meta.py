@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 MEASURES = ("OR", "RR", "RD", "MD", "SMD", "HR", "ROM", "IRR", "IRD", "PR", "PLO", "PAS", "PFT")
 METHODS = ("FE", "MH", "PETO", "DL", "REML", "PM", "ML", "HE", "SJ", "EB", "HS", "GLMM")
-COUNT_METHODS = {"MH": ("OR", "RR", "RD"), "PETO": ("OR",), "GLMM": ("OR",)}
+COUNT_METHODS = {"MH": ("OR", "RR", "RD"), "PETO": ("OR",), "GLMM": ("OR", "IRR", "PLO")}
 
 
 def default_drop00(measure: str, method: str, profile: str) -> bool:
@@ -511,12 +511,24 @@ def _check_input_options(data, method: str, add: float, to: str, median_method: 
         raise InputError(
             f"unknown median method '{median_method}'; choose one of {', '.join(derive.MEDIAN_METHODS)}"
         )
-    if to not in ("only0", "all", "if0all", "none"):
-        raise InputError(f"unknown continuity-correction rule '{to}'; choose only0, all, if0all or none")
-    if method in COUNT_METHODS and any(kd != "binary" for kd in data.kinds):
-        others = [lab for lab, kd in zip(data.labels, data.kinds, strict=True) if kd != "binary"]
+    if to not in fx.CORRECTION_TARGETS:
         raise InputError(
-            f"{data.source}: method {method} needs 2×2 counts for every study; "
+            f"unknown continuity-correction rule '{to}'; choose {', '.join(fx.CORRECTION_TARGETS)}"
+        )
+    if to == "sweeting" and (data.measure.upper() not in ("OR", "RR") or method == "PETO"):
+        raise InputError(
+            "the treatment-arm continuity correction (sweeting) is for odds and risk ratios from 2×2 counts, "
+            f"not {'Peto odds ratios' if method == 'PETO' else data.measure}"
+        )
+    kind, form = ("binary", "2×2 counts")
+    if method == "GLMM" and data.measure.upper() == "IRR":
+        kind, form = ("rate", "events and person-time")
+    elif method == "GLMM" and data.measure.upper() == "PLO":
+        kind, form = ("proportion", "events of n")
+    if method in COUNT_METHODS and any(kd != kind for kd in data.kinds):
+        others = [lab for lab, kd in zip(data.labels, data.kinds, strict=True) if kd != kind]
+        raise InputError(
+            f"{data.source}: method {method} needs {form} for every study; "
             f"study '{others[0]}' gives another form"
         )
 
@@ -535,7 +547,9 @@ def _leave_out_derived(data, yi, vi, corrected, derivations, notes, corrections)
     return np.where(derived, np.nan, yi), np.where(derived, np.nan, vi), corrected & ~derived
 
 
-def _note_corrections(data, corrected, dropped, add: float, notes, corrections, *, double=None) -> None:
+def _note_corrections(
+    data, corrected, dropped, add: float, notes, corrections, *, double=None, to: str = "only0"
+) -> None:
     """Per-row notes, result corrections and warnings for p-values given as bounds, continuity
     corrections and tables dropped from a ratio measure (``notes``/``corrections`` updated)."""
     kinds = np.asarray(data.kinds)
@@ -555,7 +569,9 @@ def _note_corrections(data, corrected, dropped, add: float, notes, corrections, 
             f"used at the bound, so {what} is conservative",
             stacklevel=4,
         )
-    if corrected.any():
+    if corrected.any() and to == "sweeting":
+        _note_sweeting(data, corrected, add, notes, corrections)
+    elif corrected.any():
         names = [lab for lab, cflag in zip(data.labels, corrected, strict=True) if cflag]
         corrections.append(f"{add:g} added to every cell of tables with a zero cell: {', '.join(names)}")
         for i in np.nonzero(corrected)[0]:
@@ -585,6 +601,27 @@ def _note_corrections(data, corrected, dropped, add: float, notes, corrections, 
         corrections.append(f"left out (no events or only events in both arms): {', '.join(names)}")
         msg = f"{data.source}: left out, no events (or only events) in both arms: {', '.join(names)}"
         _warn(msg, stacklevel=4)
+
+
+def _note_sweeting(data, corrected, add: float, notes, corrections) -> None:
+    """Notes, a correction line and one warning per corrected study for the treatment-arm
+    continuity correction (Sweeting, Sutton & Lambert, Stat Med 2004;23:1351–75)."""
+    idx = np.nonzero(corrected)[0]
+    n_t = np.asarray(data.values["n_treatment"], dtype=float)[idx]
+    n_c = np.asarray(data.values["n_control"], dtype=float)[idx]
+    k_t, k_c = fx.sweeting_corrections(n_t, n_c, add=add)
+    names = [data.labels[i] for i in idx]
+    corrections.append(
+        "treatment-arm continuity correction (Sweeting et al. 2004; k_T + k_C = "
+        f"{2 * add:g}, k_T/k_C = n_T/n_C) added to tables with a zero cell: {', '.join(names)}"
+    )
+    for i, name, kt, kc in zip(idx, names, k_t, k_c, strict=True):
+        notes[i] = f"treatment-arm correction: {kt:.4g} added to treatment cells, {kc:.4g} to control cells"
+        _warn(
+            f"{data.source}: study '{name}': treatment-arm continuity correction (Sweeting 2004), "
+            f"{kt:.4g} added to each treatment cell and {kc:.4g} to each control cell",
+            stacklevel=5,
+        )
 
 
 def pool_input(
@@ -639,7 +676,7 @@ def pool_input(
     # Kept double-zero tables are worth a word for ratio measures only (the profiles differ
     # there); every profile keeps them for RD, where the generic correction note suffices.
     double = _double_zero_rows(data, values) if measure != "RD" else None
-    _note_corrections(data, corrected, dropped, add, notes, corrections, double=double)
+    _note_corrections(data, corrected, dropped, add, notes, corrections, double=double, to=to)
     if method in COUNT_METHODS:
         included = np.isfinite(yi) & np.isfinite(vi)
         if not included.any():

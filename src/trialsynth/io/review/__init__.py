@@ -29,11 +29,13 @@ Files
 
     A model is a table ``{ method = "DL", hk = false, assumption = "..." }``: ``method`` is
     one of FE, MH, PETO, DL, REML, PM, ML, HE, SJ, EB, HS, GLMM (MH only for OR, RR, RD; PETO
-    and GLMM only for OR; GLMM names its binomial–normal model with ``glmm`` = UM.FS, UM.RS,
-    CM.EL or CM.AL and ``fixed = true`` for its fixed-effect version); ``hk`` adds the
+    only for OR; GLMM for OR, IRR and PLO); GLMM names its model with ``glmm`` = UM.FS, UM.RS,
+    CM.EL or CM.AL and ``fixed = true`` for its fixed-effect version; ``hk`` adds the
     Hartung–Knapp adjustment (not with MH, PETO or GLMM) and ``hk_variant = "adhoc"`` with it
     its ad hoc variant, max(1, q) (Knapp & Hartung 2003); ``robust = "CR2"`` asks
-    cluster-robust tests for an outcome with nested effect sizes (below); ``assumption``
+    cluster-robust tests for an outcome with nested effect sizes (below); ``to`` chooses the
+    tables that get a continuity correction (only0, the default; all, if0all, none; or sweeting,
+    the treatment-arm correction of Sweeting et al. 2004 for OR and RR); ``assumption``
     says why the model was chosen, or that it is an assumption. ``sensitivity`` is a list of
     models. **Default model** (neither the outcome nor ``[analysis]`` sets one): REML without
     Hartung–Knapp, :data:`DEFAULT_MODEL` — metafor's default estimator and the one

@@ -48,7 +48,7 @@ from trialsynth.io.review.model import (
 from trialsynth.io.review.nesting import check_nesting
 from trialsynth.io.review.rob import read_risk_of_bias
 from trialsynth.io.review.signalling import SIGNALLING_FILE, read_signalling
-from trialsynth.stats.effects import PROFILES
+from trialsynth.stats.effects import CORRECTION_TARGETS, PROFILES
 from trialsynth.stats.meta import COUNT_METHODS, METHODS
 from trialsynth.stats.prisma import PrismaCounts, check_prisma, prisma_from_mapping
 
@@ -129,7 +129,7 @@ _QUESTION = ("population", "intervention", "comparator", "outcomes")
 _ELIGIBILITY = ("inclusion", "exclusion", "note")
 _SEARCH = ("databases", "queries", "period", "last_searched", "note")
 _ANALYSIS = ("profile", "level", "model", "sensitivity", "label_treatment", "label_control")
-_MODEL = ("method", "hk", "hk_variant", "assumption", "glmm", "fixed", "robust")
+_MODEL = ("method", "hk", "hk_variant", "assumption", "glmm", "fixed", "robust", "to")
 #: The binomial–normal models of ``method = "GLMM"`` (as metafor's ``rma.glmm``).
 GLMM_MODELS = ("UM.FS", "UM.RS", "CM.EL", "CM.AL")
 _SET = ("id", "name", "description")
@@ -381,6 +381,13 @@ def _model(toml: _Toml, value: object, path: KeyPath, origin: str, measure: str 
     if method != "GLMM" and ("glmm" in table or "fixed" in table):
         key = "glmm" if "glmm" in table else "fixed"
         raise toml.error(f"'{key}' applies to method = \"GLMM\" only, not {method}", (*path, key))
+    to = toml.choice(table, path, "to", CORRECTION_TARGETS, default="only0")
+    if to == "sweeting" and (method == "PETO" or (measure is not None and measure not in ("OR", "RR"))):
+        raise toml.error(
+            "to = \"sweeting\" (the treatment-arm continuity correction) is for OR and RR, "
+            f"not {'Peto' if method == 'PETO' else measure}",
+            (*path, "to"),
+        )
     robust = toml.choice(table, path, "robust", ("CR2",)) if "robust" in table else None
     return ModelSpec(
         robust=robust,
@@ -391,6 +398,7 @@ def _model(toml: _Toml, value: object, path: KeyPath, origin: str, measure: str 
         hk_variant=hk_variant,
         glmm=glmm,
         fixed=fixed,
+        to=to,
     )
 
 
@@ -884,6 +892,12 @@ def _model_for(toml: _Toml, model: ModelSpec, outcome: str, measure: str, path: 
     if model.method in COUNT_METHODS and measure not in COUNT_METHODS[model.method]:
         raise toml.error(
             f"method {model.method} works with measure {', '.join(COUNT_METHODS[model.method])}, not with "
+            f"outcome '{outcome}' ({measure}); give that outcome its own model or sensitivity list",
+            path,
+        )
+    if model.to == "sweeting" and measure not in ("OR", "RR"):
+        raise toml.error(
+            f'to = "sweeting" (the treatment-arm continuity correction) is for OR and RR, not with '
             f"outcome '{outcome}' ({measure}); give that outcome its own model or sensitivity list",
             path,
         )

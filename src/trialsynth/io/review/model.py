@@ -66,6 +66,10 @@ class ModelSpec:
     #: metafor's ``rma.glmm``) and whether it is the fixed-effect version (τ² = 0).
     glmm: str | None = None
     fixed: bool = False
+    #: Which tables get a continuity correction (``to`` of :func:`trialsynth.stats.meta.pool_input`):
+    #: only0 (default), all, if0all, none, or sweeting (the treatment-arm correction of Sweeting
+    #: et al. 2004, OR and RR).
+    to: str = "only0"
     #: ``"CR2"``: cluster-robust tests (CR2, Satterthwaite df) for an outcome fitted by the
     #: multilevel model (rows with an ``es_id``); None: model-based tests.
     robust: str | None = None
@@ -75,6 +79,8 @@ class ModelSpec:
         options: dict[str, object] = {"method": self.method, "hk": self.hk}
         if self.hk:
             options["hk_variant"] = self.hk_variant
+        if self.to != "only0":
+            options["to"] = self.to
         if self.method == "GLMM":
             options.update(glmm=self.glmm or "UM.FS", fixed=self.fixed)
         return options
