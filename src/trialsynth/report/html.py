@@ -540,7 +540,7 @@ def build_context(analysis, doc: dict[str, Any], out: Path, progress=None) -> di
         {
             "label": s.label,
             "citation": s.citation,
-            "year": s.year,
+            "year": "–" if s.year is None else s.year,
             "n_t": "–" if s.n_randomised_treatment is None else s.n_randomised_treatment,
             "n_c": "–" if s.n_randomised_control is None else s.n_randomised_control,
             "follow_up": s.follow_up,

@@ -146,6 +146,8 @@ def results_document(analysis: ReviewAnalysis) -> dict[str, Any]:
             "outcome": o.id,
             "name": o.name,
             "measure": o.measure,
+            "profile": o.profile or review.analysis.profile,
+            "rows_of": o.data_id,
             "scale": "natural",
             "unit": o.unit,
             "better": o.better,
@@ -211,7 +213,7 @@ def results_document(analysis: ReviewAnalysis) -> dict[str, Any]:
         entry["trim_and_fill"] = _trim_fill_entry(oa)
         entry["small_study_tests"] = small_study_entry(oa)
         entry["meta_regression"] = meta_regression_entries(oa)
-        gaps = {g.study: g.note for g in review.data_gaps(oa.analysis_set) if g.outcome == o.id}
+        gaps = {g.study: g.note for g in review.data_gaps(oa.analysis_set) if g.outcome == o.data_id}
         entry["explanation"] = explain_difference(oa, labels, gaps, reporter_name(review))
         outcomes.append(entry)
     gaps = [

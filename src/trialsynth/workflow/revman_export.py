@@ -232,7 +232,7 @@ class _Builder:
             out[key] = RevManStudy(
                 key=key,
                 name=study.label,
-                year=study.get("revman_year").strip() or str(study.year),
+                year=study.get("revman_year").strip() or ("" if study.year is None else str(study.year)),
                 data_source=study.get("data_source").strip() or "PUB",
                 where="",
             )

@@ -114,7 +114,7 @@ def _analyse_outcome(review, outcome, set_id: str) -> OutcomeAnalysis:
     level = review.analysis.level if outcome.level is None else outcome.level
     options = {
         "level": level * (100 if level <= 1 else 1),
-        "profile": review.analysis.profile,
+        "profile": outcome.profile or review.analysis.profile,
     }
     model = outcome.model
     try:

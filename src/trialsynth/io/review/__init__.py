@@ -48,7 +48,12 @@ Files
     continuous: MD, SMD; time_to_event: HR; generic: any), ``better`` (lower | higher: the
     direction of the effect that is better for the intervention) — all required; ``unit``,
     ``label_treatment``, ``label_control``, ``model``, ``sensitivity``, ``definition``,
-    ``primary`` (true/false), ``note``, ``tsa`` (trial sequential analysis settings, an inline
+    ``primary`` (true/false), ``note``, ``profile`` (this outcome's conventions; default the
+    ``[analysis]`` profile), ``analyses`` (``[[outcomes.analyses]]``: further analyses of the
+    same rows of outcomes.csv, each with ``id`` and ``measure`` (required) and optionally
+    ``name``, ``profile``, ``model``, ``sensitivity``, ``level``, ``label_treatment``,
+    ``label_control``, ``note``; its id is ``<outcome id>.<id>``, see
+    :attr:`Outcome.rows_of`), ``tsa`` (trial sequential analysis settings, an inline
     table: ``alpha``, ``power`` (fractions; default 0.05, 0.80), the anticipated effect —
     ``control_risk`` with ``rrr``, ``mean_difference`` with ``sd``, or ``hazard_ratio`` — and
     ``diversity`` ("auto" or a fraction), ``note``) and ``bayes`` (Bayesian random effects,
@@ -80,8 +85,8 @@ Files
 
 ``studies.csv`` (required; or ``studies.xlsx``, its first sheet, read by :mod:`trialsynth.io.xlsx`)
     One row per included study. Required: ``id`` (unique; ``pooled`` is reserved),
-    ``label`` (unique), ``citation``, ``year`` (whole number), ``source``. Optional:
-    ``design``, ``n_randomised_treatment``, ``n_randomised_control`` (whole numbers or
+    ``label`` (unique), ``citation``, ``source``. Optional: ``year`` (whole number; blank
+    when not known), ``design``, ``n_randomised_treatment``, ``n_randomised_control`` (whole numbers or
     blank), ``follow_up``, ``status`` (``included`` or blank, or ``unconfirmed``), ``note``,
     ``analysis_set`` (blank = every set, else ids separated by ``;``), ``kind`` (``quoted``
     | ``derived`` | blank). Any other column is a study attribute kept verbatim (subgroup
@@ -101,7 +106,8 @@ Files
     ``events_control``, ``n_control`` | ``mean_treatment``, ``sd_treatment``,
     ``mean_control``, ``sd_control`` (with the ``n_`` columns) | ``estimate``,
     ``ci_lower``, ``ci_upper``, ``ci_level`` | ``log_estimate``, ``se`` | ``estimate``,
-    ``se`` | ``o_minus_e``, ``v`` | ``p_value``, ``events``, ``direction``; and the forms whose
+    ``se`` | ``estimate`` or ``log_estimate`` with ``variance`` |
+    ``o_minus_e``, ``v`` | ``p_value``, ``events``, ``direction``; and the forms whose
     numbers are derived (:mod:`trialsynth.stats.derive`, docs/derived-numbers.md), ``*`` being
     ``treatment`` and ``control``: ``percent_treatment``, ``percent_control`` (with the
     ``n_`` columns: events = round(percent × n)) | ``se_*`` | ``ci_lower_*``, ``ci_upper_*``

@@ -86,8 +86,9 @@ _RANGE_STATISTICS = ("iqr", "range")
 DATA_COLUMNS = (*NUMERIC_COLUMNS, "direction")
 OUTCOME_REQUIRED = ("outcome", "study", "source", "kind", "note", "use")
 OUTCOME_OPTIONAL = ("denominator", "definition", "analysis_set", *DATA_COLUMNS)
-STUDY_REQUIRED = ("id", "label", "citation", "year", "source")
+STUDY_REQUIRED = ("id", "label", "citation", "source")
 STUDY_OPTIONAL = (
+    "year",
     "design",
     "n_randomised_treatment",
     "n_randomised_control",
@@ -148,6 +149,22 @@ _OUTCOME = (
     "bayes",
     "grade",
     "level",
+    "profile",
+    "analyses",
+)
+#: Keys of an extra analysis of an outcome (``[[outcomes.analyses]]``): the same rows pooled
+#: with another measure, model or conventions profile.
+_OUTCOME_ANALYSIS = (
+    "id",
+    "name",
+    "measure",
+    "profile",
+    "model",
+    "sensitivity",
+    "level",
+    "label_treatment",
+    "label_control",
+    "note",
 )
 _GRADE = (
     *GRADE_DOMAINS,
@@ -785,8 +802,19 @@ def _read_toml(path: Path) -> tuple[_Toml, dict[str, Any]]:
                 bayes=_bayes_settings(toml, table, path_i),
                 grade=_grade(toml, table, path_i, data_type, measure),
                 level=_level(toml, table, path_i, None),
+                profile=toml.choice(table, path_i, "profile", PROFILES) if "profile" in table else None,
             )
         )
+        outcomes += _outcome_analyses(toml, table, path_i, outcomes[-1], {o.id for o in outcomes})
+    taken: dict[str, str] = {}
+    for o in outcomes:
+        if o.id in taken:
+            raise toml.error(
+                f"outcome id '{o.id}' is used twice (an outcome and the analysis '{o.id}' of outcome "
+                f"'{o.rows_of or taken[o.id]}')",
+                ("outcomes",),
+            )
+        taken[o.id] = o.rows_of or o.id
     out["outcomes"] = tuple(outcomes)
 
     subgroups: list[tuple[Subgroup, KeyPath]] = []
@@ -872,6 +900,63 @@ def _correction(toml: _Toml, table: dict, path: KeyPath) -> float:
             f"the continuity correction 'add' must be between 0 and 1, not {add:g}", (*path, "add")
         )
     return add
+
+
+def _outcome_analyses(
+    toml: _Toml, table: dict, path: KeyPath, base: Outcome, taken: Collection[str]
+) -> list[Outcome]:
+    """The extra analyses of one outcome (``[[outcomes.analyses]]``): the outcome's rows pooled
+    again with their own ``measure`` (one that goes with the outcome's data_type), and
+    optionally ``profile``, ``model``, ``sensitivity``, ``level``, labels, ``name`` and
+    ``note``; what an analysis does not set it takes from its outcome. Its id is
+    ``<outcome id>.<analysis id>`` (as in results.json and reported.csv)."""
+    out: list[Outcome] = []
+    for j, item in enumerate(toml.tables(table.get("analyses", []), (*path, "analyses"))):
+        p = (*path, "analyses", j)
+        entry = toml.table(item, p, _OUTCOME_ANALYSIS, ("id", "measure"))
+        full_id = f"{base.id}.{toml.identifier(entry, p, 'id')}"
+        if full_id in taken or full_id in {o.id for o in out}:
+            raise toml.error(f"analysis id '{full_id}' is used twice", (*p, "id"))
+        measure = toml.choice(entry, p, "measure", MEASURES)
+        if measure not in TYPE_MEASURES[base.data_type]:
+            raise toml.error(
+                f"measure {measure} does not go with the outcome's data_type {base.data_type} "
+                f"(use {', '.join(TYPE_MEASURES[base.data_type])})",
+                (*p, "measure"),
+            )
+        if "model" in entry:
+            model = _model(toml, entry["model"], (*p, "model"), "outcome", measure)
+        else:
+            model = _model_for(toml, base.model, full_id, measure, (*path, "model"))
+        if "sensitivity" in entry:
+            sensitivity = _sensitivity(toml, entry["sensitivity"], (*p, "sensitivity"), "outcome", measure)
+        else:
+            sensitivity = tuple(
+                _model_for(toml, m, full_id, measure, (*path, "sensitivity")) for m in base.sensitivity
+            )
+        level = _level(toml, entry, p, None)
+        out.append(
+            replace(
+                base,
+                id=full_id,
+                name=toml.text_value(entry, p, "name", f"{base.name} ({measure})"),
+                measure=measure,
+                model=model,
+                sensitivity=sensitivity,
+                label_treatment=toml.text_value(entry, p, "label_treatment", base.label_treatment),
+                label_control=toml.text_value(entry, p, "label_control", base.label_control),
+                note=toml.text_value(entry, p, "note", base.note),
+                level=base.level if level is None else level,
+                profile=toml.choice(entry, p, "profile", PROFILES) if "profile" in entry else base.profile,
+                primary=False,
+                # TSA, Bayes and GRADE settings are stated for the outcome's own measure.
+                tsa=None,
+                bayes=None,
+                grade=None,
+                rows_of=base.id,
+            )
+        )
+    return out
 
 
 def _model_for(toml: _Toml, model: ModelSpec, outcome: str, measure: str, path: KeyPath) -> ModelSpec:
@@ -1008,10 +1093,7 @@ def _read_studies(path: Path, sets: tuple[str, ...]) -> tuple[tuple[Study, ...],
                 f"the label '{label}' is used twice (rows {labels[label]} and {number})", number, "label"
             )
         labels[label] = number
-        rows.required(cells, number, "year")
-        year = rows.number(cells, number, "year", whole=True)
-        if year is None:
-            raise rows.fail("the year is blank", number, "year")
+        year = rows.number(cells, number, "year", whole=True)  # optional: blank = not known
         n_t, n_c = (
             rows.number(
                 cells,
@@ -1028,7 +1110,7 @@ def _read_studies(path: Path, sets: tuple[str, ...]) -> tuple[tuple[Study, ...],
                 id=study_id,
                 label=label,
                 citation=rows.required(cells, number, "citation"),
-                year=int(year),
+                year=None if year is None else int(year),
                 source=rows.required(cells, number, "source"),
                 design=table.cell(cells, "design"),
                 n_randomised_treatment=None if n_t is None else int(n_t),
@@ -1081,13 +1163,21 @@ def _read_outcomes(
     optional = OUTCOME_OPTIONAL + ((order_by,) if order_by else ()) + subgroup_columns
     table = read_table(path, required=OUTCOME_REQUIRED, optional=optional, numeric=NUMERIC_COLUMNS)
     rows = _Rows(table)
-    outcome_ids = [o.id for o in outcomes]
+    outcome_ids = [o.id for o in outcomes if not o.rows_of]
+    analyses = {o.id: o.rows_of for o in outcomes if o.rows_of}
     by_id = {s.id: s for s in studies}
     data_columns = [c for c in DATA_COLUMNS if table.has(c)]
     records: list[OutcomeRow] = []
     used: dict[tuple[str, str, str], int] = {}
     for number, cells in table:
         outcome = rows.required(cells, number, "outcome").strip()
+        if outcome in analyses:
+            raise rows.fail(
+                f"'{outcome}' is an analysis of outcome '{analyses[outcome]}': its rows are those of "
+                f"'{analyses[outcome]}'",
+                number,
+                "outcome",
+            )
         if outcome not in outcome_ids:
             raise rows.fail(
                 f"unknown outcome '{outcome}' (review.toml has: {', '.join(outcome_ids)})", number, "outcome"

@@ -228,6 +228,16 @@ class Outcome:
     bayes: BayesSettings | None = None
     grade: Grade | None = None
     level: float | None = None  # confidence level (percent) of this outcome; None: [analysis] level
+    #: Conventions profile of this analysis ("metafor" | "revman"); None: the [analysis] profile.
+    profile: str | None = None
+    #: For an extra analysis of an outcome (``[[outcomes.analyses]]``): the id of the outcome
+    #: whose rows of outcomes.csv it pools; "" for an outcome of its own.
+    rows_of: str = ""
+
+    @property
+    def data_id(self) -> str:
+        """The outcome id under which this analysis' rows are in outcomes.csv."""
+        return self.rows_of or self.id
 
 
 @dataclass(frozen=True)
@@ -278,7 +288,7 @@ class Study:
     id: str
     label: str
     citation: str
-    year: int
+    year: int | None  # None: not given (studies.csv's year is optional)
     source: str
     design: str
     n_randomised_treatment: int | None
@@ -497,12 +507,12 @@ class Review:
     def rows(self, outcome_id: str, analysis_set: str | None = None) -> tuple[OutcomeRow, ...]:
         """Every row of an outcome (used or not, with data or not), in file order; with
         ``analysis_set``, only the rows that belong to that set."""
-        self.outcome(outcome_id)
+        data_id = self.outcome(outcome_id).data_id
         set_id = None if analysis_set is None else self._set_id(analysis_set)
         return tuple(
             r
             for r in self.outcome_rows
-            if r.outcome == outcome_id and (set_id is None or set_id in r.analysis_sets)
+            if r.outcome == data_id and (set_id is None or set_id in r.analysis_sets)
         )
 
     def pool_table(self, outcome_id: str, analysis_set: str | None = None) -> OutcomeTable:
@@ -528,6 +538,8 @@ class Review:
         sets = [s.id for s in self.analysis_sets] if analysis_set is None else [self._set_id(analysis_set)]
         gaps: list[DataGap] = []
         for outcome in self.outcomes:
+            if outcome.rows_of:
+                continue  # an extra analysis of an outcome has that outcome's gaps
             for study in self.studies:
                 missing = [
                     s
@@ -573,7 +585,8 @@ class Review:
 
     def risk_of_bias_for(self, outcome_id: str) -> tuple[RiskOfBias, ...]:
         """The RoB 2 assessments of an outcome, in file order."""
-        return tuple(r for r in self.risk_of_bias if r.outcome == outcome_id)
+        data_id = next((o.data_id for o in self.outcomes if o.id == outcome_id), outcome_id)
+        return tuple(r for r in self.risk_of_bias if r.outcome == data_id)
 
     def reported_for(self, outcome_id: str, analysis_set: str | None = None) -> Reported | None:
         set_id = self._set_id(analysis_set)
