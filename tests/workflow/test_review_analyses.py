@@ -91,7 +91,7 @@ def test_outcome_level_profile(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("extra", "words"),
     [
-        (RR_ANALYSIS.replace('"RR"', '"MD"'), "does not go with the outcome's data_type binary"),
+        (RR_ANALYSIS.replace('"RR"', '"MD"'), "does not go with data_type binary"),
         (RR_ANALYSIS.replace('id = "rr"', 'id = "r r"'), "identifier"),
         (RR_ANALYSIS + RR_ANALYSIS, "used twice"),
         (RR_ANALYSIS.replace('profile = "metafor"', 'profile = "stata"'), "stata"),

@@ -761,26 +761,9 @@ def _read_toml(path: Path) -> tuple[_Toml, dict[str, Any]]:
         if outcome_id in {o.id for o in outcomes}:
             raise toml.error(f"outcome id '{outcome_id}' is used twice", (*path_i, "id"))
         data_type = toml.choice(table, path_i, "data_type", DATA_TYPES)
-        measure = toml.choice(table, path_i, "measure", MEASURES)
-        if measure not in TYPE_MEASURES[data_type]:
-            raise toml.error(
-                f"measure {measure} does not go with data_type {data_type} "
-                f'(use {", ".join(TYPE_MEASURES[data_type])}, or data_type "generic")',
-                (*path_i, "measure"),
-            )
-        if "model" in table:
-            model = _model(toml, table["model"], (*path_i, "model"), "outcome", measure)
-        else:
-            model = _model_for(toml, default_model, outcome_id, measure, (*a_path, "model"))
-        if "sensitivity" in table:
-            sensitivity = _sensitivity(
-                toml, table["sensitivity"], (*path_i, "sensitivity"), "outcome", measure
-            )
-        else:
-            sensitivity = tuple(
-                _model_for(toml, m, outcome_id, measure, (*a_path, "sensitivity", j))
-                for j, m in enumerate(default_sensitivity)
-            )
+        measure, model, sensitivity = _measure_and_models(
+            toml, table, path_i, data_type, outcome_id, (default_model, default_sensitivity), a_path
+        )
         outcomes.append(
             Outcome(
                 id=outcome_id,
@@ -902,6 +885,38 @@ def _correction(toml: _Toml, table: dict, path: KeyPath) -> float:
     return add
 
 
+def _measure_and_models(
+    toml: _Toml,
+    table: dict,
+    path: KeyPath,
+    data_type: str,
+    outcome_id: str,
+    defaults: tuple[ModelSpec, tuple[ModelSpec, ...]],
+    defaults_path: KeyPath,
+) -> tuple[str, ModelSpec, tuple[ModelSpec, ...]]:
+    """The measure (one that goes with ``data_type``), model and sensitivity models of an
+    outcome or of one of its analyses; ``defaults`` (model, sensitivity) where the table sets none."""
+    measure = toml.choice(table, path, "measure", MEASURES)
+    if measure not in TYPE_MEASURES[data_type]:
+        raise toml.error(
+            f"measure {measure} does not go with data_type {data_type} "
+            f'(use {", ".join(TYPE_MEASURES[data_type])}, or data_type "generic")',
+            (*path, "measure"),
+        )
+    if "model" in table:
+        model = _model(toml, table["model"], (*path, "model"), "outcome", measure)
+    else:
+        model = _model_for(toml, defaults[0], outcome_id, measure, (*defaults_path, "model"))
+    if "sensitivity" in table:
+        sensitivity = _sensitivity(toml, table["sensitivity"], (*path, "sensitivity"), "outcome", measure)
+    else:
+        sensitivity = tuple(
+            _model_for(toml, m, outcome_id, measure, (*defaults_path, "sensitivity", j))
+            for j, m in enumerate(defaults[1])
+        )
+    return measure, model, sensitivity
+
+
 def _outcome_analyses(
     toml: _Toml, table: dict, path: KeyPath, base: Outcome, taken: Collection[str]
 ) -> list[Outcome]:
@@ -917,23 +932,9 @@ def _outcome_analyses(
         full_id = f"{base.id}.{toml.identifier(entry, p, 'id')}"
         if full_id in taken or full_id in {o.id for o in out}:
             raise toml.error(f"analysis id '{full_id}' is used twice", (*p, "id"))
-        measure = toml.choice(entry, p, "measure", MEASURES)
-        if measure not in TYPE_MEASURES[base.data_type]:
-            raise toml.error(
-                f"measure {measure} does not go with the outcome's data_type {base.data_type} "
-                f"(use {', '.join(TYPE_MEASURES[base.data_type])})",
-                (*p, "measure"),
-            )
-        if "model" in entry:
-            model = _model(toml, entry["model"], (*p, "model"), "outcome", measure)
-        else:
-            model = _model_for(toml, base.model, full_id, measure, (*path, "model"))
-        if "sensitivity" in entry:
-            sensitivity = _sensitivity(toml, entry["sensitivity"], (*p, "sensitivity"), "outcome", measure)
-        else:
-            sensitivity = tuple(
-                _model_for(toml, m, full_id, measure, (*path, "sensitivity")) for m in base.sensitivity
-            )
+        measure, model, sensitivity = _measure_and_models(
+            toml, entry, p, base.data_type, full_id, (base.model, base.sensitivity), path
+        )
         level = _level(toml, entry, p, None)
         out.append(
             replace(
