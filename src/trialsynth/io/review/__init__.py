@@ -78,6 +78,9 @@ Files
     FE), ``better`` (lower, higher), ``add`` and ``to`` (continuity correction of arm counts:
     only0, all, none), ``description``.
 
+    ``[[multi_arm]]`` (optional, repeatable): a multi-arm trial's comparisons, see
+    :mod:`trialsynth.io.review.arms`.
+
     ``[prisma]`` (optional): the PRISMA 2020 flow counts (see
     :func:`trialsynth.stats.prisma.prisma_from_mapping` for the keys), when the screening was done
     elsewhere. A bad key or number is an error naming its line; counts that do not add up are
@@ -123,6 +126,10 @@ Files
     ``q1_control``, ``q3_treatment``, ``q3_control``, ``min_treatment``,
     ``min_control``, ``max_treatment``, ``max_control``, ``person_time_treatment``,
     ``person_time_control``.
+    A multi-arm trial gives one row per arm instead: ``arm`` (the arm's name) with the
+    arm's ``events`` and ``n``, or ``mean``, ``sd`` and ``n``; its comparisons are named in
+    review.toml (``[[multi_arm]]``: ``study``, ``comparisons`` such as ``["a + b vs c"]``,
+    ``split_shared``, ``note``; see :mod:`trialsynth.io.review.arms`).
     No other column is accepted. Data cells are kept as text and checked when pooled
     (:func:`trialsynth.io.poolcsv.parse_pool_table`).
 

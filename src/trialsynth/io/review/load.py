@@ -19,6 +19,7 @@ from trialsynth._core.limits import max_table_bytes
 from trialsynth.io.poolcsv import MEASURES, NUMERIC_COLUMNS
 from trialsynth.io.review._csv import Table, read_table
 from trialsynth.io.review._toml import key_lines, line_of
+from trialsynth.io.review.arms import MultiArm, parse_comparison
 from trialsynth.io.review.model import (
     GRADE_DOMAINS,
     AnalysisDefaults,
@@ -85,7 +86,9 @@ _RANGE_STATISTICS = ("iqr", "range")
 #: (its numeric columns and the text column ``direction``).
 DATA_COLUMNS = (*NUMERIC_COLUMNS, "direction")
 OUTCOME_REQUIRED = ("outcome", "study", "source", "kind", "note", "use")
-OUTCOME_OPTIONAL = ("denominator", "definition", "analysis_set", *DATA_COLUMNS)
+#: A multi-arm trial's arm rows: ``arm`` and the arm's ``mean`` and ``sd`` (counts in ``events``, ``n``).
+ARM_ROW_COLUMNS = ("arm", "mean", "sd")
+OUTCOME_OPTIONAL = ("denominator", "definition", "analysis_set", *DATA_COLUMNS, *ARM_ROW_COLUMNS)
 STUDY_REQUIRED = ("id", "label", "citation", "source")
 STUDY_OPTIONAL = (
     "year",
@@ -120,6 +123,7 @@ _TOP = (
     "moderators",
     "networks",
     "prisma",
+    "multi_arm",
     "screening",  # read by trialsynth.workflow.screening.session.exclusion_reasons
 )
 _REVIEW = ("title", "question", "reproduces", "summary", "eligibility")
@@ -679,7 +683,7 @@ def _level(toml: _Toml, table: dict, path: KeyPath, default: float | None) -> fl
 def _read_toml(path: Path) -> tuple[_Toml, dict[str, Any]]:
     toml = _Toml(path)
     top = toml.table(toml.data, (), _TOP, ("review", "outcomes"))
-    out: dict[str, Any] = {"prisma": _prisma(toml, top)}
+    out: dict[str, Any] = {"prisma": _prisma(toml, top), "multi_arm": _multi_arm(toml, top)}
 
     review = toml.table(top["review"], ("review",), _REVIEW, ("title", "question"))
     p = ("review",)
@@ -874,6 +878,47 @@ def _networks(toml: _Toml, top: dict) -> tuple[NetworkSpec, ...]:
             )
         )
     return tuple(networks)
+
+
+_MULTI_ARM = ("study", "comparisons", "split_shared", "note")
+
+
+def _multi_arm(toml: _Toml, top: dict) -> tuple[MultiArm, ...]:
+    """``[[multi_arm]]``: a multi-arm trial's comparisons (:mod:`trialsynth.io.review.arms`)."""
+    out: list[MultiArm] = []
+    for i, item in enumerate(toml.tables(top.get("multi_arm", []), ("multi_arm",))):
+        path = ("multi_arm", i)
+        table = toml.table(item, path, _MULTI_ARM, ("study", "comparisons"))
+        study = toml.identifier(table, path, "study")
+        if study in {m.study for m in out}:
+            raise toml.error(f"study '{study}' has two [[multi_arm]] tables", (*path, "study"))
+        texts = toml.text_list(table, path, "comparisons")
+        if not texts:
+            raise toml.error(
+                "'comparisons' lists at least one comparison ('ARM vs ARM')", (*path, "comparisons")
+            )
+        comparisons = []
+        for text in texts:
+            try:
+                t, c = parse_comparison(text)
+            except ValueError as exc:
+                raise toml.error(str(exc), (*path, "comparisons")) from None
+            for arm in (*t, *c):
+                if not _ID.fullmatch(arm):
+                    raise toml.error(
+                        f"arm '{arm}' is not an identifier (letters, digits, '_', '-', '.')",
+                        (*path, "comparisons"),
+                    )
+            comparisons.append((t, c))
+        out.append(
+            MultiArm(
+                study=study,
+                comparisons=tuple(comparisons),
+                split_shared=toml.boolean(table, path, "split_shared"),
+                note=toml.text_value(table, path, "note"),
+            )
+        )
+    return tuple(out)
 
 
 def _correction(toml: _Toml, table: dict, path: KeyPath) -> float:
@@ -1167,7 +1212,7 @@ def _read_outcomes(
     outcome_ids = [o.id for o in outcomes if not o.rows_of]
     analyses = {o.id: o.rows_of for o in outcomes if o.rows_of}
     by_id = {s.id: s for s in studies}
-    data_columns = [c for c in DATA_COLUMNS if table.has(c)]
+    data_columns = [c for c in (*DATA_COLUMNS, "mean", "sd") if table.has(c)]
     records: list[OutcomeRow] = []
     used: dict[tuple[str, str, str], int] = {}
     for number, cells in table:
@@ -1217,12 +1262,16 @@ def _read_outcomes(
                 )
         if order_by:
             rows.number(cells, number, order_by)
+        arm = table.cell(cells, "arm").strip()
+        if arm and not _ID.fullmatch(arm):
+            raise rows.fail(f"'{arm}' is not an arm name (letters, digits, '_', '-', '.')", number, "arm")
         if use:
             for set_id in row_sets:
-                key = (study_id, outcome, set_id)
+                key = (study_id, outcome, set_id, arm)
                 if key in used:
                     raise rows.fail(
-                        f"study '{study_id}' already has a used row for outcome '{outcome}' in analysis set "
+                        f"study '{study_id}'{f' arm {arm!r}' if arm else ''} already has a used row for "
+                        f"outcome '{outcome}' in analysis set "
                         f"'{set_id}' (row {used[key]}); a study enters an analysis once: set use to 'no' on "
                         "one of them, or put them in different analysis sets",
                         number,
@@ -1550,9 +1599,28 @@ def load_review(path: str | Path) -> Review:
         lead_positions=optional["lead_positions"],
         files=MappingProxyType(files),
         prisma=parsed["prisma"],
+        multi_arm=_checked_multi_arm(parsed["multi_arm"], study_ids, outcome_rows, toml),
         networks=_existing_networks(folder, parsed["networks"], files),
         risk_of_bias=optional["risk_of_bias"],
     )
+
+
+def _checked_multi_arm(multi_arm, study_ids, outcome_rows, toml: _Toml):
+    """Each ``[[multi_arm]]`` names a study of studies.csv; each study with arm rows has one."""
+    for i, m in enumerate(multi_arm):
+        if m.study not in study_ids:
+            raise toml.error(
+                f"unknown study '{m.study}' (not an id in studies.csv)", ("multi_arm", i, "study")
+            )
+    declared = {m.study for m in multi_arm}
+    for r in outcome_rows:
+        if r.get("arm").strip() and r.study not in declared:
+            raise InputError(
+                f"study '{r.study}' has arm rows but no [[multi_arm]] table in review.toml naming its "
+                "comparisons",
+                file=toml.source,
+            )
+    return multi_arm
 
 
 def _existing_networks(folder: Path, networks, files: dict[str, str]):

@@ -331,6 +331,9 @@ class OutcomeRow:
     analysis_sets: tuple[str, ...]
     cells: Mapping[str, str]
     raw: tuple[str, ...]
+    #: Derivations (:class:`trialsynth.stats.derive.Derivation`) of a row built from arm rows
+    #: (a multi-arm trial's comparison, :mod:`trialsynth.io.review.arms`).
+    derivations: tuple = ()
 
     def get(self, column: str, default: str = "") -> str:
         return self.cells.get(column.strip().casefold(), default)
@@ -473,6 +476,8 @@ class Review:
     risk_of_bias: tuple[RiskOfBias, ...] = ()
     #: Network meta-analyses (``[[networks]]`` of review.toml).
     networks: tuple[NetworkSpec, ...] = ()
+    #: Multi-arm trials (``[[multi_arm]]`` of review.toml, :class:`trialsynth.io.review.arms.MultiArm`).
+    multi_arm: tuple = ()
 
     # ------------------------------------------------------------------ look-ups
     @property
@@ -486,6 +491,7 @@ class Review:
         raise KeyError(f"no outcome '{outcome_id}' in {self.files.get('review.toml', self.path)}")
 
     def study(self, study_id: str) -> Study:
+        study_id = study_id.split("[", 1)[0]  # a multi-arm trial's comparison: "id[a vs c]"
         for study in self.studies:
             if study.id == study_id:
                 return study
@@ -520,11 +526,17 @@ class Review:
         primary set): at most one per study, in file order."""
         set_id = self._set_id(analysis_set)
         records = tuple(r for r in self.rows(outcome_id, set_id) if r.use)
+        source = self.files.get("outcomes.csv", "outcomes.csv")
+        header = self.outcome_header
+        if self.multi_arm or any(r.get("arm").strip() for r in records):
+            from trialsynth.io.review.arms import expand_arms
+
+            records, header = expand_arms(records, self.multi_arm, header, source)
         return OutcomeTable(
             outcome=outcome_id,
             analysis_set=set_id,
-            source=self.files.get("outcomes.csv", "outcomes.csv"),
-            header=self.outcome_header,
+            source=source,
+            header=header,
             records=records,
         )
 
