@@ -8,6 +8,7 @@ from typing import Any
 
 from trialsynth._core.bounds import natural_scale
 from trialsynth._core.results import MetaResult
+from trialsynth.report.derivation import row_derivations
 from trialsynth.report.moderators import meta_regression_entries, small_study_entry
 from trialsynth.report.text import prediction_note
 from trialsynth.workflow.runner import ReviewAnalysis, trim_fill_for
@@ -73,6 +74,24 @@ def _result_entry(result: MetaResult, labels: dict[str, str]) -> dict[str, Any]:
             for s in result.studies
         ],
     }
+
+
+def _without_derived_entry(oa, labels: dict[str, str]) -> dict[str, Any]:
+    """The sensitivity row without trials with derived numbers (``without_derived``: true)."""
+    w = oa.without_derived
+    spec = oa.outcome.model
+    head = {
+        "method": spec.method,
+        "hk": spec.hk,
+        **_glmm_keys(spec),
+        "without_derived": True,
+        "excluded": list(w.excluded),
+        "excluded_labels": [labels.get(s.split("[", 1)[0], s) for s in w.excluded],
+        "note": w.note,
+    }
+    if w.result is None:
+        return {**head, "k": 0, "pooled": False, "estimate": None, "ci_lower": None, "ci_upper": None}
+    return {**_result_entry(w.result, labels), **head}
 
 
 def _network_entry(network) -> dict[str, Any]:
@@ -179,6 +198,8 @@ def results_document(analysis: ReviewAnalysis) -> dict[str, Any]:
                 {"method": spec.method, "hk": spec.hk, **_glmm_keys(spec), **_result_entry(r, labels)}
                 for spec, r in oa.sensitivity
             ]
+            if oa.without_derived is not None:
+                entry["sensitivity"].append(_without_derived_entry(oa, labels))
             entry["leave_one_out"] = [{"omitted": s, **_result_entry(r, labels)} for s, r in oa.leave_one_out]
             entry["cumulative"] = [{"added": s, **_result_entry(r, labels)} for s, r in oa.cumulative]
             entry["subgroups"] = [
@@ -197,8 +218,10 @@ def results_document(analysis: ReviewAnalysis) -> dict[str, Any]:
             if oa.bayes is not None:
                 entry["bayes"] = _bayes_entry(oa.bayes)
             entry["few_trials_notes"] = list(oa.few_trials_notes)
+            derivations = row_derivations(oa)
             entry["rows"] = [
                 {
+                    "derivation": derivations.get(r.study, ""),
                     "study": r.study,
                     "row": r.row,
                     "kind": r.kind,

@@ -61,6 +61,9 @@ class OutcomeAnalysis:
     #: Egger's regression test and Begg's rank test (and Harbord's for odds ratios from 2×2
     #: counts) with :data:`FUNNEL_MIN_TRIALS` or more pooled trials; None with fewer.
     small_study: Any = None
+    #: The primary model without the trials with derived numbers
+    #: (:class:`trialsynth.workflow.derived_sensitivity.DerivedSensitivity`), when review.toml asks.
+    without_derived: Any = None
 
 
 @dataclass(frozen=True)
@@ -175,6 +178,7 @@ def _analyse_outcome(review, outcome, set_id: str) -> OutcomeAnalysis:
         messages += [f"meta-regression on {mod.name}: {m}" for m in msgs]
         regressions.append((mod, reg))
     return OutcomeAnalysis(
+        without_derived=_without_derived(review, data, primary, records, main_opts),
         meta_regressions=tuple(regressions),
         small_study=small_study_tests(primary, data),
         tsa=tsa_result,
@@ -194,6 +198,14 @@ def _analyse_outcome(review, outcome, set_id: str) -> OutcomeAnalysis:
         studies_with_data=tuple(data.labels),
         messages=tuple(dict.fromkeys(messages)),
     )
+
+
+def _without_derived(review, data, primary, records, options):
+    if not review.analysis.without_derived:
+        return None
+    from trialsynth.workflow.derived_sensitivity import without_derived
+
+    return without_derived(data, primary, records, options)
 
 
 def _regression(data, column: str, options: dict):

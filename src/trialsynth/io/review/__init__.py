@@ -25,7 +25,9 @@ Files
     ``[analysis]``, defaults for every outcome: ``profile`` ("metafor", the default, or
     "revman"), ``level`` (percent, default 95), ``model``, ``sensitivity``,
     ``label_treatment`` / ``label_control`` (forest-plot labels, default "Favours
-    treatment" / "Favours control").
+    treatment" / "Favours control"), ``sensitivity_without_derived`` (true: each outcome is
+    also pooled without the trials whose numbers were derived, see
+    :mod:`trialsynth.workflow.derived_sensitivity`; default false).
 
     A model is a table ``{ method = "DL", hk = false, assumption = "..." }``: ``method`` is
     one of FE, MH, PETO, DL, REML, PM, ML, HE, SJ, EB, HS, GLMM (MH only for OR, RR, RD; PETO

@@ -130,7 +130,15 @@ _REVIEW = ("title", "question", "reproduces", "summary", "eligibility")
 _QUESTION = ("population", "intervention", "comparator", "outcomes")
 _ELIGIBILITY = ("inclusion", "exclusion", "note")
 _SEARCH = ("databases", "queries", "period", "last_searched", "note")
-_ANALYSIS = ("profile", "level", "model", "sensitivity", "label_treatment", "label_control")
+_ANALYSIS = (
+    "profile",
+    "level",
+    "model",
+    "sensitivity",
+    "label_treatment",
+    "label_control",
+    "sensitivity_without_derived",
+)
 _MODEL = ("method", "hk", "hk_variant", "assumption", "glmm", "fixed")
 #: The binomial–normal models of ``method = "GLMM"`` (as metafor's ``rma.glmm``).
 GLMM_MODELS = ("UM.FS", "UM.RS", "CM.EL", "CM.AL")
@@ -736,6 +744,7 @@ def _read_toml(path: Path) -> tuple[_Toml, dict[str, Any]]:
         sensitivity=default_sensitivity,
         label_treatment=toml.text_value(analysis, a_path, "label_treatment", DEFAULT_LABEL_TREATMENT),
         label_control=toml.text_value(analysis, a_path, "label_control", DEFAULT_LABEL_CONTROL),
+        without_derived=toml.boolean(analysis, a_path, "sensitivity_without_derived"),
     )
 
     sets: list[AnalysisSet] = []

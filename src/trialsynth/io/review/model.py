@@ -110,6 +110,9 @@ class AnalysisDefaults:
     sensitivity: tuple[ModelSpec, ...]
     label_treatment: str
     label_control: str
+    #: ``sensitivity_without_derived``: also pool each outcome without the trials whose numbers
+    #: were derived (kind ``derived`` or computed by trialsynth.stats.derive).
+    without_derived: bool = False
 
 
 @dataclass(frozen=True)
