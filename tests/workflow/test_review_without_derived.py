@@ -96,3 +96,21 @@ def test_report_shows_derivation_and_sensitivity_row(tmp_path: Path) -> None:
     assert "0.8 × √25 = 4" in rows["C"]["derivation"]
     assert "without trials with derived numbers (left out: C)" in sec["sensitivity"][-1]["model"]
     assert sec["sensitivity"][-1]["k"] == 2
+
+
+def test_every_trial_derived_leaves_no_result(tmp_path: Path) -> None:
+    from trialsynth.report.excel import workbook_bytes
+
+    folder = _folder(tmp_path, "sensitivity_without_derived = true")
+    outcomes = folder / "outcomes.csv"
+    lines = outcomes.read_text(encoding="utf-8").splitlines()
+    (folder / "studies.csv").write_text("id,label,citation,year,source\nc,C,C,2003,s\n", encoding="utf-8")
+    outcomes.write_text("\n".join([lines[0], lines[3]]) + "\n", encoding="utf-8")
+    analysis = analyse_review(folder)
+    (oa,) = analysis.outcomes
+    assert oa.without_derived.result is None
+    assert oa.without_derived.note == "every trial with data has derived numbers"
+    doc = results_document(analysis)
+    row = doc["outcomes"][0]["sensitivity"][-1]
+    assert row["without_derived"] is True and row["k"] == 0 and row["estimate"] is None
+    assert workbook_bytes(analysis, doc)[:2] == b"PK"  # the workbook is still written

@@ -90,7 +90,8 @@ def _without_derived_entry(oa, labels: dict[str, str]) -> dict[str, Any]:
         "note": w.note,
     }
     if w.result is None:
-        return {**head, "k": 0, "pooled": False, "estimate": None, "ci_lower": None, "ci_upper": None}
+        empty = dict.fromkeys(("estimate", "ci_lower", "ci_upper", "p_value", "tau2", "i2"))
+        return {**head, **empty, "k": 0, "pooled": False, "notes": [w.note], "studies": []}
     return {**_result_entry(w.result, labels), **head}
 
 
