@@ -313,3 +313,29 @@ def test_derivation_as_dict_is_json_ready():
     json.dumps(data, allow_nan=False)
     assert data["method"] == "SD from CI of the mean" and data["inputs"]["n"] == 25
     assert render_all([d.sd_from_se(1.2, 40).derivation, out.derivation]).count(";") == 1
+
+
+# Wan et al. 2014 (BMC Med Res Methodol 14:135), Table 1, "Values of ξ(n) in formula (7) and
+# formula (12) for n ≤ 50", as printed (3 decimals). The table lists the expected range of n
+# standard normals; trialsynth uses the closed form 2Φ⁻¹((n − 0.375)/(n + 0.25)) (Blom), which
+# differs from the table by the Blom approximation's own error: below 0.5% for n ≥ 10 and below
+# 0.26% for n ≥ 20 (the bounds, computed from the printed values, are the tolerances here).
+WAN_TABLE_1 = {
+    10: 3.078,
+    15: 3.472,
+    20: 3.735,
+    25: 3.931,
+    30: 4.086,
+    35: 4.213,
+    40: 4.322,
+    45: 4.415,
+    50: 4.498,
+}
+
+
+@pytest.mark.parametrize(("n", "xi"), sorted(WAN_TABLE_1.items()))
+def test_median_range_divisor_against_wan_2014_table_1(n, xi):
+    # S1 with max − min = 1: SD = 1/ξ(n) (Wan 2014, formula (7)).
+    out = d.mean_sd_from_median(n, 0.5, minimum=0.0, maximum=1.0, method="wan")
+    tolerance = 0.005 if n < 20 else 0.0026
+    assert 1 / out.sd.value == pytest.approx(xi, rel=tolerance)

@@ -267,6 +267,7 @@ def pool(
       continuous:   mean_treatment, sd_treatment, n_treatment, mean_control, sd_control, n_control
       generic:      estimate, ci_lower, ci_upper [, ci_level]   (natural scale, e.g. HR 0.60)
                     log_estimate, se (ratio measures)  |  estimate, se (differences)
+                    log_estimate or estimate with variance in place of se (SE = √variance)
       hazard ratio: p_value, events, direction, n_treatment, n_control  (Tierney et al. 2007)
                     o_minus_e, v
       rates (IRR, IRD): events_treatment, person_time_treatment, events_control, person_time_control

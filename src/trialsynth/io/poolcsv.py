@@ -24,6 +24,8 @@ Column sets ("forms"), in the order in which they are tried for each row:
     ``log_estimate``, ``se`` (natural log; ``se`` above 0).
 ``generic_se`` -- a difference and its standard error (MD, SMD, RD)
     ``estimate``, ``se`` (``se`` above 0).
+``generic_var``, ``generic_log_var`` -- ``estimate`` (MD, SMD, RD, IRD) or ``log_estimate``
+    (ratios) with its ``variance`` (above 0) in place of the SE: pooled as SE = √variance.
 ``hr_ome`` -- log-rank statistics (HR)
     ``o_minus_e`` (observed minus expected events in the treatment arm) and ``v`` (its
     variance, above 0).
@@ -197,6 +199,13 @@ _FORMS: tuple[_Form, ...] = (
         "generic_log_se", ("log_estimate", "se"), frozenset(RATIO_MEASURES), "log ratio with standard error"
     ),
     _Form("generic_se", ("estimate", "se"), _DIFFERENCE_MEASURES, "estimate with standard error"),
+    _Form(
+        "generic_log_var",
+        ("log_estimate", "variance"),
+        frozenset(RATIO_MEASURES),
+        "log ratio with its variance",
+    ),
+    _Form("generic_var", ("estimate", "variance"), _DIFFERENCE_MEASURES, "estimate with its variance"),
     _Form("hr_ome", ("o_minus_e", "v"), frozenset({"HR"}), "O-E and its variance V"),
     _Form("proportion", ("events", "n"), PROPORTION_MEASURES, "events of n (single arm)"),
     _Form(
@@ -213,6 +222,9 @@ _FORMS: tuple[_Form, ...] = (
     ),
     _Form("rate", _both("events", "person_time"), frozenset({"IRR", "IRD"}), "events and person-time"),
 )
+
+#: Rows given with a variance in place of an SE, and the form they become (SE = √variance).
+_VARIANCE_FORMS = {"generic_var": "generic_se", "generic_log_var": "generic_log_se"}
 
 #: Forms whose numbers are derived before pooling (their rows carry derivations).
 DERIVED_KINDS = frozenset(
@@ -246,6 +258,7 @@ NUMERIC_COLUMNS: tuple[str, ...] = (
     "cluster_size",
     *_both("person_time"),
     *_both("percent"),
+    "variance",
 )
 
 _DIRECTIONS = ("treatment", "control")
@@ -487,10 +500,14 @@ def _parse(
     # ci_level is always reported for generic_ci (95 where not given), even without the column.
     has_ci = any(f.kind == "generic_ci" for f in complete)
     has_percent = any(f.kind == "binary_percent" for f in complete)
+    has_variance = any(f.kind in _VARIANCE_FORMS for f in complete)
     numeric = [
         c
         for c in NUMERIC_COLUMNS
-        if c in used or (c == "ci_level" and has_ci) or (has_percent and c in _both("events"))
+        if c in used
+        or (c == "ci_level" and has_ci)
+        or (has_percent and c in _both("events"))
+        or (has_variance and c == "se")
     ]
     extra = [i for i, n in enumerate(names) if n and n.casefold() != "study" and n.casefold() not in used]
     study_i = index["study"]
@@ -557,6 +574,11 @@ def _parse(
 
         _check_row(form, measure, parsed, raw, source, number, shown)
 
+        if form.kind in _VARIANCE_FORMS:
+            # A variance is an SE squared: the row becomes an estimate-and-SE row, SE = √variance.
+            parsed["se"] = math.sqrt(parsed["variance"])
+            form = next(f for f in _FORMS if f.kind == _VARIANCE_FORMS[form.kind])
+            form = _Form(form.kind, form.columns, form.measures, form.description, ("variance",))
         if form.kind == "binary_percent":
             # Counts from percentages: the row becomes a binary row with derived events.
             for arm in _ARMS:
@@ -722,11 +744,16 @@ def _parse_cell(column: str, text: str, where: _Where) -> float:
     elif column == "v":
         if value <= 0:
             raise InputError(f"the variance V must be above 0, not '{text}'", **where)
+    elif column == "variance":
+        if value <= 0:
+            raise InputError(f"a variance must be above 0, not '{text}'", **where)
     return value
 
 
 _COUNT_COLUMNS = frozenset({*_both("n", "events"), "n", "events", "cluster_size"})
-_SPREAD_COLUMNS = frozenset({*_both("sd", "se", "baseline_sd", "final_sd", "person_time"), "se", "v"})
+_SPREAD_COLUMNS = frozenset(
+    {*_both("sd", "se", "baseline_sd", "final_sd", "person_time"), "se", "v", "variance"}
+)
 _BOUNDED_COLUMNS = frozenset({"ci_level", "p_value", "correlation", "icc", *_both("percent")})
 
 
@@ -851,7 +878,7 @@ def _check_row(
                 f"{raw['ci_lower']} to {raw['ci_upper']}",
                 "estimate",
             )
-    elif form.kind == "generic_se":
+    elif form.kind in ("generic_se", "generic_var"):
         if measure == "RD":
             _check_risk_difference(("estimate",), parsed, raw, fail)
     elif form.kind == "hr_pvalue":

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-__all__ = ["number", "render", "render_all"]
+__all__ = ["number", "render", "render_all", "row_derivations"]
 
 
 def number(x, digits: int = 4) -> str:
@@ -37,3 +37,16 @@ def render(derivation, digits: int = 4) -> str:
 def render_all(derivations: Iterable, digits: int = 4) -> str:
     """A row's derivations joined with "; " (empty when nothing was derived)."""
     return "; ".join(render(d, digits) for d in derivations)
+
+
+def row_derivations(oa) -> dict[str, str]:
+    """Per pooled label of an outcome analysis, the derivations of its numbers as one text
+    (arms combined or split, then what :mod:`trialsynth.stats.derive` computed when pooling);
+    "" when none."""
+    rows = {r.study: r for r in oa.used_rows}
+    out = {}
+    for s in oa.primary.studies:
+        row = rows.get(s.study)
+        steps = (*(getattr(row, "derivations", ()) if row is not None else ()), *s.derivations)
+        out[s.study] = render_all(steps)
+    return out

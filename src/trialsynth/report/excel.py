@@ -283,7 +283,13 @@ def workbook_bytes(analysis, doc: dict[str, Any]) -> bytes:
             ]
             rows.append(_pooled_row("pooled", model, res))
             rows += [
-                _pooled_row("sensitivity", _model(s["method"], s["hk"]), s) for s in entry["sensitivity"]
+                _pooled_row(
+                    "sensitivity",
+                    _model(s["method"], s["hk"])
+                    + (", without derived numbers" if s.get("without_derived") else ""),
+                    s,
+                )
+                for s in entry["sensitivity"]
             ]
             _table(ws, STUDY_COLUMNS, rows)
         index_rows.append(row)

@@ -7,7 +7,10 @@ import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from trialsynth.report import multilevel_section as ml_section
+from trialsynth.report.derivation import row_derivations
 from trialsynth.report.explain import (
     ci_digits,
     num,
@@ -54,6 +57,25 @@ def _model_name(method: str, hk: bool, spec=None, measure: str = "") -> str:
     return METHOD_NAMES.get(method, method) + (" with Hartung–Knapp" if hk else "")
 
 
+def _without_derived_row(oa, labels: dict[str, str]) -> dict[str, Any]:
+    """The sensitivity table's row without the trials with derived numbers."""
+    w = oa.without_derived
+    left_out = ", ".join(labels.get(s, s) for s in w.excluded)
+    model = _model_name(oa.outcome.model.method, oa.outcome.model.hk, oa.outcome.model)
+    name = f"{model}, without trials with derived numbers (left out: {left_out})"
+    r = w.result
+    if r is None:
+        return {"model": name, "k": 0, "estimate": w.note, "p": "", "tau2": "", "i2": ""}
+    return {
+        "model": name,
+        "k": r.k,
+        "estimate": _row_estimate(r),
+        "p": p_abstract(r.p_value),
+        "tau2": num(r.tau2, 4),
+        "i2": num(r.i2, 0),
+    }
+
+
 def _ci_text(result, est, lo, hi) -> str:
     a, b = natural(result, lo), natural(result, hi)
     d = ci_digits(a, b)
@@ -92,6 +114,20 @@ def _arm_data(data, i: int) -> dict[str, str] | None:
     return None
 
 
+def _reported_text(data, i: int) -> str:
+    """A derived form's numbers as entered: per arm "median 12, q1 8, …" (the other columns after)."""
+    v = data.values
+    arms = []
+    for arm in ("treatment", "control"):
+        cells = [(c[: -len(arm) - 1], v[c][i]) for c in v if c.endswith("_" + arm) and np.isfinite(v[c][i])]
+        arms.append(", ".join(f"{stem.replace('_', ' ')} {x:g}" for stem, x in cells))
+    shared = [(c, v[c][i]) for c in v if not c.endswith(("_treatment", "_control")) and np.isfinite(v[c][i])]
+    text = " vs ".join(a for a in arms if a)
+    if shared:
+        text += ("; " if text else "") + ", ".join(f"{c.replace('_', ' ')} {x:g}" for c, x in shared)
+    return text
+
+
 def _data_text(data, i: int) -> str:
     kind = data.kinds[i]
     arms = _arm_data(data, i)
@@ -110,6 +146,8 @@ def _data_text(data, i: int) -> str:
         t = ("events_treatment", "person_time_treatment", "events_control", "person_time_control")
         x1, t1, x2, t2 = (v[c][i] for c in t)
         return f"{x1:.0f} events / {t1:g} person-time vs {x2:.0f} / {t2:g}"
+    if kind != "hr_pvalue":
+        return _reported_text(data, i)
     return f"p {v['p_value'][i]:g}, {v['events'][i]:.0f} events"
 
 
@@ -373,6 +411,12 @@ def build_context(analysis, doc: dict[str, Any], out: Path, progress=None) -> di
     once per outcome whose figures are drawn."""
     review = analysis.review
     labels = {s.id: s.label for s in review.studies}
+    # A multi-arm trial's comparisons ("id[a vs c]"): the trial's label and the comparison.
+    for oa in analysis.outcomes:
+        for sid in oa.studies_with_data:
+            if "[" in sid and sid not in labels:
+                base, comparison = sid.split("[", 1)
+                labels[sid] = f"{labels.get(base, base)} ({comparison.rstrip(']')})"
     set_names = {s.id: s.name for s in review.analysis_sets}
     sections = []
     summary: dict[str, dict[str, Any]] = {}
@@ -452,7 +496,9 @@ def build_context(analysis, doc: dict[str, Any], out: Path, progress=None) -> di
                     "i2": num(r.i2, 0),
                 }
                 for spec, r in ((o.model, res), *oa.sensitivity)
-            ] if oa.sensitivity else []  # the primary model alone would only repeat the result
+            ] if (oa.sensitivity or oa.without_derived) else []  # the primary model alone would repeat
+            if oa.without_derived is not None:
+                sec["sensitivity"].append(_without_derived_row(oa, labels))
             sec["loo"] = [
                 {
                     "label": labels.get(s, s),
@@ -488,6 +534,7 @@ def build_context(analysis, doc: dict[str, Any], out: Path, progress=None) -> di
             ]
             sec["cumulative_by"] = review.cumulative.order_by if review.cumulative else ""
             by_study = {r.study: r for r in oa.used_rows}
+            derivations = row_derivations(oa)
             for i, sid in enumerate(oa.data.labels):
                 r = by_study[sid] if oa.multilevel is None else oa.used_rows[i]
                 sec["rows"].append(
@@ -496,6 +543,7 @@ def build_context(analysis, doc: dict[str, Any], out: Path, progress=None) -> di
                         if oa.multilevel is None
                         else ml_section.row_label(oa, i, labels),
                         "data": _data_text(oa.data, i),
+                        "derivation": derivations.get(sid, ""),
                         "kind": r.kind,
                         "source": r.source,
                         "definition": r.definition,
@@ -568,7 +616,7 @@ def build_context(analysis, doc: dict[str, Any], out: Path, progress=None) -> di
         {
             "label": s.label,
             "citation": s.citation,
-            "year": s.year,
+            "year": "–" if s.year is None else s.year,
             "n_t": "–" if s.n_randomised_treatment is None else s.n_randomised_treatment,
             "n_c": "–" if s.n_randomised_control is None else s.n_randomised_control,
             "follow_up": s.follow_up,

@@ -9,6 +9,7 @@ from typing import Any
 from trialsynth._core.bounds import natural_scale
 from trialsynth._core.results import MetaResult
 from trialsynth._core.serialize import to_jsonable
+from trialsynth.report.derivation import row_derivations
 from trialsynth.report.moderators import meta_regression_entries, small_study_entry
 from trialsynth.report.rob2_section import rob2_json
 from trialsynth.report.text import prediction_note
@@ -76,6 +77,25 @@ def _result_entry(result: MetaResult, labels: dict[str, str]) -> dict[str, Any]:
             for s in result.studies
         ],
     }
+
+
+def _without_derived_entry(oa, labels: dict[str, str]) -> dict[str, Any]:
+    """The sensitivity row without trials with derived numbers (``without_derived``: true)."""
+    w = oa.without_derived
+    spec = oa.outcome.model
+    head = {
+        "method": spec.method,
+        "hk": spec.hk,
+        **_glmm_keys(spec),
+        "without_derived": True,
+        "excluded": list(w.excluded),
+        "excluded_labels": [labels.get(s.split("[", 1)[0], s) for s in w.excluded],
+        "note": w.note,
+    }
+    if w.result is None:
+        empty = dict.fromkeys(("estimate", "ci_lower", "ci_upper", "p_value", "tau2", "i2"))
+        return {**head, **empty, "k": 0, "pooled": False, "notes": [w.note], "studies": []}
+    return {**_result_entry(w.result, labels), **head}
 
 
 def _network_entry(network) -> dict[str, Any]:
@@ -149,6 +169,8 @@ def results_document(analysis: ReviewAnalysis) -> dict[str, Any]:
             "outcome": o.id,
             "name": o.name,
             "measure": o.measure,
+            "profile": o.profile or review.analysis.profile,
+            "rows_of": o.data_id,
             "scale": "natural",
             "unit": o.unit,
             "better": o.better,
@@ -184,6 +206,8 @@ def results_document(analysis: ReviewAnalysis) -> dict[str, Any]:
                 {"method": spec.method, "hk": spec.hk, **_glmm_keys(spec), **_result_entry(r, labels)}
                 for spec, r in oa.sensitivity
             ]
+            if oa.without_derived is not None:
+                entry["sensitivity"].append(_without_derived_entry(oa, labels))
             entry["leave_one_out"] = [{"omitted": s, **_result_entry(r, labels)} for s, r in oa.leave_one_out]
             entry["cumulative"] = [{"added": s, **_result_entry(r, labels)} for s, r in oa.cumulative]
             entry["subgroups"] = [
@@ -202,8 +226,10 @@ def results_document(analysis: ReviewAnalysis) -> dict[str, Any]:
             if oa.bayes is not None:
                 entry["bayes"] = _bayes_entry(oa.bayes)
             entry["few_trials_notes"] = list(oa.few_trials_notes)
+            derivations = row_derivations(oa)
             entry["rows"] = [
                 {
+                    "derivation": derivations.get(r.study, ""),
                     "study": r.study,
                     "row": r.row,
                     "kind": r.kind,
@@ -219,7 +245,7 @@ def results_document(analysis: ReviewAnalysis) -> dict[str, Any]:
         entry["trim_and_fill"] = _trim_fill_entry(oa)
         entry["small_study_tests"] = small_study_entry(oa)
         entry["meta_regression"] = meta_regression_entries(oa)
-        gaps = {g.study: g.note for g in review.data_gaps(oa.analysis_set) if g.outcome == o.id}
+        gaps = {g.study: g.note for g in review.data_gaps(oa.analysis_set) if g.outcome == o.data_id}
         entry["explanation"] = explain_difference(oa, labels, gaps, reporter_name(review))
         outcomes.append(entry)
     gaps = [

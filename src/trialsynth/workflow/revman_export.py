@@ -246,7 +246,7 @@ class _Builder:
             out[key] = RevManStudy(
                 key=key,
                 name=study.label,
-                year=study.get("revman_year").strip() or str(study.year),
+                year=study.get("revman_year").strip() or ("" if study.year is None else str(study.year)),
                 data_source=study.get("data_source").strip() or "PUB",
                 where="",
             )
@@ -437,7 +437,7 @@ class _Builder:
             names |= {"EVENTS_2": "events_control", "TOTAL_2": "n_control"}
             for i, label in enumerate(oa.data.labels):
                 entered = {k: str(int(values[c][i])) for k, c in names.items()}
-                items.append(RevManData(self.keys[label], None, MappingProxyType(entered), {}, ""))
+                items.append(RevManData(self.keys[_trial(label)], None, MappingProxyType(entered), {}, ""))
         elif form == "CONT":
             names = {"MEAN_1": "mean_treatment", "SD_1": "sd_treatment", "MEAN_2": "mean_control"}
             names |= {"SD_2": "sd_control"}
@@ -445,7 +445,7 @@ class _Builder:
                 entered = {k: repr(float(values[c][i])) for k, c in names.items()}
                 entered["TOTAL_1"] = str(int(values["n_treatment"][i]))
                 entered["TOTAL_2"] = str(int(values["n_control"][i]))
-                items.append(RevManData(self.keys[label], None, MappingProxyType(entered), {}, ""))
+                items.append(RevManData(self.keys[_trial(label)], None, MappingProxyType(entered), {}, ""))
         else:
             index = {lab: i for i, lab in enumerate(oa.data.labels)}
             for row in oa.primary.studies:
@@ -456,7 +456,8 @@ class _Builder:
                 for key, col in (("TOTAL_1", "n_treatment"), ("TOTAL_2", "n_control")):
                     if col in values and math.isfinite(values[col][i]) and _whole(values[col][i : i + 1]):
                         entered[key] = str(int(values[col][i]))
-                items.append(RevManData(self.keys[row.study], None, MappingProxyType(entered), {}, ""))
+                key = self.keys[_trial(row.study)]
+                items.append(RevManData(key, None, MappingProxyType(entered), {}, ""))
         return tuple(items)
 
     # ------------------------------------------------------------------ the review
@@ -571,3 +572,8 @@ def export_review(review_dir: str | Path, path: str | Path, *, sensitivity: bool
         warnings.simplefilter("ignore", TrialsynthWarning)
         analysis = analyse_review(folder)
     return write_revman_export(analysis, path, sensitivity=sensitivity)
+
+
+def _trial(label: str) -> str:
+    """The study id of a data row: a multi-arm trial's comparison ``id[a vs c]`` is study ``id``."""
+    return label.split("[", 1)[0]

@@ -62,6 +62,9 @@ class OutcomeAnalysis:
     #: Egger's regression test and Begg's rank test (and Harbord's for odds ratios from 2×2
     #: counts) with :data:`FUNNEL_MIN_TRIALS` or more pooled trials; None with fewer.
     small_study: Any = None
+    #: The primary model without the trials with derived numbers
+    #: (:class:`trialsynth.workflow.derived_sensitivity.DerivedSensitivity`), when review.toml asks.
+    without_derived: Any = None
     #: Nested effect sizes (es_id/cluster columns): the
     #: :class:`~trialsynth.workflow.multilevel_outcome.MultilevelOutcome`; None otherwise.
     multilevel: Any = None
@@ -115,7 +118,7 @@ def _analyse_outcome(review, outcome, set_id: str) -> OutcomeAnalysis:
     level = review.analysis.level if outcome.level is None else outcome.level
     options = {
         "level": level * (100 if level <= 1 else 1),
-        "profile": review.analysis.profile,
+        "profile": outcome.profile or review.analysis.profile,
     }
     model = outcome.model
     try:
@@ -181,6 +184,7 @@ def _analyse_outcome(review, outcome, set_id: str) -> OutcomeAnalysis:
         messages += [f"meta-regression on {mod.name}: {m}" for m in msgs]
         regressions.append((mod, reg))
     return OutcomeAnalysis(
+        without_derived=_without_derived(review, data, primary, records, main_opts),
         meta_regressions=tuple(regressions),
         small_study=small_study_tests(primary, data),
         tsa=tsa_result,
@@ -200,6 +204,14 @@ def _analyse_outcome(review, outcome, set_id: str) -> OutcomeAnalysis:
         studies_with_data=tuple(data.labels),
         messages=tuple(dict.fromkeys(messages)),
     )
+
+
+def _without_derived(review, data, primary, records, options):
+    if not review.analysis.without_derived:
+        return None
+    from trialsynth.workflow.derived_sensitivity import without_derived
+
+    return without_derived(data, primary, records, options)
 
 
 def refuse_incomplete(data, records, outcome, table) -> None:

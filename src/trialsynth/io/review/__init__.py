@@ -25,7 +25,9 @@ Files
     ``[analysis]``, defaults for every outcome: ``profile`` ("metafor", the default, or
     "revman"), ``level`` (percent, default 95), ``model``, ``sensitivity``,
     ``label_treatment`` / ``label_control`` (forest-plot labels, default "Favours
-    treatment" / "Favours control").
+    treatment" / "Favours control"), ``sensitivity_without_derived`` (true: each outcome is
+    also pooled without the trials whose numbers were derived, see
+    :mod:`trialsynth.workflow.derived_sensitivity`; default false).
 
     A model is a table ``{ method = "DL", hk = false, assumption = "..." }``: ``method`` is
     one of FE, MH, PETO, DL, REML, PM, ML, HE, SJ, EB, HS, GLMM (MH only for OR, RR, RD; PETO
@@ -51,7 +53,12 @@ Files
     continuous: MD, SMD; time_to_event: HR; generic: any), ``better`` (lower | higher: the
     direction of the effect that is better for the intervention) — all required; ``unit``,
     ``label_treatment``, ``label_control``, ``model``, ``sensitivity``, ``definition``,
-    ``primary`` (true/false), ``note``, ``tsa`` (trial sequential analysis settings, an inline
+    ``primary`` (true/false), ``note``, ``profile`` (this outcome's conventions; default the
+    ``[analysis]`` profile), ``analyses`` (``[[outcomes.analyses]]``: further analyses of the
+    same rows of outcomes.csv, each with ``id`` and ``measure`` (required) and optionally
+    ``name``, ``profile``, ``model``, ``sensitivity``, ``level``, ``label_treatment``,
+    ``label_control``, ``note``; its id is ``<outcome id>.<id>``, see
+    :attr:`Outcome.rows_of`), ``tsa`` (trial sequential analysis settings, an inline
     table: ``alpha``, ``power`` (fractions; default 0.05, 0.80), the anticipated effect —
     ``control_risk`` with ``rrr``, ``mean_difference`` with ``sd``, or ``hazard_ratio`` — and
     ``diversity`` ("auto" or a fraction), ``note``) and ``bayes`` (Bayesian random effects,
@@ -76,6 +83,9 @@ Files
     FE), ``better`` (lower, higher), ``add`` and ``to`` (continuity correction of arm counts:
     only0, all, none), ``description``.
 
+    ``[[multi_arm]]`` (optional, repeatable): a multi-arm trial's comparisons, see
+    :mod:`trialsynth.io.review.arms`.
+
     ``[prisma]`` (optional): the PRISMA 2020 flow counts (see
     :func:`trialsynth.stats.prisma.prisma_from_mapping` for the keys), when the screening was done
     elsewhere. A bad key or number is an error naming its line; counts that do not add up are
@@ -83,8 +93,8 @@ Files
 
 ``studies.csv`` (required; or ``studies.xlsx``, its first sheet, read by :mod:`trialsynth.io.xlsx`)
     One row per included study. Required: ``id`` (unique; ``pooled`` is reserved),
-    ``label`` (unique), ``citation``, ``year`` (whole number), ``source``. Optional:
-    ``design``, ``n_randomised_treatment``, ``n_randomised_control`` (whole numbers or
+    ``label`` (unique), ``citation``, ``source``. Optional: ``year`` (whole number; blank
+    when not known), ``design``, ``n_randomised_treatment``, ``n_randomised_control`` (whole numbers or
     blank), ``follow_up``, ``status`` (``included`` or blank, or ``unconfirmed``), ``note``,
     ``analysis_set`` (blank = every set, else ids separated by ``;``), ``kind`` (``quoted``
     | ``derived`` | blank). Any other column is a study attribute kept verbatim (subgroup
@@ -108,7 +118,8 @@ Files
     ``events_control``, ``n_control`` | ``mean_treatment``, ``sd_treatment``,
     ``mean_control``, ``sd_control`` (with the ``n_`` columns) | ``estimate``,
     ``ci_lower``, ``ci_upper``, ``ci_level`` | ``log_estimate``, ``se`` | ``estimate``,
-    ``se`` | ``o_minus_e``, ``v`` | ``p_value``, ``events``, ``direction``; and the forms whose
+    ``se`` | ``estimate`` or ``log_estimate`` with ``variance`` |
+    ``o_minus_e``, ``v`` | ``p_value``, ``events``, ``direction``; and the forms whose
     numbers are derived (:mod:`trialsynth.stats.derive`, docs/derived-numbers.md), ``*`` being
     ``treatment`` and ``control``: ``percent_treatment``, ``percent_control`` (with the
     ``n_`` columns: events = round(percent × n)) | ``se_*`` | ``ci_lower_*``, ``ci_upper_*``
@@ -124,6 +135,10 @@ Files
     ``q1_control``, ``q3_treatment``, ``q3_control``, ``min_treatment``,
     ``min_control``, ``max_treatment``, ``max_control``, ``person_time_treatment``,
     ``person_time_control``.
+    A multi-arm trial gives one row per arm instead: ``arm`` (the arm's name) with the
+    arm's ``events`` and ``n``, or ``mean``, ``sd`` and ``n``; its comparisons are named in
+    review.toml (``[[multi_arm]]``: ``study``, ``comparisons`` such as ``["a + b vs c"]``,
+    ``split_shared``, ``note``; see :mod:`trialsynth.io.review.arms`).
     No other column is accepted. Data cells are kept as text and checked when pooled
     (:func:`trialsynth.io.poolcsv.parse_pool_table`).
 

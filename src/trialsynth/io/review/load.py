@@ -19,6 +19,7 @@ from trialsynth._core.limits import max_table_bytes
 from trialsynth.io.poolcsv import MEASURES, NUMERIC_COLUMNS
 from trialsynth.io.review._csv import Table, read_table
 from trialsynth.io.review._toml import key_lines, line_of
+from trialsynth.io.review.arms import MultiArm, parse_comparison
 from trialsynth.io.review.grade import GRADE_FILE, apply_grade_csv, read_grade_csv
 from trialsynth.io.review.model import (
     GRADE_DOMAINS,
@@ -88,9 +89,20 @@ _RANGE_STATISTICS = ("iqr", "range")
 #: (its numeric columns and the text column ``direction``).
 DATA_COLUMNS = (*NUMERIC_COLUMNS, "direction")
 OUTCOME_REQUIRED = ("outcome", "study", "source", "kind", "note", "use")
-OUTCOME_OPTIONAL = ("denominator", "definition", "analysis_set", "es_id", "cluster", *DATA_COLUMNS)
-STUDY_REQUIRED = ("id", "label", "citation", "year", "source")
+#: A multi-arm trial's arm rows: ``arm`` and the arm's ``mean`` and ``sd`` (counts in ``events``, ``n``).
+ARM_ROW_COLUMNS = ("arm", "mean", "sd")
+OUTCOME_OPTIONAL = (
+    "denominator",
+    "definition",
+    "analysis_set",
+    "es_id",
+    "cluster",
+    *DATA_COLUMNS,
+    *ARM_ROW_COLUMNS,
+)
+STUDY_REQUIRED = ("id", "label", "citation", "source")
 STUDY_OPTIONAL = (
+    "year",
     "design",
     "n_randomised_treatment",
     "n_randomised_control",
@@ -122,13 +134,22 @@ _TOP = (
     "moderators",
     "networks",
     "prisma",
+    "multi_arm",
     "screening",  # read by trialsynth.workflow.screening.session.exclusion_reasons
 )
 _REVIEW = ("title", "question", "reproduces", "summary", "eligibility")
 _QUESTION = ("population", "intervention", "comparator", "outcomes")
 _ELIGIBILITY = ("inclusion", "exclusion", "note")
 _SEARCH = ("databases", "queries", "period", "last_searched", "note")
-_ANALYSIS = ("profile", "level", "model", "sensitivity", "label_treatment", "label_control")
+_ANALYSIS = (
+    "profile",
+    "level",
+    "model",
+    "sensitivity",
+    "label_treatment",
+    "label_control",
+    "sensitivity_without_derived",
+)
 _MODEL = ("method", "hk", "hk_variant", "assumption", "glmm", "fixed", "robust", "to")
 #: The binomial–normal models of ``method = "GLMM"`` (as metafor's ``rma.glmm``).
 GLMM_MODELS = ("UM.FS", "UM.RS", "CM.EL", "CM.AL")
@@ -151,6 +172,22 @@ _OUTCOME = (
     "bayes",
     "grade",
     "level",
+    "profile",
+    "analyses",
+)
+#: Keys of an extra analysis of an outcome (``[[outcomes.analyses]]``): the same rows pooled
+#: with another measure, model or conventions profile.
+_OUTCOME_ANALYSIS = (
+    "id",
+    "name",
+    "measure",
+    "profile",
+    "model",
+    "sensitivity",
+    "level",
+    "label_treatment",
+    "label_control",
+    "note",
 )
 _GRADE = (
     *GRADE_DOMAINS,
@@ -675,7 +712,7 @@ def _level(toml: _Toml, table: dict, path: KeyPath, default: float | None) -> fl
 def _read_toml(path: Path) -> tuple[_Toml, dict[str, Any]]:
     toml = _Toml(path)
     top = toml.table(toml.data, (), _TOP, ("review", "outcomes"))
-    out: dict[str, Any] = {"prisma": _prisma(toml, top)}
+    out: dict[str, Any] = {"prisma": _prisma(toml, top), "multi_arm": _multi_arm(toml, top)}
 
     review = toml.table(top["review"], ("review",), _REVIEW, ("title", "question"))
     p = ("review",)
@@ -728,6 +765,7 @@ def _read_toml(path: Path) -> tuple[_Toml, dict[str, Any]]:
         sensitivity=default_sensitivity,
         label_treatment=toml.text_value(analysis, a_path, "label_treatment", DEFAULT_LABEL_TREATMENT),
         label_control=toml.text_value(analysis, a_path, "label_control", DEFAULT_LABEL_CONTROL),
+        without_derived=toml.boolean(analysis, a_path, "sensitivity_without_derived"),
     )
 
     sets: list[AnalysisSet] = []
@@ -757,26 +795,9 @@ def _read_toml(path: Path) -> tuple[_Toml, dict[str, Any]]:
         if outcome_id in {o.id for o in outcomes}:
             raise toml.error(f"outcome id '{outcome_id}' is used twice", (*path_i, "id"))
         data_type = toml.choice(table, path_i, "data_type", DATA_TYPES)
-        measure = toml.choice(table, path_i, "measure", MEASURES)
-        if measure not in TYPE_MEASURES[data_type]:
-            raise toml.error(
-                f"measure {measure} does not go with data_type {data_type} "
-                f'(use {", ".join(TYPE_MEASURES[data_type])}, or data_type "generic")',
-                (*path_i, "measure"),
-            )
-        if "model" in table:
-            model = _model(toml, table["model"], (*path_i, "model"), "outcome", measure)
-        else:
-            model = _model_for(toml, default_model, outcome_id, measure, (*a_path, "model"))
-        if "sensitivity" in table:
-            sensitivity = _sensitivity(
-                toml, table["sensitivity"], (*path_i, "sensitivity"), "outcome", measure
-            )
-        else:
-            sensitivity = tuple(
-                _model_for(toml, m, outcome_id, measure, (*a_path, "sensitivity", j))
-                for j, m in enumerate(default_sensitivity)
-            )
+        measure, model, sensitivity = _measure_and_models(
+            toml, table, path_i, data_type, outcome_id, (default_model, default_sensitivity), a_path
+        )
         outcomes.append(
             Outcome(
                 id=outcome_id,
@@ -798,8 +819,19 @@ def _read_toml(path: Path) -> tuple[_Toml, dict[str, Any]]:
                 bayes=_bayes_settings(toml, table, path_i),
                 grade=_grade(toml, table, path_i, data_type, measure),
                 level=_level(toml, table, path_i, None),
+                profile=toml.choice(table, path_i, "profile", PROFILES) if "profile" in table else None,
             )
         )
+        outcomes += _outcome_analyses(toml, table, path_i, outcomes[-1], {o.id for o in outcomes})
+    taken: dict[str, str] = {}
+    for o in outcomes:
+        if o.id in taken:
+            raise toml.error(
+                f"outcome id '{o.id}' is used twice (an outcome and the analysis '{o.id}' of outcome "
+                f"'{o.rows_of or taken[o.id]}')",
+                ("outcomes",),
+            )
+        taken[o.id] = o.rows_of or o.id
     out["outcomes"] = tuple(outcomes)
 
     subgroups: list[tuple[Subgroup, KeyPath]] = []
@@ -878,6 +910,47 @@ def _networks(toml: _Toml, top: dict) -> tuple[NetworkSpec, ...]:
     return tuple(networks)
 
 
+_MULTI_ARM = ("study", "comparisons", "split_shared", "note")
+
+
+def _multi_arm(toml: _Toml, top: dict) -> tuple[MultiArm, ...]:
+    """``[[multi_arm]]``: a multi-arm trial's comparisons (:mod:`trialsynth.io.review.arms`)."""
+    out: list[MultiArm] = []
+    for i, item in enumerate(toml.tables(top.get("multi_arm", []), ("multi_arm",))):
+        path = ("multi_arm", i)
+        table = toml.table(item, path, _MULTI_ARM, ("study", "comparisons"))
+        study = toml.identifier(table, path, "study")
+        if study in {m.study for m in out}:
+            raise toml.error(f"study '{study}' has two [[multi_arm]] tables", (*path, "study"))
+        texts = toml.text_list(table, path, "comparisons")
+        if not texts:
+            raise toml.error(
+                "'comparisons' lists at least one comparison ('ARM vs ARM')", (*path, "comparisons")
+            )
+        comparisons = []
+        for text in texts:
+            try:
+                t, c = parse_comparison(text)
+            except ValueError as exc:
+                raise toml.error(str(exc), (*path, "comparisons")) from None
+            for arm in (*t, *c):
+                if not _ID.fullmatch(arm):
+                    raise toml.error(
+                        f"arm '{arm}' is not an identifier (letters, digits, '_', '-', '.')",
+                        (*path, "comparisons"),
+                    )
+            comparisons.append((t, c))
+        out.append(
+            MultiArm(
+                study=study,
+                comparisons=tuple(comparisons),
+                split_shared=toml.boolean(table, path, "split_shared"),
+                note=toml.text_value(table, path, "note"),
+            )
+        )
+    return tuple(out)
+
+
 def _correction(toml: _Toml, table: dict, path: KeyPath) -> float:
     add = toml.number(table, path, "add", 0.5)
     if not 0 <= add <= 1:
@@ -885,6 +958,81 @@ def _correction(toml: _Toml, table: dict, path: KeyPath) -> float:
             f"the continuity correction 'add' must be between 0 and 1, not {add:g}", (*path, "add")
         )
     return add
+
+
+def _measure_and_models(
+    toml: _Toml,
+    table: dict,
+    path: KeyPath,
+    data_type: str,
+    outcome_id: str,
+    defaults: tuple[ModelSpec, tuple[ModelSpec, ...]],
+    defaults_path: KeyPath,
+) -> tuple[str, ModelSpec, tuple[ModelSpec, ...]]:
+    """The measure (one that goes with ``data_type``), model and sensitivity models of an
+    outcome or of one of its analyses; ``defaults`` (model, sensitivity) where the table sets none."""
+    measure = toml.choice(table, path, "measure", MEASURES)
+    if measure not in TYPE_MEASURES[data_type]:
+        raise toml.error(
+            f"measure {measure} does not go with data_type {data_type} "
+            f'(use {", ".join(TYPE_MEASURES[data_type])}, or data_type "generic")',
+            (*path, "measure"),
+        )
+    if "model" in table:
+        model = _model(toml, table["model"], (*path, "model"), "outcome", measure)
+    else:
+        model = _model_for(toml, defaults[0], outcome_id, measure, (*defaults_path, "model"))
+    if "sensitivity" in table:
+        sensitivity = _sensitivity(toml, table["sensitivity"], (*path, "sensitivity"), "outcome", measure)
+    else:
+        sensitivity = tuple(
+            _model_for(toml, m, outcome_id, measure, (*defaults_path, "sensitivity", j))
+            for j, m in enumerate(defaults[1])
+        )
+    return measure, model, sensitivity
+
+
+def _outcome_analyses(
+    toml: _Toml, table: dict, path: KeyPath, base: Outcome, taken: Collection[str]
+) -> list[Outcome]:
+    """The extra analyses of one outcome (``[[outcomes.analyses]]``): the outcome's rows pooled
+    again with their own ``measure`` (one that goes with the outcome's data_type), and
+    optionally ``profile``, ``model``, ``sensitivity``, ``level``, labels, ``name`` and
+    ``note``; what an analysis does not set it takes from its outcome. Its id is
+    ``<outcome id>.<analysis id>`` (as in results.json and reported.csv)."""
+    out: list[Outcome] = []
+    for j, item in enumerate(toml.tables(table.get("analyses", []), (*path, "analyses"))):
+        p = (*path, "analyses", j)
+        entry = toml.table(item, p, _OUTCOME_ANALYSIS, ("id", "measure"))
+        full_id = f"{base.id}.{toml.identifier(entry, p, 'id')}"
+        if full_id in taken or full_id in {o.id for o in out}:
+            raise toml.error(f"analysis id '{full_id}' is used twice", (*p, "id"))
+        measure, model, sensitivity = _measure_and_models(
+            toml, entry, p, base.data_type, full_id, (base.model, base.sensitivity), path
+        )
+        level = _level(toml, entry, p, None)
+        out.append(
+            replace(
+                base,
+                id=full_id,
+                name=toml.text_value(entry, p, "name", f"{base.name} ({measure})"),
+                measure=measure,
+                model=model,
+                sensitivity=sensitivity,
+                label_treatment=toml.text_value(entry, p, "label_treatment", base.label_treatment),
+                label_control=toml.text_value(entry, p, "label_control", base.label_control),
+                note=toml.text_value(entry, p, "note", base.note),
+                level=base.level if level is None else level,
+                profile=toml.choice(entry, p, "profile", PROFILES) if "profile" in entry else base.profile,
+                primary=False,
+                # TSA, Bayes and GRADE settings are stated for the outcome's own measure.
+                tsa=None,
+                bayes=None,
+                grade=None,
+                rows_of=base.id,
+            )
+        )
+    return out
 
 
 def _model_for(toml: _Toml, model: ModelSpec, outcome: str, measure: str, path: KeyPath) -> ModelSpec:
@@ -1027,10 +1175,7 @@ def _read_studies(path: Path, sets: tuple[str, ...]) -> tuple[tuple[Study, ...],
                 f"the label '{label}' is used twice (rows {labels[label]} and {number})", number, "label"
             )
         labels[label] = number
-        rows.required(cells, number, "year")
-        year = rows.number(cells, number, "year", whole=True)
-        if year is None:
-            raise rows.fail("the year is blank", number, "year")
+        year = rows.number(cells, number, "year", whole=True)  # optional: blank = not known
         n_t, n_c = (
             rows.number(
                 cells,
@@ -1047,7 +1192,7 @@ def _read_studies(path: Path, sets: tuple[str, ...]) -> tuple[tuple[Study, ...],
                 id=study_id,
                 label=label,
                 citation=rows.required(cells, number, "citation"),
-                year=int(year),
+                year=None if year is None else int(year),
                 source=rows.required(cells, number, "source"),
                 design=table.cell(cells, "design"),
                 n_randomised_treatment=None if n_t is None else int(n_t),
@@ -1100,13 +1245,21 @@ def _read_outcomes(
     optional = OUTCOME_OPTIONAL + ((order_by,) if order_by else ()) + subgroup_columns
     table = read_table(path, required=OUTCOME_REQUIRED, optional=optional, numeric=NUMERIC_COLUMNS)
     rows = _Rows(table)
-    outcome_ids = [o.id for o in outcomes]
+    outcome_ids = [o.id for o in outcomes if not o.rows_of]
+    analyses = {o.id: o.rows_of for o in outcomes if o.rows_of}
     by_id = {s.id: s for s in studies}
-    data_columns = [c for c in DATA_COLUMNS if table.has(c)]
+    data_columns = [c for c in (*DATA_COLUMNS, "mean", "sd") if table.has(c)]
     records: list[OutcomeRow] = []
-    used: dict[tuple[str, str, str, str], int] = {}
+    used: dict[tuple[str, str, str, str, str], int] = {}
     for number, cells in table:
         outcome = rows.required(cells, number, "outcome").strip()
+        if outcome in analyses:
+            raise rows.fail(
+                f"'{outcome}' is an analysis of outcome '{analyses[outcome]}': its rows are those of "
+                f"'{analyses[outcome]}'",
+                number,
+                "outcome",
+            )
         if outcome not in outcome_ids:
             raise rows.fail(
                 f"unknown outcome '{outcome}' (review.toml has: {', '.join(outcome_ids)})", number, "outcome"
@@ -1145,10 +1298,13 @@ def _read_outcomes(
                 )
         if order_by:
             rows.number(cells, number, order_by)
+        arm = table.cell(cells, "arm").strip()
+        if arm and not _ID.fullmatch(arm):
+            raise rows.fail(f"'{arm}' is not an arm name (letters, digits, '_', '-', '.')", number, "arm")
         if use:
             es_id = table.cell(cells, "es_id").strip()
             for set_id in row_sets:
-                key = (study_id, outcome, set_id, es_id)
+                key = (study_id, outcome, set_id, es_id, arm)
                 if key in used and es_id:
                     raise rows.fail(
                         f"es_id '{es_id}' appears twice for study '{study_id}' and outcome '{outcome}' "
@@ -1158,7 +1314,8 @@ def _read_outcomes(
                     )
                 if key in used:
                     raise rows.fail(
-                        f"study '{study_id}' already has a used row for outcome '{outcome}' in analysis set "
+                        f"study '{study_id}'{f' arm {arm!r}' if arm else ''} already has a used row for "
+                        f"outcome '{outcome}' in analysis set "
                         f"'{set_id}' (row {used[key]}); a study enters an analysis once: set use to 'no' on "
                         "one of them, put them in different analysis sets, or give each row an es_id to fit "
                         "a multilevel model",
@@ -1495,10 +1652,29 @@ def load_review(path: str | Path) -> Review:
         lead_positions=optional["lead_positions"],
         files=MappingProxyType(files),
         prisma=parsed["prisma"],
+        multi_arm=_checked_multi_arm(parsed["multi_arm"], study_ids, outcome_rows, toml),
         networks=_existing_networks(folder, parsed["networks"], files),
         risk_of_bias=optional["risk_of_bias"],
         rob2_signalling=optional["rob2_signalling"],
     )
+
+
+def _checked_multi_arm(multi_arm, study_ids, outcome_rows, toml: _Toml):
+    """Each ``[[multi_arm]]`` names a study of studies.csv; each study with arm rows has one."""
+    for i, m in enumerate(multi_arm):
+        if m.study not in study_ids:
+            raise toml.error(
+                f"unknown study '{m.study}' (not an id in studies.csv)", ("multi_arm", i, "study")
+            )
+    declared = {m.study for m in multi_arm}
+    for r in outcome_rows:
+        if r.get("arm").strip() and r.study not in declared:
+            raise InputError(
+                f"study '{r.study}' has arm rows but no [[multi_arm]] table in review.toml naming its "
+                "comparisons",
+                file=toml.source,
+            )
+    return multi_arm
 
 
 def _existing_networks(folder: Path, networks, files: dict[str, str]):

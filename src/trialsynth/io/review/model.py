@@ -120,6 +120,9 @@ class AnalysisDefaults:
     sensitivity: tuple[ModelSpec, ...]
     label_treatment: str
     label_control: str
+    #: ``sensitivity_without_derived``: also pool each outcome without the trials whose numbers
+    #: were derived (kind ``derived`` or computed by trialsynth.stats.derive).
+    without_derived: bool = False
 
 
 @dataclass(frozen=True)
@@ -244,6 +247,16 @@ class Outcome:
     bayes: BayesSettings | None = None
     grade: Grade | None = None
     level: float | None = None  # confidence level (percent) of this outcome; None: [analysis] level
+    #: Conventions profile of this analysis ("metafor" | "revman"); None: the [analysis] profile.
+    profile: str | None = None
+    #: For an extra analysis of an outcome (``[[outcomes.analyses]]``): the id of the outcome
+    #: whose rows of outcomes.csv it pools; "" for an outcome of its own.
+    rows_of: str = ""
+
+    @property
+    def data_id(self) -> str:
+        """The outcome id under which this analysis' rows are in outcomes.csv."""
+        return self.rows_of or self.id
 
 
 @dataclass(frozen=True)
@@ -294,7 +307,7 @@ class Study:
     id: str
     label: str
     citation: str
-    year: int
+    year: int | None  # None: not given (studies.csv's year is optional)
     source: str
     design: str
     n_randomised_treatment: int | None
@@ -337,6 +350,9 @@ class OutcomeRow:
     analysis_sets: tuple[str, ...]
     cells: Mapping[str, str]
     raw: tuple[str, ...]
+    #: Derivations (:class:`trialsynth.stats.derive.Derivation`) of a row built from arm rows
+    #: (a multi-arm trial's comparison, :mod:`trialsynth.io.review.arms`).
+    derivations: tuple = ()
 
     def get(self, column: str, default: str = "") -> str:
         return self.cells.get(column.strip().casefold(), default)
@@ -481,6 +497,8 @@ class Review:
     rob2_signalling: tuple[Rob2Assessment, ...] = ()
     #: Network meta-analyses (``[[networks]]`` of review.toml).
     networks: tuple[NetworkSpec, ...] = ()
+    #: Multi-arm trials (``[[multi_arm]]`` of review.toml, :class:`trialsynth.io.review.arms.MultiArm`).
+    multi_arm: tuple = ()
 
     # ------------------------------------------------------------------ look-ups
     @property
@@ -494,6 +512,7 @@ class Review:
         raise KeyError(f"no outcome '{outcome_id}' in {self.files.get('review.toml', self.path)}")
 
     def study(self, study_id: str) -> Study:
+        study_id = study_id.split("[", 1)[0]  # a multi-arm trial's comparison: "id[a vs c]"
         for study in self.studies:
             if study.id == study_id:
                 return study
@@ -515,12 +534,12 @@ class Review:
     def rows(self, outcome_id: str, analysis_set: str | None = None) -> tuple[OutcomeRow, ...]:
         """Every row of an outcome (used or not, with data or not), in file order; with
         ``analysis_set``, only the rows that belong to that set."""
-        self.outcome(outcome_id)
+        data_id = self.outcome(outcome_id).data_id
         set_id = None if analysis_set is None else self._set_id(analysis_set)
         return tuple(
             r
             for r in self.outcome_rows
-            if r.outcome == outcome_id and (set_id is None or set_id in r.analysis_sets)
+            if r.outcome == data_id and (set_id is None or set_id in r.analysis_sets)
         )
 
     def pool_table(self, outcome_id: str, analysis_set: str | None = None) -> OutcomeTable:
@@ -528,11 +547,17 @@ class Review:
         primary set): at most one per study, in file order."""
         set_id = self._set_id(analysis_set)
         records = tuple(r for r in self.rows(outcome_id, set_id) if r.use)
+        source = self.files.get("outcomes.csv", "outcomes.csv")
+        header = self.outcome_header
+        if self.multi_arm or any(r.get("arm").strip() for r in records):
+            from trialsynth.io.review.arms import expand_arms
+
+            records, header = expand_arms(records, self.multi_arm, header, source)
         return OutcomeTable(
             outcome=outcome_id,
             analysis_set=set_id,
-            source=self.files.get("outcomes.csv", "outcomes.csv"),
-            header=self.outcome_header,
+            source=source,
+            header=header,
             records=records,
         )
 
@@ -546,6 +571,8 @@ class Review:
         sets = [s.id for s in self.analysis_sets] if analysis_set is None else [self._set_id(analysis_set)]
         gaps: list[DataGap] = []
         for outcome in self.outcomes:
+            if outcome.rows_of:
+                continue  # an extra analysis of an outcome has that outcome's gaps
             for study in self.studies:
                 missing = [
                     s
@@ -591,7 +618,8 @@ class Review:
 
     def risk_of_bias_for(self, outcome_id: str) -> tuple[RiskOfBias, ...]:
         """The RoB 2 assessments of an outcome, in file order."""
-        return tuple(r for r in self.risk_of_bias if r.outcome == outcome_id)
+        data_id = next((o.data_id for o in self.outcomes if o.id == outcome_id), outcome_id)
+        return tuple(r for r in self.risk_of_bias if r.outcome == data_id)
 
     def rob2_signalling_for(self, outcome_id: str) -> tuple[Rob2Assessment, ...]:
         """The signalling answers (with suggested judgements) of an outcome, in file order."""
