@@ -154,3 +154,33 @@ def test_screen_cli_begins_sampling(tmp_path):
     assert f"[{first}]" in out.output
     bad = CliRunner().invoke(main, ["screen", str(review), "--reviewer", "ann", "--stop-rule", "recall:2"])
     assert bad.exit_code == 2 and "between 0 and 1" in bad.output
+
+
+def test_a_record_imported_after_sampling_began_is_screened_first(tmp_path):
+    from tests.screening_data import write_ris
+    from trialsynth.io.records.importing import import_file
+    from trialsynth.io.records.store import open_store
+
+    review, _ = _ranked_phase(tmp_path)
+    with ScreeningSession(review, "ann") as s:
+        order = s.start_sampling(0.5, 0.9, seed=5).order
+        for rid in order[:7]:
+            s.decide(rid, "exclude")
+        assert s.stopping_state().stopped_at == 9  # p = 6/90 < 0.1, as in the first test
+    late = (("A late record on topic z", "Abstract late.", "Roe, R.", 2021, "J"),)
+    with open_store(review) as store:
+        import_file(
+            store, write_ris(tmp_path / "late.ris", late), database="Embase", search_date="2024-06-01"
+        )
+    with ScreeningSession(review, "ann") as s:
+        state = s.stopping_state()
+        # the urn is still the 10 drawn; the new record is outside it and must be screened first
+        assert state.outside_open == 1 and not state.stopped
+        assert state.sentence().endswith("; 1 record outside the sample to screen first")
+        nxt = s.next()
+        assert nxt.ordering == "import" and nxt.record.title == late[0][0]
+        s.decide(nxt.record.id, "exclude")
+        state = s.stopping_state()
+        # now 3 records outside the urn (r_AL still 1), the same 7 sampled: stop at record 3 + 7
+        assert state.stopped_at == 10
+        assert state.test.p_value == pytest.approx(6 / 90, abs=TOL)

@@ -197,7 +197,8 @@ class StoppingState:
             return self.test.sentence(self.stopped_at)
         line = self.test.sentence()
         if self.outside_open:
-            line += f"; {self.outside_open} records outside the sample to screen first"
+            plural = "" if self.outside_open == 1 else "s"
+            line += f"; {self.outside_open} record{plural} outside the sample to screen first"
         return line
 
     def to_dict(self) -> dict[str, Any]:
