@@ -437,3 +437,17 @@ def test_glmm_and_network_reviews_say_what_is_left_out(tmp_path):
     assert "sensitivity analysis MH of outcome 'crbsi' (RevMan adds 0.5 to the zero cells" in gaps
     gaps = next(m for m in messages["smoking-cessation"] if "not represented" in m)
     assert "network meta-analysis (Smoking cessation: four interventions; RevMan 5 has none)" in gaps
+
+
+def test_warning_counts_many_analyses_and_the_export_keeps_every_name(tmp_path):
+    """The default CRT review has a REML + Hartung–Knapp sensitivity analysis on each of its
+    four outcomes in both analysis sets (review.toml): RevMan 5 holds none of the eight. The
+    warning counts them; the export's list (and `revman export`'s output) names each one."""
+    _, export, _, messages = _round_trip(EXAMPLES / "imaging-guided-crt", tmp_path)
+    warning = next(m for m in messages if "not represented" in m)
+    assert "sensitivity analysis REML with Hartung–Knapp of 8 analyses (" in warning
+    assert "outcome 'death_hfh' (set paper)" not in warning
+    full = next(g for g in export.not_represented if g.startswith("sensitivity analysis REML with Hartung"))
+    for outcome in ("death_hfh", "response", "nyha", "lvef"):
+        for analysis_set in ("paper", "living"):
+            assert f"outcome '{outcome}' (set {analysis_set})" in full

@@ -64,3 +64,7 @@ def export(review_dir, out_file, sensitivity) -> None:
     )
     if approximate:
         click.echo(f"not exact in RevMan 5 (see the warnings): analyses {', '.join(approximate)}")
+    if result.not_represented:
+        click.echo("not in the RevMan 5 file:")
+        for gap in result.not_represented:
+            click.echo(f"  - {gap}")

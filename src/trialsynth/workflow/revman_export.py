@@ -446,7 +446,18 @@ class _Builder:
         return tuple(items)
 
     # ------------------------------------------------------------------ the review
-    def review_level_gaps(self) -> list[str]:
+    def review_level_gaps(self, names_up_to: int | None = None) -> list[str]:
+        """What the RevMan 5 file leaves out. Every analysis is named, or, with ``names_up_to``,
+        an item concerning more analyses than that gives their number (for a warning read at a
+        glance; the full list stays in :attr:`RevManExport.not_represented`)."""
+        gaps = self._feature_gaps()
+        for (what, why), labels in self.left_out.items():
+            names = list(dict.fromkeys(labels))
+            short = names_up_to is not None and len(names) > names_up_to
+            gaps.append(f"{what} of {f'{len(names)} analyses' if short else ', '.join(names)} ({why})")
+        return gaps
+
+    def _feature_gaps(self) -> list[str]:
         review = self.review
         gaps = []
         if review.moderators:
@@ -464,8 +475,6 @@ class _Builder:
         bayes = [o.id for o in review.outcomes if o.bayes is not None]
         if bayes:
             gaps.append(f"Bayesian random-effects analysis (outcomes {', '.join(bayes)})")
-        for (what, why), labels in self.left_out.items():
-            gaps.append(f"{what} of {', '.join(dict.fromkeys(labels))} ({why})")
         return gaps
 
 
@@ -510,7 +519,8 @@ def revman_export(analysis, *, sensitivity: bool = True, title: str | None = Non
     gaps = builder.review_level_gaps() + builder.not_represented
     if gaps:
         warnings.warn(
-            "RevMan export: not represented in the RevMan 5 file: " + "; ".join(gaps),
+            "RevMan export: not represented in the RevMan 5 file: "
+            + "; ".join(builder.review_level_gaps(names_up_to=2) + builder.not_represented),
             TrialsynthWarning,
             stacklevel=2,
         )
