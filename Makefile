@@ -40,6 +40,7 @@ bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/cli_startup.py
 	$(BIN)/python benchmarks/bench.py
 	$(BIN)/python benchmarks/network_bench.py
+	$(BIN)/python benchmarks/multilevel_bench.py
 
 # Prioritised screening against ASReview's default model (elas_u4) on ../shared/screening/:
 # the same prior records and seeds (5) for both; prints WSS@95, RRF@10, records to the last

@@ -1,10 +1,23 @@
-"""How fast the command line answers: ``trialsynth --help`` and ``trialsynth pool`` on a 3-row CSV,
-beside ``python -c pass`` and ``python -c "import numpy"``, each as the median wall time of
-``--repeat`` fresh processes (after one untimed warm-up run of each), and as ratios to
-``import numpy``. The target (issue 16 §3): ``pool`` within 1.5× ``import numpy``.
+"""How fast the command line answers: ``trialsynth --help``, ``trialsynth pool --help`` and
+``trialsynth pool`` on a 3-row CSV, beside ``python -c pass`` and ``python -c "import numpy"``,
+each timed over ``--repeat`` fresh processes (after one untimed warm-up run of each) and given as
+ratios to ``import numpy``. The target (issue 16 §3): ``pool`` within 1.5× ``import numpy``.
 
-Run with ``make bench`` or ``python benchmarks/cli_startup.py [--repeat N]``. The last line printed is
-one JSON object: case → seconds, and ratio_* → the ratio to ``import numpy``.
+Two timings per case: the median CPU time of the child (user + system; steady on a shared machine,
+where other processes stretch wall time but not CPU time) and the best wall time (the run least
+disturbed by others). The cases run interleaved (one run of each, ``--repeat`` times over), so a
+burst of load on the machine falls on all of them alike.
+
+Bytecode: an installed package has its ``.pyc`` files (pip compiles them). So that a source
+checkout is timed the same way, the runs use a fresh ``PYTHONPYCACHEPREFIX`` (a temporary folder,
+filled by the warm-up run; the checkout gets no ``__pycache__``) even when the environment sets
+``PYTHONDONTWRITEBYTECODE``. ``--no-bytecode`` times instead compiling every module's source on
+every run (``PYTHONDONTWRITEBYTECODE=1``, no cache), which is slower for trialsynth's own modules
+only (numpy's and the standard library's ``.pyc`` files are read as usual).
+
+Run with ``make bench`` or ``python benchmarks/cli_startup.py [--repeat N] [--no-bytecode]``. The
+last line printed is one JSON object: case → wall_best, cpu_median, wall_median (seconds) and their
+ratios to ``import numpy``.
 """
 
 from __future__ import annotations
@@ -25,51 +38,79 @@ THREE_TRIALS = (
     "study,events_treatment,n_treatment,events_control,n_control\n"
     "Aronson 1948,4,123,11,139\nFerguson & Simes 1949,6,306,29,303\nRosenthal 1960,3,231,11,220\n"
 )
+REFERENCE = "python -c 'import numpy'"
 
 
-def _time(args: list[str], repeat: int, env: dict[str, str]) -> tuple[float, float]:
-    """Median wall time and median CPU time (user + system of the child) of ``repeat`` runs."""
-    subprocess.run(args, check=True, capture_output=True, env=env)  # warm-up: disk cache, .pyc
-    wall, cpu = [], []
-    for _ in range(repeat):
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        start = time.perf_counter()
-        subprocess.run(args, check=True, capture_output=True, env=env)
-        wall.append(time.perf_counter() - start)
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
-    return statistics.median(wall), statistics.median(cpu)
+def _run(args: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall time and CPU time (user + system of the child) of one run."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run(args, check=True, capture_output=True, env=env)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+
+
+def _environment(pycache: str, bytecode: bool) -> dict[str, str]:
+    path = os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": path}
+    if bytecode:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = pycache
+    else:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        env.pop("PYTHONPYCACHEPREFIX", None)
+    return env
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeat", type=int, default=15, help="timed runs per case (median)")
+    parser.add_argument("--repeat", type=int, default=21, help="timed runs per case (default 21)")
+    parser.add_argument(
+        "--no-bytecode", action="store_true", help="compile trialsynth's sources on every run (no .pyc)"
+    )
     opts = parser.parse_args()
-    path = os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))
-    env = {**os.environ, "PYTHONPATH": path}
     py = sys.executable
     with tempfile.TemporaryDirectory() as tmp:
+        env = _environment(str(Path(tmp) / "pycache"), not opts.no_bytecode)
         csv = Path(tmp) / "three.csv"
         csv.write_text(THREE_TRIALS, encoding="utf-8")
         cases = {
             "python -c pass": [py, "-c", "pass"],
-            "python -c 'import numpy'": [py, "-c", "import numpy"],
+            REFERENCE: [py, "-c", "import numpy"],
             "trialsynth --help": [py, "-m", "trialsynth", "--help"],
+            "trialsynth pool --help": [py, "-m", "trialsynth", "pool", "--help"],
             "trialsynth pool (3 rows)": [py, "-m", "trialsynth", "pool", str(csv), "--measure", "RR"],
         }
-        timed = {name: _time(args, opts.repeat, env) for name, args in cases.items()}
-    wall_np, cpu_np = timed["python -c 'import numpy'"]
-    print(f"CLI start-up, median of {opts.repeat} runs ({py}); CPU = user + system time, steadier than")
-    print("wall time on a shared machine:")
-    for name, (wall, cpu) in timed.items():
+        for args in cases.values():
+            _run(args, env)  # warm-up: disk cache, .pyc files
+        runs: dict[str, list[tuple[float, float]]] = {name: [] for name in cases}
+        for _ in range(opts.repeat):
+            for name, args in cases.items():
+                runs[name].append(_run(args, env))
+    timed = {
+        name: {
+            "wall_best": min(w for w, _ in values),
+            "cpu_median": statistics.median(c for _, c in values),
+            "wall_median": statistics.median(w for w, _ in values),
+        }
+        for name, values in runs.items()
+    }
+    ref = timed[REFERENCE]
+    for values in timed.values():
+        for key in ("wall_best", "cpu_median", "wall_median"):
+            values[f"ratio_{key}"] = values[key] / ref[key]
+    mode = "sources compiled on every run" if opts.no_bytecode else "from .pyc files"
+    print(f"CLI start-up, {opts.repeat} runs per case, {mode} ({py}).")
+    print("CPU = user + system time of the child, median; wall = best run (median in brackets);")
+    print("ratios to python -c 'import numpy':")
+    for name, v in timed.items():
         print(
-            f"  {name:<26} wall {wall * 1000:7.1f} ms  {wall / wall_np:5.2f}× import numpy   "
-            f"CPU {cpu * 1000:7.1f} ms  {cpu / cpu_np:5.2f}×"
+            f"  {name:<26} CPU {v['cpu_median'] * 1000:6.1f} ms {v['ratio_cpu_median']:5.2f}×   "
+            f"wall {v['wall_best'] * 1000:6.1f} ms {v['ratio_wall_best']:5.2f}×   "
+            f"[{v['wall_median'] * 1000:6.1f} ms {v['ratio_wall_median']:5.2f}×]"
         )
-    out = {}
-    for name, (wall, cpu) in timed.items():
-        out[name] = {"wall": wall, "cpu": cpu, "ratio_wall": wall / wall_np, "ratio_cpu": cpu / cpu_np}
-    print(json.dumps(out))
+    print(json.dumps(timed))
 
 
 if __name__ == "__main__":

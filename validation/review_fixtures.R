@@ -202,6 +202,39 @@ ef <- effects(d, "OR")
 res <- rma(ef$es$yi, ef$es$vi, method = "REML", control = ctrl)
 add(c(list(review = "smoking-cessation"), entry(res, "main", "abstinence", "REML", FALSE, d$study)))
 
+# The school-calendars review (nested effect sizes): 56 studies in 11 districts (outcomes.csv's
+# cluster column), estimate and se as given; the three-level model rma.mv(yi, vi, random =
+# ~ 1 | cluster/study) by REML and ML, its profile-likelihood CIs (confint), weights (weights.rma.mv,
+# diagonal), I^2 per level (Cheung 2014: sigma2_j / (sum sigma2 + typical within-study variance,
+# Higgins & Thompson 2002)) and the CR2 cluster-robust test by district with Satterthwaite df
+# (robust(..., clubSandwich = TRUE), which calls clubSandwich::coef_test).
+suppressPackageStartupMessages(library(clubSandwich))
+sch <- read_review("school-calendars")
+d <- rows_for(sch, "achievement", "main")
+yi <- num(d$estimate); vi <- num(d$se)^2
+mv_ctrl <- list(optimizer = "optim", optmethod = "BFGS", reltol = 1e-14, maxit = 10000)
+for (m in c("REML", "ML")) {
+  res <- rma.mv(yi, vi, random = ~ 1 | cluster/study, data = d, method = m, control = mv_ctrl)
+  w <- 1 / vi
+  s2 <- (length(w) - 1) * sum(w) / (sum(w)^2 - sum(w^2))
+  ci <- confint(res, control = list(eps = 1e-10, tol = 1e-12))
+  e <- entry(res, "main", "achievement", m, FALSE, d$study)
+  e$tau2 <- NULL
+  e <- c(list(review = "school-calendars", multilevel = TRUE), e,
+         list(sigma2 = as.list(res$sigma2), i2_levels = as.list(100 * res$sigma2 / (sum(res$sigma2) + s2)),
+              sigma2_ci_lower = as.list(c(ci[[1]]$random[1, 2], ci[[2]]$random[1, 2])),
+              sigma2_ci_upper = as.list(c(ci[[1]]$random[1, 3], ci[[2]]$random[1, 3])),
+              qe = res$QE, qe_p_value = res$QEp, loglik = as.double(logLik(res))))
+  add(e)
+  if (m == "REML") {
+    rb <- robust(res, cluster = d$cluster, clubSandwich = TRUE)
+    add(list(review = "school-calendars", multilevel = TRUE, robust = "CR2", analysis_set = "main",
+             outcome = "achievement", method = m, hk = FALSE, k = as.integer(rb$k),
+             estimate = as.double(rb$beta), se = rb$se, ci_lower = rb$ci.lb, ci_upper = rb$ci.ub,
+             p_value = rb$pval, df = as.double(rb$ddf)))
+  }
+}
+
 out <- list(metafor_version = as.character(packageVersion("metafor")),
             generated_by = "validation/review_fixtures.R", cases = cases)
 con <- file(args[1], open = "wb", encoding = "UTF-8")

@@ -921,6 +921,9 @@ def test_format_documents_every_key_and_column() -> None:
     """examples/FORMAT.md and the module docstring mention every key and column the loader knows."""
     import trialsynth.io.review as review_package
     from trialsynth.io.review import load as loader
+    from trialsynth.io.review.grade import GRADE_COLUMNS, RATINGS
+    from trialsynth.io.review.rob2 import VARIANTS
+    from trialsynth.io.review.signalling import SIGNALLING_COLUMNS
 
     names = set(DATA_COLUMNS)
     for group in (
@@ -956,6 +959,11 @@ def test_format_documents_every_key_and_column() -> None:
         loader._GRADE_DOMAIN,
         loader._OIS,
         loader.CONTROL_RISK_FROM,
+        SIGNALLING_COLUMNS,
+        GRADE_COLUMNS,
+        tuple(RATINGS),
+        VARIANTS,
+        ("who", "when"),
     ):
         names.update(group)
     doc = review_package.__doc__ or ""

@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.screening_data import make_review
+from tests.web.servers import start_server
 from trialsynth.io.records.store import open_store
-from trialsynth.web.screening import ScreeningServer
 from trialsynth.workflow.screening.session import ScreeningSession
 
 CHROMIUM = "/usr/bin/chromium"
@@ -53,7 +53,11 @@ def _need_browser():
 @pytest.fixture
 def browser():
     executable = _need_browser()
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
+
+    # The machine running the suite may be busy (CI, parallel jobs): wait up to 20 s for what
+    # the page should show rather than Playwright's 5 s.
+    expect.set_options(timeout=20_000)
 
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
@@ -68,10 +72,7 @@ def serve():
     servers = []
 
     def start(review, reviewer, stage="title_abstract", *, rank=True):
-        server = ScreeningServer(
-            ScreeningSession(review, reviewer, stage, rank=rank), host="127.0.0.1", port=0
-        )
-        server.start()
+        server = start_server(review, reviewer, stage, rank=rank)
         servers.append(server)
         return server
 
@@ -88,7 +89,7 @@ def _page(browser, server):
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.goto(server.url)
+    page.goto(server.url_for("/screen"))
     return page, dialogs, errors
 
 
@@ -245,7 +246,7 @@ def _request(server, method, path, *, body=None, headers=None):
     try:
         conn.request(method, path, body=body, headers=headers or {})
         response = conn.getresponse()
-        return response.status, dict(response.getheaders()), response.read()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
     finally:
         conn.close()
 
@@ -259,11 +260,15 @@ def test_server_refuses_requests_without_the_key_or_from_elsewhere(tmp_path, ser
 
     assert _request(server, "GET", "/")[0] == 403
     assert _request(server, "GET", "/?key=wrong")[0] == 403
-    status, headers, page = _request(server, "GET", f"/?key={key}")
-    assert status == 200
-    csp = headers["Content-Security-Policy"]
-    assert "default-src 'none'" in csp and "script-src 'nonce-" in csp
-    assert b"http://" not in page and b"https://" not in page  # no external assets
+    for path in ("/", "/screen", "/studies", "/data", "/analysis", "/report"):
+        assert _request(server, "GET", path)[0] == 403
+        assert _request(server, "GET", f"{path}?key=wrong")[0] == 403
+        status, headers, page = _request(server, "GET", f"{path}?key={key}")
+        assert status == 200, path
+        csp = headers["content-security-policy"]
+        assert "default-src 'none'" in csp and "script-src 'self' 'nonce-" in csp
+        assert "'unsafe-inline'" not in csp and "'unsafe-eval'" not in csp
+        assert b"http://" not in page and b"https://" not in page  # no external assets
 
     assert _request(server, "GET", "/api/state")[0] == 403
     assert _request(server, "GET", "/api/state", headers={"X-Trialsynth-Key": key})[0] == 200

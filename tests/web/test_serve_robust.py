@@ -1,5 +1,5 @@
-"""``trialsynth serve`` under a careless or hostile client (issue 15): a deeply nested JSON
-body, 200 simultaneous connections, a client that stops sending."""
+"""``trialsynth serve`` (uvicorn, a real socket) under a careless or hostile client (issue 15):
+a deeply nested JSON body, 200 simultaneous connections, a client that stops sending."""
 
 from __future__ import annotations
 
@@ -12,20 +12,14 @@ import time
 import pytest
 
 from tests.screening_data import make_review
-from trialsynth.web.screening import BACKLOG, ScreeningServer
-from trialsynth.workflow.screening.session import ScreeningSession
+from tests.web.servers import start_server
+from trialsynth.web.app import BACKLOG
 
 
 @pytest.fixture
 def server(tmp_path):
     review = make_review(tmp_path / "review")
-    srv = ScreeningServer(
-        ScreeningSession(review, "ann", "title_abstract", rank=False),
-        host="127.0.0.1",
-        port=0,
-        idle_timeout=1.0,
-    )
-    srv.start()
+    srv = start_server(review, "ann", "title_abstract", rank=False, idle_timeout=1.0)
     yield srv
     srv.stop()
 
@@ -62,7 +56,7 @@ def test_deeply_nested_json_body_is_a_400_with_a_message(server):
 
 
 def test_two_hundred_simultaneous_connections_are_all_answered(server):
-    assert server.httpd.request_queue_size == BACKLOG >= 128
+    assert server.backlog == BACKLOG >= 128
     n = 200
     barrier = threading.Barrier(n)
     results: list[object] = [None] * n
@@ -111,6 +105,9 @@ def test_a_slow_client_is_disconnected_and_others_are_served(server):
     )
     stalled.settimeout(10)
     started = time.monotonic()
-    assert stalled.recv(1024) == b""
+    answer = b""
+    while chunk := stalled.recv(1024):  # a 408 answer, then the connection is closed
+        answer += chunk
+    assert answer == b"" or answer.startswith(b"HTTP/1.1 408 "), answer
     assert time.monotonic() - started < 8
     stalled.close()

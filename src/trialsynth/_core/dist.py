@@ -17,13 +17,12 @@ chi-square quantile is their root by safeguarded Newton from the Wilson–Hilfer
 from __future__ import annotations
 
 import math
-from statistics import NormalDist
+from functools import cache
 
 import numpy as np
 
 #: Inputs with at most this many values are computed in plain Python (no scipy import).
 SMALL = 64
-_NORMAL = NormalDist()
 _EPS = 1e-16
 _TINY = 1e-300
 
@@ -44,10 +43,25 @@ def _each(func, *values):
     return out[()]
 
 
+@cache
+def _normal_inv_cdf():
+    """The standard normal quantile for 0 < p < 1: the function :meth:`statistics.NormalDist.inv_cdf`
+    calls (CPython's C accelerator ``_statistics``, AS 241), without importing :mod:`statistics`,
+    which brings fractions, decimal and random that pooling a small table never needs (issue 16);
+    :class:`statistics.NormalDist` itself where the accelerator is missing."""
+    try:
+        from _statistics import _normal_dist_inv_cdf  # type: ignore[import-not-found]
+    except ImportError:  # pragma: no cover - Pythons without the C accelerator
+        from statistics import NormalDist
+
+        return NormalDist().inv_cdf
+    return lambda p: _normal_dist_inv_cdf(p, 0.0, 1.0)
+
+
 def _ndtri(p: float) -> float:
     if not 0.0 < p < 1.0:
         return -math.inf if p == 0.0 else math.inf if p == 1.0 else math.nan
-    return _NORMAL.inv_cdf(p)
+    return _normal_inv_cdf()(p)
 
 
 def _gamma_pq(a: float, x: float) -> tuple[float, float]:
@@ -112,7 +126,7 @@ def _chi2_quantile(p: float, df: float) -> float:
         lower_p, upper_q = _gamma_pq(a, x / 2.0)
         return (target - upper_q) if upper else (lower_p - target)  # increasing in x
 
-    z = _NORMAL.inv_cdf(p)
+    z = _normal_inv_cdf()(p)
     x = df * (1.0 - 2.0 / (9.0 * df) + z * math.sqrt(2.0 / (9.0 * df))) ** 3
     if not x > 0.0:  # small p and df: P(a, y) ≈ y^a / Γ(a + 1)
         x = 2.0 * math.exp((math.log(p) + math.lgamma(a + 1.0)) / a)

@@ -1,12 +1,14 @@
 """Progress of long work — a review's outcomes and figures, a simulation's chunks, record files.
 
 The work reports its steps through :func:`task`; nothing is shown unless a listener was installed
-with :func:`listening` (the command line installs one that draws progress bars on a terminal).
-Without a listener a step costs one method call.
+with :func:`listening`: :func:`terminal_bars` installs one that draws progress bars (rich) on
+standard error when it is a terminal, as the command line does (``--quiet`` turns it off) and
+:func:`trialsynth.fit_batch` with ``progress=True``. Without a listener a step costs one method call.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Protocol
@@ -54,3 +56,63 @@ def listening(factory: Callable[[str, float | None], Handle]) -> Iterator[None]:
         yield
     finally:
         _LISTENERS.remove(factory)
+
+
+def has_listener() -> bool:
+    """Whether a listener (from :func:`listening`) is installed."""
+    return bool(_LISTENERS)
+
+
+class _Bar:
+    def __init__(self, progress, task_id) -> None:
+        self._progress = progress
+        self._id = task_id
+
+    def advance(self, amount: float = 1, label: str = "") -> None:
+        self._progress.update(self._id, advance=amount, label=label)
+
+    def close(self) -> None:
+        self._progress.update(self._id, label="")
+
+
+def _rich_progress():
+    """A started rich progress display on standard error (rich imported here, on first use)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[label]}"),
+    )
+    progress = Progress(*columns, console=Console(stderr=True), transient=True)
+    progress.start()
+    return progress
+
+
+@contextmanager
+def terminal_bars(shown: Callable[[], bool] = lambda: True) -> Iterator[None]:
+    """Within the block, every :func:`task` is drawn as a progress bar on standard error when it is
+    a terminal (never when it is redirected); ``shown()`` is asked as each task starts (False: that
+    task shows nothing). rich is imported when the first task starts, so work that reports none
+    (``trialsynth pool``) never loads it."""
+    if not sys.stderr.isatty():
+        yield
+        return
+    started: list = []
+
+    def factory(description: str, total: float | None) -> Handle:
+        if not shown():
+            return Silent()
+        if not started:
+            started.append(_rich_progress())
+        return _Bar(started[0], started[0].add_task(description, total=total, label=""))
+
+    try:
+        with listening(factory):
+            yield
+    finally:
+        for progress in started:
+            progress.stop()

@@ -28,12 +28,13 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import json
 import math
 import sys
 from collections.abc import Mapping
-from pathlib import PurePath
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from pathlib import PurePath
 
 __all__ = ["OMIT", "JsonResult", "dumps_json", "json_key", "to_jsonable"]
 
@@ -128,7 +129,8 @@ def to_jsonable(obj: Any, *, base: PurePath | str | None = None) -> Any:
         return {k: to_jsonable(v, base=base) for k, v in _dataclass_items(obj) if v is not OMIT}
     if isinstance(obj, enum.Enum):
         return to_jsonable(obj.value, base=base)
-    if isinstance(obj, PurePath):
+    pathlib = sys.modules.get("pathlib")  # not imported: no path can exist (as numpy above)
+    if pathlib is not None and isinstance(obj, pathlib.PurePath):
         if base is not None:
             try:
                 return obj.relative_to(base).as_posix()
@@ -140,6 +142,8 @@ def to_jsonable(obj: Any, *, base: PurePath | str | None = None) -> Any:
 
 def dumps_json(data: Any, *, indent: int | None = 2, base: PurePath | str | None = None) -> str:
     """RFC 8259 JSON text of ``data`` (through :func:`to_jsonable`; UTF-8 kept, never NaN/Infinity)."""
+    import json  # here, not at the top: only the commands that write JSON need it
+
     return json.dumps(to_jsonable(data, base=base), indent=indent, ensure_ascii=False, allow_nan=False)
 
 

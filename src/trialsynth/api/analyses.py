@@ -93,11 +93,15 @@ def bayes(
     )
 
 
-def fit_batch(yi: Any, vi: Any, mask: Any = None, **options: Any):
+def fit_batch(yi: Any, vi: Any, mask: Any = None, *, progress: bool = False, **options: Any):
     """Many meta-analyses at once: one per row of ``yi``, ``vi`` (shape ``(..., k)``), by the
     compiled batch engine when numba is installed (:func:`trialsynth.stats.batch.fit_batch`;
-    options ``method``, ``hk``, ``level``, ``pi_type``, ``weights``, ``tau2_ci``, ``engine``).
-    Returns a :class:`trialsynth.stats.batch.BatchFit` of arrays.
+    options ``method``, ``hk``, ``level``, ``pi_type``, ``weights``, ``tau2_ci``, ``engine``,
+    ``chunk_size``). Returns a :class:`trialsynth.stats.batch.BatchFit` of arrays.
+
+    ``progress=True`` fits the rows in chunks (``chunk_size``, 100,000 by default) and shows a
+    progress bar per chunk on standard error when it is a terminal (nothing otherwise); the
+    numbers are those of one call over the whole stack.
 
     Examples
     --------
@@ -106,9 +110,13 @@ def fit_batch(yi: Any, vi: Any, mask: Any = None, **options: Any):
     >>> fit.estimate.shape
     (2,)
     """
+    from trialsynth._core.progress import has_listener, terminal_bars
     from trialsynth.stats.batch import fit_batch as batch
 
-    return batch(yi, vi, mask, **options)
+    if progress and not has_listener():  # a notebook or script: draw the bars here (on a terminal)
+        with terminal_bars():
+            return batch(yi, vi, mask, progress=True, **options)
+    return batch(yi, vi, mask, progress=progress, **options)
 
 
 @dataclass(frozen=True, eq=False)

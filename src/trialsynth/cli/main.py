@@ -37,6 +37,7 @@ LAZY_COMMANDS = {
     "simulate": ("trialsynth.cli.simulate", "simulate"),
     "nma": ("trialsynth.cli.nma", "nma"),
     "km": ("trialsynth.cli.km", "km"),
+    "rob2": ("trialsynth.cli.rob2", "rob2"),
 }
 
 

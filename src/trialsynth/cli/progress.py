@@ -3,11 +3,10 @@ terminal and the user did not ask for ``--quiet``; rich is imported only then.""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from trialsynth._core.progress import Silent, listening
+from trialsynth._core.progress import terminal_bars
 
 #: Set by ``--quiet`` (of the group or of a command): no progress bars.
 _QUIET = {"value": False}
@@ -19,42 +18,14 @@ def set_quiet(quiet: bool) -> None:
         _QUIET["value"] = True
 
 
-class _Bar:
-    def __init__(self, progress, task_id) -> None:
-        self._progress = progress
-        self._id = task_id
-
-    def advance(self, amount: float = 1, label: str = "") -> None:
-        self._progress.update(self._id, advance=amount, label=label)
-
-    def close(self) -> None:
-        self._progress.update(self._id, label="")
-
-
 @contextmanager
 def progress_bars(quiet: bool = False) -> Iterator[None]:
     """Within the block, the tasks of :mod:`trialsynth._core.progress` are drawn as progress bars
-    on a terminal's standard error (never when it is redirected, or with ``quiet``)."""
+    on a terminal's standard error (never when it is redirected, or with ``quiet``, or after a
+    command's own ``--quiet``); rich is imported when the first task starts."""
     set_quiet(quiet)
-    if _QUIET["value"] or not sys.stderr.isatty():
+    if _QUIET["value"]:
         yield
         return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[label]}"),
-    )
-    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
-
-        def factory(description: str, total: float | None):
-            if _QUIET["value"]:  # a command's own --quiet, read after the group started
-                return Silent()
-            return _Bar(progress, progress.add_task(description, total=total, label=""))
-
-        with listening(factory):
-            yield
+    with terminal_bars(lambda: not _QUIET["value"]):  # a command's --quiet, read after the group started
+        yield

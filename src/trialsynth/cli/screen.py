@@ -16,7 +16,7 @@ import click
 
 from trialsynth._core.serialize import dumps_json
 
-__all__ = ["COMMANDS", "screen", "screen_simulate", "serve"]
+__all__ = ["COMMANDS", "report_runner", "screen", "screen_simulate", "serve"]
 
 _STAGE_NAMES = {"title_abstract": "Title/abstract", "full_text": "Full-text"}
 _ORDERING = {
@@ -443,6 +443,25 @@ def screen(review_dir, reviewer, stage, conflicts, no_rank, summary, as_json, st
     session.close()
 
 
+def report_runner(folder):
+    """What the Report page runs: ``trialsynth run FOLDER`` itself (the command's function,
+    its default options, its default output folder out/<folder name>, no progress bars);
+    returns the report's path."""
+    from pathlib import Path
+
+    def run_report() -> Path:
+        from trialsynth.cli.main import run
+        from trialsynth.report.review import review_path
+
+        out = Path("out") / review_path(folder).name  # run_review's default output folder
+        command = run.callback
+        assert command is not None  # a click command always has its function
+        command(review_dir=str(folder), out_dir=None, pdf=None, docx=True, xlsx=True, rm5=True, quiet=True)
+        return out / "report.html"
+
+    return run_report
+
+
 @click.command("serve")
 @click.argument("review_dir", type=click.Path(file_okay=False))
 @_reviewer_option
@@ -456,50 +475,76 @@ def screen(review_dir, reviewer, stage, conflicts, no_rank, summary, as_json, st
 @click.option("--no-rank", is_flag=True, help="Keep import order (no relevance ranking).")
 @click.option("--open", "open_browser", is_flag=True, help="Open the page in the default browser.")
 def serve(review_dir, reviewer, stage, host, port, no_rank, open_browser) -> None:
-    """Screen the records of REVIEW_DIR on a local web page.
+    """The review in the browser: studies, outcome data, live analyses, screening and the
+    report of REVIEW_DIR on a local web page (docs/browser.md).
 
-    Serves one page at the printed address (it holds a random key: keep it to yourself)
-    until Ctrl-C. The page has the same keys as `trialsynth screen` (i include, e exclude
-    and at full text the reason's number, m maybe, s skip, u undo) and buttons, and a
-    Conflicts tab to resolve conflicts. Decisions are stored at once in
-    REVIEW_DIR/records.sqlite; the CSV copy in REVIEW_DIR/records/ is rewritten on stopping.
-    Requests above 64 KiB are refused; a connection silent for 30 s is closed (docs/limits.md).
+    REVIEW_DIR may be empty or not exist yet: the first page then asks for the review's title,
+    question and first outcome and writes a minimal review folder. Serves at the printed address
+    (it holds a random key: keep it to yourself) until Ctrl-C. Every change is written at once
+    (atomically, logged with your name in REVIEW_DIR/changes.jsonl); a change made against a
+    row someone else changed since is refused. Screening has the keys of `trialsynth screen`
+    (i include, e exclude and at full text the reason's number, m maybe, s skip, u undo) and a
+    Conflicts tab; decisions are stored at once in REVIEW_DIR/records.sqlite, the CSV copy in
+    REVIEW_DIR/records/ is rewritten on stopping. The Report page runs `trialsynth run
+    REVIEW_DIR` (output in out/<folder name>). Requests above 64 KiB are refused; a connection
+    silent for 30 s is closed (docs/limits.md).
     """
-    from trialsynth.web.screening import ScreeningServer
+    from pathlib import Path
+
+    from trialsynth._core.errors import InputError
+    from trialsynth.web.app import WebContext, WebServer
+    from trialsynth.web.screening import Screening
     from trialsynth.workflow.screening.session import ScreeningSession
 
-    session = ScreeningSession(review_dir, reviewer, stage, rank=not no_rank)
+    folder = Path(review_dir)
+    if folder.exists() and not folder.is_dir():
+        raise click.ClickException(f"{folder} is not a folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    session = None
     try:
-        server = ScreeningServer(session, host=host, port=port)
+        session = ScreeningSession(folder, reviewer, stage, rank=not no_rank)
+    except InputError as exc:
+        if not reviewer.strip():
+            raise
+        click.echo(f"Nothing to screen yet ({exc}); the other pages work.", err=True)
+
+    ctx = WebContext(folder, (reviewer or "").strip(), run_report=report_runner(folder))
+    if session is not None:
+        ctx.extra["screening"] = Screening(session)
+    try:
+        server = WebServer(ctx, host=host, port=port)
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{port} ({exc.strerror or exc})") from None
-    if server.allowed_hosts() is None:
+    if host not in ("127.0.0.1", "localhost", "::1"):
         click.echo(
-            "warning: listening on every interface; anyone who can reach this machine and has the "
-            "address below can screen as you",
+            f"warning: listening on {host or 'every interface'}, not only on this machine; anyone who can "
+            "reach it and has the address below can edit this review as you",
             err=True,
         )
-    click.echo(f"Screening {_STAGE_NAMES[stage].lower()} as {session.reviewer}: {server.url}")
+    click.echo(f"Review {folder} as {ctx.reviewer}: {server.url}")
     click.echo("Press Ctrl-C to stop.")
     if open_browser:
         import webbrowser
 
         webbrowser.open(server.url)
-
     def stop(signum, frame):
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, stop)  # stopped by a service manager: save the CSV copy too
+    # uvicorn stops on Ctrl-C and SIGTERM, then raises the signal again with the handlers it
+    # found: a SIGTERM (a service manager) then stops here too, saving the CSV copy.
+    signal.signal(signal.SIGTERM, stop)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
-        server.httpd.server_close()
-        session.export()
-    click.echo("")
-    click.echo(_progress_line(session.progress()))
-    session.close()
+        server.socket.close()
+        if session is not None:
+            session.export()
+    if session is not None:
+        click.echo("")
+        click.echo(_progress_line(session.progress()))
+        session.close()
 
 
 @click.command("screen-simulate")

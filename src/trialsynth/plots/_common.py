@@ -166,6 +166,11 @@ def level_text(result: MetaResult) -> str:
 
 
 def model_text(result: MetaResult) -> str:
+    multilevel = result.extra.get("multilevel")
+    if multilevel is not None:
+        # A review outcome with nested effect sizes (trialsynth.workflow.multilevel_outcome).
+        text = f"Multilevel random effects ({multilevel.get('formula', 'nested')}), {result.method}"
+        return text + ("; CR2 cluster-robust CI, t test" if "robust" in result.extra else "")
     text = MODEL_NAMES.get(result.method, result.method)
     if result.hk:
         text += "; Hartung–Knapp CI"
@@ -201,6 +206,8 @@ def heterogeneity_text(result: MetaResult, style: str = "revman") -> str:
 def i2_definition_text(result: MetaResult, style: str = "revman") -> str:
     """The definition of the I² the heterogeneity lines show (``MetaResult.i2_from``)."""
     tau2, chi2 = _tau2_chi2(style)
+    if "multilevel" in result.extra:
+        return "I² = Σσ²/(Σσ² + s²) over the levels of the multilevel model (Cheung 2014)"
     if result.i2_from == "Q":
         return f"I² = ({chi2} − df)/{chi2}, truncated at 0 (Higgins & Thompson 2002)"
     return f"I² = {tau2}/({tau2} + s²), s² the typical within-study variance (Higgins & Thompson 2002)"

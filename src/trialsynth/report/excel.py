@@ -187,7 +187,7 @@ def _data_rows(analysis, doc) -> list[dict[str, Any]]:
             continue
         by_study = {r.study: r for r in oa.used_rows}
         for i, sid in enumerate(oa.data.labels):
-            used = by_study[sid]
+            used = by_study[sid] if getattr(oa, "multilevel", None) is None else oa.used_rows[i]
             row = {
                 "analysis_set": oa.analysis_set,
                 "outcome": oa.outcome.id,

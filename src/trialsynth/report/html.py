@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from trialsynth.report import multilevel_section as ml_section
 from trialsynth.report.explain import (
     ci_digits,
     num,
@@ -16,6 +17,7 @@ from trialsynth.report.explain import (
     summary_sentence,
 )
 from trialsynth.report.moderators import meta_regression_sections, small_study_sentence
+from trialsynth.report.rob2_section import rob2_rows
 from trialsynth.report.sections import _inline_svg as _svg_inline
 from trialsynth.report.text import METHOD_NAMES, natural
 
@@ -104,14 +106,13 @@ def _data_text(data, i: int) -> str:
     return f"p {v['p_value'][i]:g}, {v['events'][i]:.0f} events"
 
 
-def _figures(oa, labels: dict[str, str], out: Path, stem: str, review) -> dict[str, Any]:
-    """Draw the forest (and cumulative) plots of an outcome, save SVG/PNG/PDF, return inline SVG."""
-    from trialsynth.plots import cumulative_plot, forest_plot, leave_one_out_plot, save_figure
+def forest_figure(oa, labels: dict[str, str], review):
+    """The forest plot of an outcome's primary analysis, as the report draws it (also used
+    live by the browser), with what the other figures reuse: ``(figure, relabelled result,
+    arm data per study, arm headers, side labels)``."""
+    from trialsynth.plots import forest_plot
 
-    figs: dict[str, Any] = {}
-    if oa.primary is None:
-        return figs
-    display = _relabel(oa.primary, labels)
+    display = _relabel(oa.primary, labels) if oa.multilevel is None else ml_section.display_result(oa, labels)
     arm = [_arm_data(oa.data, i) for i in range(len(oa.data.labels))]
     arm_data = arm if all(a is not None for a in arm) else None
     o = oa.outcome
@@ -131,13 +132,24 @@ def _figures(oa, labels: dict[str, str], out: Path, stem: str, review) -> dict[s
     fig = forest_plot(
         display, arm_data=arm_data, arm_headers=heads, labels=sides, title=o.name, risk_of_bias=rob_columns
     )
+    return fig, display, arm, heads, sides
+
+
+def _figures(oa, labels: dict[str, str], out: Path, stem: str, review) -> dict[str, Any]:
+    """Draw the forest (and cumulative) plots of an outcome, save SVG/PNG/PDF, return inline SVG."""
+    from trialsynth.plots import cumulative_plot, forest_plot, leave_one_out_plot, save_figure
+
+    figs: dict[str, Any] = {}
+    if oa.primary is None:
+        return figs
+    fig, display, arm, heads, sides = forest_figure(oa, labels, review)
+    o = oa.outcome
     paths = save_figure(fig, out / "figures" / f"forest-{stem}")
     svg = next(p for p in paths if str(p).endswith(".svg"))
     figs["forest"] = _svg_inline(svg)
     figs["forest_files"] = [str(p.relative_to(out)) for p in paths]
-    by_label = (
-        {labels.get(sid, sid): arm[i] for i, sid in enumerate(oa.data.labels)} if arm_data else None
-    )
+    complete = all(a is not None for a in arm)
+    by_label = {labels.get(sid, sid): arm[i] for i, sid in enumerate(oa.data.labels)} if complete else None
     figs["subgroup_plots"] = []
     for sub, sres in oa.subgroups:
         fig = forest_plot(
@@ -169,9 +181,13 @@ def _figures(oa, labels: dict[str, str], out: Path, stem: str, review) -> dict[s
         paths = save_figure(fig, out / "figures" / f"leave-one-out-{stem}")
         figs["loo_plot"] = _svg_inline(next(p for p in paths if str(p).endswith(".svg")))
         figs["loo_files"] = [str(p.relative_to(out)) for p in paths]
-    figs.update(_funnel_figure(oa, display, out, stem))
-    figs.update(_diagnostic_figures(oa, labels, out, stem))
+    if oa.multilevel is not None:
+        figs["funnel_note"] = ml_section.NO_FUNNEL
+    else:
+        figs.update(_funnel_figure(oa, display, out, stem))
+        figs.update(_diagnostic_figures(oa, labels, out, stem))
     figs.update(_rob_figures(oa, review, labels, out, stem))
+    figs["rob2_rows"] = rob2_rows(review, o.id, labels)
     if oa.tsa is not None:
         from trialsynth.plots.tsa import tsa_plot
 
@@ -416,6 +432,9 @@ def build_context(analysis, doc: dict[str, Any], out: Path, progress=None) -> di
             sec["sentence"] = summary_sentence(res, o.measure)
             sec["sentence_label"] = "Pooled" if res.pooled else "Single trial (not pooled)"
             sec["heterogeneity"] = _heterogeneity_line(res)
+            if oa.multilevel is not None:
+                sec["model"] = ml_section.model_text(oa)
+                sec["heterogeneity"] = ml_section.heterogeneity_text(oa)
             sec["sensitivity"] = [
                 {
                     "model": _model_name(spec.method, spec.hk, spec),
@@ -463,10 +482,12 @@ def build_context(analysis, doc: dict[str, Any], out: Path, progress=None) -> di
             sec["cumulative_by"] = review.cumulative.order_by if review.cumulative else ""
             by_study = {r.study: r for r in oa.used_rows}
             for i, sid in enumerate(oa.data.labels):
-                r = by_study[sid]
+                r = by_study[sid] if oa.multilevel is None else oa.used_rows[i]
                 sec["rows"].append(
                     {
-                        "label": labels.get(sid, sid),
+                        "label": labels.get(sid, sid)
+                        if oa.multilevel is None
+                        else ml_section.row_label(oa, i, labels),
                         "data": _data_text(oa.data, i),
                         "kind": r.kind,
                         "source": r.source,

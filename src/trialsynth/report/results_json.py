@@ -8,7 +8,9 @@ from typing import Any
 
 from trialsynth._core.bounds import natural_scale
 from trialsynth._core.results import MetaResult
+from trialsynth._core.serialize import to_jsonable
 from trialsynth.report.moderators import meta_regression_entries, small_study_entry
+from trialsynth.report.rob2_section import rob2_json
 from trialsynth.report.text import prediction_note
 from trialsynth.workflow.runner import ReviewAnalysis, trim_fill_for
 
@@ -173,6 +175,10 @@ def results_document(analysis: ReviewAnalysis) -> dict[str, Any]:
             entry.update({key: res[key] for key in ("estimate", "ci_lower", "ci_upper", "p_value", "pooled")})
             entry["result"] = res
             entry["heterogeneity"] = {key: res[key] for key in ("tau2", "i2", "h2", "q", "q_df", "q_p_value")}
+            if oa.multilevel is not None:
+                # As `pool --multilevel --json`: sigma2 outer level first, the model, CR2 tests.
+                entry.update({k: to_jsonable(v) for k, v in oa.primary.extra.items()})
+                entry["heterogeneity"]["sigma2"] = entry["sigma2"]
             entry["sensitivity"] = [
                 {"method": spec.method, "hk": spec.hk, **_glmm_keys(spec), **_result_entry(r, labels)}
                 for spec, r in oa.sensitivity
@@ -208,6 +214,7 @@ def results_document(analysis: ReviewAnalysis) -> dict[str, Any]:
                 for r in oa.used_rows
             ]
         entry["risk_of_bias"] = _rob_entry(review, oa, labels)
+        entry["rob2_signalling"] = rob2_json(review, o.id)
         entry["trim_and_fill"] = _trim_fill_entry(oa)
         entry["small_study_tests"] = small_study_entry(oa)
         entry["meta_regression"] = meta_regression_entries(oa)

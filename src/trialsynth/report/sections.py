@@ -108,6 +108,9 @@ _DOMAIN_NAMES = {
     "indirectness": "Indirectness",
     "imprecision": "Imprecision",
     "publication_bias": "Publication bias",
+    "large_effect": "Large effect (rated up)",
+    "dose_response": "Dose–response gradient (rated up)",
+    "plausible_confounding": "Plausible confounding (rated up)",
 }
 #: GRADE's symbols for the certainty of evidence.
 _CERTAINTY_SYMBOLS = {"high": "⊕⊕⊕⊕", "moderate": "⊕⊕⊕◯", "low": "⊕⊕◯◯", "very low": "⊕◯◯◯"}

@@ -41,6 +41,11 @@ from trialsynth.stats.pooling import IV_METHODS, fit_arrays, one_study_conventio
 
 ENGINES = ("auto", "compiled", "numpy")
 
+#: Meta-analyses per chunk when ``fit_batch`` reports progress (``progress=True``).
+CHUNK_SIZE = 100_000
+#: The smallest ``chunk_size`` (see ``_fit_in_chunks``).
+MIN_CHUNK_SIZE = 1_000
+
 #: numba's default threading layer (workqueue) must not be entered from two threads at once
 #: (e.g. a Dask worker running two tasks): calls of the compiled kernel take turns.
 _KERNEL_LOCK = threading.Lock()
@@ -167,6 +172,8 @@ def fit_batch(
     weights: bool = False,
     tau2_ci: bool = False,
     engine: str = "auto",
+    progress: bool = False,
+    chunk_size: int = CHUNK_SIZE,
 ) -> BatchFit:
     """Fit one meta-analysis per row of ``yi``, ``vi`` (shape ``(..., k)``); see the module docstring.
 
@@ -175,6 +182,11 @@ def fit_batch(
     weights; ``tau2_ci=True`` adds the Q-profile τ² interval (and its convergence is folded into
     ``converged``, as in the single fit). ``engine``: "auto" (compiled when numba is installed),
     "compiled" or "numpy".
+
+    ``progress=True`` fits the meta-analyses in chunks of ``chunk_size`` and reports each finished
+    chunk (its number of fits) as a step of the task "Fits" of :mod:`trialsynth._core.progress`,
+    drawn as a progress bar on a terminal by the command line (or :func:`trialsynth.fit_batch`).
+    Every row is fitted on its own, so the chunks give the numbers of one call over the whole stack.
     """
     method = method.upper()
     level = level / 100.0 if level > 1 else level
@@ -183,6 +195,51 @@ def fit_batch(
         engine = "compiled" if compiled_available() else "numpy"
     if engine == "compiled" and not compiled_available():
         raise InputError("the compiled engine needs numba: pip install 'trialsynth[fast]'")
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < MIN_CHUNK_SIZE:
+        raise InputError(
+            f"chunk_size must be a whole number of at least {MIN_CHUNK_SIZE:,}; got {chunk_size!r}"
+        )
+    options = (method, hk, hk_variant, level, pi_type, weights, tau2_ci, engine)
+    if not progress:
+        return _fit(yi, vi, mask, *options)
+    return _fit_in_chunks(yi, vi, mask, options, chunk_size)
+
+
+def _fit_in_chunks(yi, vi, mask, options, chunk_size: int) -> BatchFit:
+    """:func:`_fit` over chunks of at most ``chunk_size`` rows, each reported to the task "Fits";
+    the arrays of the chunks are joined and given the batch shape.
+
+    The chunks are of nearly equal size, so none holds fewer than ``chunk_size // 2`` rows (500 or
+    more) when there are several: every chunk takes the same tail-area path of
+    :mod:`trialsynth._core.dist` as the whole stack (plain Python only for up to ``SMALL`` values),
+    and the numbers are those of a single call, to the bit."""
+    from trialsynth._core.progress import task
+
+    shape, kmax = yi.shape[:-1], yi.shape[-1]
+    y2, v2, m2 = (a.reshape(-1, kmax) for a in (yi, vi, mask))
+    n = y2.shape[0]
+    parts: list[BatchFit] = []
+    with task("Fits", n) as step:
+        count = -(-n // chunk_size)
+        for i in range(count):
+            start, stop = n * i // count, n * (i + 1) // count
+            parts.append(_fit(y2[start:stop], v2[start:stop], m2[start:stop], *options))
+            step.advance(stop - start, label=f"{stop:,} of {n:,}")
+    if not parts:
+        return _fit(yi, vi, mask, *options)
+    joined: dict[str, Any] = {}
+    for f in fields(BatchFit):
+        first = getattr(parts[0], f.name)
+        if isinstance(first, np.ndarray):
+            whole = np.concatenate([getattr(p, f.name) for p in parts], axis=0)
+            joined[f.name] = whole.reshape(shape + whole.shape[1:])
+        else:
+            joined[f.name] = first
+    return BatchFit(**joined)
+
+
+def _fit(yi, vi, mask, method, hk, hk_variant, level, pi_type, weights, tau2_ci, engine) -> BatchFit:
+    """The fits of checked arrays by ``engine`` ("numpy" or "compiled")."""
     options: dict[str, Any] = {
         "method": method,
         "hk": bool(hk),

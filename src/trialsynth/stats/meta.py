@@ -11,10 +11,9 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from numpy.typing import ArrayLike
 
 from trialsynth._core.bounds import check_continuity_correction, check_effects
 from trialsynth._core.dist import crit_value
@@ -32,6 +31,9 @@ from trialsynth.stats.pooling import (
     one_study_convention,
     peto,
 )
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 MEASURES = ("OR", "RR", "RD", "MD", "SMD", "HR", "ROM", "IRR", "IRD", "PR", "PLO", "PAS", "PFT")
 METHODS = ("FE", "MH", "PETO", "DL", "REML", "PM", "ML", "HE", "SJ", "EB", "HS", "GLMM")

@@ -1146,42 +1146,14 @@ def pool_multilevel(
     (intercept) of the multilevel model, ``sigma2`` (outer level first), ``multilevel`` (the model)
     and ``robust``.
     """
-    from trialsynth.stats.meta import pool_input
-    from trialsynth.stats.regression import design_matrix
-
     method = method.upper()
     if method not in ("REML", "ML"):
         raise InputError(f"--multilevel fits by REML or ML, not {method}", file=data.source)
     if robust is not None and robust.upper() != "CR2":
         raise InputError(f"unknown robust variance '{robust}'; use CR2", file=data.source)
-    with warnings.catch_warnings():
-        # The univariate fit only supplies effect sizes and the per-row table.
-        warnings.filterwarnings("ignore", message=".*converge.*")
-        pooled = pool_input(data, method=method, level=level, **options)
-    yi = np.array([s.yi for s in pooled.studies])
-    vi = np.array([s.vi for s in pooled.studies])
-    usable = np.array([s.included and np.isfinite(s.yi) and np.isfinite(s.vi) for s in pooled.studies])
-    lookup = {name.strip().lower(): name for name in data.extra_columns}
-    es = list(data.extra_columns[lookup["es_id"]]) if "es_id" in lookup else [str(i) for i in range(len(yi))]
-    if moderators:
-        design = design_matrix(
-            data.extra_columns, moderators, source=data.source, usable=usable, labels=data.labels
-        )
-        rows, X, names = design.rows, design.X, list(design.names)
-    else:
-        rows = np.nonzero(usable)[0]
-        X, names = np.ones((len(rows), 1)), ["intrcpt"]
-    study = [data.labels[i] for i in rows]
-    es_id = [str(es[i]).strip() for i in rows]
-    if any(not e for e in es_id):
-        raise InputError("the es_id column has a blank cell", file=data.source, column=lookup.get("es_id"))
-    pairs = list(zip(study, es_id, strict=True))
-    if len(set(pairs)) != len(pairs):
-        raise InputError(
-            "an es_id appears twice within one study", file=data.source, column=lookup.get("es_id")
-        )
-    V = sampling_covariance(vi[rows], study, rho)
-    fit = fit_multilevel(yi[rows], V, X, levels=[study, es_id], method=method, level=level, names=names)
+    pooled, _, fit = multilevel_input(
+        data, method=method, rho=rho, moderators=moderators, level=level, **options
+    )
     out = pooled.to_json_dict()
     first = fit.coefficients[0]
     out.update(
@@ -1216,3 +1188,70 @@ def pool_multilevel(
 
         out["robust"] = robust_fit(fit).to_json_dict()
     return to_jsonable(out)
+
+
+def multilevel_input(
+    data,
+    *,
+    method: str = "REML",
+    rho: float = 0.0,
+    moderators: Sequence[str] = (),
+    level: float = 95.0,
+    cluster: bool = False,
+    profile_ci: bool = True,
+    **options,
+):
+    """The effect sizes of a :class:`trialsynth.io.poolcsv.PoolInput` read with ``repeated=True``
+    and the multilevel model fitted to them: ``(univariate MetaResult, used row indices, fit)``.
+
+    The univariate result only supplies each row's effect size and sampling variance
+    (:func:`trialsynth.stats.meta.pool_input`; ``options``: corrections, profile). Levels, outer
+    first: the ``cluster`` column when ``cluster`` (studies grouped, ``~ 1 | cluster/study/…``),
+    the study label, and the ``es_id`` column (any case) when there is one; without ``es_id``
+    and without ``cluster`` every row is its own effect size (``~ 1 | study/es_id``).
+    """
+    from trialsynth.stats.meta import pool_input
+    from trialsynth.stats.regression import design_matrix
+
+    with warnings.catch_warnings():
+        # The univariate fit only supplies effect sizes and the per-row table.
+        warnings.filterwarnings("ignore", message=".*converge.*")
+        pooled = pool_input(data, method=method, level=level, **options)
+    yi = np.array([s.yi for s in pooled.studies])
+    vi = np.array([s.vi for s in pooled.studies])
+    usable = np.array([s.included and np.isfinite(s.yi) and np.isfinite(s.vi) for s in pooled.studies])
+    lookup = {name.strip().lower(): name for name in data.extra_columns}
+    has_es = "es_id" in lookup or not cluster
+    es = list(data.extra_columns[lookup["es_id"]]) if "es_id" in lookup else [str(i) for i in range(len(yi))]
+    if moderators:
+        design = design_matrix(
+            data.extra_columns, moderators, source=data.source, usable=usable, labels=data.labels
+        )
+        rows, X, names = design.rows, design.X, list(design.names)
+    else:
+        rows = np.nonzero(usable)[0]
+        X, names = np.ones((len(rows), 1)), ["intrcpt"]
+    study = [data.labels[i] for i in rows]
+    es_id = [str(es[i]).strip() for i in rows]
+    if any(not e for e in es_id):
+        raise InputError("the es_id column has a blank cell", file=data.source, column=lookup.get("es_id"))
+    pairs = list(zip(study, es_id, strict=True))
+    if has_es and len(set(pairs)) != len(pairs):
+        raise InputError(
+            "an es_id appears twice within one study", file=data.source, column=lookup.get("es_id")
+        )
+    levels, names_of_levels = [study], ["study"]
+    if cluster:
+        if "cluster" not in lookup:
+            raise InputError("no cluster column", file=data.source)
+        levels.insert(0, [str(data.extra_columns[lookup["cluster"]][i]).strip() for i in rows])
+        names_of_levels.insert(0, "cluster")
+    if has_es:
+        levels.append(es_id)
+        names_of_levels.append("es_id")
+    V = sampling_covariance(vi[rows], study, rho)
+    fit = fit_multilevel(
+        yi[rows], V, X, levels=levels, level_names=names_of_levels, method=method, level=level, names=names,
+        profile=profile_ci,
+    )
+    return pooled, rows, fit

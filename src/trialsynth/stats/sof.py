@@ -91,7 +91,8 @@ class SofRow:
     ``acr`` with ``acr_kind`` ("entered", "pooled", "median") and ``acr_text``;
     ``risk_intervention`` (with ``risk_lower``/``risk_upper``) the corresponding risk.
     ``certainty`` ("high" ... "very low", or "not assessed") and ``downgrades``
-    ((domain, rating, reason) for each domain rated down). ``ois`` (participants, or events
+    ((domain, rating, reason) for each domain rated down, and any reason to rate up with a
+    positive rating). ``ois`` (participants, or events
     for HR; None when it cannot be computed, ``ois_text`` says why), ``ois_accrued`` and
     ``ois_met``. ``ci_includes_null`` is the other GRADE imprecision criterion.
     """
@@ -313,7 +314,11 @@ def sof_row(
         certainty="not assessed" if grade is None else grade.certainty,
         downgrades=()
         if grade is None
-        else tuple((d.domain, d.rating, d.reason) for d in grade.domains if d.rating != 0),
+        else tuple(
+            (d.domain, d.rating, d.reason)
+            for d in (*grade.domains, *getattr(grade, "upgrades", ()))
+            if d.rating != 0
+        ),
         imprecision_rating=imprecision,
         ois=ois,
         ois_unit=unit,

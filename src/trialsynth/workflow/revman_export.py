@@ -149,6 +149,11 @@ def _setting(model, form: str, oa, profile: str, values) -> tuple[str, bool, lis
     method = model.method
     if model.hk:
         problems.append("the Hartung–Knapp adjustment (RevMan 5 has none: its interval is z-based)")
+    if getattr(oa, "multilevel", None) is not None:
+        problems.append(
+            f"the multilevel model {oa.multilevel.formula} (RevMan 5 has none: its rows are pooled as "
+            "independent studies)"
+        )
     if method in ("MH", "PETO") and form != "DICH":
         raise InputError(f"outcome '{oa.outcome.id}': method {method} needs 2×2 counts for every study")
     if method == "MH":

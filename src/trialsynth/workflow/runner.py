@@ -17,6 +17,7 @@ from typing import Any
 from trialsynth._core.errors import InputError, NotEstimable, TrialsynthWarning
 from trialsynth._core.results import MetaResult
 from trialsynth.io.poolcsv import PoolInput, parse_pool_table
+from trialsynth.io.review.nesting import nesting_levels
 from trialsynth.stats.analyses import (
     SubgroupResult,
     cumulative,
@@ -61,6 +62,9 @@ class OutcomeAnalysis:
     #: Egger's regression test and Begg's rank test (and Harbord's for odds ratios from 2×2
     #: counts) with :data:`FUNNEL_MIN_TRIALS` or more pooled trials; None with fewer.
     small_study: Any = None
+    #: Nested effect sizes (es_id/cluster columns): the
+    #: :class:`~trialsynth.workflow.multilevel_outcome.MultilevelOutcome`; None otherwise.
+    multilevel: Any = None
 
 
 @dataclass(frozen=True)
@@ -96,21 +100,18 @@ def _analyse_outcome(review, outcome, set_id: str) -> OutcomeAnalysis:
     empty = OutcomeAnalysis(outcome, set_id, None, None, (), (), (), (), reported, (), in_set, (), ())
     if not records:
         return replace(empty, messages=("no included study has usable data for this outcome",))
+    nesting = nesting_levels(records)
+    if nesting:
+        from trialsynth.workflow.multilevel_outcome import analyse_multilevel
+
+        return analyse_multilevel(review, outcome, set_id, table, nesting)
     header, rows, keywords = table.pool_arguments()
     keep = [i for i, r in enumerate(table.records) if r.has_data]
     rows = [rows[i] for i in keep]
     keywords["row_numbers"] = [keywords["row_numbers"][i] for i in keep]
     data, msgs = _collect(parse_pool_table, header, rows, measure=outcome.measure, **keywords)
     messages += msgs
-    if data.skipped:
-        # In a review, a row marked use = yes must be complete: a half-filled row is a mistake
-        # to fix, not a study to drop quietly.
-        bad = next(r for r in records if r.study in data.skipped)
-        raise InputError(
-            f"study '{bad.study}' is marked use = yes for outcome '{outcome.id}' but its data are incomplete",
-            file=table.source,
-            row=bad.row,
-        )
+    refuse_incomplete(data, records, outcome, table)
     level = review.analysis.level if outcome.level is None else outcome.level
     options = {
         "level": level * (100 if level <= 1 else 1),
@@ -125,6 +126,11 @@ def _analyse_outcome(review, outcome, set_id: str) -> OutcomeAnalysis:
         reason = f"not estimable: {exc.reason}"
         return replace(empty, messages=(*messages, reason))
     messages += msgs
+    if model.robust:
+        messages.append(
+            f"robust = \"{model.robust}\" applies to nested effect sizes (es_id or cluster column of "
+            "outcomes.csv); this outcome has one row per study: model-based tests"
+        )
     sensitivity = []
     for spec in outcome.sensitivity:
         res, _ = _collect(pool_input, data, **spec.pool_options(), **options)
@@ -194,6 +200,18 @@ def _analyse_outcome(review, outcome, set_id: str) -> OutcomeAnalysis:
         studies_with_data=tuple(data.labels),
         messages=tuple(dict.fromkeys(messages)),
     )
+
+
+def refuse_incomplete(data, records, outcome, table) -> None:
+    """In a review, a row marked use = yes must be complete: a half-filled row is a mistake to
+    fix, not a study to drop quietly."""
+    if data.skipped:
+        bad = next(r for r in records if r.study in data.skipped)
+        raise InputError(
+            f"study '{bad.study}' is marked use = yes for outcome '{outcome.id}' but its data are incomplete",
+            file=table.source,
+            row=bad.row,
+        )
 
 
 def _regression(data, column: str, options: dict):
@@ -427,7 +445,7 @@ def trim_fill_for(oa):
     from trialsynth.stats.bias import trim_and_fill
 
     res = oa.primary
-    if res is None or not res.pooled:
+    if res is None or not res.pooled or oa.multilevel is not None:
         return None
     used = [s for s in res.studies if s.included and math.isfinite(s.vi)]
     if len(used) < FUNNEL_MIN_TRIALS:

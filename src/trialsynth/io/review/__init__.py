@@ -32,7 +32,8 @@ Files
     and GLMM only for OR; GLMM names its binomial–normal model with ``glmm`` = UM.FS, UM.RS,
     CM.EL or CM.AL and ``fixed = true`` for its fixed-effect version); ``hk`` adds the
     Hartung–Knapp adjustment (not with MH, PETO or GLMM) and ``hk_variant = "adhoc"`` with it
-    its ad hoc variant, max(1, q) (Knapp & Hartung 2003); ``assumption``
+    its ad hoc variant, max(1, q) (Knapp & Hartung 2003); ``robust = "CR2"`` asks
+    cluster-robust tests for an outcome with nested effect sizes (below); ``assumption``
     says why the model was chosen, or that it is an assumption. ``sensitivity`` is a list of
     models. **Default model** (neither the outcome nor ``[analysis]`` sets one): REML without
     Hartung–Knapp, :data:`DEFAULT_MODEL` — metafor's default estimator and the one
@@ -96,8 +97,12 @@ Files
     ``denominator`` (``randomised`` | ``analysed``), ``definition`` (the trial's outcome
     definition), ``analysis_set`` (blank = every set the study is in, else ids separated by
     ``;``), the column named by ``[cumulative] order_by`` (a filled cell overrides the
-    study's value for that row: a result published after the trial's first report), and
-    the data columns of :mod:`trialsynth.io.poolcsv`: ``events_treatment``, ``n_treatment``,
+    study's value for that row: a result published after the trial's first report),
+    ``es_id`` and ``cluster`` (nested effect sizes: several used rows of a study for an
+    outcome, each with its own ``es_id``, and/or studies grouped in clusters; the runner then
+    fits the multilevel model ``~ 1 | cluster/study/es_id`` with the levels given, see
+    :mod:`trialsynth.io.review.nesting`), and the data columns of
+    :mod:`trialsynth.io.poolcsv`: ``events_treatment``, ``n_treatment``,
     ``events_control``, ``n_control`` | ``mean_treatment``, ``sd_treatment``,
     ``mean_control``, ``sd_control`` (with the ``n_`` columns) | ``estimate``,
     ``ci_lower``, ``ci_upper``, ``ci_level`` | ``log_estimate``, ``se`` | ``estimate``,
@@ -151,8 +156,23 @@ Files
     outcome data; measurement of the outcome; selection of the reported result) and
     ``overall``, each ``low``, ``some concerns`` or ``high``; ``D1_support`` … ``D5_support``
     and ``overall_support`` (the support for each judgement, required), ``source``
-    (required: where the judgements come from), ``note``. The overall judgement follows RoB 2's
-    rule (see :func:`trialsynth.io.review.rob.read_risk_of_bias`).
+    (required: where the judgements come from), ``note``, ``who`` and ``when`` (ISO 8601) of
+    the last edit. The overall judgement follows RoB 2's rule (see
+    :func:`trialsynth.io.review.rob.read_risk_of_bias`).
+
+``rob2_signalling.csv`` (optional)
+    RoB 2 signalling answers: ``study``, ``outcome``, ``variant`` (``assignment`` or
+    ``adhering``), ``question`` ("1.1" … "5.3"), ``answer`` (Y, PY, PN, N, NI; NA where the
+    guidance offers it), ``comment``, ``who``, ``when``. The suggested judgements of the
+    guidance's algorithms (:mod:`trialsynth.io.review.rob2`) are computed at load
+    (:attr:`Review.rob2_signalling`; :mod:`trialsynth.io.review.signalling`).
+
+``grade.csv`` (optional)
+    GRADE ratings over review.toml's: ``outcome``, ``domain`` (the five above, or
+    ``large_effect``, ``dose_response``, ``plausible_confounding`` to rate up), ``rating``,
+    ``reason`` (required unless 0), ``who``, ``when`` (:mod:`trialsynth.io.review.grade`).
+    Edits of these files, one at a time with stale-edit protection:
+    :mod:`trialsynth.io.review.assess`.
 
 All files are UTF-8. CSV rows are numbered as a spreadsheet shows them (header = row 1);
 column names match ignoring case and surrounding spaces; blank rows are ignored. Words from

@@ -19,6 +19,7 @@ from trialsynth._core.limits import max_table_bytes
 from trialsynth.io.poolcsv import MEASURES, NUMERIC_COLUMNS
 from trialsynth.io.review._csv import Table, read_table
 from trialsynth.io.review._toml import key_lines, line_of
+from trialsynth.io.review.grade import GRADE_FILE, apply_grade_csv, read_grade_csv
 from trialsynth.io.review.model import (
     GRADE_DOMAINS,
     AnalysisDefaults,
@@ -44,7 +45,9 @@ from trialsynth.io.review.model import (
     Subgroup,
     TSASettings,
 )
+from trialsynth.io.review.nesting import check_nesting
 from trialsynth.io.review.rob import read_risk_of_bias
+from trialsynth.io.review.signalling import SIGNALLING_FILE, read_signalling
 from trialsynth.stats.effects import PROFILES
 from trialsynth.stats.meta import COUNT_METHODS, METHODS
 from trialsynth.stats.prisma import PrismaCounts, check_prisma, prisma_from_mapping
@@ -85,7 +88,7 @@ _RANGE_STATISTICS = ("iqr", "range")
 #: (its numeric columns and the text column ``direction``).
 DATA_COLUMNS = (*NUMERIC_COLUMNS, "direction")
 OUTCOME_REQUIRED = ("outcome", "study", "source", "kind", "note", "use")
-OUTCOME_OPTIONAL = ("denominator", "definition", "analysis_set", *DATA_COLUMNS)
+OUTCOME_OPTIONAL = ("denominator", "definition", "analysis_set", "es_id", "cluster", *DATA_COLUMNS)
 STUDY_REQUIRED = ("id", "label", "citation", "year", "source")
 STUDY_OPTIONAL = (
     "design",
@@ -126,7 +129,7 @@ _QUESTION = ("population", "intervention", "comparator", "outcomes")
 _ELIGIBILITY = ("inclusion", "exclusion", "note")
 _SEARCH = ("databases", "queries", "period", "last_searched", "note")
 _ANALYSIS = ("profile", "level", "model", "sensitivity", "label_treatment", "label_control")
-_MODEL = ("method", "hk", "hk_variant", "assumption", "glmm", "fixed")
+_MODEL = ("method", "hk", "hk_variant", "assumption", "glmm", "fixed", "robust")
 #: The binomial–normal models of ``method = "GLMM"`` (as metafor's ``rma.glmm``).
 GLMM_MODELS = ("UM.FS", "UM.RS", "CM.EL", "CM.AL")
 _SET = ("id", "name", "description")
@@ -378,7 +381,9 @@ def _model(toml: _Toml, value: object, path: KeyPath, origin: str, measure: str 
     if method != "GLMM" and ("glmm" in table or "fixed" in table):
         key = "glmm" if "glmm" in table else "fixed"
         raise toml.error(f"'{key}' applies to method = \"GLMM\" only, not {method}", (*path, key))
+    robust = toml.choice(table, path, "robust", ("CR2",)) if "robust" in table else None
     return ModelSpec(
+        robust=robust,
         method=method,
         hk=hk,
         assumption=toml.text_value(table, path, "assumption"),
@@ -1085,7 +1090,7 @@ def _read_outcomes(
     by_id = {s.id: s for s in studies}
     data_columns = [c for c in DATA_COLUMNS if table.has(c)]
     records: list[OutcomeRow] = []
-    used: dict[tuple[str, str, str], int] = {}
+    used: dict[tuple[str, str, str, str], int] = {}
     for number, cells in table:
         outcome = rows.required(cells, number, "outcome").strip()
         if outcome not in outcome_ids:
@@ -1127,13 +1132,22 @@ def _read_outcomes(
         if order_by:
             rows.number(cells, number, order_by)
         if use:
+            es_id = table.cell(cells, "es_id").strip()
             for set_id in row_sets:
-                key = (study_id, outcome, set_id)
+                key = (study_id, outcome, set_id, es_id)
+                if key in used and es_id:
+                    raise rows.fail(
+                        f"es_id '{es_id}' appears twice for study '{study_id}' and outcome '{outcome}' "
+                        f"(row {used[key]}); each effect size of a study needs its own es_id",
+                        number,
+                        "es_id",
+                    )
                 if key in used:
                     raise rows.fail(
                         f"study '{study_id}' already has a used row for outcome '{outcome}' in analysis set "
                         f"'{set_id}' (row {used[key]}); a study enters an analysis once: set use to 'no' on "
-                        "one of them, or put them in different analysis sets",
+                        "one of them, put them in different analysis sets, or give each row an es_id to fit "
+                        "a multilevel model",
                         number,
                         "use",
                     )
@@ -1158,6 +1172,7 @@ def _read_outcomes(
             )
         )
 
+    check_nesting(records, table.source)
     # Every included study has a row for every outcome in every set it is in: data or a noted gap.
     for outcome in outcome_ids:
         for study in studies:
@@ -1426,12 +1441,19 @@ def load_review(path: str | Path) -> Review:
         "outcomes.csv": outcomes_table.source,
     }
     optional: dict[str, Any] = {"baseline": (), "lead_positions": (), "reported": (), "risk_of_bias": ()}
+    optional["rob2_signalling"] = ()
+    grade_file = folder / GRADE_FILE
+    if grade_file.exists():
+        ratings = read_grade_csv(grade_file, [o.id for o in parsed["outcomes"]])
+        parsed["outcomes"] = apply_grade_csv(parsed["outcomes"], ratings)
+        files[GRADE_FILE] = str(grade_file)
     outcome_ids = [o.id for o in parsed["outcomes"]]
     for name, key, reader in (
         ("baseline.csv", "baseline", lambda p: _read_baseline(p, study_ids)),
         ("lead_position.csv", "lead_positions", lambda p: _read_lead_positions(p, study_ids)),
         ("reported.csv", "reported", lambda p: _read_reported(p, parsed["outcomes"], set_ids)),
         ("risk_of_bias.csv", "risk_of_bias", lambda p: read_risk_of_bias(p, study_ids, outcome_ids)),
+        (SIGNALLING_FILE, "rob2_signalling", lambda p: read_signalling(p, study_ids, outcome_ids)),
     ):
         file = folder / name
         if file.exists():
@@ -1461,6 +1483,7 @@ def load_review(path: str | Path) -> Review:
         prisma=parsed["prisma"],
         networks=_existing_networks(folder, parsed["networks"], files),
         risk_of_bias=optional["risk_of_bias"],
+        rob2_signalling=optional["rob2_signalling"],
     )
 
 

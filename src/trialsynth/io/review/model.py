@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from trialsynth.stats.prisma import PrismaCounts
 
 from trialsynth.io.review.rob import RiskOfBias
+from trialsynth.io.review.signalling import Rob2Assessment
 
 __all__ = [
     "AnalysisDefaults",
@@ -65,6 +66,9 @@ class ModelSpec:
     #: metafor's ``rma.glmm``) and whether it is the fixed-effect version (τ² = 0).
     glmm: str | None = None
     fixed: bool = False
+    #: ``"CR2"``: cluster-robust tests (CR2, Satterthwaite df) for an outcome fitted by the
+    #: multilevel model (rows with an ``es_id``); None: model-based tests.
+    robust: str | None = None
 
     def pool_options(self) -> dict[str, object]:
         """Keyword arguments for :func:`trialsynth.stats.meta.pool_input`."""
@@ -195,6 +199,11 @@ class Grade:
     control_risk_from: str = "pooled"
     ois: OISSettings | None = None
     note: str = ""
+    #: Reasons to rate up (grade.csv: large_effect, dose_response, plausible_confounding), each
+    #: with a positive rating and its reason (GRADE guidelines 9).
+    upgrades: tuple[GradeDomain, ...] = ()
+    #: Downgrade domains rated in grade.csv while the other ones are not yet (certainty not assessed).
+    pending: tuple[GradeDomain, ...] = ()
 
     @property
     def assessed(self) -> bool:
@@ -202,11 +211,12 @@ class Grade:
 
     @property
     def certainty(self) -> str:
-        """High, lowered one level per level of downgrade (never below very low); "not assessed"
-        when the review gives no judgements."""
+        """High, lowered one level per level of downgrade and raised one per level of upgrade,
+        never below very low nor above high; "not assessed" when the review gives no judgements."""
         if not self.domains:
             return "not assessed"
-        return CERTAINTY[max(0, len(CERTAINTY) - 1 + sum(d.rating for d in self.domains))]
+        level = len(CERTAINTY) - 1 + sum(d.rating for d in (*self.domains, *self.upgrades))
+        return CERTAINTY[min(len(CERTAINTY) - 1, max(0, level))]
 
 
 @dataclass(frozen=True)
@@ -461,6 +471,8 @@ class Review:
     prisma: PrismaCounts | None = None
     #: RoB 2 assessments from risk_of_bias.csv (empty when the folder has none).
     risk_of_bias: tuple[RiskOfBias, ...] = ()
+    #: RoB 2 signalling answers and the algorithm's suggestions, from rob2_signalling.csv.
+    rob2_signalling: tuple[Rob2Assessment, ...] = ()
     #: Network meta-analyses (``[[networks]]`` of review.toml).
     networks: tuple[NetworkSpec, ...] = ()
 
@@ -574,6 +586,10 @@ class Review:
     def risk_of_bias_for(self, outcome_id: str) -> tuple[RiskOfBias, ...]:
         """The RoB 2 assessments of an outcome, in file order."""
         return tuple(r for r in self.risk_of_bias if r.outcome == outcome_id)
+
+    def rob2_signalling_for(self, outcome_id: str) -> tuple[Rob2Assessment, ...]:
+        """The signalling answers (with suggested judgements) of an outcome, in file order."""
+        return tuple(a for a in self.rob2_signalling if a.outcome == outcome_id)
 
     def reported_for(self, outcome_id: str, analysis_set: str | None = None) -> Reported | None:
         set_id = self._set_id(analysis_set)

@@ -7,6 +7,7 @@ the judgement. One row per study and outcome; the file is optional.
 
 from __future__ import annotations
 
+import datetime as _dt
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +36,7 @@ ROB_REQUIRED = (
     "overall_support",
     "source",
 )
-ROB_OPTIONAL = ("note",)
+ROB_OPTIONAL = ("note", "who", "when")
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,8 @@ class RiskOfBias:
     source: str
     note: str
     row: int
+    who: str = ""
+    when: str = ""
 
     def judgement(self, domain: str) -> str:
         """The judgement of ``"D1"`` … ``"D5"`` or ``"overall"``."""
@@ -61,6 +64,37 @@ class RiskOfBias:
     def as_dict(self) -> dict[str, str]:
         """``{"D1": …, …, "D5": …, "overall": …}``."""
         return {**dict(zip(DOMAINS, self.domains, strict=True)), "overall": self.overall}
+
+
+def check_when(value: str) -> str | None:
+    """None when ``value`` is blank or an ISO 8601 date or date-time; else the problem."""
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return f"'{text}' is not an ISO 8601 date or time (write 2026-12-06 or 2026-12-06T14:05:00Z)"
+    return None
+
+
+def known_id(table, cells, number: int, column: str, known: Collection[str]) -> str:
+    """The stripped id in ``column`` if it is one of ``known`` (study ids, outcome ids); else an
+    :class:`InputError` naming the file, row and column and where the ids are declared."""
+    value = table.cell(cells, column).strip()
+    if value not in known:
+        where = "not in studies.csv" if column == "study" else f"review.toml declares: {', '.join(known)}"
+        shown = f"unknown {column} '{value}' ({where})" if value else f"the {column} is blank"
+        raise InputError(shown, file=table.source, row=number, column=table.name(column))
+    return value
+
+
+def _when(table, cells, number: int) -> str:
+    value = table.cell(cells, "when")
+    problem = check_when(value)
+    if problem:
+        raise InputError(problem, file=table.source, row=number, column=table.name("when"))
+    return value.strip()
 
 
 def read_risk_of_bias(
@@ -97,13 +131,7 @@ def read_risk_of_bias(
         study = text(cells, number, "study").strip()
         if study not in study_ids:
             raise fail(f"unknown study '{study}' (not in studies.csv)", number, "study")
-        outcome = text(cells, number, "outcome").strip()
-        if outcome not in outcome_ids:
-            raise fail(
-                f"unknown outcome '{outcome}' (review.toml declares: {', '.join(outcome_ids)})",
-                number,
-                "outcome",
-            )
+        outcome = known_id(table, cells, number, "outcome", outcome_ids)
         key = (study, outcome)
         if key in seen:
             raise fail(
@@ -141,6 +169,8 @@ def read_risk_of_bias(
                 source=text(cells, number, "source"),
                 note=table.cell(cells, "note"),
                 row=number,
+                who=table.cell(cells, "who").strip(),
+                when=_when(table, cells, number),
             )
         )
     return tuple(out)
