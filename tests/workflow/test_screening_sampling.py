@@ -120,14 +120,10 @@ def test_prisma_report_and_web_carry_the_stop(tmp_path):
     assert stopping_sentences(review) == [f"Title and abstract screening, ann: {note}."]
     assert stopping_sentences(tmp_path) == []  # no record store
 
-    from trialsynth.web.screening import ScreeningServer
+    from trialsynth.web.screening import Screening
 
-    server = ScreeningServer(ScreeningSession(review, "ann"), host="127.0.0.1", port=0)
-    try:
-        got = server.state()["stopping"]
-    finally:
-        server.httpd.server_close()
-        server.session.close()
+    with ScreeningSession(review, "ann") as session:
+        got = Screening(session).state()["stopping"]
     assert got["stopped_at"] == 9 and got["sentence"] == note
 
 
