@@ -76,15 +76,11 @@ def test_report_notes_carry_kappa_and_ac1(tmp_path):
 
 
 def test_web_api_gives_the_agreement(tmp_path):
-    from trialsynth.web.screening import ScreeningServer
+    from trialsynth.web.screening import Screening
 
     review = _review(tmp_path)
-    server = ScreeningServer(ScreeningSession(review, "ann", rank=False), host="127.0.0.1", port=0)
-    try:
-        got = server.agreement()
-    finally:
-        server.httpd.server_close()
-        server.session.close()
+    with ScreeningSession(review, "ann", rank=False) as session:
+        got = Screening(session).agreement()
     assert got["stage"] == "title_abstract"
     pair = got["agreement"]["agreement"][0]
     assert pair["kappa"] == pytest.approx(KAPPA, abs=TOL) and pair["ac1"] == pytest.approx(AC1, abs=TOL)

@@ -113,6 +113,9 @@ def test_cli_prisma_json_from_store(tmp_path):
     doc = json.loads(result.output)
     # the two-screener agreement (κ, AC1) comes beside the counts: see test_prisma_agreement.py
     assert set(doc.pop("screening_agreement")) <= {"title_abstract", "full_text"}
+    # the stopping rule's state per reviewer who began sampling (nobody here): see
+    # test_screening_sampling.py
+    assert doc.pop("screening_stopping") == []
     assert doc == expected
     assert doc["identification"]["records_identified"] == 9
     assert doc["other_methods"]["reports_sought"] == 1

@@ -301,6 +301,7 @@ def prisma(review_dir, as_json) -> None:
     folder = Path(review_dir)
     counts = None
     agreement = None
+    stopping = []
     if (folder / STORE_NAME).exists():
         with open_store(folder, create=False) as store:
             if store.count_records():
@@ -308,9 +309,10 @@ def prisma(review_dir, as_json) -> None:
                 for problem in check_prisma(counts):
                     warnings.warn(f"PRISMA: {problem}", TrialsynthWarning, stacklevel=1)
         if counts is not None:
-            from trialsynth.workflow.screening.session import screening_agreement
+            from trialsynth.workflow.screening.session import screening_agreement, screening_stopping
 
             agreement = screening_agreement(folder)
+            stopping = screening_stopping(folder)
     if counts is None:
         toml = folder / "review.toml"
         if not toml.is_file():
@@ -326,6 +328,7 @@ def prisma(review_dir, as_json) -> None:
         doc = counts.to_json_dict()
         if agreement is not None:
             doc["screening_agreement"] = agreement
+            doc["screening_stopping"] = [state.to_dict() for state in stopping]
         click.echo(_json(doc))
         return
     doc = counts.to_json_dict()
@@ -356,6 +359,8 @@ def prisma(review_dir, as_json) -> None:
                 f"by a third reviewer {how['third_reviewer']}, open {how['open']}); "
                 f"Cohen's kappa {kappa}, Gwet's AC1 {ac1}"
             )
+    for state in stopping:
+        click.echo(f"  {state.stage.replace('_', '/')}, {state.reviewer}: {state.sentence()}")
     for note in counts.notes:
         click.echo(f"  note: {note}")
 

@@ -23,6 +23,7 @@ _ORDERING = {
     "model": "ranked by relevance (model trained on your {inc} include/maybe and {exc} exclude decisions)",
     "import": "import order (ranking starts after your first include and first exclude)",
     "undo": "the record you just undid",
+    "sample": "random sample for the stopping rule (the order drawn when sampling began)",
 }
 
 
@@ -204,6 +205,8 @@ def _screen_loop(session) -> tuple[int, int]:
             _progress_line(progress)
             + "\nOrder: "
             + _ORDERING[nxt.ordering].format(inc=nxt.trained_include, exc=nxt.trained_exclude)
+            + "\n"
+            + session.stopping_state().sentence()
         )
         _show_record(record, header)
         click.echo(keys)
@@ -339,6 +342,25 @@ def _print_summary(review_dir, as_json: bool) -> None:
                 click.echo(_visible(f"      {d['reviewer']}: {d['decision']}{extra}"))
 
 
+def _begin_sampling(session, stop_rule: str, seed: int | None) -> None:
+    """``screen --stop-rule``: begin (or, after a restart, go on with) the random sample."""
+    from trialsynth.workflow.screening.stopping import parse_stop_rule
+
+    try:
+        target, confidence = parse_stop_rule(stop_rule)
+        plan = session.start_sampling(target, confidence, seed=seed)
+    except ValueError as exc:
+        session.close()
+        raise click.BadParameter(str(exc), param_hint="'--stop-rule'") from None
+    except BaseException:
+        session.close()
+        raise
+    click.echo(
+        f"Random sampling for the stopping rule: {len(plan.order)} records in the order drawn "
+        f"with seed {plan.seed} (began {plan.began})."
+    )
+
+
 class _ScreenCommand(click.Command):
     """``trialsynth screen simulate ...`` is ``trialsynth screen-simulate ...`` (a review
     folder named ``simulate`` is then reached as ``./simulate``)."""
@@ -365,7 +387,18 @@ class _ScreenCommand(click.Command):
     help="Print where screening stands (states, reviewers, kappa, conflicts) and ask nothing.",
 )
 @click.option("--json", "as_json", is_flag=True, help="With --summary: print JSON.")
-def screen(review_dir, reviewer, stage, conflicts, no_rank, summary, as_json) -> None:
+@click.option(
+    "--stop-rule",
+    metavar="recall:R,confidence:C",
+    help="End the ranked phase: screen the records left in a random order and test after each "
+    "decision whether recall ≥ R holds with confidence C (Callaghan & Müller-Hansen 2020).",
+)
+@click.option(
+    "--sample-seed",
+    type=int,
+    help="With --stop-rule: seed for the random order (default: drawn at random); stored with it.",
+)
+def screen(review_dir, reviewer, stage, conflicts, no_rank, summary, as_json, stop_rule, sample_seed) -> None:
     """Screen the records of REVIEW_DIR in the terminal, one key per decision.
 
     \b
@@ -379,6 +412,11 @@ def screen(review_dir, reviewer, stage, conflicts, no_rank, summary, as_json) ->
     and one exclude decision; until then they come in import order. Other reviewers'
     decisions are never shown while screening. Decisions are stored at once in
     REVIEW_DIR/records.sqlite; the CSV copy in REVIEW_DIR/records/ is rewritten on quitting.
+
+    With --stop-rule the ranked phase ends: the records you have left are drawn once in a
+    random order (seed and order stored in the record store, so later sessions go on with
+    the same sample) and the stopping test is shown after each decision, until it says
+    "screening stopped at record N: recall ≥ R with C confidence, p = …".
     """
     from trialsynth.workflow.screening.session import ScreeningSession
 
@@ -387,7 +425,11 @@ def screen(review_dir, reviewer, stage, conflicts, no_rank, summary, as_json) ->
         return
     if not reviewer or not reviewer.strip():
         raise click.UsageError("Missing option '--reviewer' (or set TRIALSYNTH_REVIEWER).")
+    if sample_seed is not None and not stop_rule:
+        raise click.UsageError("--sample-seed goes with --stop-rule.")
     session = ScreeningSession(review_dir, reviewer, stage, rank=not no_rank)
+    if stop_rule:
+        _begin_sampling(session, stop_rule, sample_seed)
     try:
         with _key_mode():
             made, undone = _conflict_loop(session) if conflicts else _screen_loop(session)
@@ -396,6 +438,8 @@ def screen(review_dir, reviewer, stage, conflicts, no_rank, summary, as_json) ->
     what = "resolution" if conflicts else "decision"
     click.echo(f"This session: {made} {what}{'' if made == 1 else 's'} recorded, {undone} undone.")
     click.echo(_progress_line(session.progress()))
+    if not conflicts:
+        click.echo(session.stopping_state().sentence())
     session.close()
 
 

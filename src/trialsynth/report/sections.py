@@ -49,7 +49,7 @@ def prisma_section(review, out: Path) -> dict[str, Any]:
         "diagram": _inline_svg(svg),
         "files": [str(p.relative_to(out)) for p in paths],
         "problems": check_prisma(counts),
-        "notes": list(counts.notes) + agreement_sentences(review.path),
+        "notes": list(counts.notes) + agreement_sentences(review.path) + stopping_sentences(review.path),
         "origin": counts.origin,
         "not_reported": "",
         "search_note": search_note,
@@ -82,6 +82,22 @@ def agreement_sentences(review_dir: Path) -> list[str]:
                 f"reviewer {how['third_reviewer']}, open {how['open']}."
             )
     return out
+
+
+def stopping_sentences(review_dir: Path) -> list[str]:
+    """One sentence per stage and reviewer that began the stopping rule's random sample
+    ("Title/abstract, A: screening stopped at record N: recall ≥ 95% with 95% confidence,
+    p = …", or where the test stands)."""
+    from trialsynth.io.records.store import STORE_NAME
+
+    if not (Path(review_dir) / STORE_NAME).exists():
+        return []
+    from trialsynth.workflow.screening.session import screening_stopping
+
+    return [
+        f"{_STAGE_NAMES.get(state.stage, state.stage)}, {state.reviewer}: {state.sentence()}."
+        for state in screening_stopping(review_dir)
+    ]
 
 
 # --------------------------------------------------------------------------- summary of findings

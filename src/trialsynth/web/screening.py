@@ -59,6 +59,7 @@ class Screening:
             "trained_include": nxt.trained_include,
             "trained_exclude": nxt.trained_exclude,
             "progress": asdict(progress),
+            "stopping": s.stopping_state().to_dict(),
         }
 
     def agreement(self) -> dict[str, object]:

@@ -432,6 +432,25 @@ class RecordStore:
         with self.transaction() as db:
             db.execute("UPDATE settings SET value = ? WHERE key = 'reviewers_required'", (str(n),))
 
+    def setting(self, key: str) -> str | None:
+        """A value kept in the store's settings table (``None`` when unset)."""
+        row = self._db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def settings_under(self, prefix: str) -> dict[str, str]:
+        """The settings whose key starts with ``prefix`` (key → value, sorted by key)."""
+        rows = self._db.execute("SELECT key, value FROM settings ORDER BY key").fetchall()
+        return {str(k): str(v) for k, v in rows if str(k).startswith(prefix)}
+
+    def set_setting(self, key: str, value: str) -> None:
+        """Keep ``value`` under ``key`` in the settings table (one transaction)."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO settings(key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
     # ------------------------------------------------------------------ imports
     def find_import(self, sha256: str) -> ImportInfo | None:
         row = self._db.execute("SELECT * FROM imports WHERE sha256 = ?", (sha256,)).fetchone()

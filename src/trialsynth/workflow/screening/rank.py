@@ -210,31 +210,25 @@ def rank_unlabelled(
     rows = sorted(labels)
     labelled = sp.csr_matrix(features[rows])
     y = [labels[i] for i in rows]
-    if model == "svm":
-        # Newton-CG works on every term: a term of no labelled record that starts at 0 has
-        # gradient 0 and every Hessian product is 0 there, so it stays exactly 0 (vectors as
-        # long as the vocabulary cost little; the work is in products with the labelled rows)
-        with _blas_controller().limit(limits=1, user_api="blas"):
-            fit = fit_svm(labelled, y, c=C_SVM if c is None else c, start=start)
-    else:
-        # A term that occurs in no labelled record has gradient β_j / C, zero at the start,
-        # and L-BFGS never moves it (its direction is a combination of gradients and earlier
-        # steps, all zero there): its coefficient stays exactly 0. The fit is done on the
-        # other terms only, which gives the same iterates and minimiser with far fewer unknowns.
-        used = np.flatnonzero(np.bincount(labelled.indices, minlength=features.shape[1]))
-        sub_start = (
-            None
-            if start is None or start.shape != (features.shape[1] + 1,)
-            else np.append(start[used], start[-1])
-        )
-        # BLAS threads only cost time on vectors this short (and much time on a busy machine)
-        with _blas_controller().limit(limits=1, user_api="blas"):
-            reduced = fit_logistic(
-                labelled[:, used], y, c=1.0 if c is None else c, start=sub_start, warn=False
-            )
-        coef = np.zeros(features.shape[1])
-        coef[used] = reduced.coef
-        fit = dataclasses.replace(reduced, coef=coef)
+    # A term that occurs in no labelled record keeps the coefficient it starts with, 0: for the
+    # SVM its gradient is θ_j and every Hessian product is the identity there, so the Newton
+    # and conjugate-gradient steps never move it; for the logistic regression its gradient is
+    # β_j / C, and L-BFGS's directions (combinations of gradients and earlier steps) are 0
+    # there too. The fit is done on the other terms only: the same iterates and minimiser with
+    # far fewer unknowns (vectors as long as the vocabulary cost time in every CG step).
+    used = np.flatnonzero(np.bincount(labelled.indices, minlength=features.shape[1]))
+    whole = features.shape[1] + 1
+    sub_start = None if start is None or start.shape != (whole,) else np.append(start[used], start[-1])
+    c_model = (C_SVM if model == "svm" else 1.0) if c is None else c
+    # BLAS threads only cost time on vectors this short (and much time on a busy machine)
+    with _blas_controller().limit(limits=1, user_api="blas"):
+        if model == "svm":
+            reduced: LinearFit = fit_svm(labelled[:, used], y, c=c_model, start=sub_start)
+        else:
+            reduced = fit_logistic(labelled[:, used], y, c=c_model, start=sub_start, warn=False)
+    coef = np.zeros(features.shape[1])
+    coef[used] = reduced.coef
+    fit = dataclasses.replace(reduced, coef=coef)
     if warn:
         warn_unconverged(fit, stacklevel=3)
     mask = np.ones(features.shape[0], dtype=bool)

@@ -45,6 +45,14 @@ from trialsynth.io.records.store import (
 from trialsynth.stats.agreement import two_rater_agreement
 from trialsynth.workflow.screening.model import screening_features
 from trialsynth.workflow.screening.rank import rank_unlabelled, warn_unconverged
+from trialsynth.workflow.screening.sampling import (
+    SamplingPlan,
+    StoppingState,
+    load_plan,
+    plans,
+    start_plan,
+    stopping_state,
+)
 
 __all__ = [
     "DEFAULT_EXCLUSION_REASONS",
@@ -55,6 +63,7 @@ __all__ = [
     "cohen_kappa",
     "exclusion_reasons",
     "screening_agreement",
+    "screening_stopping",
     "screening_summary",
 ]
 
@@ -139,8 +148,10 @@ class Next:
     """The next record for the reviewer (``None`` when nothing is left) and how the queue is
     ordered: ``ordering`` is ``model`` (ranked by the relevance model, trained on
     ``trained_include`` include/maybe and ``trained_exclude`` exclude decisions),
-    ``import`` (import order: the model needs one include and one exclude first) or
-    ``undo`` (the record whose decision was just withdrawn comes back first)."""
+    ``import`` (import order: the model needs one include and one exclude first),
+    ``sample`` (the random-sampling phase of the stopping rule: the records in the order
+    drawn, see :mod:`trialsynth.workflow.screening.sampling`) or ``undo`` (the record whose
+    decision was just withdrawn comes back first)."""
 
     record: Record | None
     ordering: str
@@ -269,7 +280,16 @@ class ScreeningSession:
         n_exc = sum(1 for d in snap.mine.values() if d.decision == "exclude")
         ordering = "import"
         ordered = snap.open_ids
-        if self.rank and n_inc and n_exc and snap.open_ids:
+        plan = load_plan(store, self.stage, self.reviewer)
+        if plan is not None:
+            # random sampling: records outside the urn first (import order), then the urn in
+            # the order drawn
+            open_set = set(snap.open_ids)
+            urn = set(plan.order)
+            outside = [i for i in snap.open_ids if i not in urn]
+            ordered = outside + [i for i in plan.order if i in open_set]
+            ordering = "sample" if ordered and not outside else "import"
+        elif self.rank and n_inc and n_exc and snap.open_ids:
             features = self._feature_matrix(store, snap.ids)
             row = self._rows
             labels = {row[rid]: int(d.decision != "exclude") for rid, d in snap.mine.items()}
@@ -333,9 +353,7 @@ class ScreeningSession:
         key = (snap.ids, tuple(sorted(labels.items())))
         current = self._fits.get(key)
         likely = (
-            1
-            if current is not None and current[1].decision_function(features[row[record_id]])[0] >= 0
-            else 0
+            1 if current is not None and current[1].decision_function(features[row[record_id]])[0] >= 0 else 0
         )
         sets = [{**labels, row[record_id]: y} for y in (likely, 1 - likely)]
         if not all(len(set(s.values())) == 2 for s in sets):
@@ -356,7 +374,7 @@ class ScreeningSession:
     def _next(self, store: RecordStore, snap: _Snapshot) -> tuple[list[int], Next]:
         ordered, ordering, n_inc, n_exc = self._order(store, snap)
         first = self._record(store, ordered[0]) if ordered else None
-        if first is not None and ordering != "import":
+        if first is not None and ordering == "model":
             self._fit_ahead(snap, first.id)
         return ordered, Next(first, ordering, n_inc, n_exc)
 
@@ -401,6 +419,34 @@ class ScreeningSession:
             resolved=counts["resolved"],
             reviewers_required=snap.required,
         )
+
+    # ------------------------------------------------------------------ stopping rule
+    def start_sampling(
+        self, target: float = 0.95, confidence: float = 0.95, *, seed: int | None = None
+    ) -> SamplingPlan:
+        """End the ranked phase and begin the stopping rule's random sample: the records still
+        open to this reviewer are drawn in a random order (from ``seed``, stored with the plan
+        in the record store) and shown in that order from now on. Calling it again with the
+        same rule returns the stored plan (a restart); another rule is refused."""
+        with self._lock, self._store() as store:
+            snap = self._snapshot(store)
+            return start_plan(
+                store,
+                self.stage,
+                self.reviewer,
+                snap.open_ids,
+                target=target,
+                confidence=confidence,
+                seed=seed,
+            )
+
+    def stopping_state(self) -> StoppingState:
+        """Where the stopping rule stands for this reviewer at this stage (see
+        :func:`trialsynth.workflow.screening.sampling.stopping_state`)."""
+        with self._lock, self._store() as store:
+            snap = self._snapshot(store)
+            plan = load_plan(store, self.stage, self.reviewer)
+            return stopping_state(self.stage, self.reviewer, plan, snap.mine, snap.open_ids, len(snap.ids))
 
     # ------------------------------------------------------------------ decisions
     def decide(self, record_id: int, decision: str, *, reason: str = "", note: str = "") -> Decision:
@@ -534,6 +580,18 @@ def screening_agreement(review_dir: str | Path) -> dict[str, dict[str, Any]]:
         for stage in STAGES
         if summary[stage]["agreement"]
     }
+
+
+def screening_stopping(review_dir: str | Path) -> list[StoppingState]:
+    """The stopping rule's state for every reviewer and stage that began random sampling
+    (title/abstract first), for the PRISMA notes and the report."""
+    with open_store(review_dir, create=False) as store:
+        begun = [(p.stage, p.reviewer) for p in plans(store)]
+    out = []
+    for stage, reviewer in begun:
+        with ScreeningSession(review_dir, reviewer, stage, rank=False) as session:
+            out.append(session.stopping_state())
+    return out
 
 
 def screening_summary(review_dir: str | Path) -> dict[str, Any]:

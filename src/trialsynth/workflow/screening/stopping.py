@@ -48,6 +48,7 @@ from scipy.stats import hypergeom
 __all__ = [
     "StopOutcome",
     "StopTest",
+    "first_stop",
     "k_target",
     "parse_stop_rule",
     "ranked_phase_over",
@@ -189,6 +190,37 @@ def _p_values(urn: int, k_tar: np.ndarray, sampled: np.ndarray, found: np.ndarra
     return np.where(fits, np.minimum(p, 1.0), 0.0)
 
 
+def first_stop(
+    urn: int,
+    relevant_ranked: int,
+    sample_labels,
+    *,
+    target: float = 0.95,
+    confidence: float = 0.95,
+) -> int | None:
+    """The number of records n sampled when the test first rejects H0 (``None`` when it does
+    not, within the labels given): ``sample_labels`` are the labels (1 included, 0 excluded)
+    of the records drawn at random from an urn of ``urn`` records, in the order drawn, after
+    ``relevant_ranked`` included records were found in the ranked phase. The test after every
+    draw is computed at once (eqs. 1 and 3 on arrays); each candidate is confirmed by
+    :func:`stop_test`."""
+    drawn = np.asarray(sample_labels, dtype=np.int64)
+    if not drawn.size:
+        return None
+    if drawn.size > urn:
+        raise ValueError("more records sampled than the urn holds")
+    k = np.cumsum(drawn)
+    tau_num = round(target * 10**9)
+    k_tar = ((relevant_ranked + k) * 10**9) // tau_num - relevant_ranked + 1
+    draws = np.arange(1, drawn.size + 1)
+    p = _p_values(urn, k_tar, draws, k)
+    # candidates by the fast sum (a hair generous), each confirmed by the exact test
+    for c in np.flatnonzero(p < _alpha(confidence) * (1 + 1e-9)):
+        if stop_test(urn, relevant_ranked, int(c) + 1, int(k[c]), target=target, confidence=confidence).stop:
+            return int(c) + 1
+    return None
+
+
 def ranked_phase_over(
     labels_in_order: list[int] | tuple[int, ...], n_records: int, run: int | None = None
 ) -> bool:
@@ -279,21 +311,9 @@ def simulate_stop(
     relevant_ranked = sum(labels[:ranked])
     urn = labels[ranked:]
     drawn = np.asarray(urn, dtype=np.int64)[rng.permutation(len(urn))]
-    sampled, found = len(urn), int(drawn.sum())
-    if len(urn):
-        # the test after every draw at once (eqs. 1 and 3 on arrays); the first rejection stops
-        k = np.cumsum(drawn)
-        tau_num = round(target * 10**9)
-        k_tar = ((relevant_ranked + k) * 10**9) // tau_num - relevant_ranked + 1
-        draws = np.arange(1, len(urn) + 1)
-        p = _p_values(len(urn), k_tar, draws, k)
-        # candidates by the fast sum (a hair generous), each confirmed by the exact test
-        for c in np.flatnonzero(p < _alpha(confidence) * (1 + 1e-9)):
-            if stop_test(
-                len(urn), relevant_ranked, int(c) + 1, int(k[c]), target=target, confidence=confidence
-            ).stop:
-                sampled, found = int(c) + 1, int(k[c])
-                break
+    stop_at = first_stop(len(urn), relevant_ranked, drawn, target=target, confidence=confidence)
+    sampled = len(urn) if stop_at is None else stop_at
+    found = int(drawn[:sampled].sum())
     test = stop_test(len(urn), relevant_ranked, sampled, found, target=target, confidence=confidence)
     screened = ranked + sampled
     return StopOutcome(
