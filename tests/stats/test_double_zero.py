@@ -198,3 +198,37 @@ def test_python_api_follows_the_profile():
     assert kept.yi[i] == pytest.approx(math.log(105.5 / 118.5), rel=1e-12)
     assert kept.vi[i] == pytest.approx(4 + 1 / 118.5 + 1 / 105.5, rel=1e-12)
     assert math.isnan(dropped.yi[i])
+
+
+# Incidence rates: three trials, the first with no events in either arm. metafor 3.8.1,
+#   e <- escalc(measure="IRR", x1i=c(0,3,2), t1i=c(100,120,80), x2i=c(0,1,5), t2i=c(200,90,100))
+#   rma(yi, vi, data=e, method="FE")
+# keeps the first (escalc's drop00 = FALSE: yi = ln(0.5/100 / (0.5/200)) = ln 2, vi = 4) and
+# prints estimate -0.085945917911, se 0.641688947920, k = 3 (digits of sprintf("%.12f")).
+RATES = (
+    "study,events_treatment,person_time_treatment,events_control,person_time_control\n"
+    "none,0,100,0,200\nsecond,3,120,1,90\nthird,2,80,5,100\n"
+)
+
+
+def test_irr_keeps_a_trial_without_events_as_metafor_and_revman_profile_leaves_it_out(tmp_path):
+    path = tmp_path / "rates.csv"
+    path.write_text(RATES, encoding="utf-8")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", TrialsynthWarning)
+        kept = pool_file(path, measure="IRR", method="FE")
+    assert kept.k == 3 and kept.double_zero == "kept"
+    assert kept.estimate == pytest.approx(-0.085945917911, rel=REL)
+    assert kept.se == pytest.approx(0.641688947920, rel=REL)
+    assert any("double-zero" in str(w.message) and "none" in str(w.message) for w in caught)
+    # RevMan profile: left out; the fixed effect of the other two by hand (inverse variance,
+    # 0.5 added to neither: no zero count), yi = ln((x1/t1)/(x2/t2)), vi = 1/x1 + 1/x2.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TrialsynthWarning)
+        dropped = pool_file(path, measure="IRR", method="FE", profile="revman")
+    y = [math.log((3 / 120) / (1 / 90)), math.log((2 / 80) / (5 / 100))]
+    w = [1 / (1 / 3 + 1 / 1), 1 / (1 / 2 + 1 / 5)]
+    assert dropped.k == 2 and dropped.double_zero == "dropped"
+    pooled = sum(a * b for a, b in zip(w, y, strict=True)) / sum(w)
+    assert dropped.estimate == pytest.approx(pooled, rel=1e-12)
+    assert dropped.se == pytest.approx(1 / math.sqrt(sum(w)), rel=1e-12)

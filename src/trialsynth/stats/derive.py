@@ -876,18 +876,22 @@ def _rate_inputs(events1, time1, events2, time2, add: float, to_zero: bool):
     return x1c, t1, x2c, t2, zero, both0, notes
 
 
-def incidence_rate_ratio(events1, time1, events2, time2, *, add: float = 0.5) -> EffectDerived:
+def incidence_rate_ratio(
+    events1, time1, events2, time2, *, add: float = 0.5, drop00: bool = False
+) -> EffectDerived:
     """Log incidence rate ratio and its variance from events and person-time.
 
     yi = ln((x₁/t₁)/(x₂/t₂)), vi = 1/x₁ + 1/x₂; ``add`` is added to both counts of a study with a
     zero count (as metafor's ``escalc(measure="IRR")`` with ``to="only0"``). A study with no
-    events in either arm has no IRR (NaN).
+    events in either arm is kept with the correction, as escalc's default ``drop00 = FALSE``
+    (then yi = ln(t₂/t₁), vi = 2/add); ``drop00=True`` gives it no IRR (NaN).
     """
     x1, t1, x2, t2, _zero, both0, notes = _rate_inputs(events1, time1, events2, time2, add, True)
     ref = "Rothman KJ, Greenland S, Lash TL. Modern Epidemiology, 3rd ed. 2008, ch. 14"
+    gone = both0 & drop00
     with np.errstate(divide="ignore", invalid="ignore"):
-        y = np.where(both0, np.nan, np.log((x1 / t1) / (x2 / t2)))
-        v = np.where(both0, np.nan, 1 / x1 + 1 / x2)
+        y = np.where(gone, np.nan, np.log((x1 / t1) / (x2 / t2)))
+        v = np.where(gone, np.nan, 1 / x1 + 1 / x2)
     ins = (("x1", x1), ("t1", t1), ("x2", x2), ("t2", t2))
     return EffectDerived(
         _derived(

@@ -93,14 +93,20 @@ def _continuous_effects(val, sel, measure: str, profile: str) -> fx.Effects:
     return fx.continuous_effects(m1, s1, n1, m2, s2, n2, measure, profile=profile)
 
 
-def _rate_effects(val, sel, measure: str, add: float, to: str) -> fx.Effects:
-    """IRR or IRD of the rows ``sel`` (events and person-time); corrected where an arm has 0 events."""
+def _rate_effects(val, sel, measure: str, add: float, to: str, drop00: bool) -> fx.Effects:
+    """IRR or IRD of the rows ``sel`` (events and person-time); corrected where an arm has 0
+    events. A study with no events in either arm is left out of the IRR under ``drop00`` (and
+    when no correction is added); otherwise kept, corrected (escalc's default)."""
     cols = ("events_treatment", "person_time_treatment", "events_control", "person_time_control")
-    rate = derive.incidence_rate_ratio if measure == "IRR" else derive.incidence_rate_difference
-    out = rate(*(val[c][sel] for c in cols), add=add if to != "none" else 0.0)
     x1, x2 = val["events_treatment"][sel], val["events_control"][sel]
     zero = ((x1 == 0) | (x2 == 0)) & (to != "none")
-    both0 = (x1 == 0) & (x2 == 0) if measure == "IRR" else np.zeros(sel.sum(), bool)
+    drop = bool(drop00 or to == "none")
+    both0 = (x1 == 0) & (x2 == 0) & drop if measure == "IRR" else np.zeros(sel.sum(), bool)
+    add = add if to != "none" else 0.0
+    if measure == "IRR":
+        out = derive.incidence_rate_ratio(*(val[c][sel] for c in cols), add=add, drop00=drop)
+    else:
+        out = derive.incidence_rate_difference(*(val[c][sel] for c in cols), add=add)
     return fx.Effects(np.atleast_1d(out.yi.value), np.atleast_1d(out.vi.value), zero & ~both0, both0)
 
 
@@ -153,7 +159,7 @@ def _effects_for_rows(
         put(sel, fx.generic_from_se(val["estimate"][sel], val["se"][sel]))
     sel = kinds == "rate"
     if sel.any():
-        put(sel, _rate_effects(val, sel, measure, add, to))
+        put(sel, _rate_effects(val, sel, measure, add, to, drop00))
     sel = kinds == "generic_ci"
     if sel.any():
         lvl = val["ci_level"][sel] if "ci_level" in val else np.full(sel.sum(), 95.0)
@@ -729,21 +735,27 @@ def pool_input(
 
 
 def _double_zero_rows(data, values) -> np.ndarray:
-    """Rows given as 2×2 counts with no events, or only events, in both arms."""
+    """Rows given as 2×2 counts with no events, or only events, in both arms; and rows of
+    events and person-time with no events in either arm."""
     kinds = np.asarray(data.kinds)
-    binary = kinds == "binary"
-    if not binary.any():
-        return np.zeros(len(kinds), dtype=bool)
-    a, n1, c, n2 = (
-        np.asarray(values[col], dtype=float)
-        for col in ("events_treatment", "n_treatment", "events_control", "n_control")
-    )
+    out = np.zeros(len(kinds), dtype=bool)
+    binary, rate = kinds == "binary", kinds == "rate"
     with np.errstate(invalid="ignore"):
-        return binary & (((a == 0) & (c == 0)) | ((a == n1) & (c == n2)))
+        if binary.any():
+            a, n1, c, n2 = (
+                np.asarray(values[col], dtype=float)
+                for col in ("events_treatment", "n_treatment", "events_control", "n_control")
+            )
+            out |= binary & (((a == 0) & (c == 0)) | ((a == n1) & (c == n2)))
+        if rate.any():
+            x1, x2 = (np.asarray(values[col], dtype=float) for col in ("events_treatment", "events_control"))
+            out |= rate & (x1 == 0) & (x2 == 0)
+    return out
 
 
 def _double_zero_convention(data, drop00: bool) -> str:
-    """``"kept"`` or ``"dropped"`` (the double-zero convention applied), ``""`` without 2×2 counts."""
-    if "binary" not in data.kinds:
+    """``"kept"`` or ``"dropped"`` (the double-zero convention applied), ``""`` without 2×2 counts
+    (or, for the IRR, events and person-time)."""
+    if "binary" not in data.kinds and not (data.measure.upper() == "IRR" and "rate" in data.kinds):
         return ""
     return "dropped" if drop00 else "kept"
