@@ -47,10 +47,9 @@ def _shown_rates(x1, t1, x2, t2, add: float) -> fx.Effects:
     return fx.Effects(np.atleast_1d(out.yi.value), np.atleast_1d(out.vi.value), zero & ~both0, both0)
 
 
-def glmm_pool_result(data, *, model: str, fixed: bool, level: float, add: float = 0.5) -> MetaResult:
-    """Fit ``model`` to the rows of ``data``: a PoolInput with measure OR (2×2 counts), IRR
-    (events and person-time) or PLO (events of n in one arm; ``model`` is then not used: there is
-    one binomial–normal model of logit proportions)."""
+def _fit_and_shown(data, model: str, fixed: bool, level: float, add: float):
+    """The GLMM fit of ``data`` and the per-study effects shown beside it (corrected for
+    display only), with why a study can be left out of the model."""
     val = data.values
     measure = data.measure.upper()
     a, c = val.get("events_treatment"), val.get("events_control")
@@ -66,7 +65,7 @@ def glmm_pool_result(data, *, model: str, fixed: bool, level: float, add: float 
             n1, n2 = val["n_treatment"], val["n_control"]
             fit = glmm_or(a, n1, c, n2, model=model, method=method, level=level)
     for w in caught:
-        warnings.warn(f"{data.source}: {w.message}", w.category, stacklevel=3)
+        warnings.warn(f"{data.source}: {w.message}", w.category, stacklevel=4)
     if measure == "PLO":
         shown = proportion_effects(val["events"], val["n"], "PLO", add=add)
         why = ""
@@ -76,6 +75,11 @@ def glmm_pool_result(data, *, model: str, fixed: bool, level: float, add: float 
     else:
         shown = fx.binary_effects(a, n1, c, n2, "OR", add=add, to="only0", drop00=True)
         why = "no events (or only events) in both arms"
+    return fit, shown, why
+
+
+def _study_rows(data, fit, shown, why: str, level: float, add: float) -> list[StudyRow]:
+    """One row per study: its shown effect with a z interval, and whether the model used it."""
     included = np.asarray(fit.included)
     z = float(crit_value(level))
     rows = []
@@ -99,6 +103,18 @@ def glmm_pool_result(data, *, model: str, fixed: bool, level: float, add: float 
                 note=note,
             )
         )
+    return rows
+
+
+def glmm_pool_result(data, *, model: str, fixed: bool, level: float, add: float = 0.5) -> MetaResult:
+    """Fit ``model`` to the rows of ``data``: a PoolInput with measure OR (2×2 counts), IRR
+    (events and person-time) or PLO (events of n in one arm; ``model`` is then not used: there is
+    one binomial–normal model of logit proportions)."""
+    measure = data.measure.upper()
+    fit, shown, why = _fit_and_shown(data, model, fixed, level, add)
+    rows = _study_rows(data, fit, shown, why, level, add)
+    included = np.asarray(fit.included)
+    z = float(crit_value(level))
     if fixed or fit.k < 2:
         pi_lower = pi_upper = math.nan
         pi_type = "none"

@@ -702,16 +702,7 @@ def pool_input(
             derivations=derivations,
         )
         return replace(result, double_zero=_double_zero_convention(data, drop00))
-    tau2 = None
-    model_notes: list[str] = []
-    if (
-        profile == "revman"
-        and method == "DL"
-        and measure in COUNT_METHODS["MH"]
-        and all(kd == "binary" for kd in data.kinds)
-    ):
-        tau2, het = _revman_mh_tau2(data, yi, vi, measure, values)
-        model_notes.append(REVMAN_MH_RANDOM_NOTE)
+    tau2, het, model_notes = _revman_random_tau2(data, yi, vi, measure, method, profile, values)
     result = meta_analysis(
         yi,
         vi,
@@ -732,6 +723,21 @@ def pool_input(
     if tau2 is not None:
         result = replace(result, **het)
     return replace(result, double_zero=_double_zero_convention(data, drop00))
+
+
+def _revman_random_tau2(data, yi, vi, measure: str, method: str, profile: str, values):
+    """RevMan's DerSimonian–Laird random effects on 2×2 counts take τ² (and the heterogeneity
+    statistics) from the Mantel–Haenszel fit: ``(tau2, heterogeneity, notes)``, or
+    ``(None, {}, [])`` where that does not apply."""
+    if (
+        profile == "revman"
+        and method == "DL"
+        and measure in COUNT_METHODS["MH"]
+        and all(kd == "binary" for kd in data.kinds)
+    ):
+        tau2, het = _revman_mh_tau2(data, yi, vi, measure, values)
+        return tau2, het, [REVMAN_MH_RANDOM_NOTE]
+    return None, {}, []
 
 
 def _double_zero_rows(data, values) -> np.ndarray:

@@ -271,6 +271,35 @@ def _mods_heterogeneity(method: str, tau2_fit, qe, dfr, tr_p0):
         return tau2_fit, 100.0 * tau2_fit / (tau2_fit + s2_typ), (tau2_fit + s2_typ) / s2_typ
 
 
+def _hk_factor(y, X, w, e, dfr, hk: bool, hk_variant: str):
+    """The Hartung–Knapp scale factor s² (1 without HK; max(1, s²) for the ad hoc variant) and
+    where the fit is exact (s² = 0 by :func:`exact_fit`, so the tests are not defined)."""
+    shape = y.shape[:-1]
+    if not hk:
+        return np.ones(shape), np.zeros(shape, dtype=bool)
+    s2 = (w * e**2).sum(axis=-1) / dfr
+    if hk_variant == "adhoc":
+        return np.maximum(1.0, s2), np.zeros(shape, dtype=bool)
+    exact = exact_fit(y, X, w, e)
+    return np.where(exact, 0.0, s2), exact
+
+
+def _coefficient_tests(beta, vb, exact, dfr, hk: bool, level: float):
+    """Per coefficient: SE, Wald z (or t on k − p df under HK), p, df and the CI."""
+    se = np.sqrt(np.diagonal(vb, axis1=-2, axis2=-1))
+    # An exact fit under Hartung–Knapp: SE 0, so β/SE is 0/0 (or β/0): not defined.
+    stat = np.where(exact[..., None], np.nan, beta / se)
+    if hk:
+        tdf = np.where(dfr >= 1, dfr, np.nan).astype(float)
+        pval = t_two_sided_p(stat, tdf[..., None])
+        crit = crit_value(level, tdf)[..., None]
+    else:
+        tdf = np.full(exact.shape, np.nan)
+        pval = norm_two_sided_p(stat)
+        crit = crit_value(level)
+    return se, stat, pval, tdf, beta - crit * se, beta + crit * se
+
+
 def fit_mods(
     yi,
     vi,
@@ -315,28 +344,9 @@ def fit_mods(
         tau2_fit, conv, iters, boundary = _tau2_of_mods(method, tau2, y, v, X, mask)
         w = _weights(v, mask, np.where(np.isfinite(tau2_fit), tau2_fit, 0.0))
         beta, A, e = _gls(y, X, w)
-        s2 = np.ones(shape)
-        exact = np.zeros(shape, dtype=bool)
-        if hk:
-            s2 = (w * e**2).sum(axis=-1) / dfr
-            if hk_variant == "adhoc":
-                s2 = np.maximum(1.0, s2)
-            else:
-                exact = exact_fit(y, X, w, e)
-                s2 = np.where(exact, 0.0, s2)
+        s2, exact = _hk_factor(y, X, w, e, dfr, hk, hk_variant)
         vb = A * s2[..., None, None]
-        se = np.sqrt(np.diagonal(vb, axis1=-2, axis2=-1))
-        # An exact fit under Hartung–Knapp: SE 0, so β/SE is 0/0 (or β/0): not defined.
-        stat = np.where(exact[..., None], np.nan, beta / se)
-        if hk:
-            tdf = np.where(dfr >= 1, dfr, np.nan).astype(float)
-            pval = t_two_sided_p(stat, tdf[..., None])
-            crit = crit_value(level, tdf)[..., None]
-        else:
-            tdf = np.full(shape, np.nan)
-            pval = norm_two_sided_p(stat)
-            crit = crit_value(level)
-        ci_lower, ci_upper = beta - crit * se, beta + crit * se
+        se, stat, pval, tdf, ci_lower, ci_upper = _coefficient_tests(beta, vb, exact, dfr, hk, level)
 
         btt = np.arange(1, p) if intercept else np.arange(p)
         m = len(btt)
