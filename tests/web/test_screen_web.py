@@ -222,6 +222,8 @@ def test_conflicts_tab_lists_and_resolves(tmp_path, browser, serve):
     page.click("#tab-conflicts")
     expect(page.locator("#c-title")).to_have_text(re.compile(r"^\[1\] "))
     expect(page.locator("#c-decisions li")).to_have_text(["ann: include", "bob: exclude — no control group?"])
+    # A key pressed while the page is still fetching is ignored (the page is aria-busy then).
+    expect(page.locator("body")).not_to_have_attribute("aria-busy", "true")
     page.keyboard.press("i")
     expect(page.locator("#status")).to_have_text("Record 1 resolved: include (third reviewer)")
     expect(page.locator("#c-title")).to_have_text(re.compile(r"^\[2\] "))
