@@ -393,6 +393,26 @@ def _prepare_tables(ai, n1i, ci, n2i):
     return a, n1, c, n2, double
 
 
+def _check_model(model: str, models: tuple[str, ...], of: str, method: str, level: float, n_agq: int):
+    """The model's name (upper case), checked against ``models``; the common options checked."""
+    model = model.upper()
+    if model not in models:
+        raise InputError(f"unknown GLMM model '{model}'{of}; choose one of {', '.join(models)}")
+    method, level = _check_common(method, level)
+    if int(n_agq) < 1:
+        raise InputError("the number of quadrature points must be 1 or more")
+    return model, method, level
+
+
+def _leave_out(double, model: str, what: str, why: str) -> list[str]:
+    """The notes (and one warning) for the studies ``double`` leaves out of the model."""
+    if not double.any():
+        return []
+    rows = ", ".join(str(i + 1) for i in np.nonzero(double)[0])
+    warnings.warn(f"{model}: left out, {what} (rows {rows}): {why}", TrialsynthWarning, stacklevel=3)
+    return [f"left out, {what}: study rows {rows}"]
+
+
 def glmm_or(
     ai,
     n1i,
@@ -411,23 +431,10 @@ def glmm_or(
     is the number of adaptive Gauss–Hermite points of the glmer-type fits (metafor's ``nAGQ``;
     UM.RS with random effects always uses 1, as metafor).
     """
-    model = model.upper()
-    if model not in OR_MODELS:
-        raise InputError(f"unknown GLMM model '{model}'; choose one of {', '.join(OR_MODELS)}")
-    method, level = _check_common(method, level)
-    if int(n_agq) < 1:
-        raise InputError("the number of quadrature points must be 1 or more")
+    model, method, level = _check_model(model, OR_MODELS, "", method, level, n_agq)
     a_all, n1_all, c_all, n2_all, double = _prepare_tables(ai, n1i, ci, n2i)
-    notes: list[str] = []
-    if double.any():
-        rows = ", ".join(str(i + 1) for i in np.nonzero(double)[0])
-        notes.append(f"left out, no events (or only events) in both arms: study rows {rows}")
-        warnings.warn(
-            f"{model}: left out, no events (or only events) in both arms (rows {rows}): "
-            "they carry no information on the odds ratio",
-            TrialsynthWarning,
-            stacklevel=2,
-        )
+    what = "no events (or only events) in both arms"
+    notes = _leave_out(double, model, what, "they carry no information on the odds ratio")
     keep = ~double
     a, n1, c, n2 = a_all[keep], n1_all[keep], c_all[keep], n2_all[keep]
     k = int(a.size)
@@ -483,12 +490,7 @@ def glmm_irr(
     Studies with no events in either arm carry no information on the rate ratio and are left out
     with a warning (metafor's ``drop00``).
     """
-    model = model.upper()
-    if model not in IRR_MODELS:
-        raise InputError(f"unknown GLMM model '{model}' for IRR; choose one of {', '.join(IRR_MODELS)}")
-    method, level = _check_common(method, level)
-    if int(n_agq) < 1:
-        raise InputError("the number of quadrature points must be 1 or more")
+    model, method, level = _check_model(model, IRR_MODELS, " for IRR", method, level, n_agq)
     x1_all, x2_all = _counts("x1i", x1i), _counts("x2i", x2i)
     t1_all = np.asarray(t1i, dtype=float)
     t2_all = np.asarray(t2i, dtype=float)
@@ -498,15 +500,7 @@ def glmm_irr(
         if not np.all(np.isfinite(t)) or np.any(t <= 0):
             raise InputError(f"{name}: person-time must be a positive number in every study")
     double = (x1_all == 0) & (x2_all == 0)
-    notes: list[str] = []
-    if double.any():
-        rows = ", ".join(str(i + 1) for i in np.nonzero(double)[0])
-        notes.append(f"left out, no events in both arms: study rows {rows}")
-        warnings.warn(
-            f"{model}: left out, no events in both arms (rows {rows}): no information on the rate ratio",
-            TrialsynthWarning,
-            stacklevel=2,
-        )
+    notes = _leave_out(double, model, "no events in both arms", "no information on the rate ratio")
     keep = ~double
     x1, t1, x2, t2 = x1_all[keep], t1_all[keep], x2_all[keep], t2_all[keep]
     k = int(x1.size)
