@@ -16,15 +16,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
+from _rbench import run_r
 
 
 def make_tables(k: int, seed: int):
@@ -54,27 +51,12 @@ def fit_trialsynth(tables, model: str, repeat: int):
 
 
 def fit_metafor(tables, model: str, repeat: int):
-    rscript = shutil.which("Rscript")
-    if rscript is None:
+    rows = zip(*tables, strict=True)
+    text = "ai,n1i,ci,n2i\n" + "".join(f"{a},{b},{c},{d}\n" for a, b, c, d in rows)
+    out = run_r("glmm_bench.R", text, model, repeat)
+    if out is None:
         return None
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "tables.csv"
-        rows = zip(*tables, strict=True)
-        path.write_text(
-            "ai,n1i,ci,n2i\n" + "".join(f"{a},{b},{c},{d}\n" for a, b, c, d in rows), encoding="utf-8"
-        )
-        proc = subprocess.run(
-            [rscript, str(Path(__file__).with_name("glmm_bench.R")), str(path), model, str(repeat)],
-            capture_output=True,
-            text=True,
-            timeout=3600,
-        )
-    if proc.returncode != 0:
-        print(f"metafor: Rscript failed: {proc.stderr.strip()[-300:]}", file=sys.stderr)
-        return None
-    out = dict(line.split(" ", 1) for line in proc.stdout.strip().splitlines())
     return float(out["seconds"]), float(out["cpu"]), float(out["estimate"]), float(out["tau2"])
-
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])

@@ -16,14 +16,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
+from _rbench import run_r
 
 
 def make_rows(k: int, seed: int):
@@ -70,30 +67,14 @@ def fit_trialsynth(rows, repeat: int):
 
 
 def fit_metafor(rows, repeat: int):
-    rscript = shutil.which("Rscript")
-    if rscript is None:
+    text = "study,es_id,yi,vi\n" + "".join(f"{r[0]},{r[1]},{r[2]:.17g},{r[3]:.17g}\n" for r in rows)
+    out = run_r("multilevel_bench.R", text, repeat)
+    if out is None:
         return None
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "rows.csv"
-        with open(path, "w", encoding="utf-8") as handle:
-            handle.write("study,es_id,yi,vi\n")
-            for r in rows:
-                handle.write(f"{r[0]},{r[1]},{r[2]:.17g},{r[3]:.17g}\n")
-        proc = subprocess.run(
-            [rscript, str(Path(__file__).with_name("multilevel_bench.R")), str(path), str(repeat)],
-            capture_output=True,
-            text=True,
-            timeout=3600,
-        )
-    if proc.returncode != 0:
-        print(f"metafor: Rscript failed: {proc.stderr.strip()[-300:]}", file=sys.stderr)
-        return None
-    out = dict(line.split(" ", 1) for line in proc.stdout.strip().splitlines())
     seconds = {"fit": float(out["seconds"]), "fit+profile": float(out["seconds_profile"])}
     if "seconds_cr2" in out:
         seconds["fit+CR2"] = float(out["seconds_cr2"])
     return seconds, np.array([float(x) for x in out["sigma2"].split()]), float(out["beta"])
-
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])

@@ -14,14 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
+from _rbench import run_r
 
 
 def make_network(contrasts: int, seed: int):
@@ -64,27 +61,13 @@ def fit_trialsynth(rows, repeat: int):
 
 
 def fit_metafor(rows, repeat: int):
-    rscript = shutil.which("Rscript")
-    if rscript is None:
+    text = "study,treatment,mean,sd,n\n" + "".join(
+        f"{r[0]},{r[1]},{r[2]:.17g},{r[3]:.17g},{r[4]}\n" for r in rows
+    )
+    out = run_r("network_bench.R", text, repeat)
+    if out is None:
         return None
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "arms.csv"
-        with open(path, "w", encoding="utf-8") as handle:
-            handle.write("study,treatment,mean,sd,n\n")
-            for r in rows:
-                handle.write(f"{r[0]},{r[1]},{r[2]:.17g},{r[3]:.17g},{r[4]}\n")
-        proc = subprocess.run(
-            [rscript, str(Path(__file__).with_name("network_bench.R")), str(path), str(repeat)],
-            capture_output=True,
-            text=True,
-            timeout=3600,
-        )
-    if proc.returncode != 0:
-        print(f"metafor: Rscript failed: {proc.stderr.strip()[-300:]}", file=sys.stderr)
-        return None
-    out = dict(line.split(" ", 1) for line in proc.stdout.strip().splitlines())
     return float(out["seconds"]), float(out["tau2"]), np.array([float(x) for x in out["beta"].split()])
-
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
